@@ -1,0 +1,160 @@
+//! driver/: the bottom layer. It moves Ethernet frames between the NIC (or a simulated
+//! link) and the stack, in batches, and owns every `unsafe` block of the project: rings,
+//! mmap'd memory and sockets. Every driver implements [`Device`]; the stack never knows
+//! which one it runs on.
+//!
+//! Invariants:
+//! - `receive` hands each frame to the handler exactly once, in arrival order, and gets
+//!   the buffer back before the next frame is handed over.
+//! - A [`Verdict::Reflect`] transmits the received buffer itself, rewritten in place, with
+//!   no copy where the driver can (AF_XDP reuses the UMEM frame).
+//! - Frames queued through [`Transmit`] leave no later than the next [`Device::flush`]:
+//!   a driver kicks the kernel at most once per flush.
+//! - Nothing here allocates per frame once the device is open.
+
+use core::time::Duration;
+use std::fmt;
+
+
+/// Which implementation a device is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverKind {
+    /// AF_XDP sockets through xsk-rs.
+    Xdp,
+    /// AF_PACKET raw sockets.
+    Packet,
+    /// The in-memory link used by tests.
+    Sim,
+}
+
+impl fmt::Display for DriverKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DriverKind::Xdp => "xdp",
+            DriverKind::Packet => "packet",
+            DriverKind::Sim => "sim",
+        })
+    }
+}
+
+/// What a driver tells the stack about the link it sits on.
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    /// Interface name (`xsb0`), or a label for simulated devices.
+    pub name: String,
+    pub kind: DriverKind,
+    /// The interface's hardware address.
+    pub mac: [u8; 6],
+    /// IP MTU of the link: the largest IPv4 packet, without the Ethernet header.
+    pub mtu: usize,
+    /// Bytes available in one transmit buffer (at least `mtu + 14`).
+    pub frame_capacity: usize,
+    /// Queue index this device serves.
+    pub queue: u32,
+}
+
+/// What the stack wants done with a received frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Release the buffer; nothing goes out.
+    Drop,
+    /// Transmit the first `len` bytes of the (rewritten) receive buffer. `len` never
+    /// exceeds the received length.
+    Reflect(usize),
+}
+
+/// Queue frames for transmission. Frames are written straight into driver memory.
+pub trait Transmit {
+    /// Largest frame `send_with` can build.
+    fn frame_capacity(&self) -> usize;
+
+    /// Builds one frame in place: `build` gets a buffer of `frame_capacity()` bytes and
+    /// returns the frame length, or 0 to cancel. Returns `false`, without calling `build`,
+    /// when no transmit buffer is free right now; the caller counts that as a TX drop.
+    fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool;
+}
+
+/// Counters a driver keeps itself (ring overflows seen by the kernel and the like).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    pub rx_frames: u64,
+    pub tx_frames: u64,
+    /// Frames the kernel dropped because the receive ring was full.
+    pub rx_ring_full: u64,
+    /// Frames the stack wanted to send but no TX buffer was free.
+    pub tx_no_buffer: u64,
+    /// Frames the kernel refused to send.
+    pub tx_errors: u64,
+}
+
+/// A network device: batched receive, transmit in place, one kick per flush.
+pub trait Device {
+    fn info(&self) -> &DeviceInfo;
+
+    /// Receives up to `budget` frames that are ready now and hands each to `handler`
+    /// together with a [`Transmit`] for any extra frames it wants to send. Never blocks.
+    /// Returns how many frames were handed over.
+    fn receive(
+        &mut self,
+        budget: usize,
+        handler: &mut dyn FnMut(&mut [u8], &mut dyn Transmit) -> Verdict,
+    ) -> Result<usize, DriverError>;
+
+    /// Transmit access outside of `receive`: timers, the load generator.
+    fn transmitter(&mut self) -> &mut dyn Transmit;
+
+    /// Sends what is queued (one kernel kick at most) and reclaims completed buffers.
+    fn flush(&mut self) -> Result<(), DriverError>;
+
+    /// Sleeps until a frame may be ready or `timeout` passes, whichever comes first.
+    fn wait(&mut self, timeout: Duration) -> Result<(), DriverError>;
+
+    fn stats(&self) -> DriverStats;
+}
+
+/// Why a driver could not open or keep running. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("no network interface named '{0}' — check `ip link` (inside the right network namespace)")]
+    NoSuchInterface(String),
+    #[error("{what} on {iface} failed: permission denied — run as root or grant CAP_NET_ADMIN,CAP_NET_RAW,CAP_BPF")]
+    PermissionDenied { what: &'static str, iface: String },
+    #[error("{what} on {iface} failed: {source}{hint}")]
+    Os {
+        what: &'static str,
+        iface: String,
+        source: std::io::Error,
+        /// Extra advice, starting with " — ", or empty.
+        hint: &'static str,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl DriverError {
+    /// Wraps an OS error, turning EPERM/EACCES into [`DriverError::PermissionDenied`].
+    pub fn os(what: &'static str, iface: &str, source: std::io::Error) -> Self {
+        Self::os_hint(what, iface, source, "")
+    }
+
+    pub fn os_hint(
+        what: &'static str,
+        iface: &str,
+        source: std::io::Error,
+        hint: &'static str,
+    ) -> Self {
+        match source.raw_os_error() {
+            Some(libc::EPERM) | Some(libc::EACCES) => DriverError::PermissionDenied {
+                what,
+                iface: iface.to_string(),
+            },
+            Some(libc::ENODEV) => DriverError::NoSuchInterface(iface.to_string()),
+            _ => DriverError::Os {
+                what,
+                iface: iface.to_string(),
+                source,
+                hint,
+            },
+        }
+    }
+}

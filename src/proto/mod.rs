@@ -1,0 +1,3 @@
+//! proto/: sans-IO protocol logic. Takes `now` and parsed packets, returns what to send.
+
+pub mod tcp;

@@ -1,0 +1,1 @@
+//! wire/: zero-copy packet views with parse and emit, and Internet checksums. Sans-IO.
