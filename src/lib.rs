@@ -5,3 +5,4 @@ pub mod driver;
 pub mod proto;
 pub mod time;
 pub mod wire;
+pub mod metrics;

@@ -15,6 +15,8 @@
 use core::time::Duration;
 use std::fmt;
 
+pub mod sim;
+
 
 /// Which implementation a device is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

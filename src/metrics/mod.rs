@@ -1,0 +1,210 @@
+//! metrics/: per-worker counters and, later, histograms, merged at report time.
+//!
+//! Each worker owns one [`StackCounters`] (shared with the reporter through an `Arc`).
+//! Only the owning worker writes a counter, so an increment is a relaxed load and store,
+//! never a locked read-modify-write, and the reporter reads them without any lock. The
+//! struct is cache-line aligned so that two workers never write the same line.
+
+use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A counter with a single writer and any number of readers.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`. Only the owning worker may call this.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1)
+    }
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+macro_rules! drop_reasons {
+    ($($variant:ident => $name:literal: $doc:literal,)*) => {
+        /// Why a received frame was dropped. Every drop is counted under one reason.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum DropReason {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl DropReason {
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The key used in reports and JSON.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(DropReason::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    Truncated => "truncated": "Shorter than its headers say.",
+    BadChecksum => "bad_checksum": "An IPv4, ICMP, UDP or TCP checksum did not verify.",
+    BadLength => "bad_length": "A length field disagrees with the frame.",
+    BadVersion => "bad_version": "Not IPv4.",
+    BadHeaderLength => "bad_header_length": "IPv4 IHL or TCP data offset out of range.",
+    Fragment => "fragment": "IPv4 fragments are not reassembled.",
+    Malformed => "malformed": "Bad options or field values.",
+    Unsupported => "unsupported": "A valid packet of a kind xstack does not handle (ARP for other protocols, ICMP types).",
+    UnknownEthertype => "unknown_ethertype": "Neither IPv4 nor ARP.",
+    UnknownProtocol => "unknown_protocol": "An IPv4 protocol other than ICMP, UDP and TCP.",
+    NotForUs => "not_for_us": "Addressed to another MAC or IP.",
+    BadSource => "bad_source": "A broadcast, multicast or own source address.",
+    UdpClosedPort => "udp_closed_port": "UDP to a port nobody serves (answered with ICMP port unreachable, rate-limited).",
+    TcpNoListener => "tcp_no_listener": "TCP for no connection and no listener (answered with RST).",
+    TcpRejected => "tcp_rejected": "TCP segment the connection did not accept.",
+    SynDropped => "syn_dropped": "SYN dropped because the half-open table was full.",
+    NoArpEntry => "no_arp_entry": "A reply could not be sent: the peer's MAC is not known yet.",
+    TxNoBuffer => "tx_no_buffer": "A reply could not be sent: no transmit buffer was free.",
+}
+
+macro_rules! counters {
+    ($(#[$meta:meta])* $name:ident / $snap:ident { $($field:ident: $doc:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default)]
+        #[repr(align(128))]
+        pub struct $name {
+            $(#[doc = $doc] pub $field: Counter,)*
+            /// Received frames dropped, by [`DropReason`].
+            pub drops: [Counter; DropReason::COUNT],
+        }
+
+        /// A plain copy of the counters, to merge and print.
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct $snap {
+            $(pub $field: u64,)*
+            pub drops: [u64; DropReason::COUNT],
+        }
+
+        impl $name {
+            pub fn snapshot(&self) -> $snap {
+                $snap {
+                    $($field: self.$field.get(),)*
+                    drops: std::array::from_fn(|i| self.drops[i].get()),
+                }
+            }
+
+            #[inline]
+            pub fn drop(&self, reason: DropReason) {
+                self.drops[reason as usize].inc();
+            }
+        }
+
+        impl $snap {
+            /// Adds `other` into `self` (merging workers).
+            pub fn merge(&mut self, other: &$snap) {
+                $(self.$field += other.$field;)*
+                for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
+                    *a += b;
+                }
+            }
+
+            pub fn drops_total(&self) -> u64 {
+                self.drops.iter().sum()
+            }
+
+            /// The non-zero drop counts, by reason.
+            pub fn drops_by_reason(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+                DropReason::ALL
+                    .iter()
+                    .map(|&r| (r, self.drops[r as usize]))
+                    .filter(|&(_, n)| n > 0)
+            }
+
+            /// Flat JSON: every counter by name, and `drops` as an object of every reason.
+            pub fn to_json(&self) -> Map<String, Value> {
+                let mut m = Map::new();
+                $(m.insert(stringify!($field).into(), self.$field.into());)*
+                let drops: Map<String, Value> = DropReason::ALL
+                    .iter()
+                    .map(|&r| (r.as_str().to_string(), self.drops[r as usize].into()))
+                    .collect();
+                m.insert("drops_total".into(), self.drops_total().into());
+                m.insert("drops".into(), Value::Object(drops));
+                m
+            }
+
+            /// (name, value) of every counter, in declaration order.
+            pub fn fields(&self) -> [(&'static str, u64); [$(stringify!($field)),*].len()] {
+                [$((stringify!($field), self.$field),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// What one worker's stack did.
+    StackCounters / StackSnapshot {
+        rx_frames: "Frames received.",
+        tx_frames: "Frames sent (replies, reflections and new frames).",
+        arp_requests_received: "ARP requests for our address.",
+        arp_replies: "ARP replies sent.",
+        arp_requests_sent: "ARP requests sent to resolve peers.",
+        gratuitous_arps: "Gratuitous ARP announcements sent.",
+        icmp_echo_replies: "ICMP echo replies sent.",
+        icmp_unreachables: "ICMP port-unreachable messages sent.",
+        icmp_unreachables_limited: "Port-unreachable messages suppressed by the rate limit.",
+        udp_echo_replies: "UDP echo datagrams reflected.",
+        sockperf_replies: "sockperf pong replies sent.",
+        sockperf_no_reply: "sockperf messages that asked for no reply.",
+        tcp_connections_opened: "TCP connections that reached ESTABLISHED.",
+        tcp_closed_fin: "TCP connections that ended with the FIN exchange.",
+        tcp_closed_rst: "TCP connections that ended by RST.",
+        tcp_closed_timeout: "TCP connections that gave up after retransmissions.",
+        tcp_rst_sent: "RST segments sent.",
+        tcp_retransmits: "TCP segments retransmitted.",
+        tcp_syn_cookies_sent: "SYN-ACKs sent with a SYN cookie.",
+        tcp_challenge_acks: "RFC 5961 challenge ACKs sent.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_reason_names_are_unique_snake_case() {
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert!(names
+            .iter()
+            .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+    }
+
+    #[test]
+    fn snapshots_merge_and_serialize() {
+        let a = StackCounters::default();
+        a.rx_frames.add(3);
+        a.drop(DropReason::Fragment);
+        a.drop(DropReason::Fragment);
+        let b = StackCounters::default();
+        b.rx_frames.inc();
+        b.drop(DropReason::Truncated);
+        let mut s = a.snapshot();
+        s.merge(&b.snapshot());
+        assert_eq!(s.rx_frames, 4);
+        assert_eq!(s.drops_total(), 3);
+        let by: Vec<_> = s.drops_by_reason().collect();
+        assert_eq!(by, vec![(DropReason::Truncated, 1), (DropReason::Fragment, 2)]);
+        let j = s.to_json();
+        assert_eq!(j["rx_frames"], 4);
+        assert_eq!(j["drops"]["fragment"], 2);
+        assert_eq!(j["drops"]["bad_checksum"], 0);
+        assert_eq!(j["drops_total"], 3);
+    }
+}
