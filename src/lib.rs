@@ -6,3 +6,8 @@ pub mod proto;
 pub mod time;
 pub mod wire;
 pub mod metrics;
+pub mod cli;
+pub mod config;
+pub mod runtime;
+pub mod app;
+pub mod stack;

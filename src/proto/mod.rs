@@ -1,3 +1,5 @@
 //! proto/: sans-IO protocol logic. Takes `now` and parsed packets, returns what to send.
 
+pub mod arp;
+pub mod ratelimit;
 pub mod tcp;

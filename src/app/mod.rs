@@ -1,0 +1,5 @@
+//! app/: what users run on the stack: the responder (`serve`), and later the load
+//! generator. Applications see the stack API and the validated config, never the driver
+//! internals or clap.
+
+pub mod serve;

@@ -1,0 +1,120 @@
+//! Validated configuration, built from the command line by `cli` (or by tests directly).
+//! Nothing here knows about clap; every value here has already been checked.
+
+use core::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A configuration the user asked for that cannot work. The message says why.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Which driver to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverChoice {
+    Auto,
+    Xdp,
+    Packet,
+}
+
+/// How a worker waits for traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PollMode {
+    /// Never sleep.
+    Busy,
+    /// Spin a while after the last frame, then sleep in the driver's `wait`.
+    Adaptive,
+}
+
+/// An IPv4 address with its prefix length: the address xstack owns and its subnet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IfaceAddr {
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl IfaceAddr {
+    pub fn netmask(&self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix))
+        }
+    }
+
+    /// Whether `other` is on this subnet (reachable without a router).
+    pub fn contains(&self, other: Ipv4Addr) -> bool {
+        (u32::from(self.ip) ^ u32::from(other)) & self.netmask() == 0
+    }
+
+    /// The subnet's directed broadcast address.
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.ip) | !self.netmask())
+    }
+}
+
+impl FromStr for IfaceAddr {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let (ip, prefix) = s.split_once('/').ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "'{s}' is not ADDR/PREFIX: give the address with its prefix length, e.g. 198.18.0.2/24"
+            ))
+        })?;
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("'{ip}' is not an IPv4 address")))?;
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| (1..=32).contains(p))
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!("prefix '/{prefix}' must be a number from 1 to 32"))
+            })?;
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+            return Err(ConfigError::Invalid(format!(
+                "{ip} cannot be owned by an interface: give a unicast address"
+            )));
+        }
+        Ok(IfaceAddr { ip, prefix })
+    }
+}
+
+/// Everything `xstack serve` needs.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub iface: String,
+    pub addr: IfaceAddr,
+    pub driver: DriverChoice,
+    /// UDP ports that echo (sorted, unique).
+    pub udp_echo: Vec<u16>,
+    /// UDP port of the sockperf responder.
+    pub sockperf: Option<u16>,
+    pub queues: u32,
+    pub pcap: Option<PathBuf>,
+    pub json: bool,
+    pub poll: PollMode,
+    /// Live report period; zero disables it.
+    pub interval: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnet_arithmetic() {
+        let a: IfaceAddr = "198.18.0.2/24".parse().unwrap();
+        assert!(a.contains(Ipv4Addr::new(198, 18, 0, 200)));
+        assert!(!a.contains(Ipv4Addr::new(198, 18, 1, 1)));
+        assert_eq!(a.broadcast(), Ipv4Addr::new(198, 18, 0, 255));
+        let h: IfaceAddr = "198.18.0.2/32".parse().unwrap();
+        assert!(!h.contains(Ipv4Addr::new(198, 18, 0, 3)));
+        assert_eq!(h.broadcast(), h.ip);
+    }
+}

@@ -1,0 +1,115 @@
+//! runtime/: the per-core worker loop. A worker owns one device (one queue) and one
+//! engine (the stack plus its applications), and repeats: receive a batch, let the engine
+//! answer each frame, run due timers, flush the transmit queue with one kick. Between
+//! batches it spins or sleeps according to the [`PollMode`](crate::config::PollMode).
+//!
+//! This module holds the one place that reads the OS clock ([`Clock`]).
+
+use crate::config::PollMode;
+use crate::driver::{Device, DriverError, Transmit, Verdict};
+use crate::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Duration;
+
+/// The monotonic clock, as nanoseconds since the clock was made.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    origin: std::time::Instant,
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Clock {
+            origin: std::time::Instant::now(),
+        }
+    }
+
+    #[inline]
+    pub fn now(&self) -> Instant {
+        Instant::from_nanos(self.origin.elapsed().as_nanos() as u64)
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a worker drives: the stack and the applications on it. Sans-IO: it is handed
+/// the time and the frames, and writes what it sends into the driver's buffers.
+pub trait Engine {
+    /// Handles one received frame; may rewrite it in place and reflect it, and may send
+    /// other frames through `tx`.
+    fn on_frame(&mut self, now: Instant, frame: &mut [u8], tx: &mut dyn Transmit) -> Verdict;
+
+    /// Runs timers and sends whatever is due. Called after every batch.
+    fn poll(&mut self, now: Instant, tx: &mut dyn Transmit);
+
+    /// The next time `poll` has work to do, if any.
+    fn poll_at(&self) -> Option<Instant>;
+}
+
+/// Tuning of the worker loop.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerOptions {
+    pub poll: PollMode,
+    /// Frames per receive batch.
+    pub batch: usize,
+    /// In adaptive mode, how long to keep spinning after the last frame before sleeping.
+    pub spin: Duration,
+    /// Longest sleep, so that a stop request is noticed promptly.
+    pub max_sleep: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            poll: PollMode::Adaptive,
+            batch: 64,
+            spin: Duration::from_micros(200),
+            max_sleep: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Runs `engine` on `dev` until `stop` is set. Returns the driver's error if the device
+/// fails; a malformed frame never ends the loop (the engine counts and drops it).
+pub fn run_worker<D: Device + ?Sized, E: Engine>(
+    dev: &mut D,
+    engine: &mut E,
+    clock: &Clock,
+    stop: &AtomicBool,
+    opts: &WorkerOptions,
+) -> Result<(), DriverError> {
+    let mut last_busy = clock.now();
+    loop {
+        let now = clock.now();
+        let n = dev.receive(opts.batch, &mut |frame, tx| engine.on_frame(now, frame, tx))?;
+        engine.poll(now, dev.transmitter());
+        dev.flush()?;
+        if n > 0 {
+            last_busy = now;
+            continue;
+        }
+        if stop.load(Relaxed) {
+            return Ok(());
+        }
+        match opts.poll {
+            PollMode::Busy => std::hint::spin_loop(),
+            PollMode::Adaptive => {
+                if now.saturating_since(last_busy) < opts.spin {
+                    std::hint::spin_loop();
+                    continue;
+                }
+                let until_timer = engine
+                    .poll_at()
+                    .map_or(opts.max_sleep, |t| t.saturating_since(now));
+                let sleep = until_timer.min(opts.max_sleep);
+                if !sleep.is_zero() {
+                    dev.wait(sleep)?;
+                }
+            }
+        }
+    }
+}

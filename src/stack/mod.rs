@@ -1,0 +1,456 @@
+//! stack/: demultiplexes frames to ARP, ICMP, UDP and TCP and answers them. It owns the
+//! per-worker state (ARP cache, port tables, rate limits) and implements
+//! [`Engine`](crate::runtime::Engine) for the worker loop.
+//!
+//! Invariants:
+//! - A frame is parsed in place and every reply that mirrors a request (ARP reply, ICMP
+//!   echo reply, UDP echo, sockperf pong) is written over the request and reflected, with
+//!   checksums patched incrementally (RFC 1624) rather than recomputed.
+//! - Every frame that is not answered or consumed is counted under a [`DropReason`];
+//!   nothing a peer sends can make this code panic or return an error.
+//! - UDP and TCP have separate port spaces.
+
+use crate::config::{IfaceAddr, ServeConfig};
+use crate::driver::{Transmit, Verdict};
+use crate::metrics::{DropReason, StackCounters};
+use crate::proto::arp::{ArpCache, ArpConfig};
+use crate::proto::ratelimit::TokenBucket;
+use crate::runtime::Engine;
+use crate::time::Instant;
+use crate::wire::{
+    self, checksum, icmp, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress,
+    EthernetFrame, IpProtocol, Ipv4Packet, UdpPacket, WireError,
+};
+use core::net::Ipv4Addr;
+use std::sync::Arc;
+
+const ETH_HEADER: usize = 14;
+const IPV4_HEADER: usize = 20;
+const UDP_HEADER: usize = 8;
+/// TTL of every packet xstack originates or answers.
+const TTL: u8 = 64;
+
+/// What runs on a UDP port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UdpService {
+    Closed,
+    /// RFC 862 echo.
+    Echo,
+    /// The sockperf responder.
+    Sockperf,
+}
+
+/// Configuration of one worker's stack.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    pub addr: IfaceAddr,
+    pub mac: [u8; 6],
+    /// IP MTU of the link.
+    pub mtu: usize,
+    pub udp_echo: Vec<u16>,
+    pub sockperf: Option<u16>,
+    /// ICMP port-unreachable messages per second (burst of the same size).
+    pub icmp_unreachable_rate: u32,
+    pub arp: ArpConfig,
+    /// Announce our address with a gratuitous ARP when the stack starts.
+    pub gratuitous_arp: bool,
+}
+
+impl StackConfig {
+    /// The stack `xstack serve` runs; `mac` and `mtu` still come from the device.
+    pub fn serve(cfg: &ServeConfig) -> Self {
+        StackConfig {
+            addr: cfg.addr,
+            mac: [0; 6],
+            mtu: 1500,
+            udp_echo: cfg.udp_echo.clone(),
+            sockperf: cfg.sockperf,
+            icmp_unreachable_rate: 100,
+            arp: ArpConfig::default(),
+            gratuitous_arp: true,
+        }
+    }
+}
+
+pub struct Stack {
+    addr: IfaceAddr,
+    mac: EthernetAddress,
+    counters: Arc<StackCounters>,
+    udp: Box<[UdpService; 65536]>,
+    arp: ArpCache,
+    unreachable_limit: TokenBucket,
+    announce_pending: bool,
+}
+
+impl Stack {
+    pub fn new(cfg: StackConfig, counters: Arc<StackCounters>) -> Self {
+        let mut udp: Box<[UdpService; 65536]> = vec![UdpService::Closed; 65536]
+            .into_boxed_slice()
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("the vector has 65536 entries"));
+        for &p in &cfg.udp_echo {
+            udp[usize::from(p)] = UdpService::Echo;
+        }
+        if let Some(p) = cfg.sockperf {
+            udp[usize::from(p)] = UdpService::Sockperf;
+        }
+        let rate = cfg.icmp_unreachable_rate;
+        Stack {
+            addr: cfg.addr,
+            mac: EthernetAddress(cfg.mac),
+            counters,
+            udp,
+            arp: ArpCache::new(cfg.arp),
+            unreachable_limit: TokenBucket::new(rate, rate.max(1)),
+            announce_pending: cfg.gratuitous_arp,
+        }
+    }
+
+    pub fn counters(&self) -> &Arc<StackCounters> {
+        &self.counters
+    }
+
+    pub fn arp_cache(&mut self) -> &mut ArpCache {
+        &mut self.arp
+    }
+
+    fn dropped(&self, reason: DropReason) -> Verdict {
+        self.counters.drop(reason);
+        Verdict::Drop
+    }
+
+    fn reflected(&self, len: usize) -> Verdict {
+        self.counters.tx_frames.inc();
+        Verdict::Reflect(len)
+    }
+
+    /// Handles one frame: the body of [`Engine::on_frame`].
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        tx: &mut dyn Transmit,
+    ) -> Verdict {
+        self.counters.rx_frames.inc();
+        let eth = match EthernetFrame::new_checked(&*frame) {
+            Ok(e) => e,
+            Err(e) => return self.dropped(drop_reason(e)),
+        };
+        let dst = eth.dst_addr();
+        if dst != self.mac && !dst.is_broadcast() {
+            return self.dropped(DropReason::NotForUs);
+        }
+        let src = eth.src_addr();
+        if !src.is_unicast() || src == self.mac {
+            return self.dropped(DropReason::BadSource);
+        }
+        match eth.ethertype() {
+            EtherType::Arp => self.handle_arp(now, frame),
+            EtherType::Ipv4 if dst.is_broadcast() => self.dropped(DropReason::NotForUs),
+            EtherType::Ipv4 => self.handle_ipv4(now, frame, tx),
+            _ => self.dropped(DropReason::UnknownEthertype),
+        }
+    }
+
+    fn handle_arp(&mut self, now: Instant, frame: &mut [u8]) -> Verdict {
+        let repr = match ArpPacket::new_checked(&frame[ETH_HEADER..]).and_then(|p| ArpRepr::parse(&p)) {
+            Ok(r) => r,
+            Err(e) => return self.dropped(drop_reason(e)),
+        };
+        if repr.source_ip == self.addr.ip || !repr.source_hw.is_unicast() {
+            return self.dropped(DropReason::BadSource);
+        }
+        // RFC 826: update an entry we have; make one only if the packet is for us.
+        let for_us = repr.target_ip == self.addr.ip;
+        if !self.arp.refresh(repr.source_ip, repr.source_hw, now) && for_us {
+            self.arp.insert(repr.source_ip, repr.source_hw, now);
+        }
+        if !for_us {
+            return self.dropped(DropReason::NotForUs);
+        }
+        match repr.operation {
+            ArpOperation::Request => {
+                self.counters.arp_requests_received.inc();
+                let reply = ArpRepr {
+                    operation: ArpOperation::Reply,
+                    source_hw: self.mac,
+                    source_ip: self.addr.ip,
+                    target_hw: repr.source_hw,
+                    target_ip: repr.source_ip,
+                };
+                let len = ETH_HEADER + reply.buffer_len();
+                let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+                eth.set_dst_addr(repr.source_hw);
+                eth.set_src_addr(self.mac);
+                reply.emit(&mut ArpPacket::new_unchecked(&mut frame[ETH_HEADER..len]));
+                self.counters.arp_replies.inc();
+                self.reflected(len)
+            }
+            // The cache was updated above; a reply needs nothing else.
+            ArpOperation::Reply => Verdict::Drop,
+            _ => self.dropped(DropReason::Unsupported),
+        }
+    }
+
+    fn handle_ipv4(&mut self, now: Instant, frame: &mut [u8], tx: &mut dyn Transmit) -> Verdict {
+        let ip = match Ipv4Packet::new_checked(&frame[ETH_HEADER..]) {
+            Ok(p) => p,
+            Err(e) => return self.dropped(drop_reason(e)),
+        };
+        if !ip.verify_checksum() {
+            return self.dropped(DropReason::BadChecksum);
+        }
+        if ip.is_fragment() {
+            return self.dropped(DropReason::Fragment);
+        }
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        if dst != self.addr.ip {
+            return self.dropped(DropReason::NotForUs);
+        }
+        if src.is_broadcast() || src.is_multicast() || src.is_unspecified() || src == self.addr.ip
+        {
+            return self.dropped(DropReason::BadSource);
+        }
+        let protocol = ip.protocol();
+        let total = usize::from(ip.total_len());
+        let header = ip.header_len();
+        // Answer without the request's IP options (RFC 1122 lets a host ignore them):
+        // slide the payload down over them so that the reply has a 20-byte header.
+        let frame_len = if header > IPV4_HEADER {
+            frame.copy_within(ETH_HEADER + header..ETH_HEADER + total, ETH_HEADER + IPV4_HEADER);
+            let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..]);
+            ip.set_header_len(IPV4_HEADER);
+            ip.set_total_len((total - (header - IPV4_HEADER)) as u16);
+            ip.fill_checksum();
+            ETH_HEADER + total - (header - IPV4_HEADER)
+        } else {
+            ETH_HEADER + total
+        };
+        let frame = &mut frame[..frame_len];
+        match protocol {
+            IpProtocol::Icmp => self.handle_icmp(frame),
+            IpProtocol::Udp => self.handle_udp(now, frame, src, dst, tx),
+            _ => self.dropped(DropReason::UnknownProtocol),
+        }
+    }
+
+    fn handle_icmp(&mut self, frame: &mut [u8]) -> Verdict {
+        let body = &mut frame[ETH_HEADER + IPV4_HEADER..];
+        let mut msg = match icmp::IcmpPacket::new_checked(&mut *body) {
+            Ok(m) => m,
+            Err(e) => return self.dropped(drop_reason(e)),
+        };
+        if !msg.verify_checksum() {
+            return self.dropped(DropReason::BadChecksum);
+        }
+        if msg.msg_type() != icmp::ECHO_REQUEST || msg.msg_code() != 0 {
+            return self.dropped(DropReason::Unsupported);
+        }
+        // Echo request (8) to echo reply (0): one header word changes by 0x0800.
+        let old = u16::from_be_bytes([icmp::ECHO_REQUEST, 0]);
+        let new = u16::from_be_bytes([icmp::ECHO_REPLY, 0]);
+        msg.set_msg_type(icmp::ECHO_REPLY);
+        msg.set_checksum(checksum::update_u16(msg.checksum(), old, new));
+        self.counters.icmp_echo_replies.inc();
+        self.turn_around(frame);
+        self.reflected(frame.len())
+    }
+
+    fn handle_udp(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        tx: &mut dyn Transmit,
+    ) -> Verdict {
+        let udp = match UdpPacket::new_checked(&frame[ETH_HEADER + IPV4_HEADER..]) {
+            Ok(u) => u,
+            Err(e) => return self.dropped(drop_reason(e)),
+        };
+        if udp.len() as usize != frame.len() - ETH_HEADER - IPV4_HEADER {
+            return self.dropped(DropReason::BadLength);
+        }
+        if !udp.verify_checksum(src, dst) {
+            return self.dropped(DropReason::BadChecksum);
+        }
+        let port = udp.dst_port();
+        match self.udp[usize::from(port)] {
+            UdpService::Echo => {
+                self.counters.udp_echo_replies.inc();
+                self.turn_around(frame);
+                swap_udp_ports(frame);
+                self.reflected(frame.len())
+            }
+            UdpService::Sockperf => self.sockperf_reply(frame),
+            UdpService::Closed => {
+                self.counters.drop(DropReason::UdpClosedPort);
+                self.port_unreachable(now, frame, tx);
+                Verdict::Drop
+            }
+        }
+    }
+
+    /// sockperf: answer only messages that ask for a pong, with the client bit cleared.
+    fn sockperf_reply(&mut self, frame: &mut [u8]) -> Verdict {
+        let off = ETH_HEADER + IPV4_HEADER + UDP_HEADER;
+        let Ok(mut msg) = wire::sockperf::SockperfHeader::new_checked(&mut frame[off..]) else {
+            return self.dropped(DropReason::Truncated);
+        };
+        let flags = msg.flags();
+        if flags & wire::sockperf::PONG_REQUEST == 0 {
+            self.counters.sockperf_no_reply.inc();
+            return Verdict::Drop;
+        }
+        let new_flags = flags & !wire::sockperf::CLIENT;
+        msg.set_flags(new_flags);
+        // Patch the UDP checksum for the flags word (it sits at an even offset).
+        let mut udp = UdpPacket::new_unchecked(&mut frame[ETH_HEADER + IPV4_HEADER..]);
+        if udp.checksum() != 0 {
+            let c = checksum::update_u16(udp.checksum(), flags, new_flags);
+            udp.set_checksum(if c == 0 { 0xffff } else { c });
+        }
+        self.counters.sockperf_replies.inc();
+        self.turn_around(frame);
+        swap_udp_ports(frame);
+        self.reflected(frame.len())
+    }
+
+    /// Swaps the Ethernet and IPv4 addresses of a request so that it becomes the reply,
+    /// and resets its TTL. Swapping addresses leaves every checksum as it was; only the
+    /// TTL change is patched into the IPv4 header checksum.
+    fn turn_around(&self, frame: &mut [u8]) {
+        {
+            let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+            let peer = eth.src_addr();
+            eth.set_dst_addr(peer);
+            eth.set_src_addr(self.mac);
+        }
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..]);
+        let (s, d) = (ip.src_addr(), ip.dst_addr());
+        ip.set_src_addr(d);
+        ip.set_dst_addr(s);
+        let old = u16::from_be_bytes([ip.ttl(), ip.protocol().into()]);
+        let new = u16::from_be_bytes([TTL, ip.protocol().into()]);
+        ip.set_ttl(TTL);
+        ip.set_checksum(checksum::update_u16(ip.checksum(), old, new));
+    }
+
+    /// RFC 1122 §3.2.2.1 / RFC 1812 §4.3.2.8: a rate-limited ICMP port unreachable.
+    fn port_unreachable(&mut self, now: Instant, frame: &[u8], tx: &mut dyn Transmit) {
+        if !self.unreachable_limit.take(now) {
+            self.counters.icmp_unreachables_limited.inc();
+            return;
+        }
+        let (peer_mac, request_ip) = (
+            EthernetFrame::new_unchecked(frame).src_addr(),
+            &frame[ETH_HEADER..],
+        );
+        let (mac, ip) = (self.mac, self.addr.ip);
+        let sent = tx.send_with(&mut |buf| {
+            let mut eth = EthernetFrame::new_unchecked(&mut *buf);
+            eth.set_dst_addr(peer_mac);
+            eth.set_src_addr(mac);
+            eth.set_ethertype(EtherType::Ipv4);
+            ETH_HEADER + icmp::emit_port_unreachable(&mut buf[ETH_HEADER..], ip, request_ip, TTL)
+        });
+        if sent {
+            self.counters.icmp_unreachables.inc();
+            self.counters.tx_frames.inc();
+        } else {
+            self.counters.drop(DropReason::TxNoBuffer);
+        }
+    }
+
+    /// Sends a gratuitous ARP: a broadcast request for our own address.
+    fn announce(&mut self, tx: &mut dyn Transmit) -> bool {
+        let repr = ArpRepr {
+            operation: ArpOperation::Request,
+            source_hw: self.mac,
+            source_ip: self.addr.ip,
+            target_hw: EthernetAddress([0; 6]),
+            target_ip: self.addr.ip,
+        };
+        self.send_arp(tx, EthernetAddress::BROADCAST, &repr)
+    }
+
+    fn send_arp(&mut self, tx: &mut dyn Transmit, to: EthernetAddress, repr: &ArpRepr) -> bool {
+        let mac = self.mac;
+        let sent = tx.send_with(&mut |buf| {
+            let len = ETH_HEADER + repr.buffer_len();
+            let mut eth = EthernetFrame::new_unchecked(&mut *buf);
+            eth.set_dst_addr(to);
+            eth.set_src_addr(mac);
+            eth.set_ethertype(EtherType::Arp);
+            repr.emit(&mut ArpPacket::new_unchecked(&mut buf[ETH_HEADER..len]));
+            len
+        });
+        if sent {
+            self.counters.tx_frames.inc();
+        }
+        sent
+    }
+
+    /// Runs timers: the start-up announcement and ARP resolution requests.
+    pub fn poll(&mut self, now: Instant, tx: &mut dyn Transmit) {
+        if self.announce_pending && self.announce(tx) {
+            self.announce_pending = false;
+            self.counters.gratuitous_arps.inc();
+        }
+        while let Some(ip) = self.arp.poll_request(now) {
+            let repr = ArpRepr {
+                operation: ArpOperation::Request,
+                source_hw: self.mac,
+                source_ip: self.addr.ip,
+                target_hw: EthernetAddress([0; 6]),
+                target_ip: ip,
+            };
+            if self.send_arp(tx, EthernetAddress::BROADCAST, &repr) {
+                self.counters.arp_requests_sent.inc();
+            }
+        }
+    }
+
+    pub fn poll_at(&self) -> Option<Instant> {
+        if self.announce_pending {
+            return Some(Instant::ZERO);
+        }
+        self.arp.poll_at()
+    }
+}
+
+/// Swaps the UDP source and destination ports; the checksum is unchanged by a swap.
+fn swap_udp_ports(frame: &mut [u8]) {
+    let mut udp = UdpPacket::new_unchecked(&mut frame[ETH_HEADER + IPV4_HEADER..]);
+    let (s, d) = (udp.src_port(), udp.dst_port());
+    udp.set_src_port(d);
+    udp.set_dst_port(s);
+}
+
+/// The counter a parse error is dropped under.
+pub fn drop_reason(e: WireError) -> DropReason {
+    match e {
+        WireError::Truncated => DropReason::Truncated,
+        WireError::BadChecksum => DropReason::BadChecksum,
+        WireError::BadLength => DropReason::BadLength,
+        WireError::BadVersion => DropReason::BadVersion,
+        WireError::BadHeaderLength => DropReason::BadHeaderLength,
+        WireError::Fragment => DropReason::Fragment,
+        WireError::Malformed => DropReason::Malformed,
+        WireError::Unsupported => DropReason::Unsupported,
+    }
+}
+
+impl Engine for Stack {
+    fn on_frame(&mut self, now: Instant, frame: &mut [u8], tx: &mut dyn Transmit) -> Verdict {
+        self.handle_frame(now, frame, tx)
+    }
+
+    fn poll(&mut self, now: Instant, tx: &mut dyn Transmit) {
+        Stack::poll(self, now, tx)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        Stack::poll_at(self)
+    }
+}
