@@ -24,6 +24,8 @@ use crate::wire::{
 use core::net::Ipv4Addr;
 use std::sync::Arc;
 
+pub mod table;
+
 const ETH_HEADER: usize = 14;
 const IPV4_HEADER: usize = 20;
 const UDP_HEADER: usize = 8;

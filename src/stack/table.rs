@@ -1,0 +1,251 @@
+//! The per-worker connection table: flow key → slot. A worker owns its table outright, so
+//! a lookup takes no lock and writes no shared cache line.
+//!
+//! Invariants:
+//! - Capacity is fixed at creation: the index and the slot vector are allocated once, so
+//!   insert and remove never allocate; a full table refuses the insert (the caller counts it).
+//! - The hash is keyed with a per-table random seed, so a peer cannot aim many flows at
+//!   one bucket (hash flooding).
+//! - A slot index stays valid until its entry is removed; indices are reused after that.
+
+use core::hash::{BuildHasher, Hasher};
+use core::net::Ipv4Addr;
+use std::collections::HashMap;
+
+/// Identifies a flow on one local address: the local port and the remote end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub local_port: u16,
+    pub remote_ip: Ipv4Addr,
+    pub remote_port: u16,
+}
+
+impl FlowKey {
+    fn packed(&self) -> u64 {
+        (u64::from(u32::from(self.remote_ip)) << 32)
+            | (u64::from(self.remote_port) << 16)
+            | u64::from(self.local_port)
+    }
+}
+
+/// A keyed multiply-fold hash over the packed 64-bit flow key.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowHashBuilder {
+    k0: u64,
+    k1: u64,
+}
+
+impl FlowHashBuilder {
+    pub fn with_seed(seed: u64) -> Self {
+        FlowHashBuilder {
+            k0: seed ^ 0x243f_6a88_85a3_08d3,
+            k1: seed.rotate_left(29) ^ 0x1319_8a2e_0370_7344,
+        }
+    }
+}
+
+pub struct FlowHasher {
+    k0: u64,
+    k1: u64,
+    state: u64,
+}
+
+impl Hasher for FlowHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        let m = u128::from(x ^ self.state ^ self.k0) * u128::from(self.k1 | 1);
+        self.state = (m as u64) ^ ((m >> 64) as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
+
+impl BuildHasher for FlowHashBuilder {
+    type Hasher = FlowHasher;
+    fn build_hasher(&self) -> FlowHasher {
+        FlowHasher {
+            k0: self.k0,
+            k1: self.k1,
+            state: 0,
+        }
+    }
+}
+
+/// Hashes the key as one word, so the map does one multiply per lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PackedKey(u64);
+
+impl core::hash::Hash for PackedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0);
+    }
+}
+
+/// The insert was refused: the table holds `capacity` entries already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableFull;
+
+pub struct ConnTable<V> {
+    index: HashMap<PackedKey, u32, FlowHashBuilder>,
+    slots: Vec<Option<(FlowKey, V)>>,
+    free: Vec<u32>,
+    capacity: usize,
+}
+
+impl<V> ConnTable<V> {
+    /// A table for up to `capacity` flows, hashed with `seed` (take it from a random source).
+    pub fn new(capacity: usize, seed: u64) -> Self {
+        let capacity = capacity.min(u32::MAX as usize);
+        ConnTable {
+            index: HashMap::with_capacity_and_hasher(capacity, FlowHashBuilder::with_seed(seed)),
+            slots: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The slot of `key`, if it is in the table.
+    #[inline]
+    pub fn find(&self, key: &FlowKey) -> Option<u32> {
+        self.index.get(&PackedKey(key.packed())).copied()
+    }
+
+    /// Adds `key` with `value` and returns its slot; refuses when full or already present
+    /// (then returns the existing slot as an error-free lookup would).
+    pub fn insert(&mut self, key: FlowKey, value: V) -> Result<u32, TableFull> {
+        if let Some(i) = self.find(&key) {
+            self.slots[i as usize] = Some((key, value));
+            return Ok(i);
+        }
+        if self.index.len() >= self.capacity {
+            return Err(TableFull);
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some((key, value));
+                i
+            }
+            None => {
+                self.slots.push(Some((key, value)));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(PackedKey(key.packed()), i);
+        Ok(i)
+    }
+
+    #[inline]
+    pub fn get(&self, slot: u32) -> Option<&V> {
+        self.slots.get(slot as usize)?.as_ref().map(|(_, v)| v)
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut V> {
+        self.slots.get_mut(slot as usize)?.as_mut().map(|(_, v)| v)
+    }
+
+    pub fn key(&self, slot: u32) -> Option<FlowKey> {
+        self.slots.get(slot as usize)?.as_ref().map(|(k, _)| *k)
+    }
+
+    /// Removes the entry in `slot` and returns it.
+    pub fn remove(&mut self, slot: u32) -> Option<(FlowKey, V)> {
+        let entry = self.slots.get_mut(slot as usize)?.take()?;
+        self.index.remove(&PackedKey(entry.0.packed()));
+        self.free.push(slot);
+        Some(entry)
+    }
+
+    /// Every occupied slot, in slot order.
+    pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .map(|(i, _)| i as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u32) -> FlowKey {
+        FlowKey {
+            local_port: 7,
+            remote_ip: Ipv4Addr::from(0xc612_0000 | (n >> 16)),
+            remote_port: n as u16,
+        }
+    }
+
+    #[test]
+    fn insert_find_remove_and_reuse() {
+        let mut t = ConnTable::new(4, 1);
+        let a = t.insert(key(1), "a").unwrap();
+        let b = t.insert(key(2), "b").unwrap();
+        assert_eq!(t.find(&key(1)), Some(a));
+        assert_eq!(t.get(b), Some(&"b"));
+        assert_eq!(t.remove(a), Some((key(1), "a")));
+        assert_eq!(t.find(&key(1)), None);
+        assert_eq!(t.get(a), None);
+        let c = t.insert(key(3), "c").unwrap();
+        assert_eq!(c, a, "the freed slot is reused");
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn a_full_table_refuses() {
+        let mut t = ConnTable::new(2, 1);
+        t.insert(key(1), ()).unwrap();
+        t.insert(key(2), ()).unwrap();
+        assert_eq!(t.insert(key(3), ()), Err(TableFull));
+        // Replacing an existing key is not growth.
+        assert!(t.insert(key(2), ()).is_ok());
+    }
+
+    #[test]
+    fn holds_a_million_flows() {
+        let n = 1_000_000;
+        let mut t = ConnTable::new(n, 0xfeed);
+        for i in 0..n as u32 {
+            t.insert(key(i), i).unwrap();
+        }
+        assert_eq!(t.len(), n);
+        for i in (0..n as u32).step_by(997) {
+            let s = t.find(&key(i)).unwrap();
+            assert_eq!(t.get(s), Some(&i));
+        }
+        assert_eq!(t.insert(key(n as u32), 0), Err(TableFull));
+    }
+
+    #[test]
+    fn the_seed_changes_the_hash() {
+        let h = |seed| {
+            let b = FlowHashBuilder::with_seed(seed);
+            let mut s = b.build_hasher();
+            s.write_u64(key(5).packed());
+            s.finish()
+        };
+        assert_ne!(h(1), h(2));
+        assert_eq!(h(1), h(1));
+    }
+}
