@@ -208,3 +208,4 @@ mod tests {
         assert_eq!(j["drops_total"], 3);
     }
 }
+pub mod hist;
