@@ -209,3 +209,4 @@ mod tests {
     }
 }
 pub mod hist;
+pub mod plot;
