@@ -20,6 +20,20 @@ pub struct Cli {
 pub enum Command {
     /// Answer ARP, ICMP echo, UDP echo and sockperf on an interface xstack owns.
     Serve(ServeArgs),
+    /// Draw HdrHistogram interval logs as one percentile-distribution SVG.
+    Plot(PlotArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// Interval logs written with --hdr-log; each becomes one line, named after its file.
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+    /// The SVG file to write.
+    #[arg(short, long, value_name = "FILE.svg")]
+    pub output: PathBuf,
+    #[arg(long, default_value = "latency by percentile")]
+    pub title: String,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +142,7 @@ mod tests {
         v.extend_from_slice(args);
         match Cli::try_parse_from(v).map_err(|e| e.to_string())?.command {
             Command::Serve(a) => a.into_config().map_err(|e| e.to_string()),
+            other => panic!("parsed as {other:?}"),
         }
     }
 

@@ -31,6 +31,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Plot(args) => xstack::app::plot::run(&args.logs, &args.output, &args.title),
     }
 }
 

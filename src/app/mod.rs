@@ -2,4 +2,5 @@
 //! generator. Applications see the stack API and the validated config, never the driver
 //! internals or clap.
 
+pub mod plot;
 pub mod serve;

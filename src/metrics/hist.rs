@@ -147,6 +147,30 @@ pub fn percentile_table(h: &Histogram<u64>, ticks_per_half: u32) -> String {
     s
 }
 
+/// Reads an HdrHistogram interval log and adds up all of its intervals.
+pub fn read_hdr_log(bytes: &[u8]) -> Result<Histogram<u64>, String> {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+    let mut total = latency_histogram();
+    let mut de = Deserializer::new();
+    for (i, entry) in IntervalLogIterator::new(bytes).enumerate() {
+        let entry = entry.map_err(|e| format!("entry {}: not an interval log line ({e:?})", i + 1))?;
+        if let LogEntry::Interval(iv) = entry {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(iv.encoded_histogram())
+                .map_err(|e| format!("entry {}: bad base64: {e}", i + 1))?;
+            let part: Histogram<u64> = de
+                .deserialize(&mut &raw[..])
+                .map_err(|e| format!("entry {}: bad histogram: {e:?}", i + 1))?;
+            total
+                .add(&part)
+                .map_err(|e| format!("entry {}: cannot merge: {e:?}", i + 1))?;
+        }
+    }
+    Ok(total)
+}
+
 /// Writes an HdrHistogram interval log: one compressed histogram per interval.
 pub struct HdrLog<W: Write> {
     out: W,
@@ -261,6 +285,8 @@ mod tests {
         assert_eq!(intervals, 2);
         assert_eq!(total.len(), 2 * h.len());
         assert_eq!(total.value_at_quantile(0.99), h.value_at_quantile(0.99));
+        assert_eq!(read_hdr_log(&bytes).unwrap(), total);
+        assert!(read_hdr_log(b"Tag=x,0.1,1.0,2.0,notbase64!!\n").is_err());
     }
 
     fn base64_decode(s: &str) -> Vec<u8> {

@@ -1,0 +1,29 @@
+//! `xstack plot A.hlog B.hlog -o cmp.svg`: overlays the percentile distributions of
+//! several runs, each read from an HdrHistogram interval log.
+
+use crate::metrics::{hist, plot};
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+
+pub fn run(logs: &[PathBuf], output: &Path, title: &str) -> anyhow::Result<()> {
+    let mut runs = Vec::new();
+    for path in logs {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let h = hist::read_hdr_log(&bytes)
+            .map_err(|e| anyhow::anyhow!("{} is not an HdrHistogram interval log: {e}", path.display()))?;
+        if h.is_empty() {
+            bail!("{} holds no samples", path.display());
+        }
+        let label = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        runs.push((label, h));
+    }
+    let refs: Vec<_> = runs.iter().map(|(l, h)| (l.clone(), h)).collect();
+    std::fs::write(output, plot::percentile_svg(title, &refs))
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    eprintln!("xstack: wrote {} ({} runs)", output.display(), runs.len());
+    Ok(())
+}
