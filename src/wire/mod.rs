@@ -16,8 +16,12 @@
 //!   buffer is at least `buffer_len()` bytes long (emit panics on a short buffer: that is a
 //!   programming error, not malformed input).
 
+pub mod arp;
 pub mod checksum;
+pub mod ethernet;
 
+pub use arp::{ArpOperation, ArpPacket, ArpRepr};
+pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 
 /// Why a packet was rejected. Every variant is a drop reason that the stack counts under
 /// the key returned by [`WireError::as_str`].
