@@ -21,6 +21,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod sockperf;
 pub mod tcp;
 pub mod udp;
 
@@ -28,6 +29,7 @@ pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use icmp::{Icmpv4Packet, Icmpv4Repr};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
+pub use sockperf::{SockperfHeader, SockperfRepr};
 pub use tcp::{TcpFlags, TcpOptions, TcpPacket, TcpRepr, MAX_SACK_BLOCKS};
 pub use udp::{UdpPacket, UdpRepr};
 
@@ -128,7 +130,10 @@ mod tests {
     fn wire_error_counter_keys_are_unique_snake_case() {
         for (i, a) in WireError::ALL.iter().enumerate() {
             let key = a.as_str();
-            assert!(key.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{key}");
+            assert!(
+                key.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{key}"
+            );
             for b in &WireError::ALL[i + 1..] {
                 assert_ne!(key, b.as_str());
             }
