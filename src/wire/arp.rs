@@ -88,7 +88,8 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
         if b.len() < PACKET_LEN {
             return Err(WireError::Truncated);
         }
-        let announced = field::FIXED_END + 2 * (usize::from(b[field::HLEN]) + usize::from(b[field::PLEN]));
+        let announced =
+            field::FIXED_END + 2 * (usize::from(b[field::HLEN]) + usize::from(b[field::PLEN]));
         if b.len() < announced {
             return Err(WireError::Truncated);
         }
@@ -303,7 +304,10 @@ mod tests {
     fn oversized_announced_lengths_are_truncated() {
         let mut b: [u8; 28] = ARP_REQUEST_FRAME[14..42].try_into().unwrap();
         b[4] = 200;
-        assert_eq!(ArpPacket::new_checked(&b[..]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            ArpPacket::new_checked(&b[..]).unwrap_err(),
+            WireError::Truncated
+        );
         assert_eq!(
             ArpPacket::new_checked(&ARP_REQUEST_FRAME[14..41]).unwrap_err(),
             WireError::Truncated

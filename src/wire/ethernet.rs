@@ -266,7 +266,10 @@ mod tests {
             EthernetFrame::new_checked(&FRAME[..13]).unwrap_err(),
             WireError::Truncated
         );
-        assert!(EthernetFrame::new_checked(&FRAME[..14]).unwrap().payload().is_empty());
+        assert!(EthernetFrame::new_checked(&FRAME[..14])
+            .unwrap()
+            .payload()
+            .is_empty());
     }
 
     #[test]

@@ -164,8 +164,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
 /// A parsed ICMPv4 message of a kind xstack handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Icmpv4Repr<'a> {
-    EchoRequest { ident: u16, seq_no: u16, data: &'a [u8] },
-    EchoReply { ident: u16, seq_no: u16, data: &'a [u8] },
+    EchoRequest {
+        ident: u16,
+        seq_no: u16,
+        data: &'a [u8],
+    },
+    EchoReply {
+        ident: u16,
+        seq_no: u16,
+        data: &'a [u8],
+    },
     /// `quoted` is the offending IP header plus the start of its payload.
     DstUnreachable { code: u8, quoted: &'a [u8] },
 }
@@ -192,7 +200,9 @@ impl<'a> Icmpv4Repr<'a> {
                 data,
             }),
             (msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY, _) => Err(WireError::Malformed),
-            (msg_type::DST_UNREACHABLE, code) => Ok(Icmpv4Repr::DstUnreachable { code, quoted: data }),
+            (msg_type::DST_UNREACHABLE, code) => {
+                Ok(Icmpv4Repr::DstUnreachable { code, quoted: data })
+            }
             _ => Err(WireError::Unsupported),
         }
     }
@@ -204,7 +214,9 @@ impl<'a> Icmpv4Repr<'a> {
     pub const fn buffer_len(&self) -> usize {
         HEADER_LEN
             + match self {
-                Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => data.len(),
+                Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => {
+                    data.len()
+                }
                 Icmpv4Repr::DstUnreachable { quoted, .. } => quoted.len(),
             }
     }
@@ -214,7 +226,16 @@ impl<'a> Icmpv4Repr<'a> {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Icmpv4Packet<T>) {
         let len = self.buffer_len();
         match *self {
-            Icmpv4Repr::EchoRequest { ident, seq_no, data } | Icmpv4Repr::EchoReply { ident, seq_no, data } => {
+            Icmpv4Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            }
+            | Icmpv4Repr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            } => {
                 let t = if matches!(self, Icmpv4Repr::EchoRequest { .. }) {
                     msg_type::ECHO_REQUEST
                 } else {
@@ -240,7 +261,11 @@ impl<'a> Icmpv4Repr<'a> {
 }
 
 fn is_unique_host(a: Ipv4Addr) -> bool {
-    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback() || a.octets()[0] >= 240)
+    !(a.is_unspecified()
+        || a.is_broadcast()
+        || a.is_multicast()
+        || a.is_loopback()
+        || a.octets()[0] >= 240)
 }
 
 /// Whether RFC 1122 §3.2.2 / RFC 1812 §4.3.2.7 allow answering `original` with an ICMP
@@ -301,7 +326,10 @@ pub fn emit_dst_unreachable(code: u8, original: &[u8], out: &mut [u8]) -> Result
     if out.len() < len {
         return Err(WireError::Truncated);
     }
-    let repr = Icmpv4Repr::DstUnreachable { code, quoted: &original[..quote_len] };
+    let repr = Icmpv4Repr::DstUnreachable {
+        code,
+        quoted: &original[..quote_len],
+    };
     repr.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..len]));
     Ok(len)
 }
@@ -321,7 +349,9 @@ mod tests {
     /// then 0x10..0x37). Checksum computed independently.
     fn echo_request() -> Vec<u8> {
         let mut v = vec![0x08, 0x00, 0xf1, 0x9a, 0x1c, 0x2b, 0x00, 0x01];
-        v.extend_from_slice(&[0x5f, 0x1e, 0x8a, 0x65, 0, 0, 0, 0, 0x40, 0xe2, 0x01, 0, 0, 0, 0, 0]);
+        v.extend_from_slice(&[
+            0x5f, 0x1e, 0x8a, 0x65, 0, 0, 0, 0, 0x40, 0xe2, 0x01, 0, 0, 0, 0, 0,
+        ]);
         v.extend(0x10u8..0x38);
         v
     }
@@ -332,7 +362,11 @@ mod tests {
         let p = Icmpv4Packet::new_checked(&buf[..]).unwrap();
         assert!(p.verify_checksum());
         match Icmpv4Repr::parse(&p).unwrap() {
-            Icmpv4Repr::EchoRequest { ident, seq_no, data } => {
+            Icmpv4Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            } => {
                 assert_eq!((ident, seq_no, data.len()), (0x1c2b, 1, 56));
                 assert_eq!(data[16], 0x10);
             }
@@ -344,7 +378,11 @@ mod tests {
     fn emit_reply_matches_independent_checksum() {
         let req = echo_request();
         let mut out = vec![0u8; req.len()];
-        let reply = Icmpv4Repr::EchoReply { ident: 0x1c2b, seq_no: 1, data: &req[8..] };
+        let reply = Icmpv4Repr::EchoReply {
+            ident: 0x1c2b,
+            seq_no: 1,
+            data: &req[8..],
+        };
         assert_eq!(reply.buffer_len(), req.len());
         reply.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..]));
         assert_eq!(&out[..4], &[0x00, 0x00, 0xf9, 0x9a]);
@@ -372,18 +410,28 @@ mod tests {
     fn unknown_type_is_unsupported_and_bad_echo_code_is_malformed() {
         let mut buf = [13u8, 0, 0, 0, 0, 0, 0, 0]; // timestamp request
         Icmpv4Packet::new_unchecked(&mut buf[..]).fill_checksum();
-        assert_eq!(Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&buf[..]).unwrap()).unwrap_err(), WireError::Unsupported);
+        assert_eq!(
+            Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&buf[..]).unwrap()).unwrap_err(),
+            WireError::Unsupported
+        );
         let mut buf = [8u8, 1, 0, 0, 0, 0, 0, 0];
         Icmpv4Packet::new_unchecked(&mut buf[..]).fill_checksum();
-        assert_eq!(Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&buf[..]).unwrap()).unwrap_err(), WireError::Malformed);
-        assert_eq!(Icmpv4Packet::new_checked(&buf[..7]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&buf[..]).unwrap()).unwrap_err(),
+            WireError::Malformed
+        );
+        assert_eq!(
+            Icmpv4Packet::new_checked(&buf[..7]).unwrap_err(),
+            WireError::Truncated
+        );
     }
 
     /// UDP 198.18.0.1:40000 -> 198.18.0.2:9 carrying "ping" (IP checksum 0x9c71, UDP
     /// checksum 0 = none).
     const UDP_DATAGRAM: [u8; 32] = [
-        0x45, 0x00, 0x00, 0x20, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0x9c, 0x71, 0xc6, 0x12, 0x00, 0x01,
-        0xc6, 0x12, 0x00, 0x02, 0x9c, 0x40, 0x00, 0x09, 0x00, 0x0c, 0x00, 0x00, b'p', b'i', b'n', b'g',
+        0x45, 0x00, 0x00, 0x20, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0x9c, 0x71, 0xc6, 0x12, 0x00,
+        0x01, 0xc6, 0x12, 0x00, 0x02, 0x9c, 0x40, 0x00, 0x09, 0x00, 0x0c, 0x00, 0x00, b'p', b'i',
+        b'n', b'g',
     ];
 
     #[test]
@@ -396,9 +444,15 @@ mod tests {
         let p = Icmpv4Packet::new_checked(&out[..n]).unwrap();
         assert_eq!(
             Icmpv4Repr::parse(&p).unwrap(),
-            Icmpv4Repr::DstUnreachable { code: 3, quoted: &UDP_DATAGRAM[..28] }
+            Icmpv4Repr::DstUnreachable {
+                code: 3,
+                quoted: &UDP_DATAGRAM[..28]
+            }
         );
-        assert_eq!(dst_unreachable_len(&Ipv4Packet::new_checked(&UDP_DATAGRAM[..]).unwrap()), n);
+        assert_eq!(
+            dst_unreachable_len(&Ipv4Packet::new_checked(&UDP_DATAGRAM[..]).unwrap()),
+            n
+        );
     }
 
     #[test]
@@ -410,14 +464,22 @@ mod tests {
         let mut out = [0u8; 64];
         let n = emit_port_unreachable(&orig, &mut out).unwrap();
         assert_eq!(n, 8 + 24);
-        assert!(Icmpv4Packet::new_checked(&out[..n]).unwrap().verify_checksum());
+        assert!(Icmpv4Packet::new_checked(&out[..n])
+            .unwrap()
+            .verify_checksum());
     }
 
     #[test]
     fn port_unreachable_reports_bad_original_or_short_output() {
         let mut out = [0u8; 64];
-        assert_eq!(emit_port_unreachable(&UDP_DATAGRAM[..10], &mut out).unwrap_err(), WireError::Truncated);
-        assert_eq!(emit_port_unreachable(&UDP_DATAGRAM, &mut out[..35]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            emit_port_unreachable(&UDP_DATAGRAM[..10], &mut out).unwrap_err(),
+            WireError::Truncated
+        );
+        assert_eq!(
+            emit_port_unreachable(&UDP_DATAGRAM, &mut out[..35]).unwrap_err(),
+            WireError::Truncated
+        );
     }
 
     #[test]
@@ -435,7 +497,10 @@ mod tests {
         assert!(!with(&|p| p.set_src_addr(Ipv4Addr::UNSPECIFIED)));
         assert!(!with(&|p| p.set_src_addr(Ipv4Addr::new(239, 1, 1, 1))));
         assert!(!with(&|p| p.set_flags_and_offset(false, false, 8)));
-        assert!(with(&|p| p.set_flags_and_offset(false, true, 0)), "first fragment may be answered");
+        assert!(
+            with(&|p| p.set_flags_and_offset(false, true, 0)),
+            "first fragment may be answered"
+        );
         assert!(!with(&|p| {
             p.set_protocol(IpProtocol::Icmp);
             p.payload_mut()[0] = msg_type::DST_UNREACHABLE;

@@ -302,8 +302,22 @@ impl Ipv4Repr {
     pub const DEFAULT_TTL: u8 = 64;
 
     /// A header with TTL 64, DSCP/ECN 0 and identification 0.
-    pub const fn new(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, payload_len: usize) -> Self {
-        Ipv4Repr { src, dst, protocol, payload_len, ttl: Self::DEFAULT_TTL, dscp: 0, ecn: 0, ident: 0 }
+    pub const fn new(
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        payload_len: usize,
+    ) -> Self {
+        Ipv4Repr {
+            src,
+            dst,
+            protocol,
+            payload_len,
+            ttl: Self::DEFAULT_TTL,
+            dscp: 0,
+            ecn: 0,
+            ident: 0,
+        }
     }
 
     /// Parses and validates: structure (see [`Ipv4Packet::check_len`]), header checksum
@@ -406,7 +420,12 @@ mod tests {
     #[test]
     fn ethernet_padding_after_total_length_is_excluded_from_payload() {
         // A 28-byte datagram (e.g. a small ICMP echo) arrives in a 46-byte padded payload.
-        let r = Ipv4Repr::new(Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2), IpProtocol::Icmp, 8);
+        let r = Ipv4Repr::new(
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+            IpProtocol::Icmp,
+            8,
+        );
         let mut buf = [0xeeu8; 46];
         r.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]));
         let p = Ipv4Packet::new_checked(&buf[..]).unwrap();
@@ -438,24 +457,42 @@ mod tests {
     #[test]
     fn structural_errors_are_typed() {
         let buf = packet_with_payload();
-        assert_eq!(Ipv4Packet::new_checked(&buf[..19]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Ipv4Packet::new_checked(&buf[..19]).unwrap_err(),
+            WireError::Truncated
+        );
         let mut b = buf.clone();
         b[0] = 0x65;
-        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), WireError::BadVersion);
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..]).unwrap_err(),
+            WireError::BadVersion
+        );
         let mut b = buf.clone();
         b[0] = 0x44;
-        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), WireError::BadHeaderLength);
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..]).unwrap_err(),
+            WireError::BadHeaderLength
+        );
         let mut b = buf.clone();
         b[0] = 0x4f; // 60-byte header, buffer has 115: fine structurally
         assert!(Ipv4Packet::new_checked(&b[..]).is_ok());
-        assert_eq!(Ipv4Packet::new_checked(&b[..40]).unwrap_err(), WireError::BadHeaderLength);
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..40]).unwrap_err(),
+            WireError::BadHeaderLength
+        );
         // total length beyond the buffer
-        assert_eq!(Ipv4Packet::new_checked(&buf[..0x72]).unwrap_err(), WireError::BadLength);
+        assert_eq!(
+            Ipv4Packet::new_checked(&buf[..0x72]).unwrap_err(),
+            WireError::BadLength
+        );
         // total length below the header length
         let mut b = buf.clone();
         b[2] = 0;
         b[3] = 19;
-        assert_eq!(Ipv4Packet::new_checked(&b[..]).unwrap_err(), WireError::BadLength);
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..]).unwrap_err(),
+            WireError::BadLength
+        );
     }
 
     #[test]
@@ -468,13 +505,21 @@ mod tests {
 
     #[test]
     fn fragments_are_rejected() {
-        for (df_mf_off, is_frag) in [(0x4000u16, false), (0x2000, true), (0x0001, true), (0x6000, true)] {
+        for (df_mf_off, is_frag) in [
+            (0x4000u16, false),
+            (0x2000, true),
+            (0x0001, true),
+            (0x6000, true),
+        ] {
             let mut b = packet_with_payload();
             b[6..8].copy_from_slice(&df_mf_off.to_be_bytes());
             let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();
             p.fill_checksum();
             assert_eq!(p.is_fragment(), is_frag, "{df_mf_off:#x}");
-            assert_eq!(Ipv4Repr::parse(&p).err() == Some(WireError::Fragment), is_frag);
+            assert_eq!(
+                Ipv4Repr::parse(&p).err() == Some(WireError::Fragment),
+                is_frag
+            );
         }
         let mut b = packet_with_payload();
         let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();

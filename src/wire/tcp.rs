@@ -172,11 +172,15 @@ impl TcpOptions {
             let body = &bytes[2..len];
             match *kind {
                 option_kind::MSS => {
-                    let [a, b] = *body else { return Err(WireError::Malformed) };
+                    let [a, b] = *body else {
+                        return Err(WireError::Malformed);
+                    };
                     o.mss = Some(u16::from_be_bytes([a, b]));
                 }
                 option_kind::WINDOW_SCALE => {
-                    let [s] = *body else { return Err(WireError::Malformed) };
+                    let [s] = *body else {
+                        return Err(WireError::Malformed);
+                    };
                     o.window_scale = Some(s.min(MAX_WINDOW_SCALE));
                 }
                 option_kind::SACK_PERMITTED => {
@@ -498,7 +502,9 @@ impl<'a> TcpRepr<'a> {
 
     /// [`parse`](Self::parse) without the checksum check, for segments whose checksum a
     /// kernel peer with offload left partial (veth): the caller decides.
-    pub fn parse_unverified<T: AsRef<[u8]> + ?Sized>(packet: &TcpPacket<&'a T>) -> Result<TcpRepr<'a>, WireError> {
+    pub fn parse_unverified<T: AsRef<[u8]> + ?Sized>(
+        packet: &TcpPacket<&'a T>,
+    ) -> Result<TcpRepr<'a>, WireError> {
         packet.check_len()?;
         let whole: &'a T = packet.buffer;
         let bytes: &'a [u8] = whole.as_ref();
@@ -555,7 +561,12 @@ impl<'a> TcpRepr<'a> {
     /// Writes header, options and payload, then the checksum. The packet's buffer must be
     /// exactly `buffer_len()` bytes (TCP has no length field: the checksum covers the whole
     /// buffer); panics if shorter.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut TcpPacket<T>, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut TcpPacket<T>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) {
         debug_assert_eq!(packet.segment_len(), self.buffer_len());
         self.emit_header(packet);
         packet.payload_mut()[..self.payload.len()].copy_from_slice(self.payload);
@@ -628,9 +639,10 @@ mod tests {
     /// two blocks — 52-byte header; checksum computed independently.
     fn ack_with_sack() -> Vec<u8> {
         let mut v = vec![
-            0x00, 0x07, 0xb2, 0x6e, 0x55, 0x66, 0x77, 0x88, 0x1a, 0x2b, 0x3c, 0x4e, 0xd0, 0x18, 0x01, 0xf6, 0xa3,
-            0xf3, 0x00, 0x00, // header
-            0x01, 0x01, 0x08, 0x0a, 0x00, 0x12, 0xd7, 0x00, 0x00, 0x12, 0xd6, 0x87, // NOP NOP TS
+            0x00, 0x07, 0xb2, 0x6e, 0x55, 0x66, 0x77, 0x88, 0x1a, 0x2b, 0x3c, 0x4e, 0xd0, 0x18,
+            0x01, 0xf6, 0xa3, 0xf3, 0x00, 0x00, // header
+            0x01, 0x01, 0x08, 0x0a, 0x00, 0x12, 0xd7, 0x00, 0x00, 0x12, 0xd6,
+            0x87, // NOP NOP TS
             0x01, 0x01, 0x05, 0x12, // NOP NOP SACK len 18
         ];
         for x in [1000u32, 2000, 3000, 4000] {
@@ -696,21 +708,36 @@ mod tests {
         let p = TcpPacket::new_checked(&buf[..]).unwrap();
         // (Swapping src and dst would not be caught: the sum is order-independent.)
         let c = Ipv4Addr::new(198, 18, 0, 3);
-        assert_eq!(TcpRepr::parse(&p, B, c).unwrap_err(), WireError::BadChecksum);
+        assert_eq!(
+            TcpRepr::parse(&p, B, c).unwrap_err(),
+            WireError::BadChecksum
+        );
         let last = buf.len() - 1;
         buf[last] ^= 1;
         let p = TcpPacket::new_checked(&buf[..]).unwrap();
-        assert_eq!(TcpRepr::parse(&p, B, A).unwrap_err(), WireError::BadChecksum);
+        assert_eq!(
+            TcpRepr::parse(&p, B, A).unwrap_err(),
+            WireError::BadChecksum
+        );
         assert!(TcpRepr::parse_unverified(&p).is_ok());
     }
 
     #[test]
     fn data_offset_is_checked() {
-        assert_eq!(TcpPacket::new_checked(&LINUX_SYN[..19]).unwrap_err(), WireError::Truncated);
-        assert_eq!(TcpPacket::new_checked(&LINUX_SYN[..39]).unwrap_err(), WireError::BadHeaderLength);
+        assert_eq!(
+            TcpPacket::new_checked(&LINUX_SYN[..19]).unwrap_err(),
+            WireError::Truncated
+        );
+        assert_eq!(
+            TcpPacket::new_checked(&LINUX_SYN[..39]).unwrap_err(),
+            WireError::BadHeaderLength
+        );
         let mut b = LINUX_SYN;
         b[12] = 0x40;
-        assert_eq!(TcpPacket::new_checked(&b[..]).unwrap_err(), WireError::BadHeaderLength);
+        assert_eq!(
+            TcpPacket::new_checked(&b[..]).unwrap_err(),
+            WireError::BadHeaderLength
+        );
         b[12] = 0x50;
         let p = TcpPacket::new_checked(&b[..]).unwrap();
         assert!(p.options().is_empty());
@@ -721,7 +748,10 @@ mod tests {
     fn flags_display_in_fixed_order() {
         assert_eq!(TcpFlags::NONE.to_string(), "none");
         assert_eq!((TcpFlags::ACK | TcpFlags::SYN).to_string(), "SYN,ACK");
-        assert_eq!(format!("{:?}", TcpFlags(0xff)), "SYN,FIN,RST,PSH,ACK,URG,ECE,CWR");
+        assert_eq!(
+            format!("{:?}", TcpFlags(0xff)),
+            "SYN,FIN,RST,PSH,ACK,URG,ECE,CWR"
+        );
         let mut f = TcpFlags::FIN;
         f |= TcpFlags::ACK;
         assert!(f.contains(TcpFlags::ACK) && f.intersects(TcpFlags::ACK | TcpFlags::RST));
@@ -735,23 +765,29 @@ mod tests {
         // Unknown kind 30 (MPTCP) with 6 bytes, then MSS, EOL, then garbage that is ignored.
         let bytes = [30, 6, 1, 2, 3, 4, 2, 4, 0x23, 0x28, 0, 0xff, 0xff, 0xff];
         let o = TcpOptions::parse(&bytes).unwrap();
-        assert_eq!(o, TcpOptions { mss: Some(9000), ..TcpOptions::default() });
+        assert_eq!(
+            o,
+            TcpOptions {
+                mss: Some(9000),
+                ..TcpOptions::default()
+            }
+        );
     }
 
     #[test]
     fn malformed_options_are_rejected_not_panicked_on() {
         for bad in [
-            &[2u8][..],                     // kind without length
-            &[2, 4, 0x05][..],              // overruns
-            &[30, 0][..],                   // zero length
-            &[30, 1, 1, 1][..],             // length one
-            &[2, 3, 5][..],                 // MSS wrong length
-            &[3, 4, 7, 0][..],              // WS wrong length
-            &[4, 3, 0][..],                 // SACK-perm wrong length
-            &[8, 8, 0, 0, 0, 0, 0, 0][..],  // TS wrong length
-            &[5, 2][..],                    // SACK with no blocks
-            &[5, 6, 0, 0, 0, 0][..],        // SACK length not 2 + 8n
-            &[1, 1, 1, 30, 41][..],         // length past the end
+            &[2u8][..],                    // kind without length
+            &[2, 4, 0x05][..],             // overruns
+            &[30, 0][..],                  // zero length
+            &[30, 1, 1, 1][..],            // length one
+            &[2, 3, 5][..],                // MSS wrong length
+            &[3, 4, 7, 0][..],             // WS wrong length
+            &[4, 3, 0][..],                // SACK-perm wrong length
+            &[8, 8, 0, 0, 0, 0, 0, 0][..], // TS wrong length
+            &[5, 2][..],                   // SACK with no blocks
+            &[5, 6, 0, 0, 0, 0][..],       // SACK length not 2 + 8n
+            &[1, 1, 1, 30, 41][..],        // length past the end
         ] {
             assert_eq!(TcpOptions::parse(bad), Err(WireError::Malformed), "{bad:?}");
         }
@@ -759,19 +795,32 @@ mod tests {
 
     #[test]
     fn window_scale_above_14_is_clamped() {
-        assert_eq!(TcpOptions::parse(&[3, 3, 15, 0]).unwrap().window_scale, Some(14));
+        assert_eq!(
+            TcpOptions::parse(&[3, 3, 15, 0]).unwrap().window_scale,
+            Some(14)
+        );
     }
 
     #[test]
     fn options_emit_uses_linux_layouts_and_4_byte_alignment() {
-        let ts_only = TcpOptions { timestamps: Some((1, 2)), ..Default::default() };
+        let ts_only = TcpOptions {
+            timestamps: Some((1, 2)),
+            ..Default::default()
+        };
         let mut buf = [0u8; 40];
         assert_eq!(ts_only.emit(&mut buf), 12);
         assert_eq!(&buf[..4], &[1, 1, 8, 10]);
-        let sp_only = TcpOptions { sack_permitted: true, mss: Some(536), ..Default::default() };
+        let sp_only = TcpOptions {
+            sack_permitted: true,
+            mss: Some(536),
+            ..Default::default()
+        };
         assert_eq!(sp_only.emit(&mut buf), 8);
         assert_eq!(&buf[..8], &[2, 4, 0x02, 0x18, 1, 1, 4, 2]);
-        let ws_only = TcpOptions { window_scale: Some(0), ..Default::default() };
+        let ws_only = TcpOptions {
+            window_scale: Some(0),
+            ..Default::default()
+        };
         assert_eq!(ws_only.emit(&mut buf), 4);
         assert_eq!(&buf[..4], &[1, 3, 3, 0]);
         assert_eq!(TcpOptions::default().emit_len(), 0);
@@ -789,11 +838,20 @@ mod tests {
         assert_eq!(o.emit_len(), 40);
         let mut buf = [0u8; 40];
         o.emit(&mut buf);
-        assert_eq!(TcpOptions::parse(&buf).unwrap().sack(), &[(1, 2), (3, 4), (5, 6)]);
-        let no_ts = TcpOptions { timestamps: None, ..o };
+        assert_eq!(
+            TcpOptions::parse(&buf).unwrap().sack(),
+            &[(1, 2), (3, 4), (5, 6)]
+        );
+        let no_ts = TcpOptions {
+            timestamps: None,
+            ..o
+        };
         assert_eq!(no_ts.sack_blocks_emitted(), 4);
         assert_eq!(no_ts.emit_len(), 36);
-        let bogus_count = TcpOptions { sack_count: 200, ..no_ts };
+        let bogus_count = TcpOptions {
+            sack_count: 200,
+            ..no_ts
+        };
         assert_eq!(bogus_count.sack(), &no_ts.sack_blocks);
         assert_eq!(bogus_count.emit_len(), 36);
     }
@@ -807,12 +865,21 @@ mod tests {
             any::<[(u32, u32); MAX_SACK_BLOCKS]>(),
             0u8..=MAX_SACK_BLOCKS as u8,
         )
-            .prop_map(|(mss, window_scale, sack_permitted, timestamps, mut sack_blocks, sack_count)| {
-                for b in &mut sack_blocks[usize::from(sack_count)..] {
-                    *b = (0, 0);
-                }
-                TcpOptions { mss, window_scale, sack_permitted, timestamps, sack_blocks, sack_count }
-            })
+            .prop_map(
+                |(mss, window_scale, sack_permitted, timestamps, mut sack_blocks, sack_count)| {
+                    for b in &mut sack_blocks[usize::from(sack_count)..] {
+                        *b = (0, 0);
+                    }
+                    TcpOptions {
+                        mss,
+                        window_scale,
+                        sack_permitted,
+                        timestamps,
+                        sack_blocks,
+                        sack_count,
+                    }
+                },
+            )
     }
 
     /// What survives an emit: SACK blocks beyond the space are dropped.

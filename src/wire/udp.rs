@@ -152,7 +152,11 @@ impl UdpRepr {
     pub const PROTOCOL: IpProtocol = IpProtocol::Udp;
 
     /// Checks structure and the checksum (`BadChecksum`; 0 = none is accepted).
-    pub fn parse<T: AsRef<[u8]>>(packet: &UdpPacket<T>, src: Ipv4Addr, dst: Ipv4Addr) -> Result<UdpRepr, WireError> {
+    pub fn parse<T: AsRef<[u8]>>(
+        packet: &UdpPacket<T>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) -> Result<UdpRepr, WireError> {
         packet.check_len()?;
         if !packet.verify_checksum(src, dst) {
             return Err(WireError::BadChecksum);
@@ -192,7 +196,12 @@ impl UdpRepr {
     /// Writes the header and the checksum, assuming the payload is already in place after
     /// the header (write it through `payload_mut` after `emit_header`, or copy it first).
     /// Panics if the buffer is shorter than `buffer_len()`.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut UdpPacket<T>, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut UdpPacket<T>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) {
         self.emit_header(packet);
         packet.fill_checksum(src, dst);
     }
@@ -207,7 +216,9 @@ mod tests {
     const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
     /// 198.18.0.1:40000 -> 198.18.0.2:9, "ping"; checksum computed independently.
-    const PING: [u8; 12] = [0x9c, 0x40, 0x00, 0x09, 0x00, 0x0c, 0xf8, 0x93, b'p', b'i', b'n', b'g'];
+    const PING: [u8; 12] = [
+        0x9c, 0x40, 0x00, 0x09, 0x00, 0x0c, 0xf8, 0x93, b'p', b'i', b'n', b'g',
+    ];
 
     #[test]
     fn parses_datagram_with_known_checksum() {
@@ -215,10 +226,17 @@ mod tests {
         assert_eq!((p.src_port(), p.dst_port(), p.len()), (40000, 9, 12));
         assert_eq!(p.payload(), b"ping");
         assert!(p.verify_checksum(A, B));
-        assert!(!p.verify_checksum(A, Ipv4Addr::new(198, 18, 0, 3)), "pseudo-header covers the addresses");
+        assert!(
+            !p.verify_checksum(A, Ipv4Addr::new(198, 18, 0, 3)),
+            "pseudo-header covers the addresses"
+        );
         assert_eq!(
             UdpRepr::parse(&p, A, B).unwrap(),
-            UdpRepr { src_port: 40000, dst_port: 9, payload_len: 4 }
+            UdpRepr {
+                src_port: 40000,
+                dst_port: 9,
+                payload_len: 4
+            }
         );
     }
 
@@ -226,7 +244,11 @@ mod tests {
     fn emit_odd_length_payload_matches_independent_checksum() {
         let mut buf = [0u8; 13];
         buf[8..].copy_from_slice(b"pong!");
-        let r = UdpRepr { src_port: 9, dst_port: 40000, payload_len: 5 };
+        let r = UdpRepr {
+            src_port: 9,
+            dst_port: 40000,
+            payload_len: 5,
+        };
         r.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), B, A);
         assert_eq!(&buf[..8], &[0x00, 0x09, 0x9c, 0x40, 0x00, 0x0d, 0xd7, 0x8b]);
     }
@@ -243,7 +265,11 @@ mod tests {
     #[test]
     fn computed_zero_is_sent_as_ffff() {
         // Choose the payload word so that the data sums to all ones: the checksum is 0.
-        let r = UdpRepr { src_port: 1, dst_port: 2, payload_len: 2 };
+        let r = UdpRepr {
+            src_port: 1,
+            dst_port: 2,
+            payload_len: 2,
+        };
         let mut buf = [0u8; 10];
         r.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), A, B);
         let c = u16::from_be_bytes([buf[6], buf[7]]);
@@ -259,16 +285,28 @@ mod tests {
         let mut b = PING;
         b[11] ^= 0x20;
         let p = UdpPacket::new_checked(&b[..]).unwrap();
-        assert_eq!(UdpRepr::parse(&p, A, B).unwrap_err(), WireError::BadChecksum);
+        assert_eq!(
+            UdpRepr::parse(&p, A, B).unwrap_err(),
+            WireError::BadChecksum
+        );
     }
 
     #[test]
     fn length_field_is_checked_and_bounds_the_payload() {
-        assert_eq!(UdpPacket::new_checked(&PING[..7]).unwrap_err(), WireError::Truncated);
-        assert_eq!(UdpPacket::new_checked(&PING[..11]).unwrap_err(), WireError::BadLength);
+        assert_eq!(
+            UdpPacket::new_checked(&PING[..7]).unwrap_err(),
+            WireError::Truncated
+        );
+        assert_eq!(
+            UdpPacket::new_checked(&PING[..11]).unwrap_err(),
+            WireError::BadLength
+        );
         let mut b = PING;
         b[5] = 7;
-        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap_err(), WireError::BadLength);
+        assert_eq!(
+            UdpPacket::new_checked(&b[..]).unwrap_err(),
+            WireError::BadLength
+        );
         let mut padded = [0u8; 20];
         padded[..12].copy_from_slice(&PING);
         let p = UdpPacket::new_checked(&padded[..]).unwrap();
