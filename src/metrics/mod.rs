@@ -98,7 +98,7 @@ macro_rules! counters {
             }
 
             #[inline]
-            pub fn drop(&self, reason: DropReason) {
+            pub fn count_drop(&self, reason: DropReason) {
                 self.drops[reason as usize].inc();
             }
         }
@@ -190,11 +190,11 @@ mod tests {
     fn snapshots_merge_and_serialize() {
         let a = StackCounters::default();
         a.rx_frames.add(3);
-        a.drop(DropReason::Fragment);
-        a.drop(DropReason::Fragment);
+        a.count_drop(DropReason::Fragment);
+        a.count_drop(DropReason::Fragment);
         let b = StackCounters::default();
         b.rx_frames.inc();
-        b.drop(DropReason::Truncated);
+        b.count_drop(DropReason::Truncated);
         let mut s = a.snapshot();
         s.merge(&b.snapshot());
         assert_eq!(s.rx_frames, 4);

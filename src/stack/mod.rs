@@ -17,9 +17,11 @@ use crate::proto::arp::{ArpCache, ArpConfig};
 use crate::proto::ratelimit::TokenBucket;
 use crate::runtime::Engine;
 use crate::time::Instant;
+use crate::wire::icmp::{self, msg_type, Icmpv4Packet};
+use crate::wire::sockperf::{SockperfHeader, FLAG_PONG_REQUEST};
 use crate::wire::{
-    self, checksum, icmp, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress,
-    EthernetFrame, IpProtocol, Ipv4Packet, UdpPacket, WireError,
+    checksum, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame,
+    IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, WireError,
 };
 use core::net::Ipv4Addr;
 use std::sync::Arc;
@@ -117,7 +119,7 @@ impl Stack {
     }
 
     fn dropped(&self, reason: DropReason) -> Verdict {
-        self.counters.drop(reason);
+        self.counters.count_drop(reason);
         Verdict::Drop
     }
 
@@ -195,17 +197,12 @@ impl Stack {
     }
 
     fn handle_ipv4(&mut self, now: Instant, frame: &mut [u8], tx: &mut dyn Transmit) -> Verdict {
-        let ip = match Ipv4Packet::new_checked(&frame[ETH_HEADER..]) {
-            Ok(p) => p,
+        let parsed = Ipv4Packet::new_checked(&frame[ETH_HEADER..])
+            .and_then(|p| Ok((Ipv4Repr::parse(&p)?, p.header_len())));
+        let (Ipv4Repr { src, dst, protocol, payload_len, .. }, header) = match parsed {
+            Ok(v) => v,
             Err(e) => return self.dropped(drop_reason(e)),
         };
-        if !ip.verify_checksum() {
-            return self.dropped(DropReason::BadChecksum);
-        }
-        if ip.is_fragment() {
-            return self.dropped(DropReason::Fragment);
-        }
-        let (src, dst) = (ip.src_addr(), ip.dst_addr());
         if dst != self.addr.ip {
             return self.dropped(DropReason::NotForUs);
         }
@@ -213,15 +210,13 @@ impl Stack {
         {
             return self.dropped(DropReason::BadSource);
         }
-        let protocol = ip.protocol();
-        let total = usize::from(ip.total_len());
-        let header = ip.header_len();
+        let total = header + payload_len;
         // Answer without the request's IP options (RFC 1122 lets a host ignore them):
         // slide the payload down over them so that the reply has a 20-byte header.
         let frame_len = if header > IPV4_HEADER {
             frame.copy_within(ETH_HEADER + header..ETH_HEADER + total, ETH_HEADER + IPV4_HEADER);
             let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..]);
-            ip.set_header_len(IPV4_HEADER);
+            ip.set_version_and_header_len(4, IPV4_HEADER);
             ip.set_total_len((total - (header - IPV4_HEADER)) as u16);
             ip.fill_checksum();
             ETH_HEADER + total - (header - IPV4_HEADER)
@@ -238,21 +233,17 @@ impl Stack {
 
     fn handle_icmp(&mut self, frame: &mut [u8]) -> Verdict {
         let body = &mut frame[ETH_HEADER + IPV4_HEADER..];
-        let mut msg = match icmp::IcmpPacket::new_checked(&mut *body) {
+        let mut msg = match Icmpv4Packet::new_checked(&mut *body) {
             Ok(m) => m,
             Err(e) => return self.dropped(drop_reason(e)),
         };
         if !msg.verify_checksum() {
             return self.dropped(DropReason::BadChecksum);
         }
-        if msg.msg_type() != icmp::ECHO_REQUEST || msg.msg_code() != 0 {
+        if msg.msg_type() != msg_type::ECHO_REQUEST || msg.msg_code() != 0 {
             return self.dropped(DropReason::Unsupported);
         }
-        // Echo request (8) to echo reply (0): one header word changes by 0x0800.
-        let old = u16::from_be_bytes([icmp::ECHO_REQUEST, 0]);
-        let new = u16::from_be_bytes([icmp::ECHO_REPLY, 0]);
-        msg.set_msg_type(icmp::ECHO_REPLY);
-        msg.set_checksum(checksum::update_u16(msg.checksum(), old, new));
+        msg.echo_request_into_reply();
         self.counters.icmp_echo_replies.inc();
         self.turn_around(frame);
         self.reflected(frame.len())
@@ -286,7 +277,7 @@ impl Stack {
             }
             UdpService::Sockperf => self.sockperf_reply(frame),
             UdpService::Closed => {
-                self.counters.drop(DropReason::UdpClosedPort);
+                self.counters.count_drop(DropReason::UdpClosedPort);
                 self.port_unreachable(now, frame, tx);
                 Verdict::Drop
             }
@@ -296,16 +287,16 @@ impl Stack {
     /// sockperf: answer only messages that ask for a pong, with the client bit cleared.
     fn sockperf_reply(&mut self, frame: &mut [u8]) -> Verdict {
         let off = ETH_HEADER + IPV4_HEADER + UDP_HEADER;
-        let Ok(mut msg) = wire::sockperf::SockperfHeader::new_checked(&mut frame[off..]) else {
+        let Ok(mut msg) = SockperfHeader::new_checked(&mut frame[off..]) else {
             return self.dropped(DropReason::Truncated);
         };
         let flags = msg.flags();
-        if flags & wire::sockperf::PONG_REQUEST == 0 {
+        if flags & FLAG_PONG_REQUEST == 0 {
             self.counters.sockperf_no_reply.inc();
             return Verdict::Drop;
         }
-        let new_flags = flags & !wire::sockperf::CLIENT;
-        msg.set_flags(new_flags);
+        msg.make_reply();
+        let new_flags = msg.flags();
         // Patch the UDP checksum for the flags word (it sits at an even offset).
         let mut udp = UdpPacket::new_unchecked(&mut frame[ETH_HEADER + IPV4_HEADER..]);
         if udp.checksum() != 0 {
@@ -340,27 +331,35 @@ impl Stack {
 
     /// RFC 1122 §3.2.2.1 / RFC 1812 §4.3.2.8: a rate-limited ICMP port unreachable.
     fn port_unreachable(&mut self, now: Instant, frame: &[u8], tx: &mut dyn Transmit) {
+        let request = &frame[ETH_HEADER..];
+        let original = Ipv4Packet::new_unchecked(request);
+        if !icmp::may_send_icmp_error(&original) {
+            return;
+        }
         if !self.unreachable_limit.take(now) {
             self.counters.icmp_unreachables_limited.inc();
             return;
         }
-        let (peer_mac, request_ip) = (
-            EthernetFrame::new_unchecked(frame).src_addr(),
-            &frame[ETH_HEADER..],
-        );
-        let (mac, ip) = (self.mac, self.addr.ip);
+        let peer_mac = EthernetFrame::new_unchecked(frame).src_addr();
+        let (mac, ip, peer_ip) = (self.mac, self.addr.ip, original.src_addr());
         let sent = tx.send_with(&mut |buf| {
-            let mut eth = EthernetFrame::new_unchecked(&mut *buf);
+            let (head, body) = buf.split_at_mut(ETH_HEADER + IPV4_HEADER);
+            let Ok(len) = icmp::emit_port_unreachable(request, body) else {
+                return 0;
+            };
+            let mut eth = EthernetFrame::new_unchecked(&mut *head);
             eth.set_dst_addr(peer_mac);
             eth.set_src_addr(mac);
             eth.set_ethertype(EtherType::Ipv4);
-            ETH_HEADER + icmp::emit_port_unreachable(&mut buf[ETH_HEADER..], ip, request_ip, TTL)
+            Ipv4Repr::new(ip, peer_ip, IpProtocol::Icmp, len)
+                .emit(&mut Ipv4Packet::new_unchecked(&mut head[ETH_HEADER..]));
+            ETH_HEADER + IPV4_HEADER + len
         });
         if sent {
             self.counters.icmp_unreachables.inc();
             self.counters.tx_frames.inc();
         } else {
-            self.counters.drop(DropReason::TxNoBuffer);
+            self.counters.count_drop(DropReason::TxNoBuffer);
         }
     }
 
