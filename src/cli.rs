@@ -1,7 +1,10 @@
 //! The command line: clap derive structs, and their conversion into validated configs.
 //! This is the only module that sees clap types; everything else takes a `config::*`.
 
-use crate::config::{ConfigError, DriverChoice, IfaceAddr, PollMode, ServeConfig};
+use crate::config::{
+    AppProto, ConfigError, DriverChoice, IfaceAddr, LoadConfig, LoadMode, PollMode, ServeConfig,
+    Transport,
+};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -20,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Answer ARP, ICMP echo, UDP echo and sockperf on an interface xstack owns.
     Serve(ServeArgs),
+    /// Drive many UDP flows or TCP connections against a server and measure RTT.
+    Load(LoadArgs),
     /// Draw HdrHistogram interval logs as one percentile-distribution SVG.
     Plot(PlotArgs),
 }
@@ -87,6 +92,213 @@ pub struct ServeArgs {
     pub interval: f64,
 }
 
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtoArg {
+    Udp,
+    Tcp,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppArg {
+    /// Replies must equal requests byte for byte (RFC 862 echo).
+    Echo,
+    /// sockperf's 14-byte header with the pong-request bit, for a real `sockperf server`.
+    Sockperf,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModeArg {
+    /// One request in flight per flow (closed loop).
+    Pingpong,
+    /// Send as fast as the window allows; report throughput.
+    Stream,
+    /// Connect, one request/response, close; repeated.
+    Crr,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Interface to own, e.g. xsa0.
+    #[arg(long)]
+    pub iface: String,
+    /// The load generator's own address, e.g. 198.18.0.10/24.
+    #[arg(long, value_name = "ADDR/PREFIX")]
+    pub ip: String,
+    /// The server, e.g. 198.18.0.2:7.
+    #[arg(long, value_name = "IP:PORT")]
+    pub target: String,
+    #[arg(long, value_enum, default_value_t = DriverArg::Auto)]
+    pub driver: DriverArg,
+    #[arg(long, value_enum)]
+    pub proto: ProtoArg,
+    #[arg(long, value_enum, default_value_t = AppArg::Echo)]
+    pub app: AppArg,
+    #[arg(long, value_enum, default_value_t = ModeArg::Pingpong)]
+    pub mode: ModeArg,
+    /// UDP flows or TCP connections.
+    #[arg(long, default_value_t = 1)]
+    pub connections: u32,
+    /// Bytes per request (UDP payload or TCP message).
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Stop after this many seconds (excluding warm-up).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Stop after this many measured requests.
+    #[arg(long, value_name = "N")]
+    pub requests: Option<u64>,
+    /// Seconds of traffic before measuring starts.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub warmup: f64,
+    /// Open loop: this many requests a second across all flows, on a fixed schedule.
+    #[arg(long, value_name = "MSGS_PER_SEC")]
+    pub rate: Option<f64>,
+    /// A live line on stderr every this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    pub interval: f64,
+    /// A reply later than this counts as a timeout.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub timeout_ms: u64,
+    /// Print the report as one JSON object on the last line of stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Write an HdrHistogram interval log.
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<PathBuf>,
+    /// Write a percentile plot.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Allow a target outside 198.18.0.0/15 and loopback.
+    #[arg(long)]
+    pub allow_any_target: bool,
+    #[arg(long, value_enum, default_value_t = PollArg::Busy)]
+    pub poll: PollArg,
+}
+
+/// The longest run xstack load agrees to, so that every run stops by itself.
+pub const MAX_DURATION_S: f64 = 3600.0;
+
+impl LoadArgs {
+    pub fn into_config(self) -> Result<LoadConfig, ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let addr: IfaceAddr = self.ip.parse()?;
+        let target: std::net::SocketAddrV4 = self.target.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "'{}' is not IP:PORT, e.g. --target 198.18.0.2:7",
+                self.target
+            ))
+        })?;
+        let lab = IfaceAddr {
+            ip: core::net::Ipv4Addr::new(198, 18, 0, 0),
+            prefix: 15,
+        };
+        if !self.allow_any_target && !lab.contains(*target.ip()) && !target.ip().is_loopback() {
+            return bad(format!(
+                "target {} is outside 198.18.0.0/15 (the benchmarking range) and loopback; \
+                 load tests only go to lab hosts unless you pass --allow-any-target",
+                target.ip()
+            ));
+        }
+        if target.port() == 0 {
+            return bad("the target port cannot be 0".into());
+        }
+        if *target.ip() == addr.ip {
+            return bad("--target is xstack load's own --ip".into());
+        }
+        if !addr.contains(*target.ip()) {
+            return bad(format!(
+                "target {} is not on {}/{}: xstack load reaches on-link hosts only (no router)",
+                target.ip(),
+                addr.ip,
+                addr.prefix
+            ));
+        }
+        if self.connections == 0 || self.connections > 1_000_000 {
+            return bad("--connections must be between 1 and 1000000".into());
+        }
+        if self.duration.is_none() && self.requests.is_none() {
+            return bad("give --duration SECS or --requests N (or both): every run is bounded".into());
+        }
+        if let Some(d) = self.duration {
+            if !(d > 0.0 && d <= MAX_DURATION_S) {
+                return bad(format!("--duration must be more than 0 and at most {MAX_DURATION_S} s"));
+            }
+        }
+        if self.requests == Some(0) {
+            return bad("--requests must be at least 1".into());
+        }
+        if !(0.0..=MAX_DURATION_S).contains(&self.warmup) {
+            return bad("--warmup must be between 0 and 3600 s".into());
+        }
+        if let Some(r) = self.rate {
+            if !(r > 0.0 && r <= 100_000_000.0) {
+                return bad("--rate must be more than 0 and at most 1e8 a second".into());
+            }
+            if self.mode != ModeArg::Pingpong {
+                return bad("--rate (open loop) goes with --mode pingpong".into());
+            }
+        }
+        if !(self.interval > 0.0 && self.interval <= MAX_DURATION_S) {
+            return bad("--interval must be more than 0 s".into());
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > 60_000 {
+            return bad("--timeout-ms must be between 1 and 60000".into());
+        }
+        let transport = match self.proto {
+            ProtoArg::Udp => Transport::Udp,
+            ProtoArg::Tcp => Transport::Tcp,
+        };
+        let app = match self.app {
+            AppArg::Echo => AppProto::Echo,
+            AppArg::Sockperf => AppProto::Sockperf,
+        };
+        let mode = match self.mode {
+            ModeArg::Pingpong => LoadMode::PingPong,
+            ModeArg::Stream => LoadMode::Stream,
+            ModeArg::Crr => LoadMode::Crr,
+        };
+        if transport == Transport::Udp && mode != LoadMode::PingPong {
+            return bad("--mode stream and crr need --proto tcp".into());
+        }
+        let min = crate::config::min_request_size(app);
+        let max = if transport == Transport::Udp { 1472 } else { 1 << 20 };
+        if self.size < min || self.size > max {
+            return bad(format!(
+                "--size must be between {min} and {max} bytes for this --proto/--app \
+                 (a request carries its sequence number and send times)"
+            ));
+        }
+        Ok(LoadConfig {
+            iface: self.iface,
+            addr,
+            target,
+            driver: match self.driver {
+                DriverArg::Auto => DriverChoice::Auto,
+                DriverArg::Xdp => DriverChoice::Xdp,
+                DriverArg::Packet => DriverChoice::Packet,
+            },
+            transport,
+            app,
+            mode,
+            connections: self.connections,
+            size: self.size,
+            duration: self.duration.map(std::time::Duration::from_secs_f64),
+            requests: self.requests,
+            warmup: std::time::Duration::from_secs_f64(self.warmup),
+            rate: self.rate,
+            interval: std::time::Duration::from_secs_f64(self.interval),
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+            json: self.json,
+            hdr_log: self.hdr_log,
+            plot: self.plot,
+            poll: match self.poll {
+                PollArg::Busy => PollMode::Busy,
+                PollArg::Adaptive => PollMode::Adaptive,
+            },
+        })
+    }
+}
+
 impl ServeArgs {
     pub fn into_config(self) -> Result<ServeConfig, ConfigError> {
         let addr: IfaceAddr = self.ip.parse()?;
@@ -144,6 +356,60 @@ mod tests {
             Command::Serve(a) => a.into_config().map_err(|e| e.to_string()),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    fn load(args: &[&str]) -> Result<LoadConfig, String> {
+        let mut v = vec!["xstack", "load", "--iface", "xsa0", "--ip", "198.18.0.10/24"];
+        v.extend_from_slice(args);
+        match Cli::try_parse_from(v).map_err(|e| e.to_string())?.command {
+            Command::Load(a) => a.into_config().map_err(|e| e.to_string()),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn load_parses_the_documented_contract() {
+        let c = load(&[
+            "--target", "198.18.0.2:11111", "--proto", "udp", "--app", "sockperf",
+            "--connections", "4", "--size", "64", "--duration", "2", "--rate", "1000",
+            "--json", "--hdr-log", "x.hlog",
+        ])
+        .unwrap();
+        assert_eq!(c.target.to_string(), "198.18.0.2:11111");
+        assert_eq!((c.transport, c.app, c.mode), (Transport::Udp, AppProto::Sockperf, LoadMode::PingPong));
+        assert_eq!(c.connections, 4);
+        assert_eq!(c.rate, Some(1000.0));
+        assert!(c.json && c.hdr_log.is_some());
+    }
+
+    #[test]
+    fn load_refuses_targets_outside_the_lab() {
+        let e = load(&["--target", "8.8.8.8:53", "--proto", "udp", "--requests", "1"]).unwrap_err();
+        assert!(e.contains("198.18.0.0/15") && e.contains("--allow-any-target"), "{e}");
+        // Allowed but still has to be on-link.
+        let e = load(&["--target", "8.8.8.8:53", "--proto", "udp", "--requests", "1", "--allow-any-target"])
+            .unwrap_err();
+        assert!(e.contains("on-link"), "{e}");
+    }
+
+    #[test]
+    fn load_refuses_nonsense() {
+        let base = ["--target", "198.18.0.2:7", "--proto", "udp"];
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            load(&v)
+        };
+        assert!(with(&[]).unwrap_err().contains("bounded"));
+        assert!(with(&["--duration", "0"]).is_err());
+        assert!(with(&["--duration", "1", "--mode", "crr"]).unwrap_err().contains("tcp"));
+        assert!(with(&["--duration", "1", "--size", "2000"]).unwrap_err().contains("--size"));
+        assert!(with(&["--duration", "1", "--size", "4"]).unwrap_err().contains("--size"));
+        assert!(with(&["--duration", "1", "--connections", "0"]).is_err());
+        assert!(with(&["--duration", "1", "--rate", "-5"]).is_err());
+        assert!(load(&["--target", "198.18.0.2", "--proto", "udp", "--duration", "1"])
+            .unwrap_err()
+            .contains("IP:PORT"));
     }
 
     #[test]

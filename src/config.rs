@@ -85,6 +85,63 @@ impl FromStr for IfaceAddr {
     }
 }
 
+/// What the load generator speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// The application protocol on top of the transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppProto {
+    /// Replies equal requests (RFC 862).
+    Echo,
+    /// sockperf's header with the pong-request bit set.
+    Sockperf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadMode {
+    PingPong,
+    Stream,
+    Crr,
+}
+
+/// The smallest request that can carry the load generator's own fields (sequence number,
+/// intended and actual send times) after the application header.
+pub const fn min_request_size(app: AppProto) -> usize {
+    match app {
+        AppProto::Echo => 24,
+        AppProto::Sockperf => 14 + 24,
+    }
+}
+
+/// Everything `xstack load` needs.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    pub iface: String,
+    pub addr: IfaceAddr,
+    pub target: std::net::SocketAddrV4,
+    pub driver: DriverChoice,
+    pub transport: Transport,
+    pub app: AppProto,
+    pub mode: LoadMode,
+    pub connections: u32,
+    pub size: usize,
+    pub duration: Option<Duration>,
+    pub requests: Option<u64>,
+    pub warmup: Duration,
+    /// Open loop: requests a second across all flows.
+    pub rate: Option<f64>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub json: bool,
+    pub hdr_log: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
+    pub poll: PollMode,
+}
+
 /// Everything `xstack serve` needs.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
