@@ -193,6 +193,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     pub fn payload_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[field::PAYLOAD..]
     }
+
+    /// Swaps source and destination in place (to reflect a frame back to its sender).
+    pub fn swap_addrs(&mut self) {
+        let (s, d) = (self.src_addr(), self.dst_addr());
+        self.set_src_addr(d);
+        self.set_dst_addr(s);
+    }
 }
 
 /// The parsed Ethernet header.
@@ -296,6 +303,14 @@ mod tests {
         repr.emit(&mut f);
         f.payload_mut().copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
         assert_eq!(buf, FRAME);
+    }
+
+    #[test]
+    fn swap_addrs_reverses_the_frame() {
+        let mut b = FRAME;
+        EthernetFrame::new_checked(&mut b[..]).unwrap().swap_addrs();
+        assert_eq!(&b[..6], &FRAME[6..12]);
+        assert_eq!(&b[6..12], &FRAME[..6]);
     }
 
     fn ethertype_strategy() -> impl Strategy<Value = EtherType> {

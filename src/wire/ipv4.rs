@@ -270,6 +270,26 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(c);
     }
 
+    /// Swaps source and destination in place. Neither the header checksum nor a TCP/UDP
+    /// pseudo-header sum changes (the sum is order-independent), so a datagram can be
+    /// reflected without recomputing either.
+    pub fn swap_addrs(&mut self) {
+        let (s, d) = (self.src_addr(), self.dst_addr());
+        self.set_src_addr(d);
+        self.set_dst_addr(s);
+    }
+
+    /// Sets the TTL and patches the header checksum incrementally (RFC 1624), for a
+    /// reflected datagram that should leave with a fresh TTL.
+    pub fn set_ttl_update_checksum(&mut self, ttl: u8) {
+        let proto = self.buffer.as_ref()[field::PROTOCOL];
+        let old = u16::from_be_bytes([self.ttl(), proto]);
+        let new = u16::from_be_bytes([ttl, proto]);
+        self.set_ttl(ttl);
+        let c = checksum::update_u16(self.checksum(), old, new);
+        self.set_checksum(c);
+    }
+
     pub fn options_mut(&mut self) -> &mut [u8] {
         let end = self.header_len();
         &mut self.buffer.as_mut()[field::OPTIONS..end]
@@ -526,6 +546,17 @@ mod tests {
         p.set_flags_and_offset(false, true, 1480);
         assert_eq!(p.frag_offset(), 1480);
         assert!(p.more_frags() && !p.dont_frag());
+    }
+
+    #[test]
+    fn reflect_in_place_keeps_the_header_valid() {
+        let mut b = packet_with_payload();
+        let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();
+        p.swap_addrs();
+        p.set_ttl_update_checksum(255);
+        assert_eq!(p.src_addr(), Ipv4Addr::new(192, 168, 0, 199));
+        assert_eq!(p.ttl(), 255);
+        assert!(p.verify_checksum());
     }
 
     fn proto_strategy() -> impl Strategy<Value = IpProtocol> {

@@ -125,6 +125,188 @@ pub(crate) mod be {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::Ipv4Addr;
+    use proptest::prelude::*;
+
+    /// Parses a frame through every layer as the stack's demux would, exercising every
+    /// accessor of every view that `new_checked` accepted.
+    fn parse_all(frame: &[u8]) {
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            return;
+        };
+        let _ = EthernetRepr::parse(&eth);
+        match eth.ethertype() {
+            EtherType::Arp => {
+                if let Ok(p) = ArpPacket::new_checked(eth.payload()) {
+                    let _ = ArpRepr::parse(&p);
+                }
+            }
+            EtherType::Ipv4 => {
+                let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+                    return;
+                };
+                let _ = Ipv4Repr::parse(&ip);
+                let _ = icmp::may_send_icmp_error(&ip);
+                let mut out = [0u8; 128];
+                let _ = icmp::emit_port_unreachable(ip.packet(), &mut out);
+                let (src, dst) = (ip.src_addr(), ip.dst_addr());
+                match ip.protocol() {
+                    IpProtocol::Tcp => {
+                        if let Ok(t) = TcpPacket::new_checked(ip.payload()) {
+                            let _ = TcpRepr::parse(&t, src, dst);
+                            let _ = TcpRepr::parse_unverified(&t);
+                        }
+                    }
+                    IpProtocol::Udp => {
+                        if let Ok(u) = UdpPacket::new_checked(ip.payload()) {
+                            let _ = UdpRepr::parse(&u, src, dst);
+                            if let Ok(h) = SockperfHeader::new_checked(u.payload()) {
+                                let _ = (SockperfRepr::parse(&h), h.check_datagram());
+                            }
+                        }
+                    }
+                    IpProtocol::Icmp => {
+                        if let Ok(i) = Icmpv4Packet::new_checked(ip.payload()) {
+                            let _ = Icmpv4Repr::parse(&i);
+                        }
+                    }
+                    IpProtocol::Unknown(_) => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A valid Ethernet/IPv4 frame carrying `l4` (a TCP segment with options, a UDP
+    /// sockperf datagram, or an ICMP echo), with the IP checksum filled.
+    fn valid_frame(kind: u8) -> Vec<u8> {
+        let (a, b) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+        let mut l4 = vec![0u8; 0];
+        let proto = match kind % 3 {
+            0 => {
+                let opts = TcpOptions {
+                    mss: Some(1460),
+                    window_scale: Some(7),
+                    sack_permitted: true,
+                    timestamps: Some((1, 2)),
+                    ..TcpOptions::default()
+                };
+                let r = TcpRepr {
+                    src_port: 1,
+                    dst_port: 2,
+                    seq: 3,
+                    ack: 4,
+                    flags: TcpFlags::SYN,
+                    window: 5,
+                    urgent: 0,
+                    options: opts,
+                    payload: b"xyz",
+                };
+                l4.resize(r.buffer_len(), 0);
+                r.emit(&mut TcpPacket::new_unchecked(&mut l4[..]), a, b);
+                IpProtocol::Tcp
+            }
+            1 => {
+                let r = UdpRepr {
+                    src_port: 1,
+                    dst_port: 2,
+                    payload_len: 14,
+                };
+                l4.resize(r.buffer_len(), 0);
+                let mut u = UdpPacket::new_unchecked(&mut l4[..]);
+                r.emit_header(&mut u);
+                let sp = SockperfRepr {
+                    seq: 9,
+                    flags: 3,
+                    msg_len: 14,
+                };
+                sp.emit(&mut SockperfHeader::new_unchecked(u.payload_mut()));
+                u.fill_checksum(a, b);
+                IpProtocol::Udp
+            }
+            _ => {
+                let r = Icmpv4Repr::EchoRequest {
+                    ident: 1,
+                    seq_no: 2,
+                    data: b"abcd",
+                };
+                l4.resize(r.buffer_len(), 0);
+                r.emit(&mut Icmpv4Packet::new_unchecked(&mut l4[..]));
+                IpProtocol::Icmp
+            }
+        };
+        let ip = Ipv4Repr::new(a, b, proto, l4.len());
+        let eth = EthernetRepr {
+            src_addr: EthernetAddress([2, 0, 0, 0, 0, 1]),
+            dst_addr: EthernetAddress([2, 0, 0, 0, 0, 2]),
+            ethertype: EtherType::Ipv4,
+        };
+        let mut frame = vec![0u8; eth.buffer_len(ip.buffer_len())];
+        let mut f = EthernetFrame::new_unchecked(&mut frame[..]);
+        eth.emit(&mut f);
+        let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
+        ip.emit(&mut p);
+        p.payload_mut().copy_from_slice(&l4);
+        frame
+    }
+
+    #[test]
+    fn valid_frames_parse_through_every_layer() {
+        for kind in 0..3 {
+            let frame = valid_frame(kind);
+            let eth = EthernetFrame::new_checked(&frame[..]).unwrap();
+            let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+            let r = Ipv4Repr::parse(&ip).unwrap();
+            let (s, d) = (r.src, r.dst);
+            match r.protocol {
+                IpProtocol::Tcp => {
+                    TcpRepr::parse(&TcpPacket::new_checked(ip.payload()).unwrap(), s, d).unwrap();
+                }
+                IpProtocol::Udp => {
+                    let u = UdpPacket::new_checked(ip.payload()).unwrap();
+                    UdpRepr::parse(&u, s, d).unwrap();
+                    SockperfHeader::new_checked(u.payload())
+                        .unwrap()
+                        .check_datagram()
+                        .unwrap();
+                }
+                _ => {
+                    Icmpv4Repr::parse(&Icmpv4Packet::new_checked(ip.payload()).unwrap()).unwrap();
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn mutated_valid_frames_never_panic(
+            kind in 0u8..3,
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+            cut in any::<prop::sample::Index>(),
+            refix_ip_checksum in any::<bool>(),
+        ) {
+            let mut frame = valid_frame(kind);
+            for (at, v) in flips {
+                let i = at.index(frame.len());
+                frame[i] = v;
+            }
+            let len = cut.index(frame.len() + 1);
+            frame.truncate(len);
+            if refix_ip_checksum && frame.len() >= 34 {
+                // Reach the upper layers even after a header byte changed.
+                let mut p = Ipv4Packet::new_unchecked(&mut frame[14..]);
+                if p.check_len().is_ok() {
+                    p.fill_checksum();
+                }
+            }
+            parse_all(&frame);
+        }
+
+        #[test]
+        fn random_frames_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..120)) {
+            parse_all(&frame);
+        }
+    }
 
     #[test]
     fn wire_error_counter_keys_are_unique_snake_case() {

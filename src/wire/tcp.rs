@@ -150,7 +150,9 @@ impl TcpOptions {
         &self.sack_blocks[..usize::from(self.sack_count).min(MAX_SACK_BLOCKS)]
     }
 
-    /// Parses an options area. Later duplicates overwrite earlier ones; parsing stops at
+    /// Parses an options area (RFC 9293 §3.1 and §3.2: options the receiver does not
+    /// implement are ignored if they carry a length, MUST-6; an illegal length such as
+    /// zero must be handled without crashing, MUST-7). Later duplicates overwrite earlier ones; parsing stops at
     /// EOL; unknown kinds are skipped by their length. A kind without a length byte, a
     /// length below 2 or past the end, or a known kind with the wrong length (SACK: not
     /// 2 + 8n with 1 <= n <= 4) is `Malformed`. A window scale above 14 is read as 14.

@@ -123,6 +123,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
 
     /// Computes the checksum over the pseudo-header and the datagram (bounded by the
     /// length field); a computed 0 is written as 0xFFFF.
+    //= https://www.rfc-editor.org/rfc/rfc768
+    //# If the computed  checksum  is zero,  it is transmitted  as all ones (the
+    //# equivalent  in one's complement  arithmetic).   An all zero  transmitted
+    //# checksum  value means that the transmitter  generated  no checksum
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         self.set_checksum(0);
         let ph = checksum::pseudo_header_v4(src, dst, PROTO_UDP, self.len());
