@@ -31,6 +31,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Load(args) => {
+            let cfg = args.into_config()?;
+            let stop = stop_on_signals()?;
+            let report = xstack::app::load::run(&cfg, stop)?;
+            if cfg.json {
+                println!("{}", report.to_json(&cfg));
+            } else {
+                print!("{}", report.to_text(&cfg));
+            }
+            Ok(())
+        }
         Command::Plot(args) => xstack::app::plot::run(&args.logs, &args.output, &args.title),
     }
 }

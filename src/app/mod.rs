@@ -2,5 +2,6 @@
 //! generator. Applications see the stack API and the validated config, never the driver
 //! internals or clap.
 
+pub mod load;
 pub mod plot;
 pub mod serve;

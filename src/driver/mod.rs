@@ -160,3 +160,29 @@ impl DriverError {
         }
     }
 }
+
+/// A boxed device is a device, so wrappers (pcap) compose with `open`'s boxed result.
+impl<D: Device + ?Sized> Device for Box<D> {
+    fn info(&self) -> &DeviceInfo {
+        (**self).info()
+    }
+    fn receive(
+        &mut self,
+        budget: usize,
+        handler: &mut dyn FnMut(&mut [u8], &mut dyn Transmit) -> Verdict,
+    ) -> Result<usize, DriverError> {
+        (**self).receive(budget, handler)
+    }
+    fn transmitter(&mut self) -> &mut dyn Transmit {
+        (**self).transmitter()
+    }
+    fn flush(&mut self) -> Result<(), DriverError> {
+        (**self).flush()
+    }
+    fn wait(&mut self, timeout: Duration) -> Result<(), DriverError> {
+        (**self).wait(timeout)
+    }
+    fn stats(&self) -> DriverStats {
+        (**self).stats()
+    }
+}

@@ -48,6 +48,11 @@ pub trait Engine {
 
     /// The next time `poll` has work to do, if any.
     fn poll_at(&self) -> Option<Instant>;
+
+    /// True once the engine's work is done (a bounded load run); the worker then returns.
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// Tuning of the worker loop.
@@ -88,12 +93,12 @@ pub fn run_worker<D: Device + ?Sized, E: Engine>(
         let n = dev.receive(opts.batch, &mut |frame, tx| engine.on_frame(now, frame, tx))?;
         engine.poll(now, dev.transmitter());
         dev.flush()?;
+        if engine.finished() || stop.load(Relaxed) {
+            return Ok(());
+        }
         if n > 0 {
             last_busy = now;
             continue;
-        }
-        if stop.load(Relaxed) {
-            return Ok(());
         }
         match opts.poll {
             PollMode::Busy => std::hint::spin_loop(),

@@ -110,6 +110,10 @@ impl Stack {
         }
     }
 
+    pub fn mac(&self) -> EthernetAddress {
+        self.mac
+    }
+
     pub fn counters(&self) -> &Arc<StackCounters> {
         &self.counters
     }

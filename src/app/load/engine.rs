@@ -1,0 +1,640 @@
+//! The load generator's engine for UDP: flows from ephemeral ports to one target, in
+//! closed loop (one request in flight per flow) or open loop (requests leave on a fixed
+//! schedule, and latency counts from the *intended* send time, correcting coordinated
+//! omission as wrk2 does; the uncorrected latency from the actual send time is kept too).
+//!
+//! It sits in front of a [`Stack`]: replies from the target to our flows are consumed
+//! here, everything else (ARP for our address, pings) goes to the stack. Sans-IO: the
+//! worker hands it `now`; it never reads a clock.
+//!
+//! Invariants: a reply is matched to a request this engine still waits for (flow, then
+//! sequence number), so latency never trusts bytes that came back from the peer; a request
+//! unanswered after `timeout` is counted once as a timeout and forgotten; nothing is
+//! allocated per request (flow queues are allocated up front).
+
+use super::schedule::Schedule;
+use crate::config::{AppProto, LoadConfig};
+use crate::driver::{Transmit, Verdict};
+use crate::metrics::hist::{latency_histogram, record};
+use crate::proto::arp::Resolution;
+use crate::runtime::Engine;
+use crate::stack::Stack;
+use crate::time::Instant;
+use crate::wire::icmp::{msg_type, unreach_code, Icmpv4Packet};
+use crate::wire::sockperf::{SockperfHeader, FLAG_CLIENT, FLAG_PONG_REQUEST};
+use crate::wire::{
+    EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket,
+    UdpRepr,
+};
+use core::net::{Ipv4Addr, SocketAddrV4};
+use core::time::Duration;
+use hdrhistogram::Histogram;
+use std::collections::VecDeque;
+
+const ETH: usize = 14;
+const IP: usize = 20;
+const UDP: usize = 8;
+/// First ephemeral port (RFC 6335): flows use 49152, 49153, …
+pub const EPHEMERAL_FIRST: u16 = 49152;
+/// Bounds on the requests one flow may have outstanding in open loop; past its bound a
+/// due request is counted as `overload` instead of sent.
+const MIN_OUTSTANDING: usize = 16;
+const MAX_OUTSTANDING: usize = 65536;
+
+/// Errors counted by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    /// No reply within the timeout.
+    pub timeout: u64,
+    /// The target said no: ICMP port unreachable (UDP) or RST (TCP).
+    pub refused: u64,
+    /// A reply whose bytes differ from the request.
+    pub mismatch: u64,
+    /// A request not sent because the flow had too many outstanding (open loop overload).
+    pub overload: u64,
+}
+
+impl ErrorCounts {
+    pub fn total(&self) -> u64 {
+        self.timeout + self.refused + self.mismatch + self.overload
+    }
+}
+
+/// What one interval (or the whole run) measured.
+#[derive(Clone, Debug)]
+pub struct Measured {
+    /// Latency from the intended send time (equal to `uncorrected` in closed loop).
+    pub corrected: Histogram<u64>,
+    /// Latency from the actual send time.
+    pub uncorrected: Histogram<u64>,
+    pub requests: u64,
+    pub errors: ErrorCounts,
+    pub bytes: u64,
+}
+
+impl Measured {
+    fn new() -> Self {
+        Measured {
+            corrected: latency_histogram(),
+            uncorrected: latency_histogram(),
+            requests: 0,
+            errors: ErrorCounts::default(),
+            bytes: 0,
+        }
+    }
+
+    pub fn merge(&mut self, other: &Measured) {
+        // Cannot fail: all histograms share the same bounds.
+        let _ = self.corrected.add(&other.corrected);
+        let _ = self.uncorrected.add(&other.uncorrected);
+        self.requests += other.requests;
+        self.errors.timeout += other.errors.timeout;
+        self.errors.refused += other.errors.refused;
+        self.errors.mismatch += other.errors.mismatch;
+        self.errors.overload += other.errors.overload;
+        self.bytes += other.bytes;
+    }
+
+    fn reset(&mut self) {
+        self.corrected.reset();
+        self.uncorrected.reset();
+        self.requests = 0;
+        self.errors = ErrorCounts::default();
+        self.bytes = 0;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Outstanding {
+    seq: u64,
+    intended: Instant,
+    sent: Instant,
+}
+
+struct Flow {
+    port: u16,
+    next_seq: u64,
+    waiting: VecDeque<Outstanding>,
+}
+
+/// Where the run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Resolving the target's MAC.
+    Resolving,
+    /// Sending, not yet measuring.
+    Warmup,
+    Measuring,
+    /// No new requests; waiting for the last replies or their timeouts.
+    Draining,
+    Done,
+    /// The target's MAC could not be resolved.
+    Unreachable,
+}
+
+pub struct UdpLoad {
+    stack: Stack,
+    local: Ipv4Addr,
+    target: SocketAddrV4,
+    target_mac: Option<EthernetAddress>,
+    app: AppProto,
+    size: usize,
+    timeout: Duration,
+    flows: Vec<Flow>,
+    schedule: Option<Schedule>,
+    /// Closed loop: flows whose next request is due now.
+    ready: VecDeque<u32>,
+    /// Requests one flow may have outstanding.
+    window: usize,
+    phase: Phase,
+    started: Instant,
+    measure_from: Instant,
+    stop_sending_at: Option<Instant>,
+    warmup: Duration,
+    duration: Option<Duration>,
+    request_limit: Option<u64>,
+    /// Measured since the last `take_interval`.
+    interval: Measured,
+    total: Measured,
+    sent_total: u64,
+    /// When sending stopped (the end of the measured span).
+    ended: Option<Instant>,
+    /// Where each interval's measurements go, how often, and when next.
+    reporter: Option<(crossbeam::channel::Sender<Measured>, Duration, Instant)>,
+}
+
+impl UdpLoad {
+    pub fn new(cfg: &LoadConfig, stack: Stack, now: Instant) -> Self {
+        // Open loop: room for everything that can be in flight within the timeout.
+        let window = match cfg.rate {
+            None => 1,
+            Some(rate) => {
+                let in_flight = rate * cfg.timeout.as_secs_f64() / f64::from(cfg.connections);
+                (in_flight.ceil() as usize + MIN_OUTSTANDING).min(MAX_OUTSTANDING)
+            }
+        };
+        let flows = (0..cfg.connections)
+            .map(|i| Flow {
+                port: EPHEMERAL_FIRST + i as u16,
+                next_seq: 1,
+                waiting: VecDeque::with_capacity(window),
+            })
+            .collect();
+        UdpLoad {
+            stack,
+            local: cfg.addr.ip,
+            target: cfg.target,
+            target_mac: None,
+            app: cfg.app,
+            size: cfg.size,
+            timeout: cfg.timeout,
+            flows,
+            schedule: cfg.rate.map(|r| Schedule::new(r, now)),
+            ready: (0..cfg.connections).collect(),
+            window,
+            phase: Phase::Resolving,
+            started: now,
+            measure_from: now,
+            stop_sending_at: None,
+            warmup: cfg.warmup,
+            duration: cfg.duration,
+            request_limit: cfg.requests,
+            interval: Measured::new(),
+            total: Measured::new(),
+            sent_total: 0,
+            ended: None,
+            reporter: None,
+        }
+    }
+
+    /// Sends what was measured every `every` to `to` (for live lines and the log).
+    pub fn with_reporter(mut self, to: crossbeam::channel::Sender<Measured>, every: Duration) -> Self {
+        self.reporter = Some((to, every, Instant::NEVER));
+        self
+    }
+
+    /// The measured span: from the end of warm-up to when sending stopped.
+    pub fn measured_span(&self) -> Duration {
+        self.ended.unwrap_or(self.measure_from).saturating_since(self.measure_from)
+    }
+
+    /// Requests sent, warm-up included.
+    pub fn sent(&self) -> u64 {
+        self.sent_total
+    }
+
+    /// Sends what the last, partial interval measured (at the end of a run).
+    pub fn flush_report(&mut self) {
+        let m = self.take_interval();
+        if let Some((to, _, _)) = &self.reporter {
+            let _ = to.send(m);
+        }
+    }
+
+    fn report(&mut self, now: Instant) {
+        let due = match &mut self.reporter {
+            Some((_, every, next)) if self.phase == Phase::Measuring && *next == Instant::NEVER => {
+                *next = now + *every;
+                false
+            }
+            Some((_, _, next)) => now >= *next,
+            None => false,
+        };
+        if due && matches!(self.phase, Phase::Measuring | Phase::Draining | Phase::Done) {
+            let m = self.take_interval();
+            if let Some((to, every, next)) = &mut self.reporter {
+                *next += *every;
+                let _ = to.send(m);
+            }
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    pub fn total(&self) -> &Measured {
+        &self.total
+    }
+
+    /// When measuring began (after resolution and warm-up).
+    pub fn measure_from(&self) -> Instant {
+        self.measure_from
+    }
+
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// Hands over what was measured since the last call, and starts a new interval.
+    pub fn take_interval(&mut self) -> Measured {
+        let out = self.interval.clone();
+        self.interval.reset();
+        out
+    }
+
+    fn measuring(&self) -> bool {
+        matches!(self.phase, Phase::Measuring | Phase::Draining)
+    }
+
+    fn payload_byte(seq: u64, i: usize) -> u8 {
+        (seq as u8).wrapping_mul(31).wrapping_add(i as u8)
+    }
+
+    /// Writes request `seq` of `port` into `buf`, returns the frame length.
+    fn build_request(&self, buf: &mut [u8], port: u16, seq: u64) -> usize {
+        let Some(mac) = self.target_mac else {
+            return 0;
+        };
+        let len = ETH + IP + UDP + self.size;
+        if buf.len() < len {
+            return 0;
+        }
+        let mut eth = EthernetFrame::new_unchecked(&mut buf[..ETH]);
+        eth.set_dst_addr(mac);
+        eth.set_src_addr(self.stack.mac());
+        eth.set_ethertype(EtherType::Ipv4);
+        let ip = Ipv4Repr::new(self.local, *self.target.ip(), IpProtocol::Udp, UDP + self.size);
+        ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..ETH + IP]));
+        let payload = &mut buf[ETH + IP + UDP..len];
+        let body_at = match self.app {
+            AppProto::Echo => 0,
+            AppProto::Sockperf => {
+                let mut h = SockperfHeader::new_unchecked(&mut *payload);
+                h.set_seq(seq);
+                h.set_flags(FLAG_CLIENT | FLAG_PONG_REQUEST);
+                h.set_msg_len(self.size as u32);
+                crate::wire::sockperf::HEADER_LEN
+            }
+        };
+        payload[body_at..body_at + 8].copy_from_slice(&seq.to_be_bytes());
+        for (i, b) in payload[body_at + 8..].iter_mut().enumerate() {
+            *b = Self::payload_byte(seq, i);
+        }
+        let udp = UdpRepr {
+            src_port: port,
+            dst_port: self.target.port(),
+            payload_len: self.size,
+        };
+        let mut pkt = UdpPacket::new_unchecked(&mut buf[ETH + IP..len]);
+        udp.emit(&mut pkt, self.local, *self.target.ip());
+        len
+    }
+
+    /// Checks a reply's payload against what request `seq` carried.
+    fn reply_matches(&self, payload: &[u8], seq: u64) -> bool {
+        if payload.len() != self.size {
+            return false;
+        }
+        let body = match self.app {
+            AppProto::Echo => payload,
+            AppProto::Sockperf => {
+                let h = SockperfHeader::new_unchecked(payload);
+                if h.seq() != seq || h.is_client() {
+                    return false;
+                }
+                &payload[crate::wire::sockperf::HEADER_LEN..]
+            }
+        };
+        body[..8] == seq.to_be_bytes()
+            && body[8..]
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == Self::payload_byte(seq, i))
+    }
+
+    /// The sequence number a reply carries (before it is checked).
+    fn reply_seq(&self, payload: &[u8]) -> Option<u64> {
+        let at = match self.app {
+            AppProto::Echo => 0,
+            AppProto::Sockperf => crate::wire::sockperf::HEADER_LEN,
+        };
+        let b = payload.get(at..at + 8)?;
+        Some(u64::from_be_bytes(b.try_into().ok()?))
+    }
+
+    fn send_request(&mut self, now: Instant, intended: Instant, flow: u32, tx: &mut dyn Transmit) -> bool {
+        let f = &self.flows[flow as usize];
+        if f.waiting.len() >= self.window {
+            if self.measuring() {
+                self.interval.errors.overload += 1;
+                self.total.errors.overload += 1;
+            }
+            return true;
+        }
+        let (port, seq) = (f.port, f.next_seq);
+        let sent = tx.send_with(&mut |buf| self.build_request(buf, port, seq));
+        if sent {
+            let f = &mut self.flows[flow as usize];
+            f.next_seq += 1;
+            f.waiting.push_back(Outstanding { seq, intended, sent: now });
+            self.sent_total += 1;
+            self.stack.counters().tx_frames.inc();
+        }
+        sent
+    }
+
+    fn complete(&mut self, o: Outstanding, now: Instant, ok: bool) {
+        let measured = self.measuring() && o.intended >= self.measure_from;
+        if !measured {
+            return;
+        }
+        for m in [&mut self.interval, &mut self.total] {
+            if ok {
+                m.requests += 1;
+                m.bytes += self.size as u64;
+                record(&mut m.corrected, now.saturating_since(o.intended).as_nanos() as u64);
+                record(&mut m.uncorrected, now.saturating_since(o.sent).as_nanos() as u64);
+            } else {
+                m.errors.mismatch += 1;
+            }
+        }
+    }
+
+    /// Handles a UDP reply to one of our flows; returns false if it is not one.
+    fn on_reply(&mut self, now: Instant, frame: &[u8]) -> bool {
+        let Ok(ip) = Ipv4Packet::new_checked(&frame[ETH..]) else {
+            return false;
+        };
+        if ip.protocol() != IpProtocol::Udp
+            || ip.src_addr() != *self.target.ip()
+            || ip.dst_addr() != self.local
+            || ip.header_len() != IP
+        {
+            return false;
+        }
+        let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
+            return false;
+        };
+        let port = udp.dst_port();
+        let idx = port.wrapping_sub(EPHEMERAL_FIRST) as usize;
+        if udp.src_port() != self.target.port() || port < EPHEMERAL_FIRST || idx >= self.flows.len() {
+            return false;
+        }
+        if !ip.verify_checksum() || !udp.verify_checksum(ip.src_addr(), ip.dst_addr()) {
+            // Counted by the stack's rules: hand it over.
+            return false;
+        }
+        let payload = udp.payload();
+        let Some(seq) = self.reply_seq(payload) else {
+            self.count_mismatch();
+            return true;
+        };
+        let flow = &mut self.flows[idx];
+        let Some(pos) = flow.waiting.iter().position(|o| o.seq == seq) else {
+            // Late (already timed out) or never sent: not ours to measure.
+            return true;
+        };
+        let o = flow.waiting.remove(pos).unwrap_or_else(|| unreachable!("found above"));
+        let ok = self.reply_matches(payload, seq);
+        self.complete(o, now, ok);
+        if self.schedule.is_none() && self.phase != Phase::Draining {
+            self.ready.push_back(idx as u32);
+        }
+        true
+    }
+
+    fn count_mismatch(&mut self) {
+        if self.measuring() {
+            self.interval.errors.mismatch += 1;
+            self.total.errors.mismatch += 1;
+        }
+    }
+
+    /// ICMP port unreachable quoting one of our requests: the target refused.
+    fn on_icmp(&mut self, frame: &[u8]) -> bool {
+        let Ok(ip) = Ipv4Packet::new_checked(&frame[ETH..]) else {
+            return false;
+        };
+        if ip.protocol() != IpProtocol::Icmp || ip.dst_addr() != self.local {
+            return false;
+        }
+        let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
+            return false;
+        };
+        if icmp.msg_type() != msg_type::DST_UNREACHABLE || icmp.msg_code() != unreach_code::PORT {
+            return false;
+        }
+        // The quote: the original IP header (20 bytes from us) and its UDP header.
+        let q = icmp.data();
+        if q.len() < IP + 4 {
+            return true;
+        }
+        let port = u16::from_be_bytes([q[IP], q[IP + 1]]);
+        let idx = port.wrapping_sub(EPHEMERAL_FIRST) as usize;
+        if let Some(flow) = self.flows.get_mut(idx) {
+            if let Some(o) = flow.waiting.pop_front() {
+                if self.measuring() && o.intended >= self.measure_from {
+                    self.interval.errors.refused += 1;
+                    self.total.errors.refused += 1;
+                }
+                if self.schedule.is_none() && self.phase != Phase::Draining {
+                    self.ready.push_back(idx as u32);
+                }
+            }
+        }
+        true
+    }
+
+    /// Expires requests older than the timeout.
+    fn expire(&mut self, now: Instant) {
+        let measuring = self.measuring();
+        let closed_loop = self.schedule.is_none() && self.phase != Phase::Draining;
+        for (i, f) in self.flows.iter_mut().enumerate() {
+            while let Some(o) = f.waiting.front() {
+                if now.saturating_since(o.sent) < self.timeout {
+                    break;
+                }
+                if measuring && o.intended >= self.measure_from {
+                    self.interval.errors.timeout += 1;
+                    self.total.errors.timeout += 1;
+                }
+                f.waiting.pop_front();
+                if closed_loop {
+                    self.ready.push_back(i as u32);
+                }
+            }
+        }
+    }
+
+    fn advance_phase(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Resolving => {
+                match self.stack.arp_cache().resolve(*self.target.ip(), now) {
+                    Resolution::Known(mac) => {
+                        self.target_mac = Some(mac);
+                        self.started = now;
+                        self.measure_from = now + self.warmup;
+                        self.phase = if self.warmup.is_zero() {
+                            Phase::Measuring
+                        } else {
+                            Phase::Warmup
+                        };
+                        self.stop_sending_at = self.duration.map(|d| self.measure_from + d);
+                        if let Some(s) = &mut self.schedule {
+                            s.restart(now);
+                        }
+                    }
+                    Resolution::Failed => self.phase = Phase::Unreachable,
+                    Resolution::Pending => {}
+                }
+            }
+            Phase::Warmup if now >= self.measure_from => self.phase = Phase::Measuring,
+            Phase::Warmup => {}
+            Phase::Measuring => {
+                let time_up = self.stop_sending_at.is_some_and(|t| now >= t);
+                let count_up = self
+                    .request_limit
+                    .is_some_and(|n| self.total.requests + self.total.errors.total() >= n);
+                if time_up || count_up {
+                    self.phase = Phase::Draining;
+                    self.ended = Some(now);
+                    self.ready.clear();
+                }
+            }
+            Phase::Draining => {
+                if self.flows.iter().all(|f| f.waiting.is_empty()) {
+                    self.phase = Phase::Done;
+                }
+            }
+            Phase::Done | Phase::Unreachable => {}
+        }
+    }
+
+    /// Requests still allowed by `--requests` (counting those in flight).
+    fn budget(&self) -> u64 {
+        match self.request_limit {
+            None => u64::MAX,
+            Some(n) => {
+                let in_flight: usize = self.flows.iter().map(|f| f.waiting.len()).sum();
+                let done = self.total.requests + self.total.errors.total();
+                if self.phase == Phase::Warmup {
+                    u64::MAX
+                } else {
+                    n.saturating_sub(done + in_flight as u64)
+                }
+            }
+        }
+    }
+
+    fn send_due(&mut self, now: Instant, tx: &mut dyn Transmit) {
+        if !matches!(self.phase, Phase::Warmup | Phase::Measuring) {
+            return;
+        }
+        let mut budget = self.budget();
+        if let Some(mut s) = self.schedule.take() {
+            let n = self.flows.len() as u64;
+            while budget > 0 {
+                let Some((k, intended)) = s.due(now) else {
+                    break;
+                };
+                if !self.send_request(now, intended, (k % n) as u32, tx) {
+                    s.retry(k);
+                    break;
+                }
+                budget -= 1;
+            }
+            self.schedule = Some(s);
+        } else {
+            while budget > 0 {
+                let Some(flow) = self.ready.pop_front() else {
+                    break;
+                };
+                if !self.send_request(now, now, flow, tx) {
+                    self.ready.push_front(flow);
+                    break;
+                }
+                budget -= 1;
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let oldest = self
+            .flows
+            .iter()
+            .filter_map(|f| f.waiting.front())
+            .map(|o| o.sent + self.timeout)
+            .min();
+        let sched = match self.phase {
+            Phase::Warmup | Phase::Measuring => self.schedule.as_ref().map(|s| s.next_at()),
+            _ => None,
+        };
+        let ready = (!self.ready.is_empty()).then_some(Instant::ZERO);
+        let report = self.reporter.as_ref().map(|r| r.2);
+        [oldest, sched, ready, self.stack.poll_at(), self.stop_sending_at, report]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+impl Engine for UdpLoad {
+    fn on_frame(&mut self, now: Instant, frame: &mut [u8], tx: &mut dyn Transmit) -> Verdict {
+        let is_ipv4 = frame.len() >= ETH
+            && EthernetFrame::new_unchecked(&*frame).ethertype() == EtherType::Ipv4
+            && EthernetFrame::new_unchecked(&*frame).dst_addr() == self.stack.mac();
+        if is_ipv4 && (self.on_reply(now, frame) || self.on_icmp(frame)) {
+            self.stack.counters().rx_frames.inc();
+            return Verdict::Drop;
+        }
+        self.stack.handle_frame(now, frame, tx)
+    }
+
+    fn poll(&mut self, now: Instant, tx: &mut dyn Transmit) {
+        self.stack.poll(now, tx);
+        self.advance_phase(now);
+        self.expire(now);
+        self.send_due(now, tx);
+        self.advance_phase(now);
+        self.report(now);
+    }
+
+    fn finished(&self) -> bool {
+        matches!(self.phase, Phase::Done | Phase::Unreachable)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.next_deadline()
+    }
+}
