@@ -5,3 +5,4 @@
 pub mod load;
 pub mod plot;
 pub mod serve;
+pub mod sockperf;
