@@ -1,0 +1,122 @@
+//! Micro-benchmarks of the per-packet work, with no I/O: `cargo bench --bench micro`.
+//! Each prints ns per operation (median of several rounds). These are for finding
+//! regressions and hot spots; machine-to-machine comparisons belong to bench/compare.sh,
+//! which measures ratios against the kernel in one run.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant as WallClock;
+use xstack::driver::{Transmit, Verdict};
+use xstack::metrics::hist::{latency_histogram, record};
+use xstack::metrics::StackCounters;
+use xstack::proto::arp::ArpConfig;
+use xstack::stack::table::{ConnTable, FlowKey};
+use xstack::stack::{Stack, StackConfig};
+use xstack::time::Instant;
+use xstack::wire::{checksum, Ipv4Packet, UdpPacket};
+
+/// Runs `f` `iters` times per round, several rounds, and prints the median ns/op.
+fn bench(name: &str, iters: u64, mut f: impl FnMut(u64)) {
+    let mut rounds: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = WallClock::now();
+            for i in 0..iters {
+                f(i);
+            }
+            t.elapsed().as_nanos() as f64 / iters as f64
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    println!("{name:<48} {:>9.1} ns/op", rounds[rounds.len() / 2]);
+}
+
+fn udp_frame(len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + 8 + len];
+    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[12] = 0x08;
+    let ip_len = (20 + 8 + len) as u16;
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    f[26..30].copy_from_slice(&[198, 18, 0, 1]);
+    f[30..34].copy_from_slice(&[198, 18, 0, 2]);
+    Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
+    f[34..36].copy_from_slice(&40000u16.to_be_bytes());
+    f[36..38].copy_from_slice(&7u16.to_be_bytes());
+    f[38..40].copy_from_slice(&((8 + len) as u16).to_be_bytes());
+    UdpPacket::new_unchecked(&mut f[34..])
+        .fill_checksum([198, 18, 0, 1].into(), [198, 18, 0, 2].into());
+    f
+}
+
+struct NoTx;
+impl Transmit for NoTx {
+    fn frame_capacity(&self) -> usize {
+        2048
+    }
+    fn send_with(&mut self, _: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        false
+    }
+}
+
+fn main() {
+    for len in [64usize, 1472] {
+        let f = udp_frame(len);
+        bench(&format!("checksum over a {len} B UDP payload"), 1_000_000, |_| {
+            black_box(checksum::checksum(black_box(&f[42..])));
+        });
+    }
+
+    let mut stack = Stack::new(
+        StackConfig {
+            addr: "198.18.0.2/24".parse().unwrap(),
+            mac: [2, 0, 0, 0, 0, 2],
+            mtu: 1500,
+            udp_echo: vec![7],
+            sockperf: None,
+            icmp_unreachable_rate: 100,
+            arp: ArpConfig::default(),
+            gratuitous_arp: false,
+        },
+        Arc::new(StackCounters::default()),
+    );
+    for len in [64usize, 1472] {
+        let mut f = udp_frame(len);
+        let mut tx = NoTx;
+        // Echoing twice restores the original frame, so every iteration sees a request.
+        bench(&format!("stack: parse+verify+echo a {len} B UDP datagram"), 1_000_000, |_| {
+            let v = stack.handle_frame(Instant::ZERO, black_box(&mut f), &mut tx);
+            assert!(matches!(v, Verdict::Reflect(_)));
+            f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+            f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+            let (mut ip, _) = (Ipv4Packet::new_unchecked(&mut f[14..]), ());
+            ip.set_src_addr([198, 18, 0, 1].into());
+            ip.set_dst_addr([198, 18, 0, 2].into());
+            let mut u = UdpPacket::new_unchecked(&mut f[34..]);
+            u.swap_ports();
+        });
+    }
+
+    let n = 1_000_000u32;
+    let key = |i: u32| FlowKey {
+        local_port: 7,
+        remote_ip: std::net::Ipv4Addr::from(0xc612_0000 | (i >> 16)),
+        remote_port: i as u16,
+    };
+    let mut table = ConnTable::new(n as usize, 0x5eed);
+    for i in 0..n {
+        table.insert(key(i), i).unwrap();
+    }
+    let mut x = 1u32;
+    bench("connection table: lookup among 1M flows", 2_000_000, |_| {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        black_box(table.find(&key(black_box(x % n))));
+    });
+
+    let mut h = latency_histogram();
+    bench("histogram: record one latency", 5_000_000, |i| {
+        record(&mut h, black_box(10_000 + (i & 0xffff)));
+    });
+}
