@@ -64,9 +64,13 @@ impl Transmit for NoTx {
 fn main() {
     for len in [64usize, 1472] {
         let f = udp_frame(len);
-        bench(&format!("checksum over a {len} B UDP payload"), 1_000_000, |_| {
-            black_box(checksum::checksum(black_box(&f[42..])));
-        });
+        bench(
+            &format!("checksum over a {len} B UDP payload"),
+            1_000_000,
+            |_| {
+                black_box(checksum::checksum(black_box(&f[42..])));
+            },
+        );
     }
 
     let mut stack = Stack::new(
@@ -86,17 +90,21 @@ fn main() {
         let mut f = udp_frame(len);
         let mut tx = NoTx;
         // Echoing twice restores the original frame, so every iteration sees a request.
-        bench(&format!("stack: parse+verify+echo a {len} B UDP datagram"), 1_000_000, |_| {
-            let v = stack.handle_frame(Instant::ZERO, black_box(&mut f), &mut tx);
-            assert!(matches!(v, Verdict::Reflect(_)));
-            f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-            f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-            let (mut ip, _) = (Ipv4Packet::new_unchecked(&mut f[14..]), ());
-            ip.set_src_addr([198, 18, 0, 1].into());
-            ip.set_dst_addr([198, 18, 0, 2].into());
-            let mut u = UdpPacket::new_unchecked(&mut f[34..]);
-            u.swap_ports();
-        });
+        bench(
+            &format!("stack: parse+verify+echo a {len} B UDP datagram"),
+            1_000_000,
+            |_| {
+                let v = stack.handle_frame(Instant::ZERO, black_box(&mut f), &mut tx);
+                assert!(matches!(v, Verdict::Reflect(_)));
+                f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+                f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+                let (mut ip, _) = (Ipv4Packet::new_unchecked(&mut f[14..]), ());
+                ip.set_src_addr([198, 18, 0, 1].into());
+                ip.set_dst_addr([198, 18, 0, 2].into());
+                let mut u = UdpPacket::new_unchecked(&mut f[34..]);
+                u.swap_ports();
+            },
+        );
     }
 
     let n = 1_000_000u32;

@@ -217,11 +217,15 @@ impl LoadArgs {
             return bad("--connections must be between 1 and 1000000".into());
         }
         if self.duration.is_none() && self.requests.is_none() {
-            return bad("give --duration SECS or --requests N (or both): every run is bounded".into());
+            return bad(
+                "give --duration SECS or --requests N (or both): every run is bounded".into(),
+            );
         }
         if let Some(d) = self.duration {
             if !(d > 0.0 && d <= MAX_DURATION_S) {
-                return bad(format!("--duration must be more than 0 and at most {MAX_DURATION_S} s"));
+                return bad(format!(
+                    "--duration must be more than 0 and at most {MAX_DURATION_S} s"
+                ));
             }
         }
         if self.requests == Some(0) {
@@ -261,7 +265,11 @@ impl LoadArgs {
             return bad("--mode stream and crr need --proto tcp".into());
         }
         let min = crate::config::min_request_size(app);
-        let max = if transport == Transport::Udp { 1472 } else { 1 << 20 };
+        let max = if transport == Transport::Udp {
+            1472
+        } else {
+            1 << 20
+        };
         if self.size < min || self.size > max {
             return bad(format!(
                 "--size must be between {min} and {max} bytes for this --proto/--app \
@@ -316,7 +324,9 @@ impl ServeArgs {
             }
         }
         if self.queues == 0 || self.queues > 64 {
-            return Err(ConfigError::Invalid("--queues must be between 1 and 64".into()));
+            return Err(ConfigError::Invalid(
+                "--queues must be between 1 and 64".into(),
+            ));
         }
         if !(self.interval >= 0.0 && self.interval <= 3600.0) {
             return Err(ConfigError::Invalid(
@@ -359,7 +369,14 @@ mod tests {
     }
 
     fn load(args: &[&str]) -> Result<LoadConfig, String> {
-        let mut v = vec!["xstack", "load", "--iface", "xsa0", "--ip", "198.18.0.10/24"];
+        let mut v = vec![
+            "xstack",
+            "load",
+            "--iface",
+            "xsa0",
+            "--ip",
+            "198.18.0.10/24",
+        ];
         v.extend_from_slice(args);
         match Cli::try_parse_from(v).map_err(|e| e.to_string())?.command {
             Command::Load(a) => a.into_config().map_err(|e| e.to_string()),
@@ -370,13 +387,30 @@ mod tests {
     #[test]
     fn load_parses_the_documented_contract() {
         let c = load(&[
-            "--target", "198.18.0.2:11111", "--proto", "udp", "--app", "sockperf",
-            "--connections", "4", "--size", "64", "--duration", "2", "--rate", "1000",
-            "--json", "--hdr-log", "x.hlog",
+            "--target",
+            "198.18.0.2:11111",
+            "--proto",
+            "udp",
+            "--app",
+            "sockperf",
+            "--connections",
+            "4",
+            "--size",
+            "64",
+            "--duration",
+            "2",
+            "--rate",
+            "1000",
+            "--json",
+            "--hdr-log",
+            "x.hlog",
         ])
         .unwrap();
         assert_eq!(c.target.to_string(), "198.18.0.2:11111");
-        assert_eq!((c.transport, c.app, c.mode), (Transport::Udp, AppProto::Sockperf, LoadMode::PingPong));
+        assert_eq!(
+            (c.transport, c.app, c.mode),
+            (Transport::Udp, AppProto::Sockperf, LoadMode::PingPong)
+        );
         assert_eq!(c.connections, 4);
         assert_eq!(c.rate, Some(1000.0));
         assert!(c.json && c.hdr_log.is_some());
@@ -384,11 +418,30 @@ mod tests {
 
     #[test]
     fn load_refuses_targets_outside_the_lab() {
-        let e = load(&["--target", "8.8.8.8:53", "--proto", "udp", "--requests", "1"]).unwrap_err();
-        assert!(e.contains("198.18.0.0/15") && e.contains("--allow-any-target"), "{e}");
+        let e = load(&[
+            "--target",
+            "8.8.8.8:53",
+            "--proto",
+            "udp",
+            "--requests",
+            "1",
+        ])
+        .unwrap_err();
+        assert!(
+            e.contains("198.18.0.0/15") && e.contains("--allow-any-target"),
+            "{e}"
+        );
         // Allowed but still has to be on-link.
-        let e = load(&["--target", "8.8.8.8:53", "--proto", "udp", "--requests", "1", "--allow-any-target"])
-            .unwrap_err();
+        let e = load(&[
+            "--target",
+            "8.8.8.8:53",
+            "--proto",
+            "udp",
+            "--requests",
+            "1",
+            "--allow-any-target",
+        ])
+        .unwrap_err();
         assert!(e.contains("on-link"), "{e}");
     }
 
@@ -402,21 +455,45 @@ mod tests {
         };
         assert!(with(&[]).unwrap_err().contains("bounded"));
         assert!(with(&["--duration", "0"]).is_err());
-        assert!(with(&["--duration", "1", "--mode", "crr"]).unwrap_err().contains("tcp"));
-        assert!(with(&["--duration", "1", "--size", "2000"]).unwrap_err().contains("--size"));
-        assert!(with(&["--duration", "1", "--size", "4"]).unwrap_err().contains("--size"));
+        assert!(with(&["--duration", "1", "--mode", "crr"])
+            .unwrap_err()
+            .contains("tcp"));
+        assert!(with(&["--duration", "1", "--size", "2000"])
+            .unwrap_err()
+            .contains("--size"));
+        assert!(with(&["--duration", "1", "--size", "4"])
+            .unwrap_err()
+            .contains("--size"));
         assert!(with(&["--duration", "1", "--connections", "0"]).is_err());
         assert!(with(&["--duration", "1", "--rate", "-5"]).is_err());
-        assert!(load(&["--target", "198.18.0.2", "--proto", "udp", "--duration", "1"])
-            .unwrap_err()
-            .contains("IP:PORT"));
+        assert!(load(&[
+            "--target",
+            "198.18.0.2",
+            "--proto",
+            "udp",
+            "--duration",
+            "1"
+        ])
+        .unwrap_err()
+        .contains("IP:PORT"));
     }
 
     #[test]
     fn serve_parses_the_documented_contract() {
         let c = serve(&[
-            "--iface", "xsb0", "--ip", "198.18.0.2/24", "--driver", "packet", "--udp-echo", "7",
-            "--udp-echo", "9", "--sockperf", "11111", "--json",
+            "--iface",
+            "xsb0",
+            "--ip",
+            "198.18.0.2/24",
+            "--driver",
+            "packet",
+            "--udp-echo",
+            "7",
+            "--udp-echo",
+            "9",
+            "--sockperf",
+            "11111",
+            "--json",
         ])
         .unwrap();
         assert_eq!(c.iface, "xsb0");
@@ -439,11 +516,20 @@ mod tests {
         assert!(serve(&["--iface", "x", "--ip", "nonsense/24"])
             .unwrap_err()
             .contains("address"));
-        assert!(serve(&["--iface", "x", "--ip", "198.18.0.2/24", "--udp-echo", "0"])
-            .unwrap_err()
-            .contains("port 0"));
+        assert!(
+            serve(&["--iface", "x", "--ip", "198.18.0.2/24", "--udp-echo", "0"])
+                .unwrap_err()
+                .contains("port 0")
+        );
         assert!(serve(&[
-            "--iface", "x", "--ip", "198.18.0.2/24", "--udp-echo", "5", "--sockperf", "5"
+            "--iface",
+            "x",
+            "--ip",
+            "198.18.0.2/24",
+            "--udp-echo",
+            "5",
+            "--sockperf",
+            "5"
         ])
         .unwrap_err()
         .contains("both"));

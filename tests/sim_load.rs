@@ -67,12 +67,7 @@ impl Run {
         let clock = SimClock::new();
         let (client_dev, server_dev) = SimLink::pair(&clock, Faults::default(), 3);
         let client = stack("198.18.0.10/24", client_dev.info().mac, vec![], None);
-        let server = stack(
-            "198.18.0.2/24",
-            server_dev.info().mac,
-            vec![7],
-            Some(11111),
-        );
+        let server = stack("198.18.0.2/24", server_dev.info().mac, vec![7], Some(11111));
         Run {
             load: UdpLoad::new(cfg, client, clock.now()),
             clock,
@@ -110,7 +105,10 @@ impl Run {
             self.step_server();
             self.clock.advance(Duration::from_micros(10));
         }
-        panic!("load did not finish in {max_steps} steps: {:?}", self.load.phase());
+        panic!(
+            "load did not finish in {max_steps} steps: {:?}",
+            self.load.phase()
+        );
     }
 }
 
@@ -201,11 +199,23 @@ fn open_loop_corrects_coordinated_omission_on_a_sender_stall() {
     let uncorrected = LatencySummary::of(&t.uncorrected);
     // ~500 requests were due during the stall: from their intended times they waited
     // up to 50 ms, which the corrected histogram shows in its upper percentiles...
-    assert!(corrected.max >= 49_000_000, "corrected max {}", corrected.max);
-    assert!(corrected.p90 >= 5_000_000, "corrected p90 {}", corrected.p90);
+    assert!(
+        corrected.max >= 49_000_000,
+        "corrected max {}",
+        corrected.max
+    );
+    assert!(
+        corrected.p90 >= 5_000_000,
+        "corrected p90 {}",
+        corrected.p90
+    );
     // ... while measured from the actual send time only the one request whose reply
     // waited out the stall looks slow: the stall hides in one sample.
-    assert!(uncorrected.p99 < 200_000, "uncorrected p99 {}", uncorrected.p99);
+    assert!(
+        uncorrected.p99 < 200_000,
+        "uncorrected p99 {}",
+        uncorrected.p99
+    );
     let slow = t.uncorrected.count_between(1_000_000, u64::MAX);
     assert!(slow <= 2, "{slow} slow uncorrected samples");
 }

@@ -200,9 +200,19 @@ fn ip_reply(frame: &[u8]) -> (u8, &[u8]) {
 fn udp_reply_payload(frame: &[u8]) -> Vec<u8> {
     let (proto, u) = ip_reply(frame);
     assert_eq!(proto, 17);
-    let pseudo = [&OUR_IP[..], &PEER_IP[..], &[0, 17], &(u.len() as u16).to_be_bytes()[..]].concat();
+    let pseudo = [
+        &OUR_IP[..],
+        &PEER_IP[..],
+        &[0, 17],
+        &(u.len() as u16).to_be_bytes()[..],
+    ]
+    .concat();
     assert_eq!(csum(&[&pseudo, u]), 0, "UDP checksum verifies");
-    assert_eq!(u16::from_be_bytes([u[2], u[3]]), 40000, "dst port is the client's");
+    assert_eq!(
+        u16::from_be_bytes([u[2], u[3]]),
+        40000,
+        "dst port is the client's"
+    );
     u[8..].to_vec()
 }
 
@@ -228,7 +238,9 @@ fn arp_request_for_our_address_is_answered() {
 #[test]
 fn arp_request_for_another_address_is_not_answered() {
     let mut lab = Lab::new();
-    assert!(lab.exchange(&eth([0xff; 6], 0x0806, &arp(1, [198, 18, 0, 9]))).is_empty());
+    assert!(lab
+        .exchange(&eth([0xff; 6], 0x0806, &arp(1, [198, 18, 0, 9])))
+        .is_empty());
     assert_eq!(lab.stats().drops[DropReason::NotForUs as usize], 1);
 }
 
@@ -270,7 +282,11 @@ fn gratuitous_arp_announces_our_address_at_start() {
 fn icmp_echo_request_gets_a_reply_with_the_same_payload() {
     let mut lab = Lab::new();
     let payload: Vec<u8> = (0..56).collect();
-    let got = lab.exchange(&eth(OUR_MAC, 0x0800, &ipv4(1, &[], &icmp_echo(0x77, 3, &payload))));
+    let got = lab.exchange(&eth(
+        OUR_MAC,
+        0x0800,
+        &ipv4(1, &[], &icmp_echo(0x77, 3, &payload)),
+    ));
     assert_eq!(got.len(), 1);
     let (proto, m) = ip_reply(&got[0]);
     assert_eq!(proto, 1);
@@ -320,10 +336,16 @@ fn sockperf_pong_request_is_answered_with_the_client_bit_cleared() {
     let reply = udp_reply_payload(&got[0]);
     assert_eq!(reply.len(), 64);
     assert_eq!(&reply[0..8], &42u64.to_be_bytes());
-    assert_eq!(u16::from_be_bytes([reply[8], reply[9]]), 2, "client bit cleared");
+    assert_eq!(
+        u16::from_be_bytes([reply[8], reply[9]]),
+        2,
+        "client bit cleared"
+    );
     assert_eq!(&reply[10..14], &64u32.to_be_bytes());
     // Without the pong-request bit there is no reply.
-    assert!(lab.exchange(&udp_frame(SOCKPERF, &sockperf_msg(43, 1, 64))).is_empty());
+    assert!(lab
+        .exchange(&udp_frame(SOCKPERF, &sockperf_msg(43, 1, 64)))
+        .is_empty());
     let s = lab.stats();
     assert_eq!((s.sockperf_replies, s.sockperf_no_reply), (1, 1));
 }
@@ -336,9 +358,17 @@ fn udp_to_a_closed_port_gets_a_rate_limited_port_unreachable() {
     assert_eq!(got.len(), 1);
     let (proto, m) = ip_reply(&got[0]);
     assert_eq!(proto, 1);
-    assert_eq!((m[0], m[1]), (3, 3), "destination unreachable, port unreachable");
+    assert_eq!(
+        (m[0], m[1]),
+        (3, 3),
+        "destination unreachable, port unreachable"
+    );
     assert_eq!(csum(&[m]), 0);
-    assert_eq!(&m[8..8 + 28], &request[14..14 + 28], "quotes the IP header and 8 bytes");
+    assert_eq!(
+        &m[8..8 + 28],
+        &request[14..14 + 28],
+        "quotes the IP header and 8 bytes"
+    );
     // The limit is 10 a second with a burst of 10. The flood below spans 102 ms of
     // virtual time (2 ms an exchange), which earns exactly one more token.
     let mut answered = 1;
@@ -356,7 +386,11 @@ fn udp_to_a_closed_port_gets_a_rate_limited_port_unreachable() {
 fn ipv4_options_are_accepted_and_the_reply_has_none() {
     let mut lab = Lab::new();
     // Two NOPs and an end-of-list pad the options to 4 bytes.
-    let f = eth(OUR_MAC, 0x0800, &ipv4(17, &[1, 1, 0, 0], &udp(40000, ECHO, b"opt")));
+    let f = eth(
+        OUR_MAC,
+        0x0800,
+        &ipv4(17, &[1, 1, 0, 0], &udp(40000, ECHO, b"opt")),
+    );
     let got = lab.exchange(&f);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0][14], 0x45, "20-byte header in the reply");
@@ -378,7 +412,10 @@ fn malformed_frames_are_counted_by_reason_and_never_answered() {
     bad_udp_csum[n - 1] ^= 0x01;
     cases.push((bad_udp_csum, DropReason::BadChecksum));
     // Cut short of its IPv4 total length.
-    cases.push((eth(OUR_MAC, 0x0800, &ipv4(17, &[], &udp(1, ECHO, b"x"))[..25]), DropReason::BadLength));
+    cases.push((
+        eth(OUR_MAC, 0x0800, &ipv4(17, &[], &udp(1, ECHO, b"x"))[..25]),
+        DropReason::BadLength,
+    ));
     let mut frag = ipv4(17, &[], &udp(40000, ECHO, b"frag"));
     frag[6] = 0x20; // MF
     let c = {
@@ -395,16 +432,36 @@ fn malformed_frames_are_counted_by_reason_and_never_answered() {
     let c = csum(&[&long[..20]]);
     long[10..12].copy_from_slice(&c.to_be_bytes());
     cases.push((eth(OUR_MAC, 0x0800, &long), DropReason::BadLength));
-    cases.push((eth(OUR_MAC, 0x86dd, &[0u8; 60]), DropReason::UnknownEthertype));
-    cases.push((eth(OUR_MAC, 0x0800, &ipv4(47, &[], &[0u8; 20])), DropReason::UnknownProtocol));
-    cases.push((eth([0xff; 6], 0x0806, &arp(1, OUR_IP)[..20]), DropReason::Truncated));
-    cases.push((eth([2, 9, 9, 9, 9, 9], 0x0800, &ipv4(17, &[], &udp(1, ECHO, b"x"))), DropReason::NotForUs));
+    cases.push((
+        eth(OUR_MAC, 0x86dd, &[0u8; 60]),
+        DropReason::UnknownEthertype,
+    ));
+    cases.push((
+        eth(OUR_MAC, 0x0800, &ipv4(47, &[], &[0u8; 20])),
+        DropReason::UnknownProtocol,
+    ));
+    cases.push((
+        eth([0xff; 6], 0x0806, &arp(1, OUR_IP)[..20]),
+        DropReason::Truncated,
+    ));
+    cases.push((
+        eth(
+            [2, 9, 9, 9, 9, 9],
+            0x0800,
+            &ipv4(17, &[], &udp(1, ECHO, b"x")),
+        ),
+        DropReason::NotForUs,
+    ));
 
     for (frame, reason) in &cases {
         let before = lab.stats().drops[*reason as usize];
         let got = lab.exchange(frame);
         assert!(got.is_empty(), "{reason:?} must not be answered");
-        assert_eq!(lab.stats().drops[*reason as usize], before + 1, "{reason:?} counted");
+        assert_eq!(
+            lab.stats().drops[*reason as usize],
+            before + 1,
+            "{reason:?} counted"
+        );
     }
 
     // Random bytes: nothing panics and everything is accounted for.

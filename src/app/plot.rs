@@ -10,8 +10,12 @@ pub fn run(logs: &[PathBuf], output: &Path, title: &str) -> anyhow::Result<()> {
     for path in logs {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let h = hist::read_hdr_log(&bytes)
-            .map_err(|e| anyhow::anyhow!("{} is not an HdrHistogram interval log: {e}", path.display()))?;
+        let h = hist::read_hdr_log(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not an HdrHistogram interval log: {e}",
+                path.display()
+            )
+        })?;
         if h.is_empty() {
             bail!("{} holds no samples", path.display());
         }

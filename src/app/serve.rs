@@ -120,7 +120,12 @@ fn merged(counters: &[Arc<StackCounters>]) -> StackSnapshot {
 }
 
 /// Waits for the stop flag, printing a live line to stderr every `interval` if asked.
-fn live_report(interval: Duration, stop: &AtomicBool, counters: &[Arc<StackCounters>], clock: &Clock) {
+fn live_report(
+    interval: Duration,
+    stop: &AtomicBool,
+    counters: &[Arc<StackCounters>],
+    clock: &Clock,
+) {
     let tick = Duration::from_millis(50);
     let mut last = merged(counters);
     let mut last_t = clock.now();
@@ -153,8 +158,8 @@ fn worker(
     stop: &AtomicBool,
     ready: mpsc::Sender<anyhow::Result<String>>,
 ) -> anyhow::Result<DriverStats> {
-    let opened = driver::open::open(cfg.driver, &cfg.iface, queue).and_then(|dev| {
-        match &cfg.pcap {
+    let opened =
+        driver::open::open(cfg.driver, &cfg.iface, queue).and_then(|dev| match &cfg.pcap {
             None => Ok(dev),
             Some(path) => {
                 let path = if cfg.queues > 1 {
@@ -171,8 +176,7 @@ fn worker(
                         ))
                     })
             }
-        }
-    });
+        });
     let mut dev = match opened {
         Ok(d) => d,
         Err(e) => {

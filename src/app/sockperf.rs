@@ -97,7 +97,11 @@ mod tests {
     fn answers_messages_split_and_joined_arbitrarily() {
         let mut stream = Vec::new();
         for seq in 0..50u64 {
-            let flags = if seq % 5 == 0 { FLAG_CLIENT } else { FLAG_CLIENT | FLAG_PONG_REQUEST };
+            let flags = if seq % 5 == 0 {
+                FLAG_CLIENT
+            } else {
+                FLAG_CLIENT | FLAG_PONG_REQUEST
+            };
             stream.extend(msg(seq, flags, 14 + (seq as usize * 37) % 300));
         }
         for chunk in [1usize, 3, 13, 14, 15, 100, 4096] {
@@ -112,7 +116,11 @@ mod tests {
             for seq in (0..50u64).filter(|s| s % 5 != 0) {
                 let mut want = msg(seq, FLAG_PONG_REQUEST, 14 + (seq as usize * 37) % 300);
                 SockperfHeader::new_unchecked(&mut want[..]).set_flags(FLAG_PONG_REQUEST);
-                assert_eq!(&out[at..at + want.len()], &want[..], "chunk {chunk} seq {seq}");
+                assert_eq!(
+                    &out[at..at + want.len()],
+                    &want[..],
+                    "chunk {chunk} seq {seq}"
+                );
                 at += want.len();
             }
             assert_eq!(at, out.len());
@@ -124,7 +132,10 @@ mod tests {
         let mut f = SockperfFramer::new();
         let mut m = msg(1, FLAG_PONG_REQUEST, 14);
         SockperfHeader::new_unchecked(&mut m[..]).set_msg_len(3);
-        assert_eq!(f.feed(&m, &mut Vec::new()), Err(FramingError { msg_len: 3 }));
+        assert_eq!(
+            f.feed(&m, &mut Vec::new()),
+            Err(FramingError { msg_len: 3 })
+        );
         let mut big = msg(1, FLAG_PONG_REQUEST, 14);
         SockperfHeader::new_unchecked(&mut big[..]).set_msg_len(10_000_000);
         assert!(SockperfFramer::new().feed(&big, &mut Vec::new()).is_err());

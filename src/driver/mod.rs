@@ -15,8 +15,13 @@
 use core::time::Duration;
 use std::fmt;
 
+pub mod iface;
+pub mod open;
+pub mod packet;
+pub mod pcap;
 pub mod sim;
-
+#[cfg(feature = "xdp")]
+pub mod xdp;
 
 /// Which implementation a device is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +88,8 @@ pub struct DriverStats {
     pub tx_frames: u64,
     /// Frames the kernel dropped because the receive ring was full.
     pub rx_ring_full: u64,
+    /// Frames larger than a buffer (GRO/TSO super-frames), dropped.
+    pub rx_oversize: u64,
     /// Frames the stack wanted to send but no TX buffer was free.
     pub tx_no_buffer: u64,
     /// Frames the kernel refused to send.
@@ -117,7 +124,9 @@ pub trait Device {
 /// Why a driver could not open or keep running. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
-    #[error("no network interface named '{0}' — check `ip link` (inside the right network namespace)")]
+    #[error(
+        "no network interface named '{0}' — check `ip link` (inside the right network namespace)"
+    )]
     NoSuchInterface(String),
     #[error("{what} on {iface} failed: permission denied — run as root or grant CAP_NET_ADMIN,CAP_NET_RAW,CAP_BPF")]
     PermissionDenied { what: &'static str, iface: String },

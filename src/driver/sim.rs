@@ -389,8 +389,14 @@ mod tests {
         for i in 0..10u8 {
             a.inject(&[i; 60]);
         }
-        assert!(frames_received(&mut b).is_empty(), "nothing before the latency");
-        assert_eq!(b.next_arrival(), Some(Instant::ZERO + Duration::from_micros(50)));
+        assert!(
+            frames_received(&mut b).is_empty(),
+            "nothing before the latency"
+        );
+        assert_eq!(
+            b.next_arrival(),
+            Some(Instant::ZERO + Duration::from_micros(50))
+        );
         clock.advance(Duration::from_micros(50));
         let got = frames_received(&mut b);
         assert_eq!(got.len(), 10);

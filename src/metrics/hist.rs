@@ -155,7 +155,8 @@ pub fn read_hdr_log(bytes: &[u8]) -> Result<Histogram<u64>, String> {
     let mut total = latency_histogram();
     let mut de = Deserializer::new();
     for (i, entry) in IntervalLogIterator::new(bytes).enumerate() {
-        let entry = entry.map_err(|e| format!("entry {}: not an interval log line ({e:?})", i + 1))?;
+        let entry =
+            entry.map_err(|e| format!("entry {}: not an interval log line ({e:?})", i + 1))?;
         if let LogEntry::Interval(iv) = entry {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(iv.encoded_histogram())
@@ -237,8 +238,16 @@ mod tests {
         assert!(s.min <= s.p50 && s.p50 <= s.p90 && s.p90 <= s.p99);
         assert!(s.p99 <= s.p999 && s.p999 <= s.p9999 && s.p9999 <= s.max);
         // 3 significant digits: within 0.1 %.
-        assert!((s.p50 as f64 - 5_000_000.0).abs() / 5e6 < 0.001, "{}", s.p50);
-        assert!((s.p99 as f64 - 9_900_000.0).abs() / 9.9e6 < 0.001, "{}", s.p99);
+        assert!(
+            (s.p50 as f64 - 5_000_000.0).abs() / 5e6 < 0.001,
+            "{}",
+            s.p50
+        );
+        assert!(
+            (s.p99 as f64 - 9_900_000.0).abs() / 9.9e6 < 0.001,
+            "{}",
+            s.p99
+        );
         let j = s.to_json_us();
         assert!((j["p50"].as_f64().unwrap() - 5000.0).abs() < 5.0);
     }
@@ -265,9 +274,14 @@ mod tests {
     #[test]
     fn interval_log_reads_back_with_the_crate_reader() {
         let h = sample();
-        let mut log = HdrLog::new(Vec::new(), SystemTime::UNIX_EPOCH + Duration::from_secs(1000));
-        log.append(&h, Duration::ZERO, Duration::from_secs(1), None).unwrap();
-        log.append(&h, Duration::from_secs(1), Duration::from_secs(1), None).unwrap();
+        let mut log = HdrLog::new(
+            Vec::new(),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1000),
+        );
+        log.append(&h, Duration::ZERO, Duration::from_secs(1), None)
+            .unwrap();
+        log.append(&h, Duration::from_secs(1), Duration::from_secs(1), None)
+            .unwrap();
         let bytes = log.into_inner();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.starts_with("#xstack latency log"), "{text}");

@@ -200,7 +200,10 @@ mod tests {
         assert_eq!(s.rx_frames, 4);
         assert_eq!(s.drops_total(), 3);
         let by: Vec<_> = s.drops_by_reason().collect();
-        assert_eq!(by, vec![(DropReason::Truncated, 1), (DropReason::Fragment, 2)]);
+        assert_eq!(
+            by,
+            vec![(DropReason::Truncated, 1), (DropReason::Fragment, 2)]
+        );
         let j = s.to_json();
         assert_eq!(j["rx_frames"], 4);
         assert_eq!(j["drops"]["fragment"], 2);

@@ -96,7 +96,13 @@ pub fn percentile_svg(title: &str, runs: &[(String, &Histogram<u64>)]) -> String
         let color = COLORS[i % COLORS.len()];
         let mut d = String::new();
         for (j, (n, us)) in c.iter().enumerate() {
-            let _ = write!(d, "{}{:.1},{:.1} ", if j == 0 { "M" } else { "L" }, x(*n), y(*us));
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1} ",
+                if j == 0 { "M" } else { "L" },
+                x(*n),
+                y(*us)
+            );
         }
         let _ = writeln!(
             s,
@@ -137,7 +143,9 @@ fn trim_float(v: f64) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

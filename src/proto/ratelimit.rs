@@ -17,7 +17,11 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// `rate` tokens per second (0 = never allow), bursts of up to `burst`. Starts full.
     pub fn new(rate: u32, burst: u32) -> Self {
-        let ns_per_token = if rate == 0 { u64::MAX } else { 1_000_000_000 / u64::from(rate) };
+        let ns_per_token = if rate == 0 {
+            u64::MAX
+        } else {
+            1_000_000_000 / u64::from(rate)
+        };
         let burst = u64::from(burst.max(1));
         TokenBucket {
             ns_per_token,

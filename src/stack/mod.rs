@@ -161,10 +161,11 @@ impl Stack {
     }
 
     fn handle_arp(&mut self, now: Instant, frame: &mut [u8]) -> Verdict {
-        let repr = match ArpPacket::new_checked(&frame[ETH_HEADER..]).and_then(|p| ArpRepr::parse(&p)) {
-            Ok(r) => r,
-            Err(e) => return self.dropped(drop_reason(e)),
-        };
+        let repr =
+            match ArpPacket::new_checked(&frame[ETH_HEADER..]).and_then(|p| ArpRepr::parse(&p)) {
+                Ok(r) => r,
+                Err(e) => return self.dropped(drop_reason(e)),
+            };
         if repr.source_ip == self.addr.ip || !repr.source_hw.is_unicast() {
             return self.dropped(DropReason::BadSource);
         }
@@ -203,22 +204,33 @@ impl Stack {
     fn handle_ipv4(&mut self, now: Instant, frame: &mut [u8], tx: &mut dyn Transmit) -> Verdict {
         let parsed = Ipv4Packet::new_checked(&frame[ETH_HEADER..])
             .and_then(|p| Ok((Ipv4Repr::parse(&p)?, p.header_len())));
-        let (Ipv4Repr { src, dst, protocol, payload_len, .. }, header) = match parsed {
+        let (
+            Ipv4Repr {
+                src,
+                dst,
+                protocol,
+                payload_len,
+                ..
+            },
+            header,
+        ) = match parsed {
             Ok(v) => v,
             Err(e) => return self.dropped(drop_reason(e)),
         };
         if dst != self.addr.ip {
             return self.dropped(DropReason::NotForUs);
         }
-        if src.is_broadcast() || src.is_multicast() || src.is_unspecified() || src == self.addr.ip
-        {
+        if src.is_broadcast() || src.is_multicast() || src.is_unspecified() || src == self.addr.ip {
             return self.dropped(DropReason::BadSource);
         }
         let total = header + payload_len;
         // Answer without the request's IP options (RFC 1122 lets a host ignore them):
         // slide the payload down over them so that the reply has a 20-byte header.
         let frame_len = if header > IPV4_HEADER {
-            frame.copy_within(ETH_HEADER + header..ETH_HEADER + total, ETH_HEADER + IPV4_HEADER);
+            frame.copy_within(
+                ETH_HEADER + header..ETH_HEADER + total,
+                ETH_HEADER + IPV4_HEADER,
+            );
             let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..]);
             ip.set_version_and_header_len(4, IPV4_HEADER);
             ip.set_total_len((total - (header - IPV4_HEADER)) as u16);

@@ -23,8 +23,7 @@ use crate::time::Instant;
 use crate::wire::icmp::{msg_type, unreach_code, Icmpv4Packet};
 use crate::wire::sockperf::{SockperfHeader, FLAG_CLIENT, FLAG_PONG_REQUEST};
 use crate::wire::{
-    EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket,
-    UdpRepr,
+    EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
@@ -208,14 +207,20 @@ impl UdpLoad {
     }
 
     /// Sends what was measured every `every` to `to` (for live lines and the log).
-    pub fn with_reporter(mut self, to: crossbeam::channel::Sender<Measured>, every: Duration) -> Self {
+    pub fn with_reporter(
+        mut self,
+        to: crossbeam::channel::Sender<Measured>,
+        every: Duration,
+    ) -> Self {
         self.reporter = Some((to, every, Instant::NEVER));
         self
     }
 
     /// The measured span: from the end of warm-up to when sending stopped.
     pub fn measured_span(&self) -> Duration {
-        self.ended.unwrap_or(self.measure_from).saturating_since(self.measure_from)
+        self.ended
+            .unwrap_or(self.measure_from)
+            .saturating_since(self.measure_from)
     }
 
     /// Requests sent, warm-up included.
@@ -294,7 +299,12 @@ impl UdpLoad {
         eth.set_dst_addr(mac);
         eth.set_src_addr(self.stack.mac());
         eth.set_ethertype(EtherType::Ipv4);
-        let ip = Ipv4Repr::new(self.local, *self.target.ip(), IpProtocol::Udp, UDP + self.size);
+        let ip = Ipv4Repr::new(
+            self.local,
+            *self.target.ip(),
+            IpProtocol::Udp,
+            UDP + self.size,
+        );
         ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..ETH + IP]));
         let payload = &mut buf[ETH + IP + UDP..len];
         let body_at = match self.app {
@@ -353,7 +363,13 @@ impl UdpLoad {
         Some(u64::from_be_bytes(b.try_into().ok()?))
     }
 
-    fn send_request(&mut self, now: Instant, intended: Instant, flow: u32, tx: &mut dyn Transmit) -> bool {
+    fn send_request(
+        &mut self,
+        now: Instant,
+        intended: Instant,
+        flow: u32,
+        tx: &mut dyn Transmit,
+    ) -> bool {
         let f = &self.flows[flow as usize];
         if f.waiting.len() >= self.window {
             if self.measuring() {
@@ -367,7 +383,11 @@ impl UdpLoad {
         if sent {
             let f = &mut self.flows[flow as usize];
             f.next_seq += 1;
-            f.waiting.push_back(Outstanding { seq, intended, sent: now });
+            f.waiting.push_back(Outstanding {
+                seq,
+                intended,
+                sent: now,
+            });
             self.sent_total += 1;
             self.stack.counters().tx_frames.inc();
         }
@@ -383,8 +403,14 @@ impl UdpLoad {
             if ok {
                 m.requests += 1;
                 m.bytes += self.size as u64;
-                record(&mut m.corrected, now.saturating_since(o.intended).as_nanos() as u64);
-                record(&mut m.uncorrected, now.saturating_since(o.sent).as_nanos() as u64);
+                record(
+                    &mut m.corrected,
+                    now.saturating_since(o.intended).as_nanos() as u64,
+                );
+                record(
+                    &mut m.uncorrected,
+                    now.saturating_since(o.sent).as_nanos() as u64,
+                );
             } else {
                 m.errors.mismatch += 1;
             }
@@ -408,7 +434,8 @@ impl UdpLoad {
         };
         let port = udp.dst_port();
         let idx = port.wrapping_sub(EPHEMERAL_FIRST) as usize;
-        if udp.src_port() != self.target.port() || port < EPHEMERAL_FIRST || idx >= self.flows.len() {
+        if udp.src_port() != self.target.port() || port < EPHEMERAL_FIRST || idx >= self.flows.len()
+        {
             return false;
         }
         if !ip.verify_checksum() || !udp.verify_checksum(ip.src_addr(), ip.dst_addr()) {
@@ -425,7 +452,10 @@ impl UdpLoad {
             // Late (already timed out) or never sent: not ours to measure.
             return true;
         };
-        let o = flow.waiting.remove(pos).unwrap_or_else(|| unreachable!("found above"));
+        let o = flow
+            .waiting
+            .remove(pos)
+            .unwrap_or_else(|| unreachable!("found above"));
         let ok = self.reply_matches(payload, seq);
         self.complete(o, now, ok);
         if self.schedule.is_none() && self.phase != Phase::Draining {
@@ -499,26 +529,24 @@ impl UdpLoad {
 
     fn advance_phase(&mut self, now: Instant) {
         match self.phase {
-            Phase::Resolving => {
-                match self.stack.arp_cache().resolve(*self.target.ip(), now) {
-                    Resolution::Known(mac) => {
-                        self.target_mac = Some(mac);
-                        self.started = now;
-                        self.measure_from = now + self.warmup;
-                        self.phase = if self.warmup.is_zero() {
-                            Phase::Measuring
-                        } else {
-                            Phase::Warmup
-                        };
-                        self.stop_sending_at = self.duration.map(|d| self.measure_from + d);
-                        if let Some(s) = &mut self.schedule {
-                            s.restart(now);
-                        }
+            Phase::Resolving => match self.stack.arp_cache().resolve(*self.target.ip(), now) {
+                Resolution::Known(mac) => {
+                    self.target_mac = Some(mac);
+                    self.started = now;
+                    self.measure_from = now + self.warmup;
+                    self.phase = if self.warmup.is_zero() {
+                        Phase::Measuring
+                    } else {
+                        Phase::Warmup
+                    };
+                    self.stop_sending_at = self.duration.map(|d| self.measure_from + d);
+                    if let Some(s) = &mut self.schedule {
+                        s.restart(now);
                     }
-                    Resolution::Failed => self.phase = Phase::Unreachable,
-                    Resolution::Pending => {}
                 }
-            }
+                Resolution::Failed => self.phase = Phase::Unreachable,
+                Resolution::Pending => {}
+            },
             Phase::Warmup if now >= self.measure_from => self.phase = Phase::Measuring,
             Phase::Warmup => {}
             Phase::Measuring => {
@@ -602,10 +630,17 @@ impl UdpLoad {
         };
         let ready = (!self.ready.is_empty()).then_some(Instant::ZERO);
         let report = self.reporter.as_ref().map(|r| r.2);
-        [oldest, sched, ready, self.stack.poll_at(), self.stop_sending_at, report]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            oldest,
+            sched,
+            ready,
+            self.stack.poll_at(),
+            self.stop_sending_at,
+            report,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 

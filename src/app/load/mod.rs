@@ -72,7 +72,10 @@ impl LoadReport {
         let e = &self.total.errors;
         let mut s = format!(
             "xstack load: {} {} {:?} to {} over {} ({} connection{}, {} B)\n",
-            match cfg.transport { Transport::Udp => "udp", Transport::Tcp => "tcp" },
+            match cfg.transport {
+                Transport::Udp => "udp",
+                Transport::Tcp => "tcp",
+            },
             format!("{:?}", cfg.app).to_lowercase(),
             cfg.mode,
             cfg.target,
@@ -93,8 +96,15 @@ impl LoadReport {
             e.mismatch,
             e.overload
         );
-        let label = if self.open_loop { "latency (from intended send time)" } else { "latency" };
-        s += &format!("  {label}: {}\n", LatencySummary::of(&self.total.corrected).to_line());
+        let label = if self.open_loop {
+            "latency (from intended send time)"
+        } else {
+            "latency"
+        };
+        s += &format!(
+            "  {label}: {}\n",
+            LatencySummary::of(&self.total.corrected).to_line()
+        );
         if self.open_loop {
             s += &format!(
                 "  latency (from actual send time): {}\n",
@@ -110,7 +120,9 @@ impl LoadReport {
 /// Runs a load test until it completes or `stop` is set.
 pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport> {
     if cfg.transport == Transport::Tcp {
-        bail!("--proto tcp needs the TCP engine, which this build does not have yet; use --proto udp");
+        bail!(
+            "--proto tcp needs the TCP engine, which this build does not have yet; use --proto udp"
+        );
     }
     let clock = Clock::new();
     let (tx, rx) = crossbeam::channel::unbounded::<Measured>();
@@ -118,45 +130,49 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     let worker_stop = stop.clone();
     let worker = std::thread::Builder::new()
         .name("xstack-load".into())
-        .spawn(move || -> anyhow::Result<(Measured, Duration, Phase, StackSnapshot, String)> {
-            let cfg = worker_cfg;
-            let mut dev = driver::open::open(cfg.driver, &cfg.iface, 0)?;
-            let info = dev.info().clone();
-            let counters = Arc::new(StackCounters::default());
-            let stack = Stack::new(
-                StackConfig {
-                    addr: cfg.addr,
-                    mac: info.mac,
-                    mtu: info.mtu,
-                    udp_echo: Vec::new(),
-                    sockperf: None,
-                    icmp_unreachable_rate: 10,
-                    arp: ArpConfig::default(),
-                    gratuitous_arp: true,
-                },
-                counters.clone(),
-            );
-            let mut engine = UdpLoad::new(&cfg, stack, clock.now()).with_reporter(tx, cfg.interval);
-            let opts = WorkerOptions {
-                poll: cfg.poll,
-                ..WorkerOptions::default()
-            };
-            run_worker(&mut *dev, &mut engine, &clock, &worker_stop, &opts)?;
-            engine.flush_report();
-            Ok((
-                engine.total().clone(),
-                engine.measured_span(),
-                engine.phase(),
-                counters.snapshot(),
-                info.kind.to_string(),
-            ))
-        })
+        .spawn(
+            move || -> anyhow::Result<(Measured, Duration, Phase, StackSnapshot, String)> {
+                let cfg = worker_cfg;
+                let mut dev = driver::open::open(cfg.driver, &cfg.iface, 0)?;
+                let info = dev.info().clone();
+                let counters = Arc::new(StackCounters::default());
+                let stack = Stack::new(
+                    StackConfig {
+                        addr: cfg.addr,
+                        mac: info.mac,
+                        mtu: info.mtu,
+                        udp_echo: Vec::new(),
+                        sockperf: None,
+                        icmp_unreachable_rate: 10,
+                        arp: ArpConfig::default(),
+                        gratuitous_arp: true,
+                    },
+                    counters.clone(),
+                );
+                let mut engine =
+                    UdpLoad::new(&cfg, stack, clock.now()).with_reporter(tx, cfg.interval);
+                let opts = WorkerOptions {
+                    poll: cfg.poll,
+                    ..WorkerOptions::default()
+                };
+                run_worker(&mut *dev, &mut engine, &clock, &worker_stop, &opts)?;
+                engine.flush_report();
+                Ok((
+                    engine.total().clone(),
+                    engine.measured_span(),
+                    engine.phase(),
+                    counters.snapshot(),
+                    info.kind.to_string(),
+                ))
+            },
+        )
         .context("cannot start the load worker")?;
 
     let mut log = match &cfg.hdr_log {
         Some(p) => Some(HdrLog::new(
             std::io::BufWriter::new(
-                std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                std::fs::File::create(p)
+                    .with_context(|| format!("cannot create {}", p.display()))?,
             ),
             SystemTime::now(),
         )),
@@ -186,7 +202,11 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
                 if let Some(d) = cfg.duration {
                     let total = (d + cfg.warmup).as_secs_f64();
                     let pct = (started.elapsed().as_secs_f64() / total * 100.0).min(100.0);
-                    eprint!("\r[{:<40}] {:3.0}%\r", "=".repeat((pct / 2.5) as usize), pct);
+                    eprint!(
+                        "\r[{:<40}] {:3.0}%\r",
+                        "=".repeat((pct / 2.5) as usize),
+                        pct
+                    );
                 }
             }
             Err(_) => {}
@@ -226,8 +246,11 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     };
     if let Some(p) = &cfg.plot {
         let label = format!("{} {}", cfg.target, report.driver);
-        std::fs::write(p, percentile_svg("xstack load", &[(label, &report.total.corrected)]))
-            .with_context(|| format!("cannot write {}", p.display()))?;
+        std::fs::write(
+            p,
+            percentile_svg("xstack load", &[(label, &report.total.corrected)]),
+        )
+        .with_context(|| format!("cannot write {}", p.display()))?;
     }
     if stop.load(Relaxed) && report.total.requests == 0 {
         bail!("stopped before any reply was measured");

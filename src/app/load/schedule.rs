@@ -88,7 +88,10 @@ mod tests {
         // Nothing was sent for 5 ms: five requests are due at once, each with its own
         // intended time, not the time they finally leave.
         let got = drain(&mut s, Instant::from_millis(5));
-        assert_eq!(got, vec![(1, 1000), (2, 2000), (3, 3000), (4, 4000), (5, 5000)]);
+        assert_eq!(
+            got,
+            vec![(1, 1000), (2, 2000), (3, 3000), (4, 4000), (5, 5000)]
+        );
     }
 
     #[test]

@@ -1,0 +1,366 @@
+//! driver/packet: AF_PACKET raw sockets, the fallback where AF_XDP is not available.
+//!
+//! One socket per queue, bound to the interface with ETH_P_ALL. Receive is one
+//! `recvmmsg` per batch into preallocated buffers; transmit queues frames in preallocated
+//! slots and `flush` sends them with one `sendmmsg`. `PACKET_QDISC_BYPASS` skips the qdisc
+//! layer, `PACKET_IGNORE_OUTGOING` keeps our own transmissions out of the receive path,
+//! and `PACKET_FANOUT` (hash mode) spreads flows over the workers' sockets when there are
+//! several queues.
+//!
+//! A reflected frame is not copied: the receive buffer and a free transmit slot trade
+//! places. Frames larger than the buffers (a GRO/TSO super-frame) arrive truncated; they
+//! are counted in `rx_oversize` and dropped.
+//!
+//! The kernel keeps seeing every frame too. That is harmless for an address the kernel does
+//! not have, which is why `serve` refuses to run in packet mode on an address that is
+//! configured on the interface.
+
+use super::iface;
+use super::{Device, DeviceInfo, DriverError, DriverKind, DriverStats, Transmit, Verdict};
+use core::time::Duration;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Bytes per buffer: an MTU-sized frame and then some.
+const FRAME: usize = 2048;
+const PACKET_QDISC_BYPASS: libc::c_int = 20;
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+const PACKET_FANOUT: libc::c_int = 18;
+const PACKET_FANOUT_HASH: libc::c_int = 0;
+
+#[derive(Clone, Copy, Debug)]
+pub struct PacketOptions {
+    /// Frames per receive call.
+    pub batch: usize,
+    /// Frames that can wait for the next flush.
+    pub tx_slots: usize,
+    /// Join this fanout group (hash mode), for multi-queue.
+    pub fanout_group: Option<u16>,
+}
+
+impl Default for PacketOptions {
+    fn default() -> Self {
+        PacketOptions {
+            batch: 64,
+            tx_slots: 256,
+            fanout_group: None,
+        }
+    }
+}
+
+/// Message headers for one `recvmmsg`/`sendmmsg` call over a set of buffers.
+struct Batch {
+    bufs: Vec<Box<[u8]>>,
+    lens: Vec<usize>,
+    iovs: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+}
+
+impl Batch {
+    fn new(n: usize) -> Self {
+        Batch {
+            bufs: (0..n)
+                .map(|_| vec![0u8; FRAME].into_boxed_slice())
+                .collect(),
+            lens: vec![0; n],
+            // SAFETY: iovec and mmsghdr are plain C structs for which all-zero is valid.
+            iovs: (0..n).map(|_| unsafe { core::mem::zeroed() }).collect(),
+            // SAFETY: as above.
+            msgs: (0..n).map(|_| unsafe { core::mem::zeroed() }).collect(),
+        }
+    }
+
+    /// Points the first `n` message headers at the buffers (which may have been swapped),
+    /// each `lens[i]` bytes long.
+    fn prepare(&mut self, n: usize) {
+        for i in 0..n {
+            self.iovs[i].iov_base = self.bufs[i].as_mut_ptr().cast();
+            self.iovs[i].iov_len = self.lens[i];
+            let h = &mut self.msgs[i].msg_hdr;
+            h.msg_iov = &mut self.iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_name = core::ptr::null_mut();
+            h.msg_namelen = 0;
+            h.msg_control = core::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            self.msgs[i].msg_len = 0;
+        }
+    }
+}
+
+/// The transmit half: queued frames waiting for `flush`.
+pub struct PacketTx {
+    fd: RawFd,
+    slots: Batch,
+    queued: usize,
+    iface: String,
+    tx_frames: u64,
+    tx_errors: u64,
+    tx_no_buffer: u64,
+}
+
+impl PacketTx {
+    fn flush(&mut self) -> Result<(), DriverError> {
+        let mut sent = 0;
+        self.slots.prepare(self.queued);
+        while sent < self.queued {
+            // SAFETY: the headers point at `queued - sent` live buffers owned by `slots`.
+            let r = unsafe {
+                libc::sendmmsg(
+                    self.fd,
+                    self.slots.msgs.as_mut_ptr().add(sent),
+                    (self.queued - sent) as u32,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // The device queue is full or the frame was refused: drop what is left.
+                    Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EMSGSIZE) => {
+                        self.tx_errors += (self.queued - sent) as u64;
+                        break;
+                    }
+                    _ => {
+                        self.queued = 0;
+                        return Err(DriverError::os("AF_PACKET send", &self.iface, e));
+                    }
+                }
+            }
+            sent += r as usize;
+            self.tx_frames += r as u64;
+        }
+        self.queued = 0;
+        Ok(())
+    }
+
+    /// A free slot, flushing first if every slot is queued.
+    fn free_slot(&mut self) -> Option<usize> {
+        if self.queued == self.slots.bufs.len() && self.flush().is_err() {
+            return None;
+        }
+        (self.queued < self.slots.bufs.len()).then_some(self.queued)
+    }
+}
+
+impl Transmit for PacketTx {
+    fn frame_capacity(&self) -> usize {
+        FRAME
+    }
+
+    fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        let Some(i) = self.free_slot() else {
+            self.tx_no_buffer += 1;
+            return false;
+        };
+        let len = build(&mut self.slots.bufs[i]).min(FRAME);
+        if len > 0 {
+            self.slots.lens[i] = len;
+            self.queued += 1;
+        }
+        true
+    }
+}
+
+pub struct PacketDevice {
+    fd: OwnedFd,
+    info: DeviceInfo,
+    rx: Batch,
+    tx: PacketTx,
+    stats: DriverStats,
+}
+
+fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> std::io::Result<()> {
+    // SAFETY: `v` is a live c_int and the length passed is its size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&v as *const libc::c_int).cast(),
+            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+impl PacketDevice {
+    pub fn open(iface_name: &str, queue: u32, opts: &PacketOptions) -> Result<Self, DriverError> {
+        let ifc = iface::lookup(iface_name)?;
+        // Protocol 0 first: nothing is queued to the socket until it is bound.
+        // SAFETY: plain socket(2) call; the result is checked.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(DriverError::os(
+                "AF_PACKET socket",
+                iface_name,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        // SAFETY: `raw` is a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let f = fd.as_raw_fd();
+        // SAFETY: sockaddr_ll is a plain C struct; all-zero is a valid start.
+        let mut sll: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+        sll.sll_ifindex = ifc.index as i32;
+        // SAFETY: `sll` is a valid sockaddr_ll and the length is its size.
+        let r = unsafe {
+            libc::bind(
+                f,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(DriverError::os(
+                "AF_PACKET bind",
+                iface_name,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        setsockopt_int(f, libc::SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+            .map_err(|e| DriverError::os("PACKET_QDISC_BYPASS", iface_name, e))?;
+        setsockopt_int(f, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            .map_err(|e| DriverError::os("PACKET_IGNORE_OUTGOING", iface_name, e))?;
+        if let Some(group) = opts.fanout_group {
+            let arg = libc::c_int::from(group) | (PACKET_FANOUT_HASH << 16);
+            setsockopt_int(f, libc::SOL_PACKET, PACKET_FANOUT, arg)
+                .map_err(|e| DriverError::os("PACKET_FANOUT", iface_name, e))?;
+        }
+        let batch = opts.batch.clamp(1, 512);
+        let tx_slots = opts.tx_slots.clamp(1, 512);
+        Ok(PacketDevice {
+            info: DeviceInfo {
+                name: iface_name.into(),
+                kind: DriverKind::Packet,
+                mac: ifc.mac,
+                mtu: ifc.mtu,
+                frame_capacity: FRAME,
+                queue,
+            },
+            rx: Batch::new(batch),
+            tx: PacketTx {
+                fd: f,
+                slots: Batch::new(tx_slots),
+                queued: 0,
+                iface: iface_name.into(),
+                tx_frames: 0,
+                tx_errors: 0,
+                tx_no_buffer: 0,
+            },
+            fd,
+            stats: DriverStats::default(),
+        })
+    }
+}
+
+impl Device for PacketDevice {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn receive(
+        &mut self,
+        budget: usize,
+        handler: &mut dyn FnMut(&mut [u8], &mut dyn Transmit) -> Verdict,
+    ) -> Result<usize, DriverError> {
+        let n = budget.min(self.rx.bufs.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        self.rx.lens[..n].fill(FRAME);
+        self.rx.prepare(n);
+        let got = loop {
+            // SAFETY: the first `n` headers point at `n` live FRAME-sized buffers.
+            let r = unsafe {
+                libc::recvmmsg(
+                    self.fd.as_raw_fd(),
+                    self.rx.msgs.as_mut_ptr(),
+                    n as u32,
+                    libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                    core::ptr::null_mut(),
+                )
+            };
+            if r >= 0 {
+                break r as usize;
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) => return Ok(0),
+                Some(libc::EINTR) => continue,
+                _ => return Err(DriverError::os("AF_PACKET receive", &self.info.name, e)),
+            }
+        };
+        for i in 0..got {
+            self.stats.rx_frames += 1;
+            let len = self.rx.msgs[i].msg_len as usize;
+            if len > FRAME || self.rx.msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                self.stats.rx_oversize += 1;
+                continue;
+            }
+            match handler(&mut self.rx.bufs[i][..len], &mut self.tx) {
+                Verdict::Drop => {}
+                Verdict::Reflect(out) => match self.tx.free_slot() {
+                    Some(slot) => {
+                        // Trade buffers: the received frame becomes a queued transmit.
+                        core::mem::swap(&mut self.rx.bufs[i], &mut self.tx.slots.bufs[slot]);
+                        self.tx.slots.lens[slot] = out.min(len);
+                        self.tx.queued += 1;
+                    }
+                    None => self.tx.tx_no_buffer += 1,
+                },
+            }
+        }
+        Ok(got)
+    }
+
+    fn transmitter(&mut self) -> &mut dyn Transmit {
+        &mut self.tx
+    }
+
+    fn flush(&mut self) -> Result<(), DriverError> {
+        if self.tx.queued > 0 {
+            self.tx.flush()?;
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Result<(), DriverError> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(DriverError::os("poll", &self.info.name, e));
+            }
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> DriverStats {
+        DriverStats {
+            tx_frames: self.tx.tx_frames,
+            tx_errors: self.tx.tx_errors,
+            tx_no_buffer: self.tx.tx_no_buffer,
+            ..self.stats
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! driver/xdp: AF_XDP sockets through xsk-rs (libxdp). One socket per queue, each with
+//! its own UMEM.
+//!
+//! Frames: a UMEM of [`FRAMES`] frames of 2048 bytes (the smallest chunk AF_XDP allows,
+//! and room for a 1500-byte MTU frame plus headroom). Half of them start on the fill ring;
+//! the other half form the free pool. One free pool serves both the fill ring's refill and
+//! transmission, so a frame is always in exactly one place: the kernel's fill/RX rings, our
+//! hands during `receive`, the TX ring/completion ring, or the free pool.
+//!
+//! A [`Verdict::Reflect`] moves the received frame's descriptor straight onto the TX ring:
+//! no copy. `send_with` builds into a frame taken from the free pool. `flush` submits what
+//! is pending, kicks the kernel only if the TX ring asks for it (need_wakeup), reclaims the
+//! completion ring into the free pool, and refills the fill ring.
+//!
+//! Mode: native (driver) XDP is tried first and generic (SKB) XDP if that fails; the bind
+//! lets the kernel pick zero-copy or copy (veth only does copy). Dropping the device
+//! deletes the socket, and libxdp detaches the XDP program with the last socket.
+
+use super::iface;
+use super::{Device, DeviceInfo, DriverError, DriverKind, DriverStats, Transmit, Verdict};
+use core::time::Duration;
+use std::num::NonZeroU32;
+use std::os::fd::AsRawFd;
+use xsk_rs::config::{
+    BindFlags, FrameSize, Interface, QueueSize, SocketConfig, UmemConfig, XdpFlags,
+};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+/// Frames in one UMEM.
+const FRAMES: u32 = 4096;
+/// Size of every ring (fill, completion, RX, TX).
+const RING: u32 = 2048;
+const FRAME_SIZE: u32 = 2048;
+/// The kernel's XDP_PACKET_HEADROOM, reserved at the start of every frame.
+const XDP_HEADROOM: u32 = 256;
+/// Bytes of packet data one frame holds.
+const FRAME_DATA: usize = (FRAME_SIZE - XDP_HEADROOM) as usize;
+
+/// How the XDP program was attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpMode {
+    Native,
+    Generic,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct XdpOptions {
+    /// Force a mode instead of trying native first.
+    pub mode: Option<XdpMode>,
+}
+
+/// The transmit half: the free pool, frames waiting for `flush`, the TX ring.
+pub struct XdpTx {
+    umem: Umem,
+    txq: TxQueue,
+    /// Frames nobody uses.
+    free: Vec<FrameDesc>,
+    /// Frames to put on the TX ring at the next flush.
+    pending: Vec<FrameDesc>,
+    tx_frames: u64,
+    tx_no_buffer: u64,
+}
+
+impl Transmit for XdpTx {
+    fn frame_capacity(&self) -> usize {
+        FRAME_DATA
+    }
+
+    fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        let Some(mut desc) = self.free.pop() else {
+            self.tx_no_buffer += 1;
+            return false;
+        };
+        // SAFETY: `desc` came from the free pool, so neither the kernel nor any other
+        // descriptor we hold refers to this frame.
+        let mut data = unsafe { self.umem.data_mut(&mut desc) };
+        let mut cursor = data.cursor();
+        let cap = cursor.buf_len();
+        cursor.set_pos(cap);
+        let len = build(data.contents_mut()).min(cap);
+        data.cursor().set_pos(len);
+        if len == 0 {
+            self.free.push(desc);
+        } else {
+            self.pending.push(desc);
+        }
+        true
+    }
+}
+
+pub struct XdpDevice {
+    info: DeviceInfo,
+    mode: XdpMode,
+    umem: Umem,
+    fq: FillQueue,
+    cq: CompQueue,
+    rxq: RxQueue,
+    tx: XdpTx,
+    /// Scratch for descriptors consumed from the RX and completion rings.
+    scratch: Vec<FrameDesc>,
+    stats: DriverStats,
+}
+
+fn create(
+    iface_name: &str,
+    queue: u32,
+    mode: XdpMode,
+) -> Result<(Umem, Vec<FrameDesc>, TxQueue, RxQueue, FillQueue, CompQueue), DriverError> {
+    let unsupported = |what: &str, e: &dyn std::fmt::Display| {
+        DriverError::Unsupported(format!(
+            "AF_XDP {what} on {iface_name} queue {queue} failed: {e}"
+        ))
+    };
+    let umem_cfg = UmemConfig::builder()
+        .frame_size(FrameSize::new(FRAME_SIZE).map_err(|e| unsupported("frame size", &e))?)
+        .fill_queue_size(QueueSize::new(RING).map_err(|e| unsupported("ring size", &e))?)
+        .comp_queue_size(QueueSize::new(RING).map_err(|e| unsupported("ring size", &e))?)
+        .build()
+        .map_err(|e| unsupported("UMEM config", &e))?;
+    let frames = NonZeroU32::new(FRAMES).unwrap_or(NonZeroU32::MIN);
+    let (umem, descs) = Umem::new(umem_cfg, frames, false).map_err(|e| match e.source_errno() {
+        Some(err) => DriverError::os_hint(
+            "AF_XDP UMEM",
+            iface_name,
+            err,
+            " — the UMEM is locked memory: raise `ulimit -l` or run as root",
+        ),
+        None => unsupported("UMEM", &e),
+    })?;
+    let sock_cfg = SocketConfig::builder()
+        .rx_queue_size(QueueSize::new(RING).map_err(|e| unsupported("ring size", &e))?)
+        .tx_queue_size(QueueSize::new(RING).map_err(|e| unsupported("ring size", &e))?)
+        .xdp_flags(match mode {
+            XdpMode::Native => XdpFlags::XDP_FLAGS_DRV_MODE,
+            XdpMode::Generic => XdpFlags::XDP_FLAGS_SKB_MODE,
+        })
+        .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
+        .build();
+    let name: Interface = iface_name
+        .parse()
+        .map_err(|_| DriverError::NoSuchInterface(iface_name.into()))?;
+    // SAFETY: the UMEM is not shared with any other socket, so libxdp loads (and later
+    // unloads) its own program for this queue.
+    let (txq, rxq, fq_cq) = unsafe { Socket::new(sock_cfg, &umem, &name, queue) }.map_err(|e| {
+        match e.source_errno() {
+            Some(err) => DriverError::os_hint(
+                "AF_XDP bind",
+                iface_name,
+                err,
+                " — is the queue in use by another AF_XDP socket, or XDP unsupported here?",
+            ),
+            None => unsupported("socket", &e),
+        }
+    })?;
+    let (fq, cq) = fq_cq.ok_or_else(|| unsupported("socket", &"no fill/completion rings"))?;
+    Ok((umem, descs, txq, rxq, fq, cq))
+}
+
+/// The io::Error behind an xsk-rs error, if it has one.
+trait SourceErrno {
+    fn source_errno(&self) -> Option<std::io::Error>;
+}
+
+impl<E: std::error::Error> SourceErrno for E {
+    fn source_errno(&self) -> Option<std::io::Error> {
+        let io = std::error::Error::source(self)?.downcast_ref::<std::io::Error>()?;
+        io.raw_os_error().map(std::io::Error::from_raw_os_error)
+    }
+}
+
+impl XdpDevice {
+    pub fn open(iface_name: &str, queue: u32, opts: &XdpOptions) -> Result<Self, DriverError> {
+        let ifc = iface::lookup(iface_name)?;
+        if queue >= ifc.rx_queues {
+            return Err(DriverError::Unsupported(format!(
+                "{iface_name} has {} receive queue(s); there is no queue {queue}",
+                ifc.rx_queues
+            )));
+        }
+        let (mode, parts) = match opts.mode {
+            Some(m) => (m, create(iface_name, queue, m)?),
+            None => match create(iface_name, queue, XdpMode::Native) {
+                Ok(p) => (XdpMode::Native, p),
+                Err(DriverError::PermissionDenied { what, iface }) => {
+                    return Err(DriverError::PermissionDenied { what, iface })
+                }
+                Err(_) => (
+                    XdpMode::Generic,
+                    create(iface_name, queue, XdpMode::Generic)?,
+                ),
+            },
+        };
+        let (umem, mut descs, txq, rxq, mut fq, cq) = parts;
+        let half = descs.len() / 2;
+        let free = descs.split_off(half);
+        // SAFETY: the descriptors are fresh from this UMEM and in no ring yet.
+        let filled = unsafe { fq.produce(&descs) };
+        if filled != descs.len() {
+            return Err(DriverError::Unsupported(format!(
+                "AF_XDP on {iface_name}: the fill ring took {filled} of {} frames",
+                descs.len()
+            )));
+        }
+        Ok(XdpDevice {
+            info: DeviceInfo {
+                name: iface_name.into(),
+                kind: DriverKind::Xdp,
+                mac: ifc.mac,
+                mtu: ifc.mtu,
+                frame_capacity: FRAME_DATA,
+                queue,
+            },
+            mode,
+            tx: XdpTx {
+                umem: umem.clone(),
+                txq,
+                free,
+                pending: Vec::with_capacity(RING as usize),
+                tx_frames: 0,
+                tx_no_buffer: 0,
+            },
+            umem,
+            fq,
+            cq,
+            rxq,
+            scratch: vec![FrameDesc::default(); RING as usize],
+            stats: DriverStats::default(),
+        })
+    }
+
+    pub fn mode(&self) -> XdpMode {
+        self.mode
+    }
+
+    /// Returns completed transmissions to the free pool and tops up the fill ring.
+    fn reclaim_and_refill(&mut self) {
+        // SAFETY: the completion ring hands back frames of this UMEM that the kernel has
+        // finished sending; they go to the free pool only.
+        let done = unsafe { self.cq.consume(&mut self.scratch) };
+        self.tx.free.extend_from_slice(&self.scratch[..done]);
+        // Keep a quarter of the frames back for transmission.
+        let reserve = (FRAMES / 4) as usize;
+        let spare = self.tx.free.len().saturating_sub(reserve);
+        let room = self.fq.nb_free(spare as u32) as usize;
+        let n = spare.min(room);
+        if n > 0 {
+            let from = self.tx.free.len() - n;
+            // SAFETY: these frames are in the free pool, so nothing else refers to them.
+            let put = unsafe { self.fq.produce(&self.tx.free[from..]) };
+            self.tx.free.truncate(self.tx.free.len() - put);
+        }
+        if self.fq.needs_wakeup() {
+            // A zero-timeout poll lets the kernel pick up the new fill entries.
+            let _ = self.fq.wakeup(self.rxq.fd_mut(), 0);
+        }
+    }
+}
+
+impl Device for XdpDevice {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn receive(
+        &mut self,
+        budget: usize,
+        handler: &mut dyn FnMut(&mut [u8], &mut dyn Transmit) -> Verdict,
+    ) -> Result<usize, DriverError> {
+        let n = budget.min(self.scratch.len());
+        // SAFETY: consumed descriptors are frames the kernel has filled and handed to us.
+        let got = unsafe { self.rxq.consume(&mut self.scratch[..n]) };
+        for i in 0..got {
+            let mut desc = self.scratch[i];
+            self.stats.rx_frames += 1;
+            // SAFETY: the frame was just consumed from the RX ring; we are its only user.
+            let mut data = unsafe { self.umem.data_mut(&mut desc) };
+            match handler(data.contents_mut(), &mut self.tx) {
+                Verdict::Drop => self.tx.free.push(desc),
+                Verdict::Reflect(len) => {
+                    let len = len.min(data.contents().len());
+                    data.cursor().set_pos(len);
+                    self.tx.pending.push(desc);
+                }
+            }
+        }
+        if got > 0 {
+            self.reclaim_and_refill();
+        }
+        Ok(got)
+    }
+
+    fn transmitter(&mut self) -> &mut dyn Transmit {
+        &mut self.tx
+    }
+
+    fn flush(&mut self) -> Result<(), DriverError> {
+        if !self.tx.pending.is_empty() {
+            let room = self.tx.txq.nb_free(self.tx.pending.len() as u32) as usize;
+            let n = room.min(self.tx.pending.len());
+            // SAFETY: pending frames belong to this UMEM and are in no ring.
+            let put = unsafe { self.tx.txq.produce(&self.tx.pending[..n]) };
+            self.tx.pending.drain(..put);
+            self.tx.tx_frames += put as u64;
+            if self.tx.txq.needs_wakeup() {
+                if let Err(e) = self.tx.txq.wakeup() {
+                    // A full device queue is transient; anything else is not.
+                    if !matches!(
+                        e.raw_os_error(),
+                        Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS)
+                    ) {
+                        return Err(DriverError::os("AF_XDP TX kick", &self.info.name, e));
+                    }
+                }
+            }
+        }
+        self.reclaim_and_refill();
+        Ok(())
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Result<(), DriverError> {
+        let mut pfd = libc::pollfd {
+            fd: self.rxq.fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(DriverError::os("poll", &self.info.name, e));
+            }
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> DriverStats {
+        let k = self.rxq.fd().xdp_statistics().ok();
+        DriverStats {
+            tx_frames: self.tx.tx_frames,
+            tx_no_buffer: self.tx.tx_no_buffer,
+            rx_ring_full: k.as_ref().map_or(0, |s| s.rx_ring_full() + s.rx_dropped()),
+            tx_errors: k.as_ref().map_or(0, |s| s.tx_invalid_descs()),
+            ..self.stats
+        }
+    }
+}
