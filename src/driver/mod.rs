@@ -130,11 +130,11 @@ pub enum DriverError {
     NoSuchInterface(String),
     #[error("{what} on {iface} failed: permission denied — run as root or grant CAP_NET_ADMIN,CAP_NET_RAW,CAP_BPF")]
     PermissionDenied { what: &'static str, iface: String },
-    #[error("{what} on {iface} failed: {source}{hint}")]
+    #[error("{what} on {iface} failed: {err}{hint}")]
     Os {
         what: &'static str,
         iface: String,
-        source: std::io::Error,
+        err: std::io::Error,
         /// Extra advice, starting with " — ", or empty.
         hint: &'static str,
     },
@@ -143,6 +143,14 @@ pub enum DriverError {
 }
 
 impl DriverError {
+    /// The errno behind this error, if there is one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            DriverError::Os { err, .. } => err.raw_os_error(),
+            _ => None,
+        }
+    }
+
     /// Wraps an OS error, turning EPERM/EACCES into [`DriverError::PermissionDenied`].
     pub fn os(what: &'static str, iface: &str, source: std::io::Error) -> Self {
         Self::os_hint(what, iface, source, "")
@@ -163,7 +171,7 @@ impl DriverError {
             _ => DriverError::Os {
                 what,
                 iface: iface.to_string(),
-                source,
+                err: source,
                 hint,
             },
         }

@@ -101,7 +101,26 @@ pub struct XdpDevice {
     stats: DriverStats,
 }
 
+/// [`create_once`], retried for a while on EBUSY: the kernel releases the socket of a
+/// process that just exited asynchronously, so an immediate re-bind can find the queue busy.
 fn create(
+    iface_name: &str,
+    queue: u32,
+    mode: XdpMode,
+) -> Result<(Umem, Vec<FrameDesc>, TxQueue, RxQueue, FillQueue, CompQueue), DriverError> {
+    let mut tries = 0;
+    loop {
+        match create_once(iface_name, queue, mode) {
+            Err(e) if e.errno() == Some(libc::EBUSY) && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn create_once(
     iface_name: &str,
     queue: u32,
     mode: XdpMode,

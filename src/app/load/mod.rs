@@ -183,6 +183,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     let mut offset = Duration::ZERO;
     while !worker.is_finished() {
         match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(m) if m.requests == 0 && m.errors.total() == 0 => offset += cfg.interval,
             Ok(m) => {
                 let s = LatencySummary::of(&m.corrected);
                 let secs = cfg.interval.as_secs_f64();
