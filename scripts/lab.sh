@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The veth lab: two network namespaces joined by a veth pair.
+#
+#   xs-a  (the kernel peer)            xs-b  (xstack's side)
+#   xsa0  198.18.0.1/24   <--veth-->   xsb0  no kernel address: xstack owns 198.18.0.2
+#
+# Usage: scripts/lab.sh up|down|status
+# Environment:
+#   LAB_QUEUES=N       make the veth pair with N RX/TX queues (default 1)
+#   LAB_B_KERNEL=1     also give xsb0 the kernel address 198.18.0.2/24, for tests where
+#                      the kernel (not xstack) is the server in xs-b
+#   LAB_A_PREFIX / LAB_B_PREFIX / LAB_NET   rename the lab (defaults xs-a, xs-b, 198.18.0)
+#
+# Offloads, as measured in docs/lab.md: the kernel peer's TX checksum offload is turned
+# off (otherwise xstack receives partial checksums), and TSO/GSO too (otherwise it
+# receives 64 KB super-frames). Addresses come only from 198.18.0.0/15.
+set -euo pipefail
+
+NS_A=${LAB_A_PREFIX:-xs-a}
+NS_B=${LAB_B_PREFIX:-xs-b}
+IF_A=${LAB_IF_A:-xsa0}
+IF_B=${LAB_IF_B:-xsb0}
+NET=${LAB_NET:-198.18.0}
+QUEUES=${LAB_QUEUES:-1}
+
+case "$NET" in
+198.18.* | 198.19.*) ;;
+*) echo "lab.sh: LAB_NET must be inside 198.18.0.0/15, not $NET" >&2; exit 2 ;;
+esac
+
+need_root() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "lab.sh: creating network namespaces needs root: run it with sudo" >&2
+        exit 1
+    fi
+}
+
+down() {
+    ip netns del "$NS_A" 2>/dev/null || true
+    ip netns del "$NS_B" 2>/dev/null || true
+}
+
+up() {
+    down
+    ip netns add "$NS_A"
+    ip netns add "$NS_B"
+    ip link add "$IF_A" netns "$NS_A" numtxqueues "$QUEUES" numrxqueues "$QUEUES" type veth \
+        peer name "$IF_B" netns "$NS_B" numtxqueues "$QUEUES" numrxqueues "$QUEUES"
+    ip -n "$NS_A" addr add "$NET.1/24" dev "$IF_A"
+    if [ "${LAB_B_KERNEL:-0}" = 1 ]; then
+        ip -n "$NS_B" addr add "$NET.2/24" dev "$IF_B"
+    fi
+    for ns in "$NS_A" "$NS_B"; do
+        ip -n "$ns" link set lo up
+    done
+    ip -n "$NS_A" link set "$IF_A" up
+    ip -n "$NS_B" link set "$IF_B" up
+    # Full checksums and MTU-sized frames from the kernel on both sides (docs/lab.md).
+    ip netns exec "$NS_A" ethtool -K "$IF_A" tx off tso off gso off gro off >/dev/null 2>&1 || true
+    ip netns exec "$NS_B" ethtool -K "$IF_B" tx off tso off gso off gro off >/dev/null 2>&1 || true
+    # The kernel in xs-a must not think it owns the lab's other addresses.
+    ip netns exec "$NS_A" sysctl -qw net.ipv4.conf.all.rp_filter=0 >/dev/null
+    ip netns exec "$NS_B" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null
+    ip netns exec "$NS_A" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null
+}
+
+status() {
+    for ns in "$NS_A" "$NS_B"; do
+        if ip netns list | grep -qw "$ns"; then
+            echo "== $ns"
+            ip -n "$ns" -brief addr
+            ip -n "$ns" link show | grep -E 'prog/xdp' || true
+        else
+            echo "== $ns: not present"
+        fi
+    done
+}
+
+case "${1:-}" in
+up) need_root; up ;;
+down) need_root; down ;;
+status) status ;;
+*) echo "usage: scripts/lab.sh up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what xstack needs to build and test, then builds the release binary.
+# Idempotent and silent when everything is already there. Debian/Ubuntu packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build: libxdp/libbpf are built from source by xsk-rs.
+# Tests: the kernel peers and the tools that drive them.
+PACKAGES=(clang m4 pkg-config libelf-dev zlib1g-dev libpcap-dev
+          iproute2 ethtool sockperf socat iputils-ping netcat-openbsd python3
+          tcpdump hping3 nftables)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "setup.sh: missing packages: ${missing[*]} — run as root (sudo) to install them" >&2
+        exit 1
+    fi
+    echo "setup.sh: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    sudo_home=""
+    if [ -n "${SUDO_USER:-}" ]; then sudo_home=$(getent passwd "$SUDO_USER" | cut -d: -f6); fi
+    for c in "$HOME/.cargo/bin/cargo" "${sudo_home:-/nonexistent}/.cargo/bin/cargo" /root/.cargo/bin/cargo; do
+        if [ -x "$c" ]; then PATH="$(dirname "$c"):$PATH"; export PATH; break; fi
+    done
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup.sh: no Rust toolchain (cargo) found — install one with rustup (https://rustup.rs) and run this again" >&2
+    exit 1
+fi
+
+cargo build --release --quiet

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs every test tier and exits non-zero if any fails:
+#   1. cargo test: unit, property, state-machine and simulated-network tests;
+#   2. kernel peers over the veth lab (tests/kernel/*.sh), over the xdp and packet drivers.
+# Tier 2 needs root; without it this script fails, unless --no-root-tests is given (for a
+# developer's unprivileged run), in which case it says clearly that it skipped them.
+# The last line is "N passed, N failed" for the kernel-peer tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+no_root=0
+only=""
+for a in "$@"; do
+    case "$a" in
+    --no-root-tests) no_root=1 ;;
+    --only=*) only=${a#--only=} ;;
+    -h | --help)
+        echo "usage: scripts/test.sh [--no-root-tests] [--only=NAME]"
+        exit 0
+        ;;
+    *) echo "test.sh: unknown option $a" >&2; exit 2 ;;
+    esac
+done
+
+if [ "$no_root" = 0 ] && [ "$(id -u)" != 0 ]; then
+    echo "test.sh: the kernel-peer tests need root (network namespaces, XDP): run with sudo," >&2
+    echo "         or pass --no-root-tests to run only the unprivileged tiers" >&2
+    exit 1
+fi
+
+if [ "$(id -u)" = 0 ]; then
+    scripts/setup.sh
+else
+    command -v cargo >/dev/null || { echo "test.sh: cargo not found" >&2; exit 1; }
+    cargo build --release --quiet
+fi
+
+echo "== tier 1-3: cargo test (release: the property and simulated-network tests are heavy)"
+unit_log=$(mktemp /tmp/xstack-unit.XXXXXX)
+if ! cargo test --release >"$unit_log" 2>&1; then
+    grep -E 'FAILED|panicked|^error|^test result' "$unit_log" | head -40
+    echo "test.sh: cargo test failed (full log: $unit_log)" >&2
+    exit 1
+fi
+grep -E '^test result' "$unit_log"
+rm -f "$unit_log"
+
+if [ "$no_root" = 1 ]; then
+    echo "== tier 4: kernel-peer tests SKIPPED (--no-root-tests)"
+    exit 0
+fi
+
+echo "== tier 4: kernel peers over veth"
+passed=0
+failed=0
+failures=()
+for t in tests/kernel/*.sh; do
+    name=$(basename "$t" .sh)
+    [ "$name" = lib ] && continue
+    [ -n "$only" ] && [ "$name" != "$only" ] && continue
+    for driver in xdp packet; do
+        log=$(mktemp /tmp/xstack-tier4.XXXXXX)
+        if timeout 600 "$t" "$driver" >"$log" 2>&1; then
+            passed=$((passed + 1))
+            grep -E '\] ok:' "$log" || echo "[$name/$driver] ok"
+        else
+            failed=$((failed + 1))
+            failures+=("$name/$driver")
+            echo "[$name/$driver] FAILED:"
+            grep -vE '^libbpf|^libxdp' "$log" | tail -20 | sed 's/^/    /'
+        fi
+        rm -f "$log"
+    done
+done
+scripts/lab.sh down
+[ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

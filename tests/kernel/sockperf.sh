@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The real sockperf client against --sockperf: ping-pong, and under-load replying to every
+# message at a moderate rate. No message may be dropped.
+source "$(dirname "$0")/lib.sh"
+lab_up
+serve_start --sockperf 11111
+check() {
+    local what=$1 out
+    shift
+    out=$(in_a timeout 30 sockperf "$what" -i "$B" -p 11111 "$@" 2>&1) || die "sockperf $what failed: $out"
+    local recv dropped
+    recv=$(echo "$out" | grep -o 'ReceivedMessages=[0-9]*' | head -1 | cut -d= -f2)
+    dropped=$(echo "$out" | grep -o 'dropped messages = [0-9]*' | head -1 | grep -o '[0-9]*$')
+    [ -n "$recv" ] && [ "$recv" -gt 0 ] || die "sockperf $what got no replies: $out"
+    [ "$dropped" = 0 ] || die "sockperf $what dropped $dropped messages"
+    pass "sockperf $what: $recv replies, 0 dropped, $(echo "$out" | grep -o 'Round trip is [0-9.]* usec' || echo "$out" | grep -o 'avg-latency=[0-9.]*' | head -1)"
+}
+check ping-pong -t 3
+check under-load -t 3 --mps 10000 --reply-every 1
+serve_stop
