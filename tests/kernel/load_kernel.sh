@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# xstack load in xs-a (owning 198.18.0.10 on xsa0) against servers nobody here wrote, run
+# by the kernel in xs-b on 198.18.0.2: a UDP echo server and sockperf's server.
+# Closed loop with 4 flows, open loop at a fixed rate, and --app sockperf.
+LAB_B_KERNEL=1
+export LAB_B_KERNEL
+source "$(dirname "$0")/lib.sh"
+lab_up
+in_b python3 "$KDIR/udp_echo_server.py" "$B" 7 60 &
+in_b timeout 120 sockperf server -i "$B" -p 11111 >/dev/null 2>&1 &
+sleep 0.5
+load() {
+    ip netns exec xs-a "$BIN" load --iface xsa0 --ip "$LOADGEN/24" --driver "$DRIVER" --json \
+        --interval 1 "$@" >"$WORK/load.out" 2>"$WORK/load.err" \
+        || die "xstack load $* failed: $(grep -v -E 'libbpf|libxdp' "$WORK/load.err" | tail -3)"
+}
+load --target "$B:7" --proto udp --connections 4 --duration 2
+pass "udp pingpong x4 vs kernel echo: $(python3 "$KDIR/load_check.py" "$WORK/load.out")" || exit 1
+load --target "$B:7" --proto udp --connections 2 --duration 2 --rate 5000 --hdr-log "$WORK/x.hlog"
+pass "udp open loop 5000/s vs kernel echo: $(python3 "$KDIR/load_check.py" "$WORK/load.out" --open-loop)"
+"$BIN" plot "$WORK/x.hlog" -o "$WORK/x.svg" 2>/dev/null || die "xstack plot could not read the log"
+load --target "$B:11111" --proto udp --app sockperf --duration 2
+pass "udp pingpong vs sockperf server: $(python3 "$KDIR/load_check.py" "$WORK/load.out")"
+load --target "$B:9" --proto udp --requests 5 --timeout-ms 200
+python3 - "$WORK/load.out" <<'PY' || die "a closed port was not reported as refused"
+import json, sys
+r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+assert r["errors_by_kind"]["refused"] == 5, r
+PY
+pass "a closed UDP port counts as refused"
