@@ -101,13 +101,23 @@ pub struct XdpDevice {
     stats: DriverStats,
 }
 
+/// A bound socket's parts: the UMEM with its frame descriptors, and the four rings.
+struct Parts {
+    umem: Umem,
+    descs: Vec<FrameDesc>,
+    txq: TxQueue,
+    rxq: RxQueue,
+    fq: FillQueue,
+    cq: CompQueue,
+}
+
 /// [`create_once`], retried for a while on EBUSY: the kernel releases the socket of a
 /// process that just exited asynchronously, so an immediate re-bind can find the queue busy.
 fn create(
     iface_name: &str,
     queue: u32,
     mode: XdpMode,
-) -> Result<(Umem, Vec<FrameDesc>, TxQueue, RxQueue, FillQueue, CompQueue), DriverError> {
+) -> Result<Parts, DriverError> {
     let mut tries = 0;
     loop {
         match create_once(iface_name, queue, mode) {
@@ -124,7 +134,7 @@ fn create_once(
     iface_name: &str,
     queue: u32,
     mode: XdpMode,
-) -> Result<(Umem, Vec<FrameDesc>, TxQueue, RxQueue, FillQueue, CompQueue), DriverError> {
+) -> Result<Parts, DriverError> {
     let unsupported = |what: &str, e: &dyn std::fmt::Display| {
         DriverError::Unsupported(format!(
             "AF_XDP {what} on {iface_name} queue {queue} failed: {e}"
@@ -172,7 +182,14 @@ fn create_once(
         }
     })?;
     let (fq, cq) = fq_cq.ok_or_else(|| unsupported("socket", &"no fill/completion rings"))?;
-    Ok((umem, descs, txq, rxq, fq, cq))
+    Ok(Parts {
+        umem,
+        descs,
+        txq,
+        rxq,
+        fq,
+        cq,
+    })
 }
 
 /// The io::Error behind an xsk-rs error, if it has one.
@@ -209,7 +226,14 @@ impl XdpDevice {
                 ),
             },
         };
-        let (umem, mut descs, txq, rxq, mut fq, cq) = parts;
+        let Parts {
+            umem,
+            mut descs,
+            txq,
+            rxq,
+            mut fq,
+            cq,
+        } = parts;
         let half = descs.len() / 2;
         let free = descs.split_off(half);
         // SAFETY: the descriptors are fresh from this UMEM and in no ring yet.
