@@ -113,11 +113,7 @@ struct Parts {
 
 /// [`create_once`], retried for a while on EBUSY: the kernel releases the socket of a
 /// process that just exited asynchronously, so an immediate re-bind can find the queue busy.
-fn create(
-    iface_name: &str,
-    queue: u32,
-    mode: XdpMode,
-) -> Result<Parts, DriverError> {
+fn create(iface_name: &str, queue: u32, mode: XdpMode) -> Result<Parts, DriverError> {
     let mut tries = 0;
     loop {
         match create_once(iface_name, queue, mode) {
@@ -130,11 +126,7 @@ fn create(
     }
 }
 
-fn create_once(
-    iface_name: &str,
-    queue: u32,
-    mode: XdpMode,
-) -> Result<Parts, DriverError> {
+fn create_once(iface_name: &str, queue: u32, mode: XdpMode) -> Result<Parts, DriverError> {
     let unsupported = |what: &str, e: &dyn std::fmt::Display| {
         DriverError::Unsupported(format!(
             "AF_XDP {what} on {iface_name} queue {queue} failed: {e}"
