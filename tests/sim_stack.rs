@@ -487,3 +487,75 @@ fn malformed_frames_are_counted_by_reason_and_never_answered() {
     let s = lab.stats();
     assert_eq!(s.rx_frames, cases.len() as u64 + 2000 + 1);
 }
+
+fn tcp(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(&40001u16.to_be_bytes());
+    t.extend_from_slice(&80u16.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(payload);
+    let pseudo = [&PEER_IP[..], &OUR_IP[..], &[0, 6], &(t.len() as u16).to_be_bytes()[..]].concat();
+    let c = csum(&[&pseudo, &t]);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    eth(OUR_MAC, 0x0800, &ipv4(6, &[], &t))
+}
+
+/// (seq, ack, flags) of a TCP reply, after checking its checksums and ports.
+fn tcp_reply(frame: &[u8]) -> (u32, u32, u8) {
+    let (proto, t) = ip_reply(frame);
+    assert_eq!(proto, 6);
+    assert_eq!(t.len(), 20, "no options, no payload");
+    let pseudo = [&OUR_IP[..], &PEER_IP[..], &[0, 6], &(t.len() as u16).to_be_bytes()[..]].concat();
+    assert_eq!(csum(&[&pseudo, t]), 0, "TCP checksum verifies");
+    assert_eq!(&t[0..4], &[0, 80, 0x9c, 0x41], "ports swapped");
+    let w = |i: usize| u32::from_be_bytes(t[i..i + 4].try_into().unwrap());
+    (w(4), w(8), t[13])
+}
+
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
+const FIN: u8 = 0x01;
+
+// RFC 9293 §3.10.7.1: a segment without ACK to a closed port gets
+// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>, SYN and FIN counting in SEG.LEN.
+#[test]
+fn syn_to_a_closed_port_gets_rst_ack_with_seq_zero() {
+    let mut lab = Lab::new();
+    let got = lab.exchange(&tcp(1000, 0, SYN, b""));
+    assert_eq!(tcp_reply(&got[0]), (0, 1001, RST | ACK));
+    let got = lab.exchange(&tcp(5000, 0, SYN | FIN, b"abc"));
+    assert_eq!(tcp_reply(&got[0]), (0, 5005, RST | ACK));
+    assert_eq!(lab.stats().tcp_rst_sent, 2);
+}
+
+// RFC 9293 §3.10.7.1: a segment with ACK to a closed port gets <SEQ=SEG.ACK><CTL=RST>.
+#[test]
+fn ack_to_a_closed_port_gets_rst_with_seq_from_the_ack() {
+    let mut lab = Lab::new();
+    let got = lab.exchange(&tcp(1000, 0xdead_beef, ACK, b"data"));
+    assert_eq!(tcp_reply(&got[0]), (0xdead_beef, 0, RST));
+}
+
+// RFC 9293 §3.10.7.1: "An incoming segment containing a RST is discarded."
+#[test]
+fn a_rst_is_never_answered_with_a_rst() {
+    let mut lab = Lab::new();
+    assert!(lab.exchange(&tcp(1000, 7, RST | ACK, b"")).is_empty());
+    assert!(lab.exchange(&tcp(1000, 0, RST, b"")).is_empty());
+    let s = lab.stats();
+    assert_eq!(s.tcp_rst_sent, 0);
+    assert_eq!(s.drops[DropReason::TcpNoListener as usize], 2);
+}
+
+#[test]
+fn tcp_with_a_bad_checksum_is_dropped_unanswered() {
+    let mut lab = Lab::new();
+    let mut f = tcp(1000, 0, SYN, b"");
+    let n = f.len();
+    f[n - 3] ^= 0x40;
+    assert!(lab.exchange(&f).is_empty());
+    assert_eq!(lab.stats().drops[DropReason::BadChecksum as usize], 1);
+}

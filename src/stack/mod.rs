@@ -21,7 +21,8 @@ use crate::wire::icmp::{self, msg_type, Icmpv4Packet};
 use crate::wire::sockperf::{SockperfHeader, FLAG_PONG_REQUEST};
 use crate::wire::{
     checksum, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame,
-    IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, WireError,
+    IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags, TcpOptions, TcpPacket, TcpRepr, UdpPacket,
+    WireError,
 };
 use core::net::Ipv4Addr;
 use std::sync::Arc;
@@ -243,6 +244,7 @@ impl Stack {
         match protocol {
             IpProtocol::Icmp => self.handle_icmp(frame),
             IpProtocol::Udp => self.handle_udp(now, frame, src, dst, tx),
+            IpProtocol::Tcp => self.handle_tcp(frame, src, dst),
             _ => self.dropped(DropReason::UnknownProtocol),
         }
     }
@@ -298,6 +300,45 @@ impl Stack {
                 Verdict::Drop
             }
         }
+    }
+
+    /// TCP. No port is served over TCP yet, so every segment is for no connection and is
+    /// answered as RFC 9293 §3.10.7.1 says, with the reply written over the request.
+    fn handle_tcp(&mut self, frame: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Verdict {
+        let tcp = &frame[ETH_HEADER + IPV4_HEADER..];
+        let (sport, dport, seq, ack, flags, seg_len) =
+            match TcpPacket::new_checked(tcp).and_then(|p| TcpRepr::parse(&p, src, dst)) {
+                Ok(r) => (r.src_port, r.dst_port, r.seq, r.ack, r.flags, r.segment_len()),
+                Err(e) => return self.dropped(drop_reason(e)),
+            };
+        self.counters.count_drop(DropReason::TcpNoListener);
+        let Some((rst_seq, rst_ack, rst_flags)) = rst_for_no_connection(seq, ack, flags, seg_len)
+        else {
+            return Verdict::Drop;
+        };
+        let reply = TcpRepr {
+            src_port: dport,
+            dst_port: sport,
+            seq: rst_seq,
+            ack: rst_ack,
+            flags: rst_flags,
+            window: 0,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        let len = ETH_HEADER + IPV4_HEADER + reply.buffer_len();
+        self.turn_around(frame);
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..len]);
+        ip.set_total_len((IPV4_HEADER + reply.buffer_len()) as u16);
+        ip.fill_checksum();
+        reply.emit(
+            &mut TcpPacket::new_unchecked(&mut frame[ETH_HEADER + IPV4_HEADER..len]),
+            dst,
+            src,
+        );
+        self.counters.tcp_rst_sent.inc();
+        self.reflected(len)
     }
 
     /// sockperf: answer only messages that ask for a pong, with the client bit cleared.
@@ -433,6 +474,25 @@ impl Stack {
             return Some(Instant::ZERO);
         }
         self.arp.poll_at()
+    }
+}
+
+/// RFC 9293 §3.10.7.1: the reset for a segment that belongs to no connection, as
+/// (seq, ack, flags); none for a RST, which is never answered. A segment with ACK gets
+/// `<SEQ=SEG.ACK><CTL=RST>`; any other gets `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`,
+/// where SEG.LEN counts SYN and FIN.
+pub fn rst_for_no_connection(
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    seg_len: usize,
+) -> Option<(u32, u32, TcpFlags)> {
+    if flags.contains(TcpFlags::RST) {
+        None
+    } else if flags.contains(TcpFlags::ACK) {
+        Some((ack, 0, TcpFlags::RST))
+    } else {
+        Some((0, seq.wrapping_add(seg_len as u32), TcpFlags::RST | TcpFlags::ACK))
     }
 }
 
