@@ -496,7 +496,13 @@ fn tcp(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     t.extend_from_slice(&ack.to_be_bytes());
     t.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
     t.extend_from_slice(payload);
-    let pseudo = [&PEER_IP[..], &OUR_IP[..], &[0, 6], &(t.len() as u16).to_be_bytes()[..]].concat();
+    let pseudo = [
+        &PEER_IP[..],
+        &OUR_IP[..],
+        &[0, 6],
+        &(t.len() as u16).to_be_bytes()[..],
+    ]
+    .concat();
     let c = csum(&[&pseudo, &t]);
     t[16..18].copy_from_slice(&c.to_be_bytes());
     eth(OUR_MAC, 0x0800, &ipv4(6, &[], &t))
@@ -507,7 +513,13 @@ fn tcp_reply(frame: &[u8]) -> (u32, u32, u8) {
     let (proto, t) = ip_reply(frame);
     assert_eq!(proto, 6);
     assert_eq!(t.len(), 20, "no options, no payload");
-    let pseudo = [&OUR_IP[..], &PEER_IP[..], &[0, 6], &(t.len() as u16).to_be_bytes()[..]].concat();
+    let pseudo = [
+        &OUR_IP[..],
+        &PEER_IP[..],
+        &[0, 6],
+        &(t.len() as u16).to_be_bytes()[..],
+    ]
+    .concat();
     assert_eq!(csum(&[&pseudo, t]), 0, "TCP checksum verifies");
     assert_eq!(&t[0..4], &[0, 80, 0x9c, 0x41], "ports swapped");
     let w = |i: usize| u32::from_be_bytes(t[i..i + 4].try_into().unwrap());

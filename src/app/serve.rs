@@ -158,8 +158,16 @@ fn worker(
     stop: &AtomicBool,
     ready: mpsc::Sender<anyhow::Result<String>>,
 ) -> anyhow::Result<DriverStats> {
+    // With several AF_PACKET workers, a fanout group gives each socket its share of the
+    // flows; without it every socket would see (and answer) every frame.
+    let packet = driver::packet::PacketOptions {
+        fanout_group: (cfg.queues > 1).then(|| std::process::id() as u16),
+        ..Default::default()
+    };
     let opened =
-        driver::open::open(cfg.driver, &cfg.iface, queue).and_then(|dev| match &cfg.pcap {
+        driver::open::open_with(cfg.driver, &cfg.iface, queue, &packet).and_then(|dev| match &cfg
+            .pcap
+        {
             None => Ok(dev),
             Some(path) => {
                 let path = if cfg.queues > 1 {

@@ -308,7 +308,14 @@ impl Stack {
         let tcp = &frame[ETH_HEADER + IPV4_HEADER..];
         let (sport, dport, seq, ack, flags, seg_len) =
             match TcpPacket::new_checked(tcp).and_then(|p| TcpRepr::parse(&p, src, dst)) {
-                Ok(r) => (r.src_port, r.dst_port, r.seq, r.ack, r.flags, r.segment_len()),
+                Ok(r) => (
+                    r.src_port,
+                    r.dst_port,
+                    r.seq,
+                    r.ack,
+                    r.flags,
+                    r.segment_len(),
+                ),
                 Err(e) => return self.dropped(drop_reason(e)),
             };
         self.counters.count_drop(DropReason::TcpNoListener);
@@ -492,7 +499,11 @@ pub fn rst_for_no_connection(
     } else if flags.contains(TcpFlags::ACK) {
         Some((ack, 0, TcpFlags::RST))
     } else {
-        Some((0, seq.wrapping_add(seg_len as u32), TcpFlags::RST | TcpFlags::ACK))
+        Some((
+            0,
+            seq.wrapping_add(seg_len as u32),
+            TcpFlags::RST | TcpFlags::ACK,
+        ))
     }
 }
 
