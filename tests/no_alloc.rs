@@ -4,16 +4,14 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 use xstack::app::load::engine::UdpLoad;
-use xstack::config::{AppProto, DriverChoice, LoadConfig, LoadMode, PollMode, Transport};
+use xstack::config::{AppProto, LoadConfig};
 use xstack::driver::sim::{Faults, SimClock, SimLink};
 use xstack::driver::Device;
-use xstack::metrics::StackCounters;
-use xstack::proto::arp::ArpConfig;
 use xstack::runtime::Engine;
-use xstack::stack::{Stack, StackConfig};
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -39,51 +37,20 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn stack(ip: &str, mac: [u8; 6], echo: Vec<u16>) -> Stack {
-    Stack::new(
-        StackConfig {
-            addr: ip.parse().unwrap(),
-            mac,
-            mtu: 1500,
-            udp_echo: echo,
-            sockperf: None,
-            icmp_unreachable_rate: 10,
-            arp: ArpConfig::default(),
-            gratuitous_arp: true,
-        },
-        Arc::new(StackCounters::default()),
-    )
-}
-
 #[test]
 fn steady_state_udp_echo_allocates_nothing() {
     let clock = SimClock::new();
     let (mut cdev, mut sdev) = SimLink::pair(&clock, Faults::default(), 9);
-    let mut server = stack("198.18.0.2/24", sdev.info().mac, vec![7]);
+    let mut server = common::stack("198.18.0.2/24", sdev.info().mac, vec![7], None);
     let cfg = LoadConfig {
-        iface: "sim".into(),
-        addr: "198.18.0.10/24".parse().unwrap(),
-        target: "198.18.0.2:7".parse().unwrap(),
-        driver: DriverChoice::Auto,
-        transport: Transport::Udp,
-        app: AppProto::Echo,
-        mode: LoadMode::PingPong,
-        connections: 4,
         size: 512,
-        duration: None,
         requests: Some(200_000),
-        warmup: Duration::ZERO,
-        rate: None,
-        interval: Duration::from_secs(1),
         timeout: Duration::from_millis(100),
-        json: false,
-        hdr_log: None,
-        plot: None,
-        poll: PollMode::Busy,
+        ..common::load_config(7, AppProto::Echo)
     };
     let mut load = UdpLoad::new(
         &cfg,
-        stack("198.18.0.10/24", cdev.info().mac, vec![]),
+        common::stack("198.18.0.10/24", cdev.info().mac, vec![], None),
         clock.now(),
     );
     let mut step = |n: u32, load: &mut UdpLoad| {

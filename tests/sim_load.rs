@@ -2,56 +2,20 @@
 //! virtual time: closed and open loop, echo and sockperf, refused ports, and the
 //! coordinated-omission correction on a synthetic stall of the sender.
 
-use std::sync::Arc;
+mod common;
+
+use common::stack;
 use std::time::Duration;
 use xstack::app::load::engine::{Phase, UdpLoad};
-use xstack::config::{AppProto, DriverChoice, LoadConfig, LoadMode, PollMode, Transport};
+use xstack::config::{AppProto, LoadConfig};
 use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
 use xstack::driver::Device;
 use xstack::metrics::hist::LatencySummary;
-use xstack::metrics::StackCounters;
-use xstack::proto::arp::ArpConfig;
 use xstack::runtime::Engine;
-use xstack::stack::{Stack, StackConfig};
+use xstack::stack::Stack;
 
-fn stack(ip: &str, mac: [u8; 6], echo: Vec<u16>, sockperf: Option<u16>) -> Stack {
-    Stack::new(
-        StackConfig {
-            addr: ip.parse().unwrap(),
-            mac,
-            mtu: 1500,
-            udp_echo: echo,
-            sockperf,
-            icmp_unreachable_rate: 1000,
-            arp: ArpConfig::default(),
-            gratuitous_arp: true,
-        },
-        Arc::new(StackCounters::default()),
-    )
-}
-
-fn config(port: u16, app: AppProto) -> LoadConfig {
-    LoadConfig {
-        iface: "sim0".into(),
-        addr: "198.18.0.10/24".parse().unwrap(),
-        target: format!("198.18.0.2:{port}").parse().unwrap(),
-        driver: DriverChoice::Auto,
-        transport: Transport::Udp,
-        app,
-        mode: LoadMode::PingPong,
-        connections: 4,
-        size: 64,
-        duration: None,
-        requests: Some(2000),
-        warmup: Duration::ZERO,
-        rate: None,
-        interval: Duration::from_secs(1),
-        timeout: Duration::from_millis(50),
-        json: false,
-        hdr_log: None,
-        plot: None,
-        poll: PollMode::Busy,
-    }
+fn config(port: u16, app: AppProto) -> xstack::config::LoadConfig {
+    common::load_config(port, app)
 }
 
 struct Run {

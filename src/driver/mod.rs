@@ -178,6 +178,30 @@ impl DriverError {
     }
 }
 
+/// Sleeps until `fd` is readable or `timeout` passes (at least 1 ms); EINTR counts as a
+/// wake-up. The `wait` of the socket-based drivers.
+fn poll_readable(
+    fd: std::os::fd::RawFd,
+    timeout: Duration,
+    iface: &str,
+) -> Result<(), DriverError> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd that lives across the call.
+    let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(DriverError::os("poll", iface, e));
+        }
+    }
+    Ok(())
+}
+
 /// A boxed device is a device, so wrappers (pcap) compose with `open`'s boxed result.
 impl<D: Device + ?Sized> Device for Box<D> {
     fn info(&self) -> &DeviceInfo {

@@ -338,21 +338,7 @@ impl Device for PacketDevice {
     }
 
     fn wait(&mut self, timeout: Duration) -> Result<(), DriverError> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(DriverError::os("poll", &self.info.name, e));
-            }
-        }
-        Ok(())
+        super::poll_readable(self.fd.as_raw_fd(), timeout, &self.info.name)
     }
 
     fn stats(&self) -> DriverStats {
