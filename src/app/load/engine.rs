@@ -145,6 +145,12 @@ pub struct UdpLoad {
     ready: VecDeque<u32>,
     /// Requests one flow may have outstanding.
     window: usize,
+    /// Every request sent, as (flow, seq, sent), in send order: with one timeout for all,
+    /// that is also the order they time out in. Entries whose request was answered are
+    /// skipped when they reach the front.
+    sent_order: VecDeque<(u32, u64, Instant)>,
+    /// Requests sent and not yet answered, refused or timed out.
+    in_flight: u64,
     phase: Phase,
     started: Instant,
     measure_from: Instant,
@@ -191,6 +197,8 @@ impl UdpLoad {
             schedule: cfg.rate.map(|r| Schedule::new(r, now)),
             ready: (0..cfg.connections).collect(),
             window,
+            sent_order: VecDeque::with_capacity((cfg.connections as usize * window).min(1 << 20)),
+            in_flight: 0,
             phase: Phase::Resolving,
             started: now,
             measure_from: now,
@@ -388,6 +396,8 @@ impl UdpLoad {
                 intended,
                 sent: now,
             });
+            self.sent_order.push_back((flow, seq, now));
+            self.in_flight += 1;
             self.sent_total += 1;
             self.stack.counters().tx_frames.inc();
         }
@@ -456,6 +466,8 @@ impl UdpLoad {
             .waiting
             .remove(pos)
             .unwrap_or_else(|| unreachable!("found above"));
+        self.in_flight -= 1;
+        self.prune_answered();
         let ok = self.reply_matches(payload, seq);
         self.complete(o, now, ok);
         if self.schedule.is_none() && self.phase != Phase::Draining {
@@ -494,6 +506,8 @@ impl UdpLoad {
         let idx = port.wrapping_sub(EPHEMERAL_FIRST) as usize;
         if let Some(flow) = self.flows.get_mut(idx) {
             if let Some(o) = flow.waiting.pop_front() {
+                self.in_flight -= 1;
+                self.prune_answered();
                 if self.measuring() && o.intended >= self.measure_from {
                     self.interval.errors.refused += 1;
                     self.total.errors.refused += 1;
@@ -506,23 +520,43 @@ impl UdpLoad {
         true
     }
 
-    /// Expires requests older than the timeout.
+    /// Drops answered requests from the front of `sent_order`, so that it holds about as
+    /// many entries as there are requests in flight.
+    fn prune_answered(&mut self) {
+        while let Some(&(flow, seq, _)) = self.sent_order.front() {
+            if matches!(self.flows[flow as usize].waiting.front(), Some(o) if o.seq == seq) {
+                break;
+            }
+            self.sent_order.pop_front();
+        }
+    }
+
+    /// Expires requests older than the timeout, oldest first.
     fn expire(&mut self, now: Instant) {
         let measuring = self.measuring();
         let closed_loop = self.schedule.is_none() && self.phase != Phase::Draining;
-        for (i, f) in self.flows.iter_mut().enumerate() {
-            while let Some(o) = f.waiting.front() {
-                if now.saturating_since(o.sent) < self.timeout {
-                    break;
-                }
-                if measuring && o.intended >= self.measure_from {
-                    self.interval.errors.timeout += 1;
-                    self.total.errors.timeout += 1;
-                }
-                f.waiting.pop_front();
-                if closed_loop {
-                    self.ready.push_back(i as u32);
-                }
+        while let Some(&(flow, seq, sent)) = self.sent_order.front() {
+            if now.saturating_since(sent) < self.timeout {
+                break;
+            }
+            self.sent_order.pop_front();
+            // A flow's requests leave in order, so a request still waiting is its flow's
+            // oldest one; anything else was answered or refused already.
+            let f = &mut self.flows[flow as usize];
+            if !matches!(f.waiting.front(), Some(o) if o.seq == seq) {
+                continue;
+            }
+            let o = f
+                .waiting
+                .pop_front()
+                .unwrap_or_else(|| unreachable!("checked above"));
+            self.in_flight -= 1;
+            if measuring && o.intended >= self.measure_from {
+                self.interval.errors.timeout += 1;
+                self.total.errors.timeout += 1;
+            }
+            if closed_loop {
+                self.ready.push_back(flow);
             }
         }
     }
@@ -561,7 +595,7 @@ impl UdpLoad {
                 }
             }
             Phase::Draining => {
-                if self.flows.iter().all(|f| f.waiting.is_empty()) {
+                if self.in_flight == 0 {
                     self.phase = Phase::Done;
                 }
             }
@@ -574,12 +608,11 @@ impl UdpLoad {
         match self.request_limit {
             None => u64::MAX,
             Some(n) => {
-                let in_flight: usize = self.flows.iter().map(|f| f.waiting.len()).sum();
                 let done = self.total.requests + self.total.errors.total();
                 if self.phase == Phase::Warmup {
                     u64::MAX
                 } else {
-                    n.saturating_sub(done + in_flight as u64)
+                    n.saturating_sub(done + self.in_flight)
                 }
             }
         }
@@ -619,11 +652,9 @@ impl UdpLoad {
 
     fn next_deadline(&self) -> Option<Instant> {
         let oldest = self
-            .flows
-            .iter()
-            .filter_map(|f| f.waiting.front())
-            .map(|o| o.sent + self.timeout)
-            .min();
+            .sent_order
+            .front()
+            .map(|&(_, _, sent)| sent + self.timeout);
         let sched = match self.phase {
             Phase::Warmup | Phase::Measuring => self.schedule.as_ref().map(|s| s.next_at()),
             _ => None,
