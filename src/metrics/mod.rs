@@ -65,9 +65,6 @@ drop_reasons! {
     BadSource => "bad_source": "A broadcast, multicast or own source address.",
     UdpClosedPort => "udp_closed_port": "UDP to a port nobody serves (answered with ICMP port unreachable, rate-limited).",
     TcpNoListener => "tcp_no_listener": "TCP for no connection and no listener (answered with RST).",
-    TcpRejected => "tcp_rejected": "TCP segment the connection did not accept.",
-    SynDropped => "syn_dropped": "SYN dropped because the half-open table was full.",
-    NoArpEntry => "no_arp_entry": "A reply could not be sent: the peer's MAC is not known yet.",
     TxNoBuffer => "tx_no_buffer": "A reply could not be sent: no transmit buffer was free.",
 }
 
@@ -160,14 +157,7 @@ counters! {
         udp_echo_replies: "UDP echo datagrams reflected.",
         sockperf_replies: "sockperf pong replies sent.",
         sockperf_no_reply: "sockperf messages that asked for no reply.",
-        tcp_connections_opened: "TCP connections that reached ESTABLISHED.",
-        tcp_closed_fin: "TCP connections that ended with the FIN exchange.",
-        tcp_closed_rst: "TCP connections that ended by RST.",
-        tcp_closed_timeout: "TCP connections that gave up after retransmissions.",
         tcp_rst_sent: "RST segments sent.",
-        tcp_retransmits: "TCP segments retransmitted.",
-        tcp_syn_cookies_sent: "SYN-ACKs sent with a SYN cookie.",
-        tcp_challenge_acks: "RFC 5961 challenge ACKs sent.",
     }
 }
 
