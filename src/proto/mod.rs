@@ -2,4 +2,3 @@
 
 pub mod arp;
 pub mod ratelimit;
-pub mod tcp;
