@@ -2,3 +2,4 @@
 
 pub mod arp;
 pub mod ratelimit;
+pub mod tcp;

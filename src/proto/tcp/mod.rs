@@ -1,0 +1,11 @@
+//! proto/tcp: the TCP state machine (RFC 9293), sans-IO. `conn` is one connection (the
+//! TCB); `seq` is sequence-number arithmetic. The stack owns the connection table, the
+//! listening ports and the wire format; it feeds segments in and sends what comes out.
+
+pub mod conn;
+pub mod seq;
+
+pub use conn::{
+    CloseReason, ConnStats, Connection, Event, Segment, SegmentHeader, State, TcpConfig,
+};
+pub use seq::SeqNumber;
