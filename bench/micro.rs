@@ -80,6 +80,8 @@ fn main() {
             mtu: 1500,
             udp_echo: vec![7],
             sockperf: None,
+            tcp_echo: Vec::new(),
+            tcp_capacity: 1024,
             icmp_unreachable_rate: 100,
             arp: ArpConfig::default(),
             gratuitous_arp: false,

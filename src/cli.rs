@@ -76,6 +76,9 @@ pub struct ServeArgs {
     /// Answer sockperf clients on this UDP port.
     #[arg(long, value_name = "PORT")]
     pub sockperf: Option<u16>,
+    /// Serve RFC 862 echo over TCP on this port (repeatable).
+    #[arg(long = "tcp-echo", value_name = "PORT")]
+    pub tcp_echo: Vec<u16>,
     /// Number of queues, one worker thread each.
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
@@ -313,7 +316,10 @@ impl ServeArgs {
         let mut udp_echo = self.udp_echo;
         udp_echo.sort_unstable();
         udp_echo.dedup();
-        if udp_echo.contains(&0) || self.sockperf == Some(0) {
+        let mut tcp_echo = self.tcp_echo;
+        tcp_echo.sort_unstable();
+        tcp_echo.dedup();
+        if udp_echo.contains(&0) || tcp_echo.contains(&0) || self.sockperf == Some(0) {
             return Err(ConfigError::Invalid("port 0 cannot be served".into()));
         }
         if let Some(p) = self.sockperf {
@@ -342,6 +348,7 @@ impl ServeArgs {
                 DriverArg::Packet => DriverChoice::Packet,
             },
             udp_echo,
+            tcp_echo,
             sockperf: self.sockperf,
             queues: self.queues,
             pcap: self.pcap,

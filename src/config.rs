@@ -152,6 +152,8 @@ pub struct ServeConfig {
     pub udp_echo: Vec<u16>,
     /// UDP port of the sockperf responder.
     pub sockperf: Option<u16>,
+    /// TCP ports that echo (sorted, unique).
+    pub tcp_echo: Vec<u16>,
     pub queues: u32,
     pub pcap: Option<PathBuf>,
     pub json: bool,

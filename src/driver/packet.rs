@@ -22,6 +22,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Bytes per buffer: an MTU-sized frame and then some.
 const FRAME: usize = 2048;
+/// Socket buffer size asked for in each direction.
+const SOCKET_BUFFER: libc::c_int = 8 << 20;
 const PACKET_QDISC_BYPASS: libc::c_int = 20;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 const PACKET_FANOUT: libc::c_int = 18;
@@ -229,6 +231,17 @@ impl PacketDevice {
                 iface_name,
                 std::io::Error::last_os_error(),
             ));
+        }
+        // The default socket buffers (~200 KB) overflow as soon as a few TCP windows are
+        // in flight; the kernel then drops frames silently. 8 MB each way, forced when we
+        // may (CAP_NET_ADMIN), else as much as net.core.*mem_max allows.
+        for (force, plain) in [
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        ] {
+            if setsockopt_int(f, libc::SOL_SOCKET, force, SOCKET_BUFFER).is_err() {
+                let _ = setsockopt_int(f, libc::SOL_SOCKET, plain, SOCKET_BUFFER);
+            }
         }
         setsockopt_int(f, libc::SOL_PACKET, PACKET_QDISC_BYPASS, 1)
             .map_err(|e| DriverError::os("PACKET_QDISC_BYPASS", iface_name, e))?;

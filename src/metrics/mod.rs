@@ -65,6 +65,7 @@ drop_reasons! {
     BadSource => "bad_source": "A broadcast, multicast or own source address.",
     UdpClosedPort => "udp_closed_port": "UDP to a port nobody serves (answered with ICMP port unreachable, rate-limited).",
     TcpNoListener => "tcp_no_listener": "TCP for no connection and no listener (answered with RST).",
+    TcpTableFull => "tcp_table_full": "A SYN dropped because the connection table was full.",
     TxNoBuffer => "tx_no_buffer": "A reply could not be sent: no transmit buffer was free.",
 }
 
@@ -158,6 +159,12 @@ counters! {
         sockperf_replies: "sockperf pong replies sent.",
         sockperf_no_reply: "sockperf messages that asked for no reply.",
         tcp_rst_sent: "RST segments sent.",
+        tcp_connections_opened: "TCP connections that reached ESTABLISHED.",
+        tcp_closed_fin: "TCP connections that ended with the FIN exchange.",
+        tcp_closed_rst: "TCP connections that ended by RST.",
+        tcp_closed_timeout: "TCP connections that gave up after retransmissions.",
+        tcp_retransmits: "TCP retransmission timeouts (go-back-N from SND.UNA).",
+        tcp_challenge_acks: "RFC 5961 challenge ACKs sent.",
     }
 }
 

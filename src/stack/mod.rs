@@ -15,6 +15,7 @@ use crate::driver::{Transmit, Verdict};
 use crate::metrics::{DropReason, StackCounters};
 use crate::proto::arp::{ArpCache, ArpConfig};
 use crate::proto::ratelimit::TokenBucket;
+use crate::proto::tcp::{CloseReason, Connection, Event, Segment, SeqNumber, TcpConfig};
 use crate::runtime::Engine;
 use crate::time::Instant;
 use crate::wire::icmp::{self, msg_type, Icmpv4Packet};
@@ -24,8 +25,11 @@ use crate::wire::{
     IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags, TcpOptions, TcpPacket, TcpRepr, UdpPacket,
     WireError,
 };
+use core::hash::BuildHasher;
 use core::net::Ipv4Addr;
+use std::collections::hash_map::RandomState;
 use std::sync::Arc;
+use table::{ConnTable, FlowKey};
 
 pub mod table;
 
@@ -54,6 +58,10 @@ pub struct StackConfig {
     pub mtu: usize,
     pub udp_echo: Vec<u16>,
     pub sockperf: Option<u16>,
+    /// TCP ports that echo.
+    pub tcp_echo: Vec<u16>,
+    /// Most TCP connections at once.
+    pub tcp_capacity: usize,
     /// ICMP port-unreachable messages per second (burst of the same size).
     pub icmp_unreachable_rate: u32,
     pub arp: ArpConfig,
@@ -70,6 +78,8 @@ impl StackConfig {
             mtu: 1500,
             udp_echo: cfg.udp_echo.clone(),
             sockperf: cfg.sockperf,
+            tcp_echo: cfg.tcp_echo.clone(),
+            tcp_capacity: 65536,
             icmp_unreachable_rate: 100,
             arp: ArpConfig::default(),
             gratuitous_arp: true,
@@ -77,7 +87,29 @@ impl StackConfig {
     }
 }
 
+/// One TCP connection of the stack: the state machine and where its peer is.
+struct TcpFlow {
+    conn: Connection,
+    peer_mac: EthernetAddress,
+    /// Queued for service after this batch.
+    dirty: bool,
+}
+
+/// The TCP side of the stack: listening ports, connections, ISN key.
+struct Tcp {
+    echo_ports: Box<[bool; 65536]>,
+    conns: ConnTable<TcpFlow>,
+    /// Connections that received segments this batch.
+    dirty: Vec<u32>,
+    cfg: TcpConfig,
+    /// The secret key of RFC 6528's F(): SipHash, keyed from the OS's randomness.
+    isn_key: RandomState,
+    /// Bytes on their way from a connection's receive buffer to its send buffer (echo).
+    scratch: Box<[u8]>,
+}
+
 pub struct Stack {
+    tcp: Tcp,
     addr: IfaceAddr,
     mac: EthernetAddress,
     counters: Arc<StackCounters>,
@@ -100,7 +132,27 @@ impl Stack {
             udp[usize::from(p)] = UdpService::Sockperf;
         }
         let rate = cfg.icmp_unreachable_rate;
+        let mut echo_ports: Box<[bool; 65536]> = vec![false; 65536]
+            .into_boxed_slice()
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("the vector has 65536 entries"));
+        for &p in &cfg.tcp_echo {
+            echo_ports[usize::from(p)] = true;
+        }
+        let isn_key = RandomState::new();
+        let tcp = Tcp {
+            echo_ports,
+            conns: ConnTable::new(cfg.tcp_capacity, isn_key.hash_one(0x7463_7020u32)),
+            dirty: Vec::with_capacity(1024),
+            cfg: TcpConfig {
+                mss: cfg.mtu.saturating_sub(40).clamp(536, 8960) as u16,
+                ..TcpConfig::default()
+            },
+            isn_key,
+            scratch: vec![0u8; 64 * 1024].into_boxed_slice(),
+        };
         Stack {
+            tcp,
             addr: cfg.addr,
             mac: EthernetAddress(cfg.mac),
             counters,
@@ -244,7 +296,7 @@ impl Stack {
         match protocol {
             IpProtocol::Icmp => self.handle_icmp(frame),
             IpProtocol::Udp => self.handle_udp(now, frame, src, dst, tx),
-            IpProtocol::Tcp => self.handle_tcp(frame, src, dst),
+            IpProtocol::Tcp => self.handle_tcp(now, frame, src, dst),
             _ => self.dropped(DropReason::UnknownProtocol),
         }
     }
@@ -302,22 +354,61 @@ impl Stack {
         }
     }
 
-    /// TCP. No port is served over TCP yet, so every segment is for no connection and is
-    /// answered as RFC 9293 §3.10.7.1 says, with the reply written over the request.
-    fn handle_tcp(&mut self, frame: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Verdict {
+    /// TCP: a segment for a connection goes to it; a SYN to a served port opens one; any
+    /// other segment is for no connection and is answered as RFC 9293 §3.10.7.1 says, with
+    /// the reply written over the request.
+    fn handle_tcp(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) -> Verdict {
+        let peer_mac = EthernetFrame::new_unchecked(&*frame).src_addr();
         let tcp = &frame[ETH_HEADER + IPV4_HEADER..];
-        let (sport, dport, seq, ack, flags, seg_len) =
-            match TcpPacket::new_checked(tcp).and_then(|p| TcpRepr::parse(&p, src, dst)) {
-                Ok(r) => (
-                    r.src_port,
-                    r.dst_port,
-                    r.seq,
-                    r.ack,
-                    r.flags,
-                    r.segment_len(),
-                ),
+        let (sport, dport, seq, ack, flags, seg_len) = {
+            let packet = match TcpPacket::new_checked(tcp) {
+                Ok(p) => p,
                 Err(e) => return self.dropped(drop_reason(e)),
             };
+            let r = match TcpRepr::parse(&packet, src, dst) {
+                Ok(r) => r,
+                Err(e) => return self.dropped(drop_reason(e)),
+            };
+            let seg = Segment {
+                seq: SeqNumber(r.seq),
+                ack: SeqNumber(r.ack),
+                flags: r.flags,
+                window: r.window,
+                options: r.options,
+                payload: r.payload,
+            };
+            let key = FlowKey {
+                local_port: r.dst_port,
+                remote_ip: src,
+                remote_port: r.src_port,
+            };
+            if let Some(slot) = self.tcp.conns.find(&key) {
+                self.tcp_segment(now, slot, &seg);
+                return Verdict::Drop;
+            }
+            let is_syn = r.flags.contains(TcpFlags::SYN)
+                && !r
+                    .flags
+                    .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
+            if is_syn && self.tcp.echo_ports[usize::from(r.dst_port)] {
+                self.tcp_accept(now, key, peer_mac, &seg);
+                return Verdict::Drop;
+            }
+            (
+                r.src_port,
+                r.dst_port,
+                r.seq,
+                r.ack,
+                r.flags,
+                r.segment_len(),
+            )
+        };
         self.counters.count_drop(DropReason::TcpNoListener);
         let Some((rst_seq, rst_ack, rst_flags)) = rst_for_no_connection(seq, ack, flags, seg_len)
         else {
@@ -346,6 +437,138 @@ impl Stack {
         );
         self.counters.tcp_rst_sent.inc();
         self.reflected(len)
+    }
+
+    fn tcp_segment(&mut self, now: Instant, slot: u32, seg: &Segment) {
+        if let Some(flow) = self.tcp.conns.get_mut(slot) {
+            flow.conn.handle_segment(now, seg);
+            if !flow.dirty {
+                flow.dirty = true;
+                self.tcp.dirty.push(slot);
+            }
+        }
+    }
+
+    /// A SYN for a served port: a new connection in SYN_RCVD.
+    fn tcp_accept(&mut self, now: Instant, key: FlowKey, peer_mac: EthernetAddress, syn: &Segment) {
+        // RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a
+        // clock ticking every 4 microseconds.
+        let f = self.tcp.isn_key.hash_one((
+            self.addr.ip,
+            key.local_port,
+            key.remote_ip,
+            key.remote_port,
+        ));
+        let isn = ((now.as_nanos() / 4000) as u32).wrapping_add(f as u32);
+        let flow = TcpFlow {
+            conn: Connection::accept(self.tcp.cfg, now, isn, syn),
+            peer_mac,
+            dirty: true,
+        };
+        match self.tcp.conns.insert(key, flow) {
+            Ok(slot) => self.tcp.dirty.push(slot),
+            Err(_) => self.counters.count_drop(DropReason::TcpTableFull),
+        }
+    }
+
+    /// Runs one connection: timers, the echo application, events, and what it sends.
+    /// Removes it once it is closed.
+    fn tcp_service(&mut self, now: Instant, slot: u32, tx: &mut dyn Transmit) {
+        let Some(key) = self.tcp.conns.key(slot) else {
+            return;
+        };
+        let (mac, ip) = (self.mac, self.addr.ip);
+        let counters = &self.counters;
+        let Tcp { conns, scratch, .. } = &mut self.tcp;
+        let Some(flow) = conns.get_mut(slot) else {
+            return;
+        };
+        flow.dirty = false;
+        let c = &mut flow.conn;
+        if c.poll_timeout().is_some_and(|t| t <= now) {
+            c.handle_timeout(now);
+        }
+        // RFC 862: send back whatever arrives; close once the peer has closed and every
+        // byte has been echoed.
+        loop {
+            let n = c.recv_available().min(c.send_capacity()).min(scratch.len());
+            if n == 0 {
+                break;
+            }
+            let got = c.recv(&mut scratch[..n]);
+            c.send(&scratch[..got]);
+        }
+        if c.peer_done() {
+            c.close();
+        }
+        let before = c.stats();
+        let peer_mac = flow.peer_mac;
+        let mut sent = 0u64;
+        flow.conn.poll_transmit(now, &mut |h, p1, p2| {
+            let ok = tx.send_with(&mut |buf| emit_tcp(buf, mac, peer_mac, ip, &key, h, p1, p2));
+            sent += u64::from(ok);
+            ok
+        });
+        counters.tx_frames.add(sent);
+        let c = &mut flow.conn;
+        let after = c.stats();
+        counters
+            .tcp_challenge_acks
+            .add(after.challenge_acks - before.challenge_acks);
+        counters
+            .tcp_retransmits
+            .add(after.retransmits - before.retransmits);
+        let mut closed = false;
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                Event::Connected => counters.tcp_connections_opened.inc(),
+                Event::Closed(reason) => {
+                    closed = true;
+                    match reason {
+                        CloseReason::Fin => counters.tcp_closed_fin.inc(),
+                        CloseReason::Rst => counters.tcp_closed_rst.inc(),
+                        CloseReason::Timeout => counters.tcp_closed_timeout.inc(),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if closed {
+            conns.remove(slot);
+        }
+    }
+
+    /// The earliest timer of any TCP connection.
+    fn tcp_poll_at(&self) -> Option<Instant> {
+        self.tcp
+            .conns
+            .slots()
+            .filter_map(|s| self.tcp.conns.get(s)?.conn.poll_timeout())
+            .min()
+    }
+
+    /// Services the connections that got segments this batch, then those whose timers
+    /// are due.
+    fn tcp_poll(&mut self, now: Instant, tx: &mut dyn Transmit) {
+        while let Some(slot) = self.tcp.dirty.pop() {
+            self.tcp_service(now, slot, tx);
+        }
+        if self.tcp.conns.is_empty() {
+            return;
+        }
+        let mut slot = 0;
+        while let Some(s) = self.tcp.conns.next_slot(slot) {
+            slot = s + 1;
+            let due = self
+                .tcp
+                .conns
+                .get(s)
+                .and_then(|f| f.conn.poll_timeout())
+                .is_some_and(|t| t <= now);
+            if due {
+                self.tcp_service(now, s, tx);
+            }
+        }
     }
 
     /// sockperf: answer only messages that ask for a pong, with the client bit cleared.
@@ -456,8 +679,9 @@ impl Stack {
         sent
     }
 
-    /// Runs timers: the start-up announcement and ARP resolution requests.
+    /// Runs timers: the start-up announcement, ARP resolution requests, TCP.
     pub fn poll(&mut self, now: Instant, tx: &mut dyn Transmit) {
+        self.tcp_poll(now, tx);
         if self.announce_pending && self.announce(tx) {
             self.announce_pending = false;
             self.counters.gratuitous_arps.inc();
@@ -480,8 +704,56 @@ impl Stack {
         if self.announce_pending {
             return Some(Instant::ZERO);
         }
-        self.arp.poll_at()
+        [self.arp.poll_at(), self.tcp_poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
+}
+
+/// Writes one TCP segment of `key`'s connection into `buf` as a whole frame; returns its
+/// length (0 if it does not fit).
+#[allow(clippy::too_many_arguments)]
+fn emit_tcp(
+    buf: &mut [u8],
+    mac: EthernetAddress,
+    peer_mac: EthernetAddress,
+    ip: Ipv4Addr,
+    key: &FlowKey,
+    h: &crate::proto::tcp::SegmentHeader,
+    p1: &[u8],
+    p2: &[u8],
+) -> usize {
+    let repr = TcpRepr {
+        src_port: key.local_port,
+        dst_port: key.remote_port,
+        seq: h.seq.0,
+        ack: h.ack.0,
+        flags: h.flags,
+        window: h.window,
+        urgent: 0,
+        options: h.options,
+        payload: &[],
+    };
+    let tcp_len = repr.header_len() + p1.len() + p2.len();
+    let len = ETH_HEADER + IPV4_HEADER + tcp_len;
+    if len > buf.len() {
+        return 0;
+    }
+    let mut eth = EthernetFrame::new_unchecked(&mut buf[..ETH_HEADER]);
+    eth.set_dst_addr(peer_mac);
+    eth.set_src_addr(mac);
+    eth.set_ethertype(EtherType::Ipv4);
+    Ipv4Repr::new(ip, key.remote_ip, IpProtocol::Tcp, tcp_len).emit(
+        &mut Ipv4Packet::new_unchecked(&mut buf[ETH_HEADER..ETH_HEADER + IPV4_HEADER]),
+    );
+    let mut pkt = TcpPacket::new_unchecked(&mut buf[ETH_HEADER + IPV4_HEADER..len]);
+    repr.emit_header(&mut pkt);
+    let payload = pkt.payload_mut();
+    payload[..p1.len()].copy_from_slice(p1);
+    payload[p1.len()..].copy_from_slice(p2);
+    pkt.fill_checksum(ip, key.remote_ip);
+    len
 }
 
 /// RFC 9293 §3.10.7.1: the reset for a segment that belongs to no connection, as

@@ -175,6 +175,15 @@ impl<V> ConnTable<V> {
         Some(entry)
     }
 
+    /// The first occupied slot at or after `from`.
+    pub fn next_slot(&self, from: u32) -> Option<u32> {
+        self.slots
+            .get(from as usize..)?
+            .iter()
+            .position(Option::is_some)
+            .map(|i| from + i as u32)
+    }
+
     /// Every occupied slot, in slot order.
     pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
         self.slots

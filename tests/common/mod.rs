@@ -17,6 +17,8 @@ pub fn stack(ip: &str, mac: [u8; 6], echo: Vec<u16>, sockperf: Option<u16>) -> S
             mtu: 1500,
             udp_echo: echo,
             sockperf,
+            tcp_echo: Vec::new(),
+            tcp_capacity: 1024,
             icmp_unreachable_rate: 1000,
             arp: ArpConfig::default(),
             gratuitous_arp: true,

@@ -143,6 +143,8 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
                         mtu: info.mtu,
                         udp_echo: Vec::new(),
                         sockperf: None,
+                        tcp_echo: Vec::new(),
+                        tcp_capacity: 1024,
                         icmp_unreachable_rate: 10,
                         arp: ArpConfig::default(),
                         gratuitous_arp: true,

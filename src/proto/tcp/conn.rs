@@ -10,8 +10,12 @@
 //! sends or receives one (retransmitted like data), TIME_WAIT for 2×MSL, RST processing with
 //! RFC 5961 challenge ACKs, and giving up with a RST after `max_retries`.
 //!
-//! Not yet: reassembly of out-of-order data, fast retransmit / NewReno, the persist timer
-//! for zero windows, SACK and timestamps (never offered, so never used).
+//! Data waiting on a peer window too small for it is probed with one byte after an RTO
+//! (the persist timer, RFC 9293 §3.8.6.1), so a lost window update cannot stall the
+//! connection for ever.
+//!
+//! Not yet: reassembly of out-of-order data, fast retransmit / NewReno, SACK and
+//! timestamps (never offered, so never used).
 //!
 //! Invariants: buffers are allocated once, at creation; `send_buf` holds exactly the bytes
 //! from SND.UNA on (sent and unsent); `recv_buf` holds in-order bytes the application has
@@ -203,6 +207,9 @@ pub struct Connection {
     /// The segment being timed: (sequence number it ends at, when it was sent).
     rtt_probe: Option<(SeqNumber, Instant)>,
     retransmit_at: Option<Instant>,
+    /// Data waits on a closed window: probe it at this time.
+    persist_at: Option<Instant>,
+    persist_backoff: u32,
     retries: u32,
     ack_at: Option<Instant>,
     ack_now: bool,
@@ -244,6 +251,8 @@ impl Connection {
             rttvar: Duration::ZERO,
             rtt_probe: None,
             retransmit_at: None,
+            persist_at: None,
+            persist_backoff: 0,
             retries: 0,
             ack_at: None,
             ack_now: false,
@@ -713,10 +722,15 @@ impl Connection {
         if self.wants_transmit() {
             return Some(Instant::ZERO);
         }
-        [self.retransmit_at, self.ack_at, self.time_wait_until]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.retransmit_at,
+            self.persist_at,
+            self.ack_at,
+            self.time_wait_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -866,7 +880,27 @@ impl Connection {
             let sent_data = in_flight - usize::from(self.fin_sent);
             let unsent = self.send_buf.len().saturating_sub(sent_data);
             let room = (self.snd_wnd as usize).saturating_sub(in_flight);
-            let n = unsent.min(mss).min(room);
+            let mut n = unsent.min(mss).min(room);
+            // RFC 9293 §3.8.6.1: data waiting on a window that has no room, with nothing in
+            // flight to bring an ACK back, starts the persist timer; when it fires, one
+            // byte goes out as a window probe.
+            if n == 0 && unsent > 0 && in_flight == 0 {
+                match self.persist_at {
+                    None => {
+                        let wait = self.rto * (1 << self.persist_backoff.min(6));
+                        self.persist_at = Some(now + wait.min(self.cfg.rto_max));
+                    }
+                    Some(t) if now >= t => {
+                        self.persist_at = None;
+                        self.persist_backoff += 1;
+                        n = 1;
+                    }
+                    Some(_) => {}
+                }
+            } else if room > 0 {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
             if n > 0 {
                 let (a, b) = self.send_buf.as_slices();
                 let (p1, p2) = if sent_data >= a.len() {
@@ -1352,6 +1386,30 @@ mod tests {
         c.handle_segment(t(10), &seg(IRS + 1, ISS + 1000, A, b"zzz"));
         assert_eq!(c.recv_available(), 0);
         assert_eq!(flags(&out(&mut c, t(10))), vec![A]);
+    }
+
+    // RFC 9293 §3.8.6.1: with data waiting on a zero window and nothing in flight, the
+    // persist timer sends a one-byte probe, so a lost window update cannot stall us.
+    #[test]
+    fn zero_window_probe_after_the_persist_timeout() {
+        let mut c = established();
+        let mut w = seg(IRS + 1, ISS + 1, A, b"");
+        w.window = 0;
+        c.handle_segment(t(10), &w);
+        c.send(b"waiting");
+        assert!(out(&mut c, t(10)).is_empty(), "no room in the window");
+        let at = c.poll_timeout().expect("the persist timer runs");
+        assert_eq!(at, t(10) + c.rto);
+        c.handle_timeout(at);
+        let o = out(&mut c, at);
+        assert_eq!(o.len(), 1);
+        assert_eq!((o[0].0.seq.0, o[0].1.as_slice()), (ISS + 1, &b"w"[..]));
+        // The window opens: the rest follows.
+        let mut w = seg(IRS + 1, ISS + 2, A, b"");
+        w.window = 100;
+        c.handle_segment(at + Duration::from_millis(1), &w);
+        let o = out(&mut c, at + Duration::from_millis(1));
+        assert_eq!(o[0].1, b"aiting");
     }
 
     // RFC 9293 §3.8.6: never send beyond the peer's window.
