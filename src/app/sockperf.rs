@@ -32,6 +32,11 @@ impl SockperfFramer {
         Self::default()
     }
 
+    /// Bytes of an incomplete message held back.
+    pub fn pending(&self) -> usize {
+        self.partial.len()
+    }
+
     /// Feeds received bytes; every reply is appended to `out`. On a framing error the
     /// input after the bad header is left unread.
     pub fn feed(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), FramingError> {

@@ -87,9 +87,24 @@ impl StackConfig {
     }
 }
 
+/// What runs on a TCP port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TcpService {
+    Closed,
+    Echo,
+    Sockperf,
+}
+
+/// The application on one connection.
+enum TcpApp {
+    Echo,
+    Sockperf(crate::app::sockperf::SockperfFramer),
+}
+
 /// One TCP connection of the stack: the state machine and where its peer is.
 struct TcpFlow {
     conn: Connection,
+    app: TcpApp,
     peer_mac: EthernetAddress,
     /// Queued for service after this batch.
     dirty: bool,
@@ -97,15 +112,17 @@ struct TcpFlow {
 
 /// The TCP side of the stack: listening ports, connections, ISN key.
 struct Tcp {
-    echo_ports: Box<[bool; 65536]>,
+    ports: Box<[TcpService; 65536]>,
     conns: ConnTable<TcpFlow>,
     /// Connections that received segments this batch.
     dirty: Vec<u32>,
     cfg: TcpConfig,
     /// The secret key of RFC 6528's F(): SipHash, keyed from the OS's randomness.
     isn_key: RandomState,
-    /// Bytes on their way from a connection's receive buffer to its send buffer (echo).
+    /// Bytes on their way from a connection's receive buffer to its send buffer.
     scratch: Box<[u8]>,
+    /// sockperf replies on their way to a send buffer.
+    replies: Vec<u8>,
 }
 
 pub struct Stack {
@@ -132,16 +149,20 @@ impl Stack {
             udp[usize::from(p)] = UdpService::Sockperf;
         }
         let rate = cfg.icmp_unreachable_rate;
-        let mut echo_ports: Box<[bool; 65536]> = vec![false; 65536]
+        let mut ports: Box<[TcpService; 65536]> = vec![TcpService::Closed; 65536]
             .into_boxed_slice()
             .try_into()
             .unwrap_or_else(|_| unreachable!("the vector has 65536 entries"));
         for &p in &cfg.tcp_echo {
-            echo_ports[usize::from(p)] = true;
+            ports[usize::from(p)] = TcpService::Echo;
+        }
+        // sockperf speaks both UDP and TCP on its port (separate port spaces).
+        if let Some(p) = cfg.sockperf {
+            ports[usize::from(p)] = TcpService::Sockperf;
         }
         let isn_key = RandomState::new();
         let tcp = Tcp {
-            echo_ports,
+            ports,
             conns: ConnTable::new(cfg.tcp_capacity, isn_key.hash_one(0x7463_7020u32)),
             dirty: Vec::with_capacity(1024),
             cfg: TcpConfig {
@@ -150,6 +171,7 @@ impl Stack {
             },
             isn_key,
             scratch: vec![0u8; 64 * 1024].into_boxed_slice(),
+            replies: Vec::with_capacity(64 * 1024),
         };
         Stack {
             tcp,
@@ -396,8 +418,9 @@ impl Stack {
                 && !r
                     .flags
                     .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
-            if is_syn && self.tcp.echo_ports[usize::from(r.dst_port)] {
-                self.tcp_accept(now, key, peer_mac, &seg);
+            let service = self.tcp.ports[usize::from(r.dst_port)];
+            if is_syn && service != TcpService::Closed {
+                self.tcp_accept(now, key, peer_mac, &seg, service);
                 return Verdict::Drop;
             }
             (
@@ -450,7 +473,14 @@ impl Stack {
     }
 
     /// A SYN for a served port: a new connection in SYN_RCVD.
-    fn tcp_accept(&mut self, now: Instant, key: FlowKey, peer_mac: EthernetAddress, syn: &Segment) {
+    fn tcp_accept(
+        &mut self,
+        now: Instant,
+        key: FlowKey,
+        peer_mac: EthernetAddress,
+        syn: &Segment,
+        service: TcpService,
+    ) {
         // RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a
         // clock ticking every 4 microseconds.
         let f = self.tcp.isn_key.hash_one((
@@ -462,6 +492,10 @@ impl Stack {
         let isn = ((now.as_nanos() / 4000) as u32).wrapping_add(f as u32);
         let flow = TcpFlow {
             conn: Connection::accept(self.tcp.cfg, now, isn, syn),
+            app: match service {
+                TcpService::Sockperf => TcpApp::Sockperf(Default::default()),
+                _ => TcpApp::Echo,
+            },
             peer_mac,
             dirty: true,
         };
@@ -479,7 +513,12 @@ impl Stack {
         };
         let (mac, ip) = (self.mac, self.addr.ip);
         let counters = &self.counters;
-        let Tcp { conns, scratch, .. } = &mut self.tcp;
+        let Tcp {
+            conns,
+            scratch,
+            replies,
+            ..
+        } = &mut self.tcp;
         let Some(flow) = conns.get_mut(slot) else {
             return;
         };
@@ -488,16 +527,38 @@ impl Stack {
         if c.poll_timeout().is_some_and(|t| t <= now) {
             c.handle_timeout(now);
         }
-        // RFC 862: send back whatever arrives; close once the peer has closed and every
-        // byte has been echoed.
-        loop {
-            let n = c.recv_available().min(c.send_capacity()).min(scratch.len());
-            if n == 0 {
-                break;
-            }
-            let got = c.recv(&mut scratch[..n]);
-            c.send(&scratch[..got]);
+        match &mut flow.app {
+            // RFC 862: send back whatever arrives.
+            TcpApp::Echo => loop {
+                let n = c.recv_available().min(c.send_capacity()).min(scratch.len());
+                if n == 0 {
+                    break;
+                }
+                let got = c.recv(&mut scratch[..n]);
+                c.send(&scratch[..got]);
+            },
+            // sockperf: whole messages in, a reply for each that asks for one. Reading
+            // stops while replies would not fit, so the peer's window does the pacing.
+            TcpApp::Sockperf(framer) => loop {
+                // Replies to what is fed are at most what the framer holds plus what is fed.
+                let room = c.send_capacity().saturating_sub(framer.pending());
+                let n = c.recv_available().min(scratch.len()).min(room);
+                if n == 0 {
+                    break;
+                }
+                let got = c.recv(&mut scratch[..n]);
+                replies.clear();
+                let (before_r, before_n) = (framer.replies, framer.no_reply);
+                if framer.feed(&scratch[..got], replies).is_err() {
+                    c.abort();
+                    break;
+                }
+                counters.sockperf_replies.add(framer.replies - before_r);
+                counters.sockperf_no_reply.add(framer.no_reply - before_n);
+                c.send(replies);
+            },
         }
+        // Close once the peer has closed and everything it sent has been answered.
         if c.peer_done() {
             c.close();
         }

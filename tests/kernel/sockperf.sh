@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The real sockperf client against --sockperf: ping-pong, and under-load replying to every
-# message at a moderate rate. No message may be dropped.
+# The real sockperf client against --sockperf: ping-pong, under-load replying to every
+# message at a moderate rate, and ping-pong over TCP. No message may be dropped.
 source "$(dirname "$0")/lib.sh"
 lab_up
 serve_start --sockperf 11111
@@ -13,8 +13,10 @@ check() {
     dropped=$(echo "$out" | grep -o 'dropped messages = [0-9]*' | head -1 | grep -o '[0-9]*$')
     [ -n "$recv" ] && [ "$recv" -gt 0 ] || die "sockperf $what got no replies: $out"
     [ "$dropped" = 0 ] || die "sockperf $what dropped $dropped messages"
-    pass "sockperf $what: $recv replies, 0 dropped, $(echo "$out" | grep -o 'Round trip is [0-9.]* usec' || echo "$out" | grep -o 'avg-latency=[0-9.]*' | head -1)"
+    pass "sockperf $what $*: $recv replies, 0 dropped, $(echo "$out" | grep -o 'Round trip is [0-9.]* usec' || echo "$out" | grep -o 'avg-latency=[0-9.]*' | head -1)"
 }
 check ping-pong -t 3
 check under-load -t 3 --mps 10000 --reply-every 1
+check ping-pong -t 3 --tcp
 serve_stop
+[ "$(summary tcp_closed_fin)" -ge 1 ] || die "the sockperf TCP connection did not end with FIN"
