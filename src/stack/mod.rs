@@ -138,28 +138,22 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(cfg: StackConfig, counters: Arc<StackCounters>) -> Self {
-        let mut udp: Box<[UdpService; 65536]> = vec![UdpService::Closed; 65536]
-            .into_boxed_slice()
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("the vector has 65536 entries"));
-        for &p in &cfg.udp_echo {
-            udp[usize::from(p)] = UdpService::Echo;
-        }
-        if let Some(p) = cfg.sockperf {
-            udp[usize::from(p)] = UdpService::Sockperf;
-        }
+        // UDP and TCP have separate port spaces; sockperf speaks both on its port.
+        let udp = port_table(
+            UdpService::Closed,
+            &cfg.udp_echo,
+            UdpService::Echo,
+            cfg.sockperf,
+            UdpService::Sockperf,
+        );
+        let ports = port_table(
+            TcpService::Closed,
+            &cfg.tcp_echo,
+            TcpService::Echo,
+            cfg.sockperf,
+            TcpService::Sockperf,
+        );
         let rate = cfg.icmp_unreachable_rate;
-        let mut ports: Box<[TcpService; 65536]> = vec![TcpService::Closed; 65536]
-            .into_boxed_slice()
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("the vector has 65536 entries"));
-        for &p in &cfg.tcp_echo {
-            ports[usize::from(p)] = TcpService::Echo;
-        }
-        // sockperf speaks both UDP and TCP on its port (separate port spaces).
-        if let Some(p) = cfg.sockperf {
-            ports[usize::from(p)] = TcpService::Sockperf;
-        }
         let isn_key = RandomState::new();
         let tcp = Tcp {
             ports,
@@ -770,6 +764,28 @@ impl Stack {
             .flatten()
             .min()
     }
+}
+
+/// A port table: `closed` everywhere but `echo` on the echo ports and `sockperf` on the
+/// sockperf port.
+fn port_table<T: Copy>(
+    closed: T,
+    echo_ports: &[u16],
+    echo: T,
+    sockperf_port: Option<u16>,
+    sockperf: T,
+) -> Box<[T; 65536]> {
+    let mut t: Box<[T; 65536]> = vec![closed; 65536]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("the vector has 65536 entries"));
+    for &p in echo_ports {
+        t[usize::from(p)] = echo;
+    }
+    if let Some(p) = sockperf_port {
+        t[usize::from(p)] = sockperf;
+    }
+    t
 }
 
 /// Writes one TCP segment of `key`'s connection into `buf` as a whole frame; returns its
