@@ -392,11 +392,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A 20-byte header: 192.168.0.1 -> 192.168.0.199, UDP, total length 0x73, DF,
-    /// TTL 64, checksum 0xb861 (a widely published example).
+    /// A 20-byte header: 198.18.0.1 -> 198.18.0.199, UDP, total length 0x73, DF,
+    /// TTL 64, checksum 0xad8d (computed independently).
     const HEADER: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00,
-        0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xad, 0x8d, 0xc6, 0x12, 0x00,
+        0x01, 0xc6, 0x12, 0x00, 0xc7,
     ];
 
     fn packet_with_payload() -> Vec<u8> {
@@ -419,16 +419,16 @@ mod tests {
         assert!(p.options().is_empty());
         assert_eq!(p.payload().len(), 0x73 - 20);
         let r = Ipv4Repr::parse(&p).unwrap();
-        assert_eq!(r.src, Ipv4Addr::new(192, 168, 0, 1));
-        assert_eq!(r.dst, Ipv4Addr::new(192, 168, 0, 199));
+        assert_eq!(r.src, Ipv4Addr::new(198, 18, 0, 1));
+        assert_eq!(r.dst, Ipv4Addr::new(198, 18, 0, 199));
         assert_eq!(r.payload_len, 0x73 - 20);
     }
 
     #[test]
     fn emit_reproduces_known_header() {
         let r = Ipv4Repr::new(
-            Ipv4Addr::new(192, 168, 0, 1),
-            Ipv4Addr::new(192, 168, 0, 199),
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 199),
             IpProtocol::Udp,
             0x73 - 20,
         );
@@ -554,7 +554,7 @@ mod tests {
         let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();
         p.swap_addrs();
         p.set_ttl_update_checksum(255);
-        assert_eq!(p.src_addr(), Ipv4Addr::new(192, 168, 0, 199));
+        assert_eq!(p.src_addr(), Ipv4Addr::new(198, 18, 0, 199));
         assert_eq!(p.ttl(), 255);
         assert!(p.verify_checksum());
     }
