@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end: build, bring up the veth lab, run xstack serve in xs-b, drive it
-# from the kernel in xs-a with ping, UDP echo and a sockperf ping-pong, show xstack's
-# summary, and tear the lab down (also on Ctrl-C or failure).
+# from the kernel in xs-a with ping, UDP echo, TCP echo and a sockperf ping-pong, show
+# xstack's summary, and tear the lab down (also on Ctrl-C or failure).
 #   DRIVER=xdp|packet|auto (default auto)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,9 +29,9 @@ scripts/setup.sh
 say "lab: xs-a (kernel, 198.18.0.1 on xsa0) <-veth-> xs-b (xstack owns 198.18.0.2 on xsb0)"
 scripts/lab.sh up
 
-say "xstack serve --driver $DRIVER --udp-echo 7 --sockperf 11111"
+say "xstack serve --driver $DRIVER --udp-echo 7 --tcp-echo 7 --sockperf 11111"
 ip netns exec xs-b target/release/xstack serve --iface xsb0 --ip 198.18.0.2/24 \
-    --driver "$DRIVER" --udp-echo 7 --sockperf 11111 >"$OUT/serve.out" 2>"$OUT/serve.err" &
+    --driver "$DRIVER" --udp-echo 7 --tcp-echo 7 --sockperf 11111 >"$OUT/serve.out" 2>"$OUT/serve.err" &
 PID=$!
 for _ in $(seq 100); do grep -q ready "$OUT/serve.out" && break; sleep 0.1; done
 grep -v -E '^libbpf|^libxdp' "$OUT/serve.err" || true
@@ -43,6 +43,11 @@ ip netns exec xs-a ping -c 5 -i 0.2 198.18.0.2
 say "UDP echo from the kernel (socat)"
 reply=$(echo "hello from the kernel's UDP" | ip netns exec xs-a timeout 3 socat -T 2 - UDP:198.18.0.2:7)
 echo "sent:  hello from the kernel's UDP"
+echo "reply: $reply"
+
+say "TCP echo from the kernel's TCP (nc): handshake, data, half-close, FIN"
+reply=$(echo "hello from the kernel's TCP" | ip netns exec xs-a timeout 3 nc -N 198.18.0.2 7)
+echo "sent:  hello from the kernel's TCP"
 echo "reply: $reply"
 
 say "sockperf ping-pong, 3 s"
