@@ -4,9 +4,9 @@
 //! (which decide what to do with them). It owns the byte layout of every header xstack
 //! speaks: Ethernet, ARP, IPv4, ICMPv4, UDP, TCP (with options) and the sockperf message
 //! header, plus the RFC 1071 checksum arithmetic. Invariants: no syscalls, no clocks, no
-//! unchecked memory access (this layer is entirely safe Rust), no allocation; every `XxxPacket::new_checked` guarantees that no accessor of
-//! the returned view can panic, and malformed input of any shape yields a [`WireError`]
-//! (a drop reason the stack counts), never a panic.
+//! allocation, and entirely safe Rust; every `XxxPacket::new_checked` guarantees that no
+//! accessor of the returned view can panic, and malformed input of any shape yields a
+//! [`WireError`] (a drop reason the stack counts), never a panic.
 //!
 //! Conventions shared by every module:
 //! - `XxxPacket<T: AsRef<[u8]>>` is a view over a buffer; field byte ranges are constants
