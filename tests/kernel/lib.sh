@@ -88,3 +88,14 @@ print(d)' "$WORK/summary.json" "$1"
 }
 
 pass() { log "ok: $*"; }
+
+# expect_all_fin N: after serve_stop, N TCP connections were opened and every one ended
+# with the FIN exchange (none reset, none timed out, none left).
+expect_all_fin() {
+    local opened fin
+    opened=$(summary tcp_connections_opened)
+    fin=$(summary tcp_closed_fin)
+    [ "$opened" = "$1" ] || die "tcp_connections_opened $opened, not $1"
+    [ "$fin" = "$opened" ] \
+        || die "$opened opened but $fin closed by FIN (rst $(summary tcp_closed_rst), timeout $(summary tcp_closed_timeout))"
+}

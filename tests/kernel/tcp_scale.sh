@@ -11,8 +11,5 @@ res2=$(in_a timeout 180 python3 "$KDIR/tcp_echo_check.py" "$B" 7 1000 1000 10000
 log "$res2"
 sleep 0.5
 serve_stop
-opened=$(summary tcp_connections_opened)
-fin=$(summary tcp_closed_fin)
-[ "$opened" = 11100 ] || die "tcp_connections_opened $opened, not 11100"
-[ "$fin" = "$opened" ] || die "$opened opened but $fin closed by FIN (rst $(summary tcp_closed_rst), timeout $(summary tcp_closed_timeout))"
-pass "100 x 1 MiB: ${res1%%;*}; ${res2}; $opened connections, all closed by FIN"
+expect_all_fin 11100
+pass "100 x 1 MiB: ${res1%%;*}; ${res2}; 11100 connections, all closed by FIN"
