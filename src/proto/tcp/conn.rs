@@ -318,6 +318,25 @@ impl Connection {
         self.stats
     }
 
+    /// The sequence-space variables, for tests and traces.
+    pub fn debug_vars(&self) -> String {
+        format!(
+            "{} una={} nxt={} max={} wnd={} rcv_nxt={} rto={:?} retries={} buf={}/{} fin_q={} fin_s={}",
+            self.state,
+            self.snd_una,
+            self.snd_nxt,
+            self.snd_max,
+            self.snd_wnd,
+            self.rcv_nxt,
+            self.rto,
+            self.retries,
+            self.send_buf.len(),
+            self.recv_buf.len(),
+            self.fin_queued,
+            self.fin_sent
+        )
+    }
+
     fn set_state(&mut self, to: State) {
         if to != self.state {
             let from = self.state;
@@ -404,6 +423,9 @@ impl Connection {
     /// Closes our side: a FIN follows the queued data.
     pub fn close(&mut self) {
         match self.state {
+            // RFC 9293 §3.10.4 deletes a SYN_SENT TCB on CLOSE; with data already queued
+            // that would drop it silently, so the FIN waits for the handshake instead.
+            State::SynSent if !self.send_buf.is_empty() => self.fin_queued = true,
             State::SynSent | State::Listen => self.close_with(CloseReason::Fin),
             State::SynReceived | State::Established | State::CloseWait => self.fin_queued = true,
             _ => {}
@@ -601,8 +623,20 @@ impl Connection {
                 self.rtt_probe = None;
             }
         }
+        // An ACK of new data ends the back-off: the RTO returns to what SRTT and RTTVAR
+        // say (as Linux does; Karn's rule forbids samples from retransmissions, not this).
+        if self.retries > 0 {
+            if let Some(srtt) = self.srtt {
+                self.rto = Self::rto_from(srtt, self.rttvar, &self.cfg);
+            }
+        }
         self.retries = 0;
         self.retransmit_at = (self.snd_nxt > self.snd_una).then(|| now + self.rto);
+    }
+
+    /// RFC 6298 §2.3: RTO = SRTT + max(G, 4·RTTVAR), within the configured bounds.
+    fn rto_from(srtt: Duration, rttvar: Duration, cfg: &TcpConfig) -> Duration {
+        (srtt + (rttvar * 4).max(Duration::from_millis(1))).clamp(cfg.rto_min, cfg.rto_max)
     }
 
     /// RFC 6298 §2.2–2.4.
@@ -619,8 +653,7 @@ impl Connection {
             }
         }
         let srtt = self.srtt.unwrap_or(r);
-        self.rto = (srtt + (self.rttvar * 4).max(Duration::from_millis(1)))
-            .clamp(self.cfg.rto_min, self.cfg.rto_max);
+        self.rto = Self::rto_from(srtt, self.rttvar, &self.cfg);
     }
 
     fn process_data(&mut self, now: Instant, seg: &Segment) {
@@ -1191,6 +1224,25 @@ mod tests {
             rto *= 2;
         }
         assert_eq!(c.stats().retransmits, 3);
+    }
+
+    // RFC 6298 §5.5 backs off on timeouts; an ACK of new data ends the back-off and the
+    // RTO returns to SRTT + 4·RTTVAR (as Linux does). Found by the 5 % loss pair test,
+    // where the back-off otherwise climbed to 60 s and stalled the transfer.
+    #[test]
+    fn an_ack_of_new_data_ends_the_backoff() {
+        let mut c = established();
+        let base = c.rto;
+        c.send(b"data");
+        out(&mut c, t(100));
+        for _ in 0..3 {
+            let at = c.poll_timeout().unwrap();
+            c.handle_timeout(at);
+            out(&mut c, at);
+        }
+        assert_eq!(c.rto, base * 8);
+        c.handle_segment(t(5000), &seg(IRS + 1, ISS + 5, A, b""));
+        assert_eq!(c.rto, base);
     }
 
     // RFC 6298 §3 (Karn): no RTT sample from a retransmitted segment.

@@ -9,3 +9,5 @@ pub use conn::{
     CloseReason, ConnStats, Connection, Event, Segment, SegmentHeader, State, TcpConfig,
 };
 pub use seq::SeqNumber;
+#[cfg(test)]
+mod pair_tests;

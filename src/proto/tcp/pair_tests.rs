@@ -1,0 +1,216 @@
+//! Tier 2 of the TCP tests: two connections over a simulated link on virtual time, with
+//! seeded loss, duplication and reordering, moving data both ways at once and checked
+//! byte for byte. Bounded in steps, so a livelock fails instead of hanging.
+
+use super::conn::{Connection, Segment, SegmentHeader, State, TcpConfig};
+use crate::driver::sim::Rng;
+use crate::time::Instant;
+use core::time::Duration;
+use std::collections::VecDeque;
+
+struct Wire {
+    at: Instant,
+    to_server: bool,
+    header: SegmentHeader,
+    payload: Vec<u8>,
+}
+
+struct Link {
+    rng: Rng,
+    loss: f64,
+    duplicate: f64,
+    reorder: f64,
+    in_flight: VecDeque<Wire>,
+}
+
+impl Link {
+    fn send(&mut self, now: Instant, to_server: bool, h: &SegmentHeader, a: &[u8], b: &[u8]) {
+        if self.rng.chance(self.loss) {
+            return;
+        }
+        let copies = if self.rng.chance(self.duplicate) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut at = now + Duration::from_millis(1);
+            if self.rng.chance(self.reorder) {
+                at += Duration::from_micros(self.rng.below(3000));
+            }
+            self.in_flight.push_back(Wire {
+                at,
+                to_server,
+                header: *h,
+                payload: [a, b].concat(),
+            });
+        }
+    }
+}
+
+fn pattern(seed: u8, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(seed) ^ (i >> 8) as u8)
+        .collect()
+}
+
+/// One side: what it still has to send, what it received.
+struct End {
+    conn: Option<Connection>,
+    to_send: Vec<u8>,
+    sent: usize,
+    received: Vec<u8>,
+}
+
+impl End {
+    fn app(&mut self) {
+        let Some(c) = self.conn.as_mut() else { return };
+        if self.sent < self.to_send.len() {
+            self.sent += c.send(&self.to_send[self.sent..]);
+            if self.sent == self.to_send.len() {
+                c.close();
+            }
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = c.recv(&mut buf);
+            if n == 0 {
+                break;
+            }
+            self.received.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+/// Moves `size` bytes each way over a link with the given faults; returns the virtual time
+/// it took.
+fn transfer(size: usize, loss: f64, duplicate: f64, reorder: f64, seed: u64) -> Duration {
+    let cfg = TcpConfig {
+        time_wait: Duration::from_secs(1),
+        max_retries: 30,
+        ..TcpConfig::default()
+    };
+    let mut link = Link {
+        rng: Rng::new(seed),
+        loss,
+        duplicate,
+        reorder,
+        in_flight: VecDeque::new(),
+    };
+    let mut client = End {
+        conn: Some(Connection::connect(cfg, Instant::ZERO, 0xfff0_0000)),
+        to_send: pattern(7, size),
+        sent: 0,
+        received: Vec::new(),
+    };
+    let mut server = End {
+        conn: None,
+        to_send: pattern(13, size),
+        sent: 0,
+        received: Vec::new(),
+    };
+    let mut now = Instant::ZERO;
+    for _ in 0..2_000_000u32 {
+        // Deliver what has arrived.
+        let mut i = 0;
+        while i < link.in_flight.len() {
+            if link.in_flight[i].at > now {
+                i += 1;
+                continue;
+            }
+            let w = link.in_flight.remove(i).unwrap_or_else(|| unreachable!());
+            let seg = Segment {
+                seq: w.header.seq,
+                ack: w.header.ack,
+                flags: w.header.flags,
+                window: w.header.window,
+                options: w.header.options,
+                payload: &w.payload,
+            };
+            if w.to_server {
+                match server.conn.as_mut() {
+                    Some(c) => c.handle_segment(now, &seg),
+                    None if seg.flags.contains(crate::wire::TcpFlags::SYN) => {
+                        server.conn = Some(Connection::accept(cfg, now, 0x7fff_0000, &seg))
+                    }
+                    None => {}
+                }
+            } else if let Some(c) = client.conn.as_mut() {
+                c.handle_segment(now, &seg);
+            }
+        }
+        client.app();
+        server.app();
+        for (end, to_server) in [(&mut client, true), (&mut server, false)] {
+            let Some(c) = end.conn.as_mut() else { continue };
+            if c.poll_timeout().is_some_and(|t| t <= now) {
+                c.handle_timeout(now);
+            }
+            c.poll_transmit(now, &mut |h, a, b| {
+                link.send(now, to_server, h, a, b);
+                true
+            });
+        }
+        let done = |e: &End| {
+            e.conn
+                .as_ref()
+                .is_some_and(|c| matches!(c.state(), State::Closed | State::TimeWait))
+                && e.received.len() == size
+        };
+        if done(&client) && done(&server) {
+            assert_eq!(
+                client.received, server.to_send,
+                "server to client, byte for byte"
+            );
+            assert_eq!(
+                server.received, client.to_send,
+                "client to server, byte for byte"
+            );
+            return now.saturating_since(Instant::ZERO);
+        }
+        // Jump to the next thing that can happen, at most 1 ms ahead.
+        let next = [
+            link.in_flight.iter().map(|w| w.at).min(),
+            client.conn.as_ref().and_then(|c| c.poll_timeout()),
+            server.conn.as_ref().and_then(|c| c.poll_timeout()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + Duration::from_millis(1));
+        now = next
+            .max(now + Duration::from_micros(1))
+            .min(now + Duration::from_millis(1));
+    }
+    panic!(
+        "no completion at {now}: client got {}/{size} ({:?}), server got {}/{size} ({:?}), {} in flight",
+        client.received.len(),
+        client.conn.as_ref().map(|c| c.debug_vars()),
+        server.received.len(),
+        server.conn.as_ref().map(|c| c.debug_vars()),
+        link.in_flight.len()
+    );
+}
+
+#[test]
+fn one_mebibyte_each_way_on_a_clean_link() {
+    let t = transfer(1 << 20, 0.0, 0.0, 0.0, 1);
+    assert!(t < Duration::from_secs(2), "{t:?}");
+}
+
+#[test]
+fn one_mebibyte_each_way_at_1_percent_loss() {
+    transfer(1 << 20, 0.01, 0.0, 0.0, 2);
+}
+
+#[test]
+fn one_mebibyte_each_way_at_5_percent_loss_with_duplication_and_reordering() {
+    transfer(1 << 20, 0.05, 0.02, 0.1, 3);
+}
+
+#[test]
+fn transfers_survive_many_seeds_at_2_percent_loss() {
+    for seed in 10..20 {
+        transfer(64 << 10, 0.02, 0.01, 0.05, seed);
+    }
+}
