@@ -13,3 +13,11 @@ pub mod seq;
 pub use rst::rst_for_no_connection;
 pub use segment::{Segment, SegmentHeader};
 pub use seq::SeqNumber;
+
+pub mod conn;
+mod ring;
+
+pub use conn::{CloseReason, Connection, EmitFn, Event, State, TcpConfig, TcpStats};
+
+#[cfg(test)]
+mod tests;
