@@ -1188,7 +1188,16 @@ impl Connection {
     }
 
     fn send_ack(&mut self, emit: &mut EmitFn<'_>) {
-        let h = self.header(self.snd_nxt, TcpFlags::ACK);
+        // A pure ACK carries the highest sequence number sent, not a SND.NXT rewound for
+        // retransmission: a peer that rewound too would otherwise find it left of its
+        // window and discard the ACK. While probing a zero window the probe byte is not
+        // counted, as the peer has not taken it.
+        let seq = if self.persist_deadline.is_some() {
+            self.snd_nxt
+        } else {
+            self.snd_max
+        };
+        let h = self.header(seq, TcpFlags::ACK);
         if emit(&h, &[], &[]) {
             self.ack_sent();
         }

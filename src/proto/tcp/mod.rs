@@ -20,4 +20,6 @@ mod ring;
 pub use conn::{CloseReason, Connection, EmitFn, Event, State, TcpConfig, TcpStats};
 
 #[cfg(test)]
+mod pair_tests;
+#[cfg(test)]
 mod tests;
