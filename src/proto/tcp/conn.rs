@@ -207,6 +207,9 @@ pub struct Connection {
 
     // acknowledgment
     ack_now: bool,
+    /// Duplicate ACKs owed, one per out-of-order segment (RFC 5681 §4.2), so that a
+    /// batch of segments handled before one `poll_transmit` still yields one each.
+    dup_acks_due: u8,
     delack_deadline: Option<Instant>,
     unacked_bytes: usize,
 
@@ -277,6 +280,7 @@ impl Connection {
             snd_buf: Ring::new(cfg.send_buffer),
             rcv_buf: Ring::new(cfg.recv_buffer),
             ack_now: false,
+            dup_acks_due: 0,
             delack_deadline: None,
             unacked_bytes: 0,
             srtt: None,
@@ -861,6 +865,7 @@ impl Connection {
             }
             self.stats.out_of_order += 1;
             self.stats.dup_acks_sent += 1;
+            self.dup_acks_due = self.dup_acks_due.saturating_add(1).min(8);
             self.ack_now = true;
             return false;
         }
@@ -1020,6 +1025,7 @@ impl Connection {
 
     fn ack_sent(&mut self) {
         self.ack_now = false;
+        self.dup_acks_due = 0;
         self.delack_deadline = None;
         self.unacked_bytes = 0;
     }
@@ -1198,9 +1204,12 @@ impl Connection {
             self.snd_max
         };
         let h = self.header(seq, TcpFlags::ACK);
-        if emit(&h, &[], &[]) {
-            self.ack_sent();
+        for _ in 0..self.dup_acks_due.max(1) {
+            if !emit(&h, &[], &[]) {
+                return;
+            }
         }
+        self.ack_sent();
     }
 
     /// Emits `len` bytes from ring offset `off` at `seq`, with FIN if `fin`. Moves

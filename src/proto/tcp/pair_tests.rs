@@ -74,13 +74,23 @@ struct Side {
 }
 
 fn run_transfer(seed: u64, loss_permille: u64, size: usize) {
+    run_transfer_sizes(seed, loss_permille, size, size);
+}
+
+/// Client sends `size0` bytes, server sends `size1`; returns (client, server) stats.
+fn run_transfer_sizes(
+    seed: u64,
+    loss_permille: u64,
+    size0: usize,
+    size1: usize,
+) -> (super::conn::TcpStats, super::conn::TcpStats) {
     let cfg = TcpConfig::default();
     let mut rng = XorShift(seed);
-    let payload = |rng: &mut XorShift| -> Vec<u8> {
+    let payload = |rng: &mut XorShift, size: usize| -> Vec<u8> {
         (0..size).map(|_| rng.next() as u8).collect::<Vec<u8>>()
     };
-    let data0 = payload(&mut rng);
-    let data1 = payload(&mut rng);
+    let data0 = payload(&mut rng, size0);
+    let data1 = payload(&mut rng, size1);
     let mut now = Instant::from_millis(1);
     let mut link = Link {
         rng: XorShift(seed ^ 0x9e37_79b9_7f4a_7c15),
@@ -183,10 +193,10 @@ fn run_transfer(seed: u64, loss_permille: u64, size: usize) {
             });
         }
 
-        let done = sides.iter().all(|s| {
+        let done = sides.iter().enumerate().all(|(i, s)| {
             s.as_ref().is_some_and(|s| {
                 matches!(s.conn.state(), State::Closed | State::TimeWait)
-                    && s.received.len() == size
+                    && s.received.len() == if i == 0 { size1 } else { size0 }
             })
         });
         if done {
@@ -229,6 +239,7 @@ fn run_transfer(seed: u64, loss_permille: u64, size: usize) {
     if loss_permille > 0 {
         assert!(s0.conn.stats().retransmits + s1.conn.stats().retransmits > 0);
     }
+    (s0.conn.stats(), s1.conn.stats())
 }
 
 const MB: usize = 1 << 20;
@@ -252,5 +263,18 @@ fn pair_transfer_1mb_each_way_5pct_loss() {
 fn pair_transfer_many_seeds_5pct_loss_small() {
     for seed in 10..40 {
         run_transfer(seed, 50, 64 * 1024);
+    }
+}
+
+#[test]
+fn pair_one_way_1mb_1pct_loss_uses_fast_retransmit() {
+    let (client, server) = run_transfer_sizes(4, 10, MB, 0);
+    assert!(client.fast_retransmits > 0, "{client:?} {server:?}");
+}
+
+#[test]
+fn pair_one_way_many_seeds_with_loss() {
+    for seed in 100..120 {
+        run_transfer_sizes(seed, 20 + seed % 60, 256 * 1024, 1000);
     }
 }
