@@ -1,26 +1,31 @@
 //! One TCP connection (the TCB of RFC 9293 §3.3.1), sans-IO: segments and `now` in,
 //! segments and events out.
 //!
-//! Scope of this version: passive and active open (including simultaneous open), data in
-//! both directions with flow control and window scaling, in-order receive (an
-//! out-of-order segment is answered with an immediate duplicate ACK and dropped, so the
-//! peer retransmits), delayed ACKs (at most `delayed_ack`, and at least every second
-//! segment), retransmission on timeout per RFC 6298 (SRTT/RTTVAR, Karn's rule, exponential
-//! back-off, a configurable minimum; go-back-N from SND.UNA), FIN in every state that
-//! sends or receives one (retransmitted like data), TIME_WAIT for 2×MSL, RST processing with
-//! RFC 5961 challenge ACKs, and giving up with a RST after `max_retries`.
+//! What it does:
+//! - passive and active open, simultaneous open included;
+//! - data both ways with flow control, window scaling, and silly-window avoidance on both
+//!   sides (RFC 9293 §3.8.6.2);
+//! - reassembly of out-of-order segments (up to [`OOO_RANGES`] holes), each answered with
+//!   an immediate duplicate ACK;
+//! - delayed ACKs (at most `delayed_ack`, and at least every second full segment);
+//! - retransmission on timeout per RFC 6298 (SRTT/RTTVAR, Karn's rule, exponential back-off,
+//!   a configurable minimum; go-back-N from SND.UNA with a one-segment loss window);
+//! - fast retransmit and NewReno recovery on three duplicate ACKs (RFC 5681, RFC 6582);
+//! - the persist timer with one-byte zero-window probes (RFC 9293 §3.8.6.1);
+//! - FIN in every state that sends or receives one, retransmitted like data, and
+//!   TIME_WAIT for 2×MSL;
+//! - RST processing with RFC 5961 challenge ACKs, rate-limited per connection;
+//! - giving up with a RST after `max_retries`.
 //!
-//! Data waiting on a peer window too small for it is probed with one byte after an RTO
-//! (the persist timer, RFC 9293 §3.8.6.1), so a lost window update cannot stall the
-//! connection for ever.
-//!
-//! Not yet: reassembly of out-of-order data, fast retransmit / NewReno, SACK and
-//! timestamps (never offered, so never used).
+//! SACK and timestamps are never offered, so a peer never uses them (RFC 2018 §2,
+//! RFC 7323 §3.2), and any it sends are ignored.
 //!
 //! Invariants: buffers are allocated once, at creation; `send_buf` holds exactly the bytes
 //! from SND.UNA on (sent and unsent); `recv_buf` holds in-order bytes the application has
-//! not read; SND.UNA <= SND.NXT.
+//! not read, and out-of-order bytes are written past them into its free space;
+//! SND.UNA <= SND.NXT <= SND.MAX.
 
+use super::ring::Ring;
 use super::seq::SeqNumber;
 use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpOptions};
@@ -78,6 +83,8 @@ pub struct TcpConfig {
     pub delayed_ack: Duration,
     /// TIME_WAIT lasts this long (2×MSL).
     pub time_wait: Duration,
+    /// Challenge ACKs (RFC 5961) one connection sends per second at most.
+    pub challenge_ack_limit: u32,
 }
 
 impl Default for TcpConfig {
@@ -93,6 +100,7 @@ impl Default for TcpConfig {
             max_retries: 8,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),
+            challenge_ack_limit: 10,
         }
     }
 }
@@ -159,13 +167,23 @@ pub enum Event {
 /// Counters a stack sums over its connections.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnStats {
+    /// Segments sent again, by timeout or fast retransmit.
     pub retransmits: u64,
     pub timeouts: u64,
+    /// Fast retransmits on three duplicate ACKs (each starts a recovery).
+    pub fast_retransmits: u64,
     pub challenge_acks: u64,
+    /// Challenge ACKs not sent because of the rate limit.
+    pub challenge_acks_limited: u64,
     pub out_of_order: u64,
 }
 
 const EVENTS: usize = 16;
+/// Out-of-order ranges kept for reassembly; a segment that would need one more is
+/// dropped (and later retransmitted by the peer).
+pub const OOO_RANGES: usize = 4;
+/// RFC 6928: the initial congestion window, in segments.
+const INITIAL_WINDOW: usize = 10;
 
 /// Where `poll_transmit` writes a segment: the header, and the payload as up to two
 /// slices of the send ring. Returns false when no transmit buffer is free.
@@ -193,12 +211,33 @@ pub struct Connection {
     fin_sent: bool,
     /// Our SYN (or SYN-ACK) is outstanding.
     syn_sent: bool,
+    /// The sequence number of our FIN, once it has been sent.
+    fin_seq: Option<SeqNumber>,
+    /// The largest window the peer has offered (for sender SWS avoidance).
+    max_snd_wnd: u32,
+    // Congestion control (RFC 5681, RFC 6582).
+    cwnd: usize,
+    ssthresh: usize,
+    dup_acks: u32,
+    /// In fast recovery until SND.UNA passes this (NewReno's "recover").
+    recover: Option<SeqNumber>,
+    /// The segment at SND.UNA is to be sent again now.
+    fast_rexmit: bool,
     // Receive side.
     irs: SeqNumber,
     rcv_nxt: SeqNumber,
     /// Shift we apply to the windows we advertise.
     rcv_shift: u8,
-    recv_buf: VecDeque<u8>,
+    recv_buf: Ring,
+    /// Out-of-order data held in `recv_buf` past its in-order bytes: [start, end) ranges.
+    ooo: [(SeqNumber, SeqNumber); OOO_RANGES],
+    ooo_count: usize,
+    /// A FIN that arrived out of order, at this sequence number.
+    peer_fin_at: Option<SeqNumber>,
+    /// The right edge of the window we last advertised (receiver SWS avoidance).
+    rcv_adv: SeqNumber,
+    /// Duplicate ACKs owed: one per out-of-order segment (RFC 5681 §4.2).
+    dup_acks_due: u32,
     peer_fin: bool,
     // Timers.
     rto: Duration,
@@ -218,6 +257,9 @@ pub struct Connection {
     send_rst: bool,
     /// A RST to send for an unacceptable ACK (seq = that ACK).
     send_rst_for_ack: Option<SeqNumber>,
+    /// Challenge ACKs sent in the current one-second window, and when it started.
+    challenge_count: u32,
+    challenge_window: Instant,
     events: [Option<Event>; EVENTS],
     event_head: usize,
     event_len: usize,
@@ -241,10 +283,22 @@ impl Connection {
             fin_queued: false,
             fin_sent: false,
             syn_sent: false,
+            fin_seq: None,
+            max_snd_wnd: 0,
+            cwnd: INITIAL_WINDOW * 536,
+            ssthresh: usize::MAX,
+            dup_acks: 0,
+            recover: None,
+            fast_rexmit: false,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_shift: 0,
-            recv_buf: VecDeque::with_capacity(cfg.recv_buffer),
+            recv_buf: Ring::new(cfg.recv_buffer),
+            ooo: [(SeqNumber(0), SeqNumber(0)); OOO_RANGES],
+            ooo_count: 0,
+            peer_fin_at: None,
+            rcv_adv: SeqNumber(0),
+            dup_acks_due: 0,
             peer_fin: false,
             rto: cfg.rto_initial,
             srtt: None,
@@ -260,6 +314,8 @@ impl Connection {
             time_wait_until: None,
             send_rst: false,
             send_rst_for_ack: None,
+            challenge_count: 0,
+            challenge_window: Instant::ZERO,
             events: [None; EVENTS],
             event_head: 0,
             event_len: 0,
@@ -274,8 +330,10 @@ impl Connection {
         let mut c = Connection::new(cfg, SeqNumber(iss), State::Listen);
         c.irs = syn.seq;
         c.rcv_nxt = syn.seq + 1;
+        c.rcv_adv = c.rcv_nxt;
         c.take_syn_options(&syn.options);
         c.snd_wnd = u32::from(syn.window);
+        c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = syn.seq;
         c.set_state(State::SynReceived);
         c.syn_sent = true;
@@ -297,7 +355,7 @@ impl Connection {
     /// RFC 9293 §3.7.1 (MSS, 536 when absent) and RFC 7323 §2.2 (window scale only when
     /// both SYNs carry it).
     fn take_syn_options(&mut self, o: &TcpOptions) {
-        self.peer_mss = o.mss.unwrap_or(536).clamp(64, self.cfg.mss.max(64));
+        self.set_peer_mss(o.mss);
         match o.window_scale {
             Some(s) => {
                 self.snd_shift = s.min(14);
@@ -310,8 +368,25 @@ impl Connection {
         }
     }
 
+    /// RFC 9293 §3.7.1: the peer's MSS, 536 when its SYN has none; the initial window
+    /// follows from it (RFC 6928).
+    fn set_peer_mss(&mut self, mss: Option<u16>) {
+        self.peer_mss = mss.unwrap_or(536).clamp(64, self.cfg.mss.max(64));
+        self.cwnd = INITIAL_WINDOW * self.smss();
+    }
+
+    /// The sender MSS: the largest segment we send.
+    fn smss(&self) -> usize {
+        usize::from(self.peer_mss.min(self.cfg.mss))
+    }
+
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The congestion window and slow-start threshold, in bytes.
+    pub fn congestion(&self) -> (usize, usize) {
+        (self.cwnd, self.ssthresh)
     }
 
     pub fn stats(&self) -> ConnStats {
@@ -321,13 +396,16 @@ impl Connection {
     /// The sequence-space variables, for tests and traces.
     pub fn debug_vars(&self) -> String {
         format!(
-            "{} una={} nxt={} max={} wnd={} rcv_nxt={} rto={:?} retries={} buf={}/{} fin_q={} fin_s={}",
+            "{} una={} nxt={} max={} wnd={} cwnd={} ssthresh={} rcv_nxt={} ooo={} rto={:?} retries={} buf={}/{} fin_q={} fin_s={}",
             self.state,
             self.snd_una,
             self.snd_nxt,
             self.snd_max,
             self.snd_wnd,
+            self.cwnd,
+            self.ssthresh,
             self.rcv_nxt,
+            self.ooo_count,
             self.rto,
             self.retries,
             self.send_buf.len(),
@@ -397,16 +475,16 @@ impl Connection {
 
     /// Reads in-order data; returns how much.
     pub fn recv(&mut self, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.recv_buf.len());
-        let (a, b) = self.recv_buf.as_slices();
-        let from_a = n.min(a.len());
-        buf[..from_a].copy_from_slice(&a[..from_a]);
-        buf[from_a..n].copy_from_slice(&b[..n - from_a]);
-        let was_closed_window = self.window_to_advertise() == 0;
-        self.recv_buf.drain(..n);
-        // Reopening a closed window is announced at once (RFC 9293 §3.8.6.2.2).
-        if n > 0 && was_closed_window {
-            self.ack_now = true;
+        let n = self.recv_buf.pop(buf);
+        // A window that reading has opened a lot is announced at once (RFC 9293
+        // §3.8.6.2.2): when it at least doubles and grows by the SWS threshold. That
+        // covers reopening a closed window.
+        if n > 0 && self.synchronized() {
+            let advertised = self.rcv_adv - self.rcv_nxt;
+            let possible = self.rcv_wnd();
+            if possible >= 2 * advertised && possible - advertised >= self.sws_threshold() {
+                self.ack_now = true;
+            }
         }
         n
     }
@@ -470,21 +548,19 @@ impl Connection {
         }
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
+        self.rcv_adv = self.rcv_nxt;
         if seg.options.window_scale.is_none() {
             self.rcv_shift = 0;
             self.snd_shift = 0;
         } else {
             self.snd_shift = seg.options.window_scale.unwrap_or(0).min(14);
         }
-        self.peer_mss = seg
-            .options
-            .mss
-            .unwrap_or(536)
-            .clamp(64, self.cfg.mss.max(64));
+        self.set_peer_mss(seg.options.mss);
         if ack_ok {
             self.ack_advances(now, seg.ack);
             // The window in a SYN is never scaled (RFC 7323 §2.2).
             self.snd_wnd = u32::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
             self.set_state(State::Established);
@@ -493,6 +569,7 @@ impl Connection {
         } else {
             // Simultaneous open: both sides sent SYN.
             self.snd_wnd = u32::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
             self.snd_wl1 = seg.seq;
             self.set_state(State::SynReceived);
             self.syn_sent = true;
@@ -501,8 +578,22 @@ impl Connection {
         }
     }
 
+    /// Free space in the receive buffer: the most we could advertise.
     fn rcv_wnd(&self) -> usize {
-        self.cfg.recv_buffer - self.recv_buf.len()
+        self.recv_buf.free()
+    }
+
+    /// RFC 9293 §3.8.6.2.2: the window's right edge moves only in steps of at least
+    /// min(buffer / 2, MSS).
+    fn sws_threshold(&self) -> usize {
+        (self.cfg.recv_buffer / 2).min(usize::from(self.cfg.mss))
+    }
+
+    fn synchronized(&self) -> bool {
+        !matches!(
+            self.state,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
     }
 
     /// RFC 9293 §3.10.7.4, first check: is the segment in the receive window?
@@ -521,7 +612,19 @@ impl Connection {
         }
     }
 
-    fn challenge_ack(&mut self) {
+    /// RFC 5961 §3.2, §4.2 and §7: answer with an ACK, at most `challenge_ack_limit` a
+    /// second. The limit is per connection, so its count tells an off-path attacker
+    /// nothing about other connections (a global one would).
+    fn challenge_ack(&mut self, now: Instant) {
+        if now.saturating_since(self.challenge_window) >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count >= self.cfg.challenge_ack_limit {
+            self.stats.challenge_acks_limited += 1;
+            return;
+        }
+        self.challenge_count += 1;
         self.stats.challenge_acks += 1;
         self.ack_now = true;
     }
@@ -542,13 +645,13 @@ impl Connection {
             if seg.seq == self.rcv_nxt {
                 self.close_with(CloseReason::Rst);
             } else {
-                self.challenge_ack();
+                self.challenge_ack(now);
             }
             return;
         }
         // RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK.
         if f.contains(TcpFlags::SYN) {
-            self.challenge_ack();
+            self.challenge_ack(now);
             return;
         }
         if !f.contains(TcpFlags::ACK) {
@@ -561,18 +664,32 @@ impl Connection {
             return;
         }
         self.process_data(now, seg);
-        if f.contains(TcpFlags::FIN) && seg.seq + seg.payload.len() == self.rcv_nxt {
+        if f.contains(TcpFlags::FIN) {
+            let fin_at = seg.seq + seg.payload.len();
+            if fin_at == self.rcv_nxt {
+                self.process_fin(now);
+            } else if fin_at > self.rcv_nxt && !self.peer_fin {
+                // Out of order: it takes effect once the data before it is in.
+                self.peer_fin_at = Some(fin_at);
+            }
+        }
+        if self.peer_fin_at == Some(self.rcv_nxt) && !self.peer_fin {
+            self.peer_fin_at = None;
             self.process_fin(now);
         }
     }
 
     /// Returns false if the segment is to be dropped.
     fn process_ack(&mut self, now: Instant, seg: &Segment) -> bool {
-        // RFC 5961 §5.2: an ACK outside [SND.UNA - MAX.SND.WND, SND.NXT] is not processed.
-        if seg.ack > self.snd_nxt {
-            self.ack_now = true;
+        // RFC 5961 §5.2: an ACK for what was never sent is answered and not processed;
+        // so is one older than SND.UNA - MAX.SND.WND.
+        let too_old = self.state != State::SynReceived
+            && self.snd_una.since(seg.ack) > self.max_snd_wnd.max(1) as i32;
+        if seg.ack > self.snd_max || too_old {
+            self.challenge_ack(now);
             return false;
         }
+        let wnd = u32::from(seg.window) << self.snd_shift;
         if self.state == State::SynReceived {
             if seg.ack > self.snd_una {
                 self.ack_advances(now, seg.ack);
@@ -584,10 +701,19 @@ impl Connection {
             }
         } else if seg.ack > self.snd_una {
             self.ack_advances(now, seg.ack);
+        } else if seg.ack == self.snd_una
+            && seg.payload.is_empty()
+            && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
+            && wnd == self.snd_wnd
+            && self.snd_max > self.snd_una
+        {
+            // RFC 5681 §2: a duplicate ACK.
+            self.on_dup_ack();
         }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2).
         if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack) {
-            self.snd_wnd = u32::from(seg.window) << self.snd_shift;
+            self.snd_wnd = wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
         }
@@ -617,6 +743,17 @@ impl Connection {
         let data = acked.min(self.send_buf.len());
         self.send_buf.drain(..data);
         self.snd_una = ack;
+        // After a go-back-N restart the peer may acknowledge past SND.NXT what it had
+        // kept out of order: carry on from there.
+        if ack > self.snd_nxt {
+            self.snd_nxt = ack;
+            if self.fin_seq.is_some_and(|f| ack > f) {
+                self.fin_sent = true;
+            }
+        }
+        if acked > 0 {
+            self.on_new_ack(acked);
+        }
         if let Some((end, sent)) = self.rtt_probe {
             if ack >= end {
                 self.rtt_sample(now.saturating_since(sent));
@@ -632,6 +769,49 @@ impl Connection {
         }
         self.retries = 0;
         self.retransmit_at = (self.snd_nxt > self.snd_una).then(|| now + self.rto);
+    }
+
+    /// RFC 5681 §3.1 (slow start, congestion avoidance) and RFC 6582 §3.2 (partial and
+    /// full ACKs in recovery) for an ACK of `acked` new bytes.
+    fn on_new_ack(&mut self, acked: usize) {
+        let smss = self.smss();
+        self.dup_acks = 0;
+        match self.recover {
+            Some(recover) if self.snd_una < recover => {
+                // A partial ACK: the next hole is lost too. Resend it and deflate.
+                self.fast_rexmit = true;
+                self.cwnd = self.cwnd.saturating_sub(acked) + smss;
+            }
+            Some(_) => {
+                self.recover = None;
+                let flight = self.snd_max - self.snd_una;
+                self.cwnd = self.ssthresh.min(flight + smss).max(smss);
+            }
+            None if self.cwnd < self.ssthresh => self.cwnd += acked.min(smss),
+            None => self.cwnd += (smss * smss / self.cwnd).max(1),
+        }
+    }
+
+    /// RFC 5681 §3.2 and RFC 6582 §3.2: the third duplicate ACK starts fast retransmit;
+    /// further ones inflate the window in recovery.
+    fn on_dup_ack(&mut self) {
+        let smss = self.smss();
+        self.dup_acks += 1;
+        if self.recover.is_some() {
+            if self.dup_acks > 3 {
+                self.cwnd += smss;
+            }
+            return;
+        }
+        if self.dup_acks == 3 {
+            let flight = self.snd_max - self.snd_una;
+            self.ssthresh = (flight / 2).max(2 * smss);
+            self.cwnd = self.ssthresh + 3 * smss;
+            self.recover = Some(self.snd_max);
+            self.fast_rexmit = true;
+            self.rtt_probe = None;
+            self.stats.fast_retransmits += 1;
+        }
     }
 
     /// RFC 6298 §2.3: RTO = SRTT + max(G, 4·RTTVAR), within the configured bounds.
@@ -665,31 +845,89 @@ impl Connection {
         {
             return;
         }
-        // Trim what we already have; a segment starting past RCV.NXT is out of order.
+        // Trim what we already have.
         let skip = self.rcv_nxt - seg.seq;
-        if seg.seq > self.rcv_nxt {
-            self.stats.out_of_order += 1;
-            self.ack_now = true; // an immediate duplicate ACK (RFC 5681 §4.2)
-            return;
-        }
         if skip >= seg.payload.len() {
+            // All old: the peer missed our ACK.
             self.ack_now = true;
             return;
         }
-        let new = &seg.payload[skip..];
-        let n = new.len().min(self.rcv_wnd());
-        self.recv_buf.extend(&new[..n]);
+        let start = seg.seq + skip;
+        let data = &seg.payload[skip..];
+        let off = start - self.rcv_nxt;
+        if off > 0 {
+            // Out of order: keep what fits in the window for reassembly, and send an
+            // immediate duplicate ACK for each such segment (RFC 5681 §4.2), so that the
+            // peer can count three and retransmit fast.
+            self.stats.out_of_order += 1;
+            let n = self.recv_buf.write_at(off, data);
+            if n > 0 {
+                self.add_ooo(start, start + n);
+            }
+            self.dup_acks_due = (self.dup_acks_due + 1).min(8);
+            self.ack_now = true;
+            return;
+        }
+        let n = self.recv_buf.write_at(0, data);
+        self.recv_buf.commit(n);
         self.rcv_nxt += n;
+        let filled_hole = self.ooo_count > 0;
+        self.merge_ooo();
         if n > 0 {
             self.push_event(Event::Readable);
         }
         // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: delay the ACK, but at least every second
-        // full-sized segment gets one at once.
+        // full-sized segment gets one at once, and so does a segment that fills a hole.
         self.unacked_segments += 1;
-        if self.unacked_segments >= 2 || n < new.len() {
+        if self.unacked_segments >= 2 || n < data.len() || filled_hole {
             self.ack_now = true;
         } else if self.ack_at.is_none() {
             self.ack_at = Some(now + self.cfg.delayed_ack);
+        }
+    }
+
+    /// Records [start, end) as held out of order, merged with the ranges it touches. With
+    /// no range free the bytes are forgotten; the peer sends them again.
+    fn add_ooo(&mut self, start: SeqNumber, end: SeqNumber) {
+        let (mut s, mut e) = (start, end);
+        let mut i = 0;
+        while i < self.ooo_count {
+            let (a, b) = self.ooo[i];
+            if a <= e && s <= b {
+                if a < s {
+                    s = a;
+                }
+                if b > e {
+                    e = b;
+                }
+                self.ooo_count -= 1;
+                self.ooo[i] = self.ooo[self.ooo_count];
+            } else {
+                i += 1;
+            }
+        }
+        if self.ooo_count < OOO_RANGES {
+            self.ooo[self.ooo_count] = (s, e);
+            self.ooo_count += 1;
+        }
+    }
+
+    /// Moves RCV.NXT over every held range it has reached.
+    fn merge_ooo(&mut self) {
+        let mut i = 0;
+        while i < self.ooo_count {
+            let (a, b) = self.ooo[i];
+            if a <= self.rcv_nxt {
+                if b > self.rcv_nxt {
+                    self.recv_buf.commit(b - self.rcv_nxt);
+                    self.rcv_nxt = b;
+                }
+                self.ooo_count -= 1;
+                self.ooo[i] = self.ooo[self.ooo_count];
+                i = 0; // RCV.NXT moved: earlier ranges may now be reached
+            } else {
+                i += 1;
+            }
         }
     }
 
@@ -730,7 +968,7 @@ impl Connection {
 
     /// Something can be sent right now.
     fn wants_transmit(&self) -> bool {
-        if self.send_rst || self.send_rst_for_ack.is_some() || self.ack_now {
+        if self.send_rst || self.send_rst_for_ack.is_some() || self.ack_now || self.fast_rexmit {
             return true;
         }
         match self.state {
@@ -740,11 +978,8 @@ impl Connection {
             | State::FinWait1
             | State::Closing
             | State::LastAck => {
-                let in_flight = self.snd_nxt - self.snd_una;
-                let sent_data = in_flight - usize::from(self.fin_sent);
-                let unsent = self.send_buf.len().saturating_sub(sent_data);
-                (unsent > 0 && (self.snd_wnd as usize) > in_flight)
-                    || (self.fin_queued && !self.fin_sent && unsent == 0)
+                let (_, unsent) = self.send_progress();
+                self.sendable() > 0 || (self.fin_queued && !self.fin_sent && unsent == 0)
             }
             _ => false,
         }
@@ -783,20 +1018,46 @@ impl Connection {
                 return;
             }
             // RFC 6298 §5.5–5.7: back off, forget the sample in flight (Karn), resend
-            // from SND.UNA.
+            // from SND.UNA. RFC 5681 §3.1: halve ssthresh, restart from the loss window.
             self.rto = (self.rto * 2).min(self.cfg.rto_max);
             self.rtt_probe = None;
+            if self.synchronized() {
+                let flight = self.snd_max - self.snd_una;
+                self.ssthresh = (flight / 2).max(2 * self.smss());
+                self.cwnd = self.smss();
+            }
+            self.recover = None;
+            self.dup_acks = 0;
+            self.fast_rexmit = false;
             self.snd_nxt = self.snd_una;
             self.fin_sent = false;
             self.retransmit_at = Some(now + self.rto);
-            self.stats.retransmits += 1;
         }
     }
 
     // ---- transmission ----
 
-    fn window_to_advertise(&self) -> u16 {
-        (self.rcv_wnd() >> self.rcv_shift).min(usize::from(u16::MAX)) as u16
+    /// What the window lets us send with `in_flight` bytes out: the smaller of the
+    /// peer's window and the congestion window.
+    fn send_room(&self, in_flight: usize) -> usize {
+        (self.snd_wnd as usize)
+            .min(self.cwnd)
+            .saturating_sub(in_flight)
+    }
+
+    /// The window to advertise now, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2):
+    /// the right edge moves only by at least the SWS threshold, and never backwards.
+    fn window_to_advertise(&self) -> usize {
+        let free = self.rcv_wnd();
+        let current = (self.rcv_adv - self.rcv_nxt).min(free);
+        let wnd = if free - current >= self.sws_threshold() || free == self.cfg.recv_buffer {
+            free
+        } else {
+            current
+        };
+        // What the scaled 16-bit field can say.
+        let max = usize::from(u16::MAX) << self.rcv_shift;
+        wnd.min(max) >> self.rcv_shift << self.rcv_shift
     }
 
     fn syn_options(&self, syn_ack: bool) -> TcpOptions {
@@ -858,6 +1119,8 @@ impl Connection {
                         // Karn: only the first transmission of the SYN is timed.
                         if self.snd_max == self.iss {
                             self.rtt_probe = Some((self.iss + 1, now));
+                        } else {
+                            self.stats.retransmits += 1;
                         }
                         self.snd_nxt = self.iss + 1;
                         self.snd_max = self.snd_nxt;
@@ -873,47 +1136,115 @@ impl Connection {
         }
         self.transmit_data(now, emit);
         if self.ack_now {
-            let h = self.ack_header(TcpFlags::ACK);
-            if emit(&h, &[], &[]) {
-                self.acked_now();
+            // One ACK, or one per out-of-order segment received since the last.
+            for _ in 0..self.dup_acks_due.max(1) {
+                let mut h = self.ack_header(TcpFlags::ACK);
+                // A pure ACK carries SND.MAX: after a go-back-N restart SND.NXT may lie
+                // below what the peer has already received, and the peer would find an
+                // ACK at SND.NXT unacceptable and drop it (RFC 9293 §3.10.7.4).
+                h.seq = self.snd_max;
+                if !emit(&h, &[], &[]) {
+                    return;
+                }
             }
+            self.acked_now();
         }
     }
 
-    fn ack_header(&self, flags: TcpFlags) -> SegmentHeader {
+    /// The header of a segment at SND.NXT; it advertises the window and records it.
+    fn ack_header(&mut self, flags: TcpFlags) -> SegmentHeader {
+        let wnd = self.window_to_advertise();
+        let edge = self.rcv_nxt + wnd;
+        if edge > self.rcv_adv {
+            self.rcv_adv = edge;
+        }
         SegmentHeader {
             seq: self.snd_nxt,
             ack: self.rcv_nxt,
             flags,
-            window: self.window_to_advertise(),
+            window: (wnd >> self.rcv_shift) as u16,
             options: TcpOptions::default(),
         }
     }
 
     fn acked_now(&mut self) {
         self.ack_now = false;
+        self.dup_acks_due = 0;
         self.ack_at = None;
         self.unacked_segments = 0;
     }
 
-    fn transmit_data(&mut self, now: Instant, emit: &mut Emit) {
-        if !matches!(
+    /// Bytes sent and not yet acknowledged, and bytes queued and not yet sent.
+    fn send_progress(&self) -> (usize, usize) {
+        let in_flight = self.snd_nxt - self.snd_una;
+        let sent_data = in_flight - usize::from(self.fin_sent);
+        (in_flight, self.send_buf.len().saturating_sub(sent_data))
+    }
+
+    /// How many new bytes to send now, with sender SWS avoidance (RFC 9293 §3.8.6.2.1):
+    /// a full segment, or everything queued (there is no Nagle delay: the applications
+    /// here are request/response), or half the largest window the peer offered. With
+    /// nothing in flight no ACK will come to open more room, so what fits goes anyway.
+    fn sendable(&self) -> usize {
+        let (in_flight, unsent) = self.send_progress();
+        let mss = self.smss();
+        let n = unsent.min(mss).min(self.send_room(in_flight));
+        let worth_it =
+            n == mss || n == unsent || n >= (self.max_snd_wnd as usize) / 2 || in_flight == 0;
+        if worth_it {
+            n
+        } else {
+            0
+        }
+    }
+
+    fn sending_state(&self) -> bool {
+        matches!(
             self.state,
             State::Established
                 | State::CloseWait
                 | State::FinWait1
                 | State::Closing
                 | State::LastAck
-        ) {
+        )
+    }
+
+    /// Sends the segment at SND.UNA again (fast retransmit, or a NewReno partial ACK),
+    /// without moving SND.NXT.
+    fn retransmit_first(&mut self, emit: &mut Emit) {
+        let (in_flight, _) = self.send_progress();
+        if in_flight == 0 {
             return;
         }
-        let mss = usize::from(self.peer_mss.min(self.cfg.mss));
+        let n = self.smss().min(self.send_buf.len()).min(in_flight);
+        let fin = self.fin_sent && n + 1 == in_flight;
+        let mut h = self.ack_header(if fin {
+            TcpFlags::FIN | TcpFlags::ACK
+        } else {
+            TcpFlags::ACK
+        });
+        h.seq = self.snd_una;
+        let (a, b) = self.send_buf.as_slices();
+        let first = n.min(a.len());
+        if emit(&h, &a[..first], &b[..n - first]) {
+            self.stats.retransmits += 1;
+            self.acked_now();
+        }
+    }
+
+    fn transmit_data(&mut self, now: Instant, emit: &mut Emit) {
+        if !self.sending_state() {
+            self.fast_rexmit = false;
+            return;
+        }
+        if self.fast_rexmit {
+            self.fast_rexmit = false;
+            self.retransmit_first(emit);
+        }
         loop {
-            let in_flight = self.snd_nxt - self.snd_una;
+            let (in_flight, unsent) = self.send_progress();
             let sent_data = in_flight - usize::from(self.fin_sent);
-            let unsent = self.send_buf.len().saturating_sub(sent_data);
-            let room = (self.snd_wnd as usize).saturating_sub(in_flight);
-            let mut n = unsent.min(mss).min(room);
+            let mut n = self.sendable();
             // RFC 9293 §3.8.6.1: data waiting on a window that has no room, with nothing in
             // flight to bring an ACK back, starts the persist timer; when it fires, one
             // byte goes out as a window probe.
@@ -930,50 +1261,54 @@ impl Connection {
                     }
                     Some(_) => {}
                 }
-            } else if room > 0 {
+            } else if n > 0 {
                 self.persist_at = None;
                 self.persist_backoff = 0;
             }
-            if n > 0 {
-                let (a, b) = self.send_buf.as_slices();
-                let (p1, p2) = if sent_data >= a.len() {
-                    let off = sent_data - a.len();
-                    (&b[off..off + n], &b[..0])
-                } else {
-                    let first = (a.len() - sent_data).min(n);
-                    (&a[sent_data..sent_data + first], &b[..n - first])
-                };
-                let last = n == unsent;
-                let mut flags = TcpFlags::ACK;
-                if last {
-                    flags |= TcpFlags::PSH;
-                }
-                let h = self.ack_header(flags);
-                if !emit(&h, p1, p2) {
-                    return;
-                }
-                // Karn: time only data sent for the first time.
-                if self.rtt_probe.is_none() && self.snd_nxt >= self.snd_max {
-                    self.rtt_probe = Some((self.snd_nxt + n, now));
-                }
-                self.snd_nxt += n;
-                if self.snd_nxt > self.snd_max {
-                    self.snd_max = self.snd_nxt;
-                }
-                self.acked_now();
-                if self.retransmit_at.is_none() {
-                    self.retransmit_at = Some(now + self.rto);
-                }
-                continue;
+            if n == 0 {
+                break;
             }
-            break;
+            let mut flags = TcpFlags::ACK;
+            if n == unsent {
+                flags |= TcpFlags::PSH;
+            }
+            let h = self.ack_header(flags);
+            let (a, b) = self.send_buf.as_slices();
+            let (p1, p2) = if sent_data >= a.len() {
+                let off = sent_data - a.len();
+                (&b[off..off + n], &b[..0])
+            } else {
+                let first = (a.len() - sent_data).min(n);
+                (&a[sent_data..sent_data + first], &b[..n - first])
+            };
+            if !emit(&h, p1, p2) {
+                return;
+            }
+            if self.snd_nxt < self.snd_max {
+                self.stats.retransmits += 1;
+            } else if self.rtt_probe.is_none() {
+                // Karn: time only data sent for the first time.
+                self.rtt_probe = Some((self.snd_nxt + n, now));
+            }
+            self.snd_nxt += n;
+            if self.snd_nxt > self.snd_max {
+                self.snd_max = self.snd_nxt;
+            }
+            self.acked_now();
+            if self.retransmit_at.is_none() {
+                self.retransmit_at = Some(now + self.rto);
+            }
         }
         // The FIN follows the last byte of data (and may have to wait for the window).
         let all_sent = self.snd_nxt - self.snd_una == self.send_buf.len();
         if self.fin_queued && !self.fin_sent && all_sent {
             let h = self.ack_header(TcpFlags::FIN | TcpFlags::ACK);
             if emit(&h, &[], &[]) {
+                if self.snd_nxt < self.snd_max {
+                    self.stats.retransmits += 1;
+                }
                 self.fin_sent = true;
+                self.fin_seq = Some(self.snd_nxt);
                 self.snd_nxt += 1;
                 if self.snd_nxt > self.snd_max {
                     self.snd_max = self.snd_nxt;
@@ -1474,5 +1809,297 @@ mod tests {
         c.send(&[0u8; 5000]);
         let sent: usize = out(&mut c, t(10)).iter().map(|(_, p)| p.len()).sum();
         assert_eq!(sent, 1280);
+    }
+
+    /// Established from a SYN with the given window scale and our config.
+    fn established_with(cfg: TcpConfig, ws: Option<u8>) -> Connection {
+        let mut c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), ws));
+        out(&mut c, t(0));
+        c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
+        assert_eq!(c.state(), State::Established);
+        while c.poll_event().is_some() {}
+        c
+    }
+
+    fn read_all(c: &mut Connection) -> Vec<u8> {
+        let mut buf = vec![0u8; 1 << 20];
+        let n = c.recv(&mut buf);
+        buf.truncate(n);
+        buf
+    }
+
+    // RFC 9293 §3.10.7.4 (segment text) and RFC 5681 §4.2: an out-of-order segment is
+    // kept and answered with an immediate duplicate ACK; the segment that fills the hole
+    // delivers both, and is acknowledged at once.
+    #[test]
+    fn out_of_order_segments_are_reassembled() {
+        let mut c = established();
+        c.handle_segment(t(10), &seg(IRS + 1 + 3, ISS + 1, PA, b"def"));
+        let o = out(&mut c, t(10));
+        assert_eq!(flags(&o), vec![A]);
+        assert_eq!(o[0].0.ack.0, IRS + 1, "a duplicate ACK");
+        assert_eq!(c.recv_available(), 0);
+        c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, PA, b"abc"));
+        assert_eq!(read_all(&mut c), b"abcdef");
+        let o = out(&mut c, t(11));
+        assert_eq!(o.len(), 1, "filling a hole is acknowledged at once");
+        assert_eq!(o[0].0.ack.0, IRS + 7);
+    }
+
+    // RFC 5681 §4.2: one duplicate ACK for each out-of-order segment, even when several
+    // arrive before the connection next transmits.
+    #[test]
+    fn each_out_of_order_segment_gets_its_own_duplicate_ack() {
+        let mut c = established();
+        for i in 1..=3u32 {
+            c.handle_segment(t(10), &seg(IRS + 1 + 10 * i, ISS + 1, A, b"x"));
+        }
+        let o = out(&mut c, t(10));
+        assert_eq!(o.len(), 3);
+        assert!(o.iter().all(|(h, _)| h.ack.0 == IRS + 1 && h.flags == A));
+    }
+
+    // RFC 9293 §3.10.7.4: a FIN that arrives before the data in front of it takes effect
+    // when that data arrives.
+    #[test]
+    fn an_out_of_order_fin_waits_for_the_data_before_it() {
+        let mut c = established();
+        c.handle_segment(t(10), &seg(IRS + 1 + 2, ISS + 1, FA, b"cd"));
+        assert_eq!(c.state(), State::Established);
+        c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, A, b"ab"));
+        assert_eq!(c.state(), State::CloseWait);
+        assert_eq!(read_all(&mut c), b"abcd");
+        assert!(c.peer_done());
+        assert_eq!(
+            out(&mut c, t(11))[0].0.ack.0,
+            IRS + 6,
+            "data and FIN acknowledged"
+        );
+    }
+
+    /// Sends `segments` full segments and returns the connection with them in flight.
+    fn with_segments_in_flight(segments: usize) -> Connection {
+        let mut c = established();
+        c.send(&vec![7u8; 1460 * segments]);
+        let o = out(&mut c, t(10));
+        assert_eq!(o.len(), segments);
+        c
+    }
+
+    fn dup_ack(c: &mut Connection, at: Instant) {
+        c.handle_segment(at, &seg(IRS + 1, ISS + 1, A, b""));
+    }
+
+    // RFC 5681 §3.2: the third duplicate ACK retransmits the first unacknowledged segment
+    // at once, sets ssthresh to half the flight and cwnd to ssthresh + 3 segments.
+    #[test]
+    fn fast_retransmit_on_the_third_duplicate_ack() {
+        let mut c = with_segments_in_flight(6);
+        for _ in 0..2 {
+            dup_ack(&mut c, t(20));
+            assert!(
+                out(&mut c, t(20)).is_empty(),
+                "two duplicates are not enough"
+            );
+        }
+        dup_ack(&mut c, t(20));
+        let o = out(&mut c, t(20));
+        assert_eq!(o.len(), 1);
+        assert_eq!((o[0].0.seq.0, o[0].1.len()), (ISS + 1, 1460));
+        assert_eq!(c.congestion(), (3 * 1460 + 3 * 1460, 3 * 1460));
+        assert_eq!(c.stats().fast_retransmits, 1);
+        assert!(c.retransmit_at.is_some(), "the timer still runs");
+    }
+
+    // RFC 6582 §3.2: in recovery a partial ACK retransmits the next hole; the full ACK
+    // ends recovery with cwnd = min(ssthresh, flight + MSS).
+    #[test]
+    fn newreno_partial_ack_retransmits_the_next_hole() {
+        let mut c = with_segments_in_flight(6);
+        for _ in 0..3 {
+            dup_ack(&mut c, t(20));
+        }
+        out(&mut c, t(20));
+        c.handle_segment(t(30), &seg(IRS + 1, ISS + 1 + 1460, A, b""));
+        let o = out(&mut c, t(30));
+        assert_eq!(o.len(), 1, "{o:?}");
+        assert_eq!(o[0].0.seq.0, ISS + 1 + 1460);
+        c.handle_segment(t(40), &seg(IRS + 1, ISS + 1 + 6 * 1460, A, b""));
+        assert_eq!(c.recover, None);
+        assert_eq!(c.congestion(), (1460, 3 * 1460), "nothing left in flight");
+    }
+
+    // RFC 5681 §3.1: a retransmission timeout sets cwnd to one segment (the loss window)
+    // and ssthresh to half the flight.
+    #[test]
+    fn a_timeout_collapses_cwnd_to_one_segment() {
+        let mut c = with_segments_in_flight(6);
+        let at = c.poll_timeout().unwrap();
+        c.handle_timeout(at);
+        assert_eq!(c.congestion(), (1460, 3 * 1460));
+        let o = out(&mut c, at);
+        assert_eq!(o.len(), 1, "one segment in the loss window");
+    }
+
+    // RFC 6928 and RFC 5681 §3.1: the first flight is ten segments; each ACK in slow
+    // start opens the window by up to one segment.
+    #[test]
+    fn slow_start_begins_with_ten_segments() {
+        let mut c = established();
+        c.send(&vec![1u8; 1460 * 20]);
+        assert_eq!(out(&mut c, t(10)).len(), 10);
+        c.handle_segment(t(20), &seg(IRS + 1, ISS + 1 + 2 * 1460, A, b""));
+        assert_eq!(c.congestion().0, 11 * 1460);
+        assert_eq!(
+            out(&mut c, t(20)).len(),
+            3,
+            "two acknowledged plus one more"
+        );
+    }
+
+    // RFC 5961 §5.2 / RFC 9293 §3.10.7.4: an ACK older than SND.UNA - MAX.SND.WND is
+    // answered with an ACK and its segment dropped.
+    #[test]
+    fn an_ack_far_below_snd_una_is_dropped() {
+        let mut c = established_with(TcpConfig::default(), None);
+        let old = ISS.wrapping_sub(1_000_000);
+        c.handle_segment(t(10), &seg(IRS + 1, old, PA, b"data"));
+        assert_eq!(c.recv_available(), 0, "the text is not taken");
+        assert_eq!(flags(&out(&mut c, t(10))), vec![A]);
+    }
+
+    // After a timeout restarts from SND.UNA, the peer may acknowledge beyond SND.NXT what
+    // it held out of order; that ACK is valid (it is below SND.MAX).
+    #[test]
+    fn an_ack_beyond_snd_nxt_after_a_timeout_is_accepted() {
+        let mut c = with_segments_in_flight(3);
+        let at = c.poll_timeout().unwrap();
+        c.handle_timeout(at);
+        out(&mut c, at);
+        c.handle_segment(at, &seg(IRS + 1, ISS + 1 + 3 * 1460, A, b""));
+        assert_eq!(c.snd_una.0, ISS + 1 + 3 * 1460);
+        assert_eq!(c.snd_nxt, c.snd_una);
+        assert!(out(&mut c, at).is_empty(), "nothing is resent");
+        assert_eq!(c.retransmit_at, None);
+    }
+
+    // RFC 9293 §3.8.6.2.2 (receiver SWS avoidance): a window that reading opens by less
+    // than min(buffer/2, MSS) is not advertised; one that opens by more is, at once.
+    #[test]
+    fn receiver_sws_avoidance_holds_back_small_window_increases() {
+        let cfg = TcpConfig {
+            recv_buffer: 8192,
+            window_scale: 0,
+            ..TcpConfig::default()
+        };
+        let mut c = established_with(cfg, None);
+        let mut seq = IRS + 1;
+        for len in [1460, 1460, 1460, 1460, 1460, 892] {
+            c.handle_segment(t(10), &seg(seq, ISS + 1, A, &vec![0u8; len]));
+            seq += len as u32;
+        }
+        let o = out(&mut c, t(10));
+        assert_eq!(o.last().unwrap().0.window, 0, "the buffer is full");
+        let mut buf = [0u8; 500];
+        assert_eq!(c.recv(&mut buf), 500);
+        assert!(
+            out(&mut c, t(11)).is_empty(),
+            "500 bytes are not worth announcing"
+        );
+        c.handle_segment(t(12), &seg(seq, ISS + 1, A, b""));
+        c.ack_now = true;
+        assert_eq!(
+            out(&mut c, t(12))[0].0.window,
+            0,
+            "nor advertised in an ACK"
+        );
+        let mut buf = [0u8; 1000];
+        assert_eq!(c.recv(&mut buf), 1000);
+        let o = out(&mut c, t(13));
+        assert_eq!(o.len(), 1, "a window update goes out at once");
+        assert_eq!(o[0].0.window, 1500);
+    }
+
+    // RFC 9293 §3.8.6.2.1 (sender SWS avoidance): with data in flight, a sliver of window
+    // smaller than a segment (and than half the largest window offered) is not used.
+    #[test]
+    fn sender_sws_avoidance_waits_for_a_useful_window() {
+        let mut c = established_with(TcpConfig::default(), None);
+        let mut w = seg(IRS + 1, ISS + 1, A, b"");
+        w.window = 2000;
+        c.handle_segment(t(10), &w);
+        c.send(&[3u8; 4000]);
+        let o = out(&mut c, t(10));
+        assert_eq!(o.len(), 1);
+        assert_eq!(
+            o[0].1.len(),
+            1460,
+            "one full segment; 540 bytes of room wait"
+        );
+        // Its ACK opens the window again: the next full segment goes.
+        let mut w = seg(IRS + 1, ISS + 1 + 1460, A, b"");
+        w.window = 2000;
+        c.handle_segment(t(20), &w);
+        assert_eq!(out(&mut c, t(20))[0].1.len(), 1460);
+    }
+
+    // RFC 5961 §7: challenge ACKs are rate-limited (here per connection, 10 a second).
+    #[test]
+    fn challenge_acks_are_rate_limited() {
+        let mut c = established();
+        for _ in 0..25 {
+            c.handle_segment(t(10), &seg(IRS + 100, 0, TcpFlags::RST, b""));
+        }
+        assert_eq!(c.state(), State::Established);
+        assert_eq!(c.stats().challenge_acks, 10);
+        assert_eq!(c.stats().challenge_acks_limited, 15);
+        c.handle_segment(t(1011), &seg(IRS + 100, 0, TcpFlags::RST, b""));
+        assert_eq!(
+            c.stats().challenge_acks,
+            11,
+            "a new second, a new allowance"
+        );
+    }
+
+    // RFC 9293 §3.6 and §3.10.8: our FIN is retransmitted in FIN_WAIT_1 until acknowledged.
+    #[test]
+    fn fin_is_retransmitted_in_fin_wait_1() {
+        let mut c = established();
+        c.close();
+        assert_eq!(flags(&out(&mut c, t(10))), vec![FA]);
+        assert_eq!(c.state(), State::FinWait1);
+        let at = c.poll_timeout().unwrap();
+        c.handle_timeout(at);
+        let o = out(&mut c, at);
+        assert_eq!(flags(&o), vec![FA]);
+        assert_eq!(o[0].0.seq.0, ISS + 1);
+    }
+
+    // RFC 9293 §3.6: in CLOSING (both FINs sent, ours unacknowledged) our FIN is resent.
+    #[test]
+    fn fin_is_retransmitted_in_closing() {
+        let mut c = established();
+        c.close();
+        out(&mut c, t(10));
+        c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, FA, b""));
+        assert_eq!(c.state(), State::Closing);
+        out(&mut c, t(11));
+        let at = c.poll_timeout().unwrap();
+        c.handle_timeout(at);
+        assert_eq!(flags(&out(&mut c, at)), vec![FA]);
+        c.handle_segment(at, &seg(IRS + 2, ISS + 2, A, b""));
+        assert_eq!(c.state(), State::TimeWait);
+    }
+
+    // RFC 9293 §3.8.1 / RFC 6298 §5: an unanswered SYN is sent again, with back-off.
+    #[test]
+    fn syn_is_retransmitted_in_syn_sent() {
+        let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
+        out(&mut c, t(0));
+        let first = c.poll_timeout().unwrap();
+        assert_eq!(first, t(1000));
+        c.handle_timeout(first);
+        assert_eq!(flags(&out(&mut c, first)), vec![TcpFlags::SYN]);
+        assert_eq!(c.poll_timeout(), Some(first + Duration::from_secs(2)));
     }
 }

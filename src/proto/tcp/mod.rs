@@ -3,6 +3,7 @@
 //! listening ports and the wire format; it feeds segments in and sends what comes out.
 
 pub mod conn;
+mod ring;
 pub mod seq;
 
 pub use conn::{

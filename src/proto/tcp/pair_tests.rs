@@ -2,7 +2,7 @@
 //! seeded loss, duplication and reordering, moving data both ways at once and checked
 //! byte for byte. Bounded in steps, so a livelock fails instead of hanging.
 
-use super::conn::{Connection, Segment, SegmentHeader, State, TcpConfig};
+use super::conn::{ConnStats, Connection, Segment, SegmentHeader, State, TcpConfig};
 use crate::driver::sim::Rng;
 use crate::time::Instant;
 use core::time::Duration;
@@ -60,16 +60,31 @@ struct End {
     to_send: Vec<u8>,
     sent: usize,
     received: Vec<u8>,
+    /// The application reads nothing before this time (a stalled receiver).
+    stall_until: Instant,
 }
 
 impl End {
-    fn app(&mut self) {
+    fn new(conn: Option<Connection>, to_send: Vec<u8>) -> Self {
+        End {
+            conn,
+            to_send,
+            sent: 0,
+            received: Vec::new(),
+            stall_until: Instant::ZERO,
+        }
+    }
+
+    fn app(&mut self, now: Instant) {
         let Some(c) = self.conn.as_mut() else { return };
         if self.sent < self.to_send.len() {
             self.sent += c.send(&self.to_send[self.sent..]);
             if self.sent == self.to_send.len() {
                 c.close();
             }
+        }
+        if now < self.stall_until {
+            return;
         }
         let mut buf = [0u8; 4096];
         loop {
@@ -82,9 +97,28 @@ impl End {
     }
 }
 
-/// Moves `size` bytes each way over a link with the given faults; returns the virtual time
-/// it took.
-fn transfer(size: usize, loss: f64, duplicate: f64, reorder: f64, seed: u64) -> Duration {
+/// What a transfer took: virtual time, and the two sides' counters.
+struct Outcome {
+    took: Duration,
+    client: ConnStats,
+    server: ConnStats,
+}
+
+/// Moves `size` bytes each way over a link with the given faults.
+fn transfer(size: usize, loss: f64, duplicate: f64, reorder: f64, seed: u64) -> Outcome {
+    transfer_with(size, loss, duplicate, reorder, seed, Duration::ZERO)
+}
+
+/// As `transfer`, with the server's application reading nothing for `stall` at first, so
+/// that its window closes.
+fn transfer_with(
+    size: usize,
+    loss: f64,
+    duplicate: f64,
+    reorder: f64,
+    seed: u64,
+    stall: Duration,
+) -> Outcome {
     let cfg = TcpConfig {
         time_wait: Duration::from_secs(1),
         max_retries: 30,
@@ -97,20 +131,15 @@ fn transfer(size: usize, loss: f64, duplicate: f64, reorder: f64, seed: u64) -> 
         reorder,
         in_flight: VecDeque::new(),
     };
-    let mut client = End {
-        conn: Some(Connection::connect(cfg, Instant::ZERO, 0xfff0_0000)),
-        to_send: pattern(7, size),
-        sent: 0,
-        received: Vec::new(),
-    };
-    let mut server = End {
-        conn: None,
-        to_send: pattern(13, size),
-        sent: 0,
-        received: Vec::new(),
-    };
+    let mut client = End::new(
+        Some(Connection::connect(cfg, Instant::ZERO, 0xfff0_0000)),
+        pattern(7, size),
+    );
+    let mut server = End::new(None, pattern(13, size));
+    server.stall_until = Instant::ZERO + stall;
+    let mut server_stats = ConnStats::default();
     let mut now = Instant::ZERO;
-    for _ in 0..2_000_000u32 {
+    for _ in 0..50_000_000u32 {
         // Deliver what has arrived.
         let mut i = 0;
         while i < link.in_flight.len() {
@@ -139,8 +168,8 @@ fn transfer(size: usize, loss: f64, duplicate: f64, reorder: f64, seed: u64) -> 
                 c.handle_segment(now, &seg);
             }
         }
-        client.app();
-        server.app();
+        client.app(now);
+        server.app(now);
         for (end, to_server) in [(&mut client, true), (&mut server, false)] {
             let Some(c) = end.conn.as_mut() else { continue };
             if c.poll_timeout().is_some_and(|t| t <= now) {
@@ -166,7 +195,14 @@ fn transfer(size: usize, loss: f64, duplicate: f64, reorder: f64, seed: u64) -> 
                 server.received, client.to_send,
                 "client to server, byte for byte"
             );
-            return now.saturating_since(Instant::ZERO);
+            if let Some(c) = server.conn.as_ref() {
+                server_stats = c.stats();
+            }
+            return Outcome {
+                took: now.saturating_since(Instant::ZERO),
+                client: client.conn.as_ref().map(|c| c.stats()).unwrap_or_default(),
+                server: server_stats,
+            };
         }
         // Jump to the next thing that can happen, at most 1 ms ahead.
         let next = [
@@ -192,10 +228,55 @@ fn transfer(size: usize, loss: f64, duplicate: f64, reorder: f64, seed: u64) -> 
     );
 }
 
+const TEN_MB: usize = 10 << 20;
+
 #[test]
 fn one_mebibyte_each_way_on_a_clean_link() {
-    let t = transfer(1 << 20, 0.0, 0.0, 0.0, 1);
-    assert!(t < Duration::from_secs(2), "{t:?}");
+    let o = transfer(1 << 20, 0.0, 0.0, 0.0, 1);
+    assert!(o.took < Duration::from_secs(2), "{:?}", o.took);
+    assert_eq!(o.client.retransmits + o.server.retransmits, 0);
+}
+
+#[test]
+fn ten_megabytes_each_way_on_a_clean_link() {
+    let o = transfer(TEN_MB, 0.0, 0.0, 0.0, 1);
+    assert_eq!(o.client.retransmits + o.server.retransmits, 0);
+}
+
+// RFC 5681 §3.2: at 1 % loss many losses are repaired by fast retransmit; the rest (a
+// loss in a window's last segments, or a lost retransmission) wait for the timer.
+#[test]
+fn ten_megabytes_each_way_at_1_percent_loss_uses_fast_retransmit() {
+    let o = transfer(TEN_MB, 0.01, 0.0, 0.0, 2);
+    let fast = o.client.fast_retransmits + o.server.fast_retransmits;
+    let timeouts = o.client.timeouts + o.server.timeouts;
+    assert!(
+        fast > 0 && 2 * fast >= timeouts,
+        "fast {fast} timeouts {timeouts}"
+    );
+}
+
+#[test]
+fn ten_megabytes_each_way_at_5_percent_loss_with_duplication_and_reordering() {
+    transfer(TEN_MB, 0.05, 0.02, 0.1, 3);
+}
+
+#[test]
+fn ten_megabytes_each_way_at_20_percent_loss_with_duplication_and_reordering() {
+    transfer(TEN_MB, 0.20, 0.02, 0.1, 4);
+}
+
+// RFC 9293 §3.8.6.1: a receiver that stops reading closes its window; the sender
+// probes it with the persist timer and the transfer completes once reading resumes.
+#[test]
+fn a_stalled_receiver_closes_the_window_and_the_transfer_resumes() {
+    let o = transfer_with(TEN_MB, 0.0, 0.0, 0.0, 5, Duration::from_secs(5));
+    assert!(o.took > Duration::from_secs(5));
+}
+
+#[test]
+fn a_stalled_receiver_on_a_lossy_link() {
+    transfer_with(1 << 20, 0.05, 0.0, 0.05, 6, Duration::from_secs(3));
 }
 
 #[test]
