@@ -93,6 +93,13 @@ pub struct ServeArgs {
     /// Print a live line with rates every this many seconds (0: never).
     #[arg(long, value_name = "SECS", default_value_t = 0.0)]
     pub interval: f64,
+    /// Print every TCP segment and state transition on stderr, as a ladder per
+    /// connection. Off by default: it costs a line of output per segment.
+    #[arg(long)]
+    pub trace: bool,
+    /// Connections allowed in SYN_RCVD at once; past this, SYN cookies answer.
+    #[arg(long, value_name = "N", default_value_t = crate::stack::DEFAULT_SYN_BACKLOG)]
+    pub syn_backlog: usize,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -358,6 +365,8 @@ impl ServeArgs {
                 PollArg::Adaptive => PollMode::Adaptive,
             },
             interval: std::time::Duration::from_secs_f64(self.interval),
+            trace: self.trace,
+            syn_backlog: self.syn_backlog,
         })
     }
 }

@@ -160,6 +160,10 @@ pub struct ServeConfig {
     pub poll: PollMode,
     /// Live report period; zero disables it.
     pub interval: Duration,
+    /// Print the TCP ladder of every connection on stderr.
+    pub trace: bool,
+    /// Connections allowed in SYN_RCVD before SYN cookies answer.
+    pub syn_backlog: usize,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use crate::config::{DriverChoice, ServeConfig};
 use crate::driver::{self, Device, DriverStats};
 use crate::metrics::{StackCounters, StackSnapshot};
 use crate::runtime::{run_worker, Clock, WorkerOptions};
+use crate::stack::trace::Tracer;
 use crate::stack::{Stack, StackConfig};
 use anyhow::{bail, Context};
 use std::io::Write;
@@ -201,6 +202,10 @@ fn worker(
         },
         counters,
     );
+    stack.set_syn_backlog(cfg.syn_backlog);
+    if cfg.trace {
+        stack = stack.with_tracer(Tracer::stderr());
+    }
     let _ = ready.send(Ok(info.kind.to_string()));
     let opts = WorkerOptions {
         poll: cfg.poll,

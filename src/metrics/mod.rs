@@ -163,7 +163,12 @@ counters! {
         tcp_closed_fin: "TCP connections that ended with the FIN exchange.",
         tcp_closed_rst: "TCP connections that ended by RST.",
         tcp_closed_timeout: "TCP connections that gave up after retransmissions.",
-        tcp_retransmits: "TCP retransmission timeouts (go-back-N from SND.UNA).",
+        tcp_retransmits: "TCP segments sent again (after a timeout, or fast retransmit).",
+        tcp_fast_retransmits: "TCP fast retransmits on three duplicate ACKs (each starts NewReno recovery).",
+        tcp_out_of_order: "TCP segments received out of order (kept for reassembly).",
+        tcp_syn_cookies_sent: "SYN-ACKs sent as SYN cookies because the half-open backlog was full.",
+        tcp_syn_cookies_ok: "Connections completed from a valid SYN cookie.",
+        tcp_time_wait_reopened: "Connections in TIME_WAIT reopened by a new SYN (RFC 6191).",
         tcp_challenge_acks: "RFC 5961 challenge ACKs sent.",
     }
 }

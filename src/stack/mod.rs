@@ -15,7 +15,9 @@ use crate::driver::{Transmit, Verdict};
 use crate::metrics::{DropReason, StackCounters};
 use crate::proto::arp::{ArpCache, ArpConfig};
 use crate::proto::ratelimit::TokenBucket;
-use crate::proto::tcp::{CloseReason, Connection, Event, Segment, SeqNumber, TcpConfig};
+use crate::proto::tcp::{
+    CloseReason, ConnStats, Connection, Event, Segment, SeqNumber, State, TcpConfig,
+};
 use crate::runtime::Engine;
 use crate::time::Instant;
 use crate::wire::icmp::{self, msg_type, Icmpv4Packet};
@@ -25,19 +27,25 @@ use crate::wire::{
     IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags, TcpOptions, TcpPacket, TcpRepr, UdpPacket,
     WireError,
 };
+use cookie::SynCookies;
 use core::hash::BuildHasher;
 use core::net::Ipv4Addr;
 use std::collections::hash_map::RandomState;
 use std::sync::Arc;
 use table::{ConnTable, FlowKey};
+use trace::{Rung, Tracer};
 
+pub mod cookie;
 pub mod table;
+pub mod trace;
 
 const ETH_HEADER: usize = 14;
 const IPV4_HEADER: usize = 20;
 const UDP_HEADER: usize = 8;
 /// TTL of every packet xstack originates or answers.
 const TTL: u8 = 64;
+/// Connections in SYN_RCVD at most; past this, SYN cookies answer (RFC 4987).
+pub const DEFAULT_SYN_BACKLOG: usize = 1024;
 
 /// What runs on a UDP port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +109,15 @@ enum TcpApp {
     Sockperf(crate::app::sockperf::SockperfFramer),
 }
 
+impl TcpApp {
+    fn new(service: TcpService) -> Self {
+        match service {
+            TcpService::Sockperf => TcpApp::Sockperf(Default::default()),
+            _ => TcpApp::Echo,
+        }
+    }
+}
+
 /// One TCP connection of the stack: the state machine and where its peer is.
 struct TcpFlow {
     conn: Connection,
@@ -108,6 +125,10 @@ struct TcpFlow {
     peer_mac: EthernetAddress,
     /// Queued for service after this batch.
     dirty: bool,
+    /// Counted in the half-open backlog (SYN_RCVD, not from a cookie).
+    half_open: bool,
+    /// The connection's counters as last added to the stack's.
+    reported: ConnStats,
 }
 
 /// The TCP side of the stack: listening ports, connections, ISN key.
@@ -123,6 +144,14 @@ struct Tcp {
     scratch: Box<[u8]>,
     /// sockperf replies on their way to a send buffer.
     replies: Vec<u8>,
+    /// Connections in SYN_RCVD that hold a table slot, and the most allowed.
+    half_open: usize,
+    backlog: usize,
+    cookies: SynCookies,
+    /// When the last cookie went out: only then is an unknown ACK checked as one.
+    last_cookie: Option<Instant>,
+    /// `--trace`: the ladder of every connection.
+    trace: Option<Tracer>,
 }
 
 pub struct Stack {
@@ -166,6 +195,11 @@ impl Stack {
             isn_key,
             scratch: vec![0u8; 64 * 1024].into_boxed_slice(),
             replies: Vec::with_capacity(64 * 1024),
+            half_open: 0,
+            backlog: DEFAULT_SYN_BACKLOG,
+            cookies: SynCookies::default(),
+            last_cookie: None,
+            trace: None,
         };
         Stack {
             tcp,
@@ -181,6 +215,22 @@ impl Stack {
 
     pub fn mac(&self) -> EthernetAddress {
         self.mac
+    }
+
+    /// Prints every TCP segment and state transition as a ladder (`--trace`).
+    pub fn with_tracer(mut self, tracer: Tracer) -> Self {
+        self.tcp.trace = Some(tracer);
+        self
+    }
+
+    /// Sets how many connections may wait in SYN_RCVD before SYN cookies answer.
+    pub fn set_syn_backlog(&mut self, backlog: usize) {
+        self.tcp.backlog = backlog;
+    }
+
+    /// TCP connections in the table (any state but CLOSED).
+    pub fn tcp_connections(&self) -> usize {
+        self.tcp.conns.len()
     }
 
     pub fn counters(&self) -> &Arc<StackCounters> {
@@ -404,18 +454,83 @@ impl Stack {
                 remote_ip: src,
                 remote_port: r.src_port,
             };
-            if let Some(slot) = self.tcp.conns.find(&key) {
-                self.tcp_segment(now, slot, &seg);
-                return Verdict::Drop;
+            if let Some(t) = &mut self.tcp.trace {
+                let rung = Rung {
+                    inbound: true,
+                    flags: r.flags,
+                    seq: r.seq,
+                    ack: r.ack,
+                    window: r.window,
+                    len: r.payload.len(),
+                };
+                t.segment(now, (src, r.src_port), r.dst_port, &rung);
             }
             let is_syn = r.flags.contains(TcpFlags::SYN)
                 && !r
                     .flags
                     .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
+            if let Some(slot) = self.tcp.conns.find(&key) {
+                let reopen = is_syn
+                    && self
+                        .tcp
+                        .conns
+                        .get(slot)
+                        .is_some_and(|f| f.conn.syn_may_reopen(&seg));
+                if !reopen {
+                    self.tcp_segment(now, slot, &seg);
+                    return Verdict::Drop;
+                }
+                // A new incarnation of a connection in TIME_WAIT.
+                self.tcp.conns.remove(slot);
+                self.counters.tcp_time_wait_reopened.inc();
+            }
             let service = self.tcp.ports[usize::from(r.dst_port)];
             if is_syn && service != TcpService::Closed {
-                self.tcp_accept(now, key, peer_mac, &seg, service);
-                return Verdict::Drop;
+                if self.tcp.half_open < self.tcp.backlog {
+                    self.tcp_accept(now, key, peer_mac, &seg, service);
+                    return Verdict::Drop;
+                }
+                let tuple = (self.addr.ip, r.dst_port, src, r.src_port);
+                let mss = r.options.mss.unwrap_or(536);
+                let (cookie, _) = self.tcp.cookies.make(now, tuple, r.seq, mss);
+                self.tcp.last_cookie = Some(now);
+                self.counters.tcp_syn_cookies_sent.inc();
+                let reply = TcpRepr {
+                    src_port: r.dst_port,
+                    dst_port: r.src_port,
+                    seq: cookie,
+                    ack: r.seq.wrapping_add(1),
+                    flags: TcpFlags::SYN | TcpFlags::ACK,
+                    window: u16::MAX,
+                    urgent: 0,
+                    options: TcpOptions {
+                        mss: Some(self.tcp.cfg.mss),
+                        ..TcpOptions::default()
+                    },
+                    payload: &[],
+                };
+                return self.tcp_reply_in_place(now, frame, src, dst, &reply);
+            }
+            let plain_ack = r.flags.contains(TcpFlags::ACK)
+                && !r.flags.intersects(TcpFlags::SYN | TcpFlags::RST);
+            if plain_ack && service != TcpService::Closed && self.cookies_recent(now) {
+                let tuple = (self.addr.ip, r.dst_port, src, r.src_port);
+                if let Some((iss, irs, mss)) = self.tcp.cookies.check(now, tuple, r.seq, r.ack) {
+                    self.counters.tcp_syn_cookies_ok.inc();
+                    let flow = TcpFlow {
+                        conn: Connection::accept_cookie(self.tcp.cfg, iss, irs, mss),
+                        app: TcpApp::new(service),
+                        peer_mac,
+                        dirty: false,
+                        half_open: false,
+                        reported: ConnStats::default(),
+                    };
+                    match self.tcp.conns.insert(key, flow) {
+                        Ok(slot) => self.tcp_segment(now, slot, &seg),
+                        Err(_) => self.counters.count_drop(DropReason::TcpTableFull),
+                    }
+                    return Verdict::Drop;
+                }
             }
             (
                 r.src_port,
@@ -442,7 +557,41 @@ impl Stack {
             options: TcpOptions::default(),
             payload: &[],
         };
+        self.counters.tcp_rst_sent.inc();
+        self.tcp_reply_in_place(now, frame, src, dst, &reply)
+    }
+
+    /// Cookies went out in the last two cookie periods, so an ACK may complete one.
+    fn cookies_recent(&self, now: Instant) -> bool {
+        self.tcp
+            .last_cookie
+            .is_some_and(|t| now.saturating_since(t) < core::time::Duration::from_secs(128))
+    }
+
+    /// Writes `reply` over the segment in `frame` (from `src` to `dst`) and reflects it.
+    fn tcp_reply_in_place(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        reply: &TcpRepr,
+    ) -> Verdict {
+        if let Some(t) = &mut self.tcp.trace {
+            let rung = Rung {
+                inbound: false,
+                flags: reply.flags,
+                seq: reply.seq,
+                ack: reply.ack,
+                window: reply.window,
+                len: 0,
+            };
+            t.segment(now, (src, reply.dst_port), reply.src_port, &rung);
+        }
         let len = ETH_HEADER + IPV4_HEADER + reply.buffer_len();
+        if len > frame.len() {
+            return self.dropped(DropReason::Truncated);
+        }
         self.turn_around(frame);
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..len]);
         ip.set_total_len((IPV4_HEADER + reply.buffer_len()) as u16);
@@ -452,7 +601,6 @@ impl Stack {
             dst,
             src,
         );
-        self.counters.tcp_rst_sent.inc();
         self.reflected(len)
     }
 
@@ -486,15 +634,17 @@ impl Stack {
         let isn = ((now.as_nanos() / 4000) as u32).wrapping_add(f as u32);
         let flow = TcpFlow {
             conn: Connection::accept(self.tcp.cfg, now, isn, syn),
-            app: match service {
-                TcpService::Sockperf => TcpApp::Sockperf(Default::default()),
-                _ => TcpApp::Echo,
-            },
+            app: TcpApp::new(service),
             peer_mac,
             dirty: true,
+            half_open: true,
+            reported: ConnStats::default(),
         };
         match self.tcp.conns.insert(key, flow) {
-            Ok(slot) => self.tcp.dirty.push(slot),
+            Ok(slot) => {
+                self.tcp.half_open += 1;
+                self.tcp.dirty.push(slot);
+            }
             Err(_) => self.counters.count_drop(DropReason::TcpTableFull),
         }
     }
@@ -511,16 +661,19 @@ impl Stack {
             conns,
             scratch,
             replies,
+            trace,
+            half_open,
             ..
         } = &mut self.tcp;
         let Some(flow) = conns.get_mut(slot) else {
             return;
         };
         flow.dirty = false;
-        let c = &mut flow.conn;
-        if c.poll_timeout().is_some_and(|t| t <= now) {
-            c.handle_timeout(now);
+        if flow.conn.poll_timeout().is_some_and(|t| t <= now) {
+            flow.conn.handle_timeout(now);
         }
+        let mut closed = tcp_events(flow, now, &key, counters, trace, half_open);
+        let c = &mut flow.conn;
         match &mut flow.app {
             // RFC 862: send back whatever arrives.
             TcpApp::Echo => loop {
@@ -556,38 +709,42 @@ impl Stack {
         if c.peer_done() {
             c.close();
         }
-        let before = c.stats();
         let peer_mac = flow.peer_mac;
         let mut sent = 0u64;
         flow.conn.poll_transmit(now, &mut |h, p1, p2| {
             let ok = tx.send_with(&mut |buf| emit_tcp(buf, mac, peer_mac, ip, &key, h, p1, p2));
             sent += u64::from(ok);
+            if let (true, Some(t)) = (ok, trace.as_mut()) {
+                let rung = Rung {
+                    inbound: false,
+                    flags: h.flags,
+                    seq: h.seq.0,
+                    ack: h.ack.0,
+                    window: h.window,
+                    len: p1.len() + p2.len(),
+                };
+                t.segment(now, (key.remote_ip, key.remote_port), key.local_port, &rung);
+            }
             ok
         });
         counters.tx_frames.add(sent);
-        let c = &mut flow.conn;
-        let after = c.stats();
+        // Counters move when segments arrive as well as here: add what is new since the
+        // last report.
+        let (now_stats, before) = (flow.conn.stats(), flow.reported);
+        flow.reported = now_stats;
         counters
             .tcp_challenge_acks
-            .add(after.challenge_acks - before.challenge_acks);
+            .add(now_stats.challenge_acks - before.challenge_acks);
         counters
             .tcp_retransmits
-            .add(after.retransmits - before.retransmits);
-        let mut closed = false;
-        while let Some(ev) = c.poll_event() {
-            match ev {
-                Event::Connected => counters.tcp_connections_opened.inc(),
-                Event::Closed(reason) => {
-                    closed = true;
-                    match reason {
-                        CloseReason::Fin => counters.tcp_closed_fin.inc(),
-                        CloseReason::Rst => counters.tcp_closed_rst.inc(),
-                        CloseReason::Timeout => counters.tcp_closed_timeout.inc(),
-                    }
-                }
-                _ => {}
-            }
-        }
+            .add(now_stats.retransmits - before.retransmits);
+        counters
+            .tcp_fast_retransmits
+            .add(now_stats.fast_retransmits - before.fast_retransmits);
+        counters
+            .tcp_out_of_order
+            .add(now_stats.out_of_order - before.out_of_order);
+        closed |= tcp_events(flow, now, &key, counters, trace, half_open);
         if closed {
             conns.remove(slot);
         }
@@ -764,6 +921,53 @@ impl Stack {
             .flatten()
             .min()
     }
+}
+
+/// Drains a connection's events: counts them, traces state transitions, keeps the
+/// half-open count. Returns whether the connection has closed.
+fn tcp_events(
+    flow: &mut TcpFlow,
+    now: Instant,
+    key: &FlowKey,
+    counters: &StackCounters,
+    trace: &mut Option<Tracer>,
+    half_open: &mut usize,
+) -> bool {
+    let mut closed = false;
+    while let Some(ev) = flow.conn.poll_event() {
+        match ev {
+            Event::StateChanged { from, to } => {
+                if let Some(t) = trace.as_mut() {
+                    t.state(
+                        now,
+                        (key.remote_ip, key.remote_port),
+                        key.local_port,
+                        from,
+                        to,
+                    );
+                }
+                if flow.half_open && from == State::SynReceived {
+                    flow.half_open = false;
+                    *half_open -= 1;
+                }
+            }
+            Event::Connected => counters.tcp_connections_opened.inc(),
+            Event::Closed(reason) => {
+                closed = true;
+                match reason {
+                    CloseReason::Fin => counters.tcp_closed_fin.inc(),
+                    CloseReason::Rst => counters.tcp_closed_rst.inc(),
+                    CloseReason::Timeout => counters.tcp_closed_timeout.inc(),
+                }
+            }
+            Event::Readable | Event::PeerClosed => {}
+        }
+    }
+    if closed && flow.half_open {
+        flow.half_open = false;
+        *half_open -= 1;
+    }
+    closed
 }
 
 /// A port table: `closed` everywhere but `echo` on the echo ports and `sockperf` on the

@@ -80,6 +80,9 @@ pub struct TcpConfig {
     pub rto_max: Duration,
     /// Retransmissions of one segment before giving up.
     pub max_retries: u32,
+    /// Retransmissions of a SYN or SYN-ACK before giving up (fewer: a half-open
+    /// connection should not hold its slot for minutes).
+    pub syn_retries: u32,
     pub delayed_ack: Duration,
     /// TIME_WAIT lasts this long (2×MSL).
     pub time_wait: Duration,
@@ -98,6 +101,7 @@ impl Default for TcpConfig {
             rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(60),
             max_retries: 8,
+            syn_retries: 5,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),
             challenge_ack_limit: 10,
@@ -339,6 +343,31 @@ impl Connection {
         c.syn_sent = true;
         let _ = now;
         c
+    }
+
+    /// Passive open from a SYN cookie (RFC 4987 §3.6): the SYN-ACK with ISS `iss` went
+    /// out without a connection, for a SYN with sequence number `irs` and MSS
+    /// `peer_mss`, without window scaling. The connection starts in SYN_RCVD as if it had
+    /// sent that SYN-ACK; `handle_segment` with the returning ACK completes it.
+    pub fn accept_cookie(cfg: TcpConfig, iss: u32, irs: u32, peer_mss: u16) -> Self {
+        let mut c = Connection::new(cfg, SeqNumber(iss), State::Listen);
+        c.irs = SeqNumber(irs);
+        c.rcv_nxt = c.irs + 1;
+        c.rcv_adv = c.rcv_nxt;
+        c.set_peer_mss(Some(peer_mss));
+        c.snd_wl1 = c.irs;
+        c.set_state(State::SynReceived);
+        c.syn_sent = true;
+        c.snd_nxt = c.iss + 1;
+        c.snd_max = c.snd_nxt;
+        c
+    }
+
+    /// RFC 9293 §3.10.7.4 with RFC 6191's rule without timestamps (RFC 1122 §4.2.2.13):
+    /// a new SYN for a connection in TIME_WAIT may reopen it when its sequence number is
+    /// above everything the old connection received.
+    pub fn syn_may_reopen(&self, syn: &Segment) -> bool {
+        self.state == State::TimeWait && syn.seq > self.rcv_nxt
     }
 
     /// Active open: SYN_SENT; the SYN goes out at the next `poll_transmit`.
@@ -632,6 +661,17 @@ impl Connection {
     fn in_synchronized(&mut self, now: Instant, seg: &Segment) {
         let f = seg.flags;
         if !self.acceptable(seg) {
+            // RFC 9293 §3.10.7.4: with our window at zero no segment is acceptable, "but
+            // special allowance should be made to accept valid ACKs": without it a
+            // window probe's ACK of our data would be lost, and both sides could wait.
+            let only_window =
+                self.rcv_wnd() == 0 && seg.seq.in_range(self.rcv_nxt, self.rcv_nxt + 65536);
+            if only_window
+                && f.contains(TcpFlags::ACK)
+                && !f.intersects(TcpFlags::RST | TcpFlags::SYN)
+            {
+                self.process_ack(now, seg);
+            }
             if !f.contains(TcpFlags::RST) {
                 self.ack_now = true;
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
@@ -1013,8 +1053,18 @@ impl Connection {
         if self.retransmit_at.is_some_and(|t| now >= t) {
             self.retries += 1;
             self.stats.timeouts += 1;
-            if self.retries > self.cfg.max_retries {
-                self.send_rst = true;
+            let limit = if self.synchronized() {
+                self.cfg.max_retries
+            } else {
+                self.cfg.syn_retries
+            };
+            if self.retries > limit {
+                if self.state == State::SynSent {
+                    // Nothing was ever received: nobody to reset.
+                    self.close_with(CloseReason::Timeout);
+                } else {
+                    self.send_rst = true;
+                }
                 return;
             }
             // RFC 6298 §5.5–5.7: back off, forget the sample in flight (Karn), resend
@@ -1092,7 +1142,12 @@ impl Connection {
                 options: TcpOptions::default(),
             };
             emit(&h, &[], &[]);
-            let reason = if self.retries > self.cfg.max_retries {
+            let limit = if self.synchronized() {
+                self.cfg.max_retries
+            } else {
+                self.cfg.syn_retries
+            };
+            let reason = if self.retries > limit {
                 CloseReason::Timeout
             } else {
                 CloseReason::Rst
@@ -1141,8 +1196,13 @@ impl Connection {
                 let mut h = self.ack_header(TcpFlags::ACK);
                 // A pure ACK carries SND.MAX: after a go-back-N restart SND.NXT may lie
                 // below what the peer has already received, and the peer would find an
-                // ACK at SND.NXT unacceptable and drop it (RFC 9293 §3.10.7.4).
-                h.seq = self.snd_max;
+                // ACK at SND.NXT unacceptable and drop it (RFC 9293 §3.10.7.4). But not
+                // past the peer's window (a window probe's byte it refused), where it
+                // would be unacceptable too.
+                h.seq = self
+                    .snd_max
+                    .min_seq(self.snd_una + self.snd_wnd as usize)
+                    .max_seq(self.snd_nxt);
                 if !emit(&h, &[], &[]) {
                     return;
                 }
@@ -2101,5 +2161,41 @@ mod tests {
         c.handle_timeout(first);
         assert_eq!(flags(&out(&mut c, first)), vec![TcpFlags::SYN]);
         assert_eq!(c.poll_timeout(), Some(first + Duration::from_secs(2)));
+    }
+
+    // RFC 9293 §3.10.7.4: with a zero receive window no segment is acceptable, but a
+    // valid ACK in it is still taken.
+    #[test]
+    fn an_ack_is_taken_even_when_our_window_is_zero() {
+        let cfg = TcpConfig {
+            recv_buffer: 1460,
+            window_scale: 0,
+            ..TcpConfig::default()
+        };
+        let mut c = established_with(cfg, None);
+        c.send(b"ping");
+        out(&mut c, t(5));
+        c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, A, &[0u8; 1460]));
+        assert_eq!(c.rcv_wnd(), 0);
+        // A window probe's byte, which we refuse, carrying the ACK of our data.
+        c.handle_segment(t(11), &seg(IRS + 1 + 1460, ISS + 5, A, b"x"));
+        assert_eq!(c.snd_una.0, ISS + 5, "the ACK was processed");
+        assert_eq!(c.recv_available(), 1460, "the byte was not");
+    }
+
+    // RFC 6191 / RFC 1122 §4.2.2.13: a SYN may reopen a connection in TIME_WAIT only when
+    // its sequence number is above the old connection's.
+    #[test]
+    fn a_syn_may_reopen_time_wait_only_with_a_higher_sequence_number() {
+        let mut c = established();
+        c.close();
+        out(&mut c, t(10));
+        c.handle_segment(t(11), &seg(IRS + 1, ISS + 2, FA, b""));
+        assert_eq!(c.state(), State::TimeWait);
+        let mut s = syn(Some(1460), None);
+        s.seq = SeqNumber(IRS + 100_000);
+        assert!(c.syn_may_reopen(&s));
+        s.seq = SeqNumber(IRS + 1);
+        assert!(!c.syn_may_reopen(&s));
     }
 }

@@ -15,6 +15,24 @@ impl SeqNumber {
         self.0.wrapping_sub(earlier.0) as i32
     }
 
+    /// The earlier of the two, modulo 2^32.
+    pub fn min_seq(self, other: SeqNumber) -> SeqNumber {
+        if other < self {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// The later of the two, modulo 2^32.
+    pub fn max_seq(self, other: SeqNumber) -> SeqNumber {
+        if other > self {
+            other
+        } else {
+            self
+        }
+    }
+
     /// `lo <= self < hi`, modulo 2^32.
     pub fn in_range(self, lo: SeqNumber, hi: SeqNumber) -> bool {
         lo <= self && self < hi

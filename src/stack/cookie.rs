@@ -1,0 +1,128 @@
+//! SYN cookies (RFC 4987 §3.6): when the half-open table is full, the SYN-ACK's ISS
+//! carries what the connection needs, and nothing is stored until the ACK returns.
+//!
+//! The cookie, 32 bits: a 5-bit counter that ticks every 64 s, a 3-bit index into a
+//! table of MSS values, and 24 bits of a keyed hash (SipHash with a per-stack random key)
+//! over the 4-tuple, the full counter and the client's ISN. An ACK is accepted when
+//! SEG.ACK - 1 is a cookie made for its 4-tuple and SEG.SEQ - 1 in the current or the
+//! previous counter period. Window scaling cannot be remembered without timestamps, so a
+//! cookie SYN-ACK offers none.
+
+use crate::time::Instant;
+use core::hash::BuildHasher;
+use core::net::Ipv4Addr;
+use std::collections::hash_map::RandomState;
+
+/// MSS values a cookie can say; a peer's MSS is rounded down to one of them.
+const MSS_TABLE: [u16; 8] = [536, 1024, 1220, 1360, 1400, 1440, 1452, 1460];
+const PERIOD_NS: u64 = 64_000_000_000;
+
+/// The 4-tuple a cookie is bound to: (local ip, local port, remote ip, remote port).
+pub type Tuple = (Ipv4Addr, u16, Ipv4Addr, u16);
+
+pub struct SynCookies {
+    key: RandomState,
+}
+
+impl Default for SynCookies {
+    fn default() -> Self {
+        SynCookies {
+            key: RandomState::new(),
+        }
+    }
+}
+
+impl SynCookies {
+    fn counter(now: Instant) -> u32 {
+        (now.as_nanos() / PERIOD_NS) as u32
+    }
+
+    fn hash(&self, tuple: Tuple, counter: u32, irs: u32) -> u32 {
+        (self.key.hash_one((tuple, counter, irs)) as u32) & 0x00ff_ffff
+    }
+
+    /// The ISS for a SYN with sequence number `irs` and MSS `peer_mss`, and the MSS the
+    /// cookie records.
+    pub fn make(&self, now: Instant, tuple: Tuple, irs: u32, peer_mss: u16) -> (u32, u16) {
+        let index = MSS_TABLE.iter().rposition(|&m| m <= peer_mss).unwrap_or(0);
+        let counter = Self::counter(now);
+        let cookie =
+            ((counter & 31) << 27) | ((index as u32) << 24) | self.hash(tuple, counter, irs);
+        (cookie, MSS_TABLE[index])
+    }
+
+    /// Checks the ACK that completes a cookie handshake: (ISS, IRS, MSS) if it is one.
+    pub fn check(
+        &self,
+        now: Instant,
+        tuple: Tuple,
+        seg_seq: u32,
+        seg_ack: u32,
+    ) -> Option<(u32, u32, u16)> {
+        let cookie = seg_ack.wrapping_sub(1);
+        let irs = seg_seq.wrapping_sub(1);
+        let current = Self::counter(now);
+        (0..2u32).find_map(|age| {
+            let counter = current.checked_sub(age)?;
+            let ok = cookie >> 27 == counter & 31
+                && cookie & 0x00ff_ffff == self.hash(tuple, counter, irs);
+            ok.then(|| (cookie, irs, MSS_TABLE[(cookie >> 24 & 7) as usize]))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::time::Duration;
+
+    const T: Tuple = (
+        Ipv4Addr::new(198, 18, 0, 2),
+        7,
+        Ipv4Addr::new(198, 18, 0, 1),
+        40000,
+    );
+
+    #[test]
+    fn a_cookie_is_accepted_for_its_own_tuple_and_isn() {
+        let c = SynCookies::default();
+        let now = Instant::ZERO + Duration::from_secs(1000);
+        let (iss, mss) = c.make(now, T, 5000, 1460);
+        assert_eq!(mss, 1460);
+        assert_eq!(
+            c.check(now, T, 5001, iss.wrapping_add(1)),
+            Some((iss, 5000, 1460))
+        );
+    }
+
+    #[test]
+    fn a_cookie_is_refused_for_another_tuple_isn_or_ack() {
+        let c = SynCookies::default();
+        let now = Instant::ZERO + Duration::from_secs(1000);
+        let (iss, _) = c.make(now, T, 5000, 1460);
+        let other = (T.0, T.1, T.2, 40001);
+        assert_eq!(c.check(now, other, 5001, iss.wrapping_add(1)), None);
+        assert_eq!(c.check(now, T, 5002, iss.wrapping_add(1)), None);
+        assert_eq!(c.check(now, T, 5001, iss.wrapping_add(2)), None);
+    }
+
+    #[test]
+    fn a_cookie_expires_after_two_periods() {
+        let c = SynCookies::default();
+        let now = Instant::ZERO + Duration::from_secs(1000);
+        let (iss, _) = c.make(now, T, 5000, 1460);
+        let later = now + Duration::from_secs(64);
+        assert!(c.check(later, T, 5001, iss.wrapping_add(1)).is_some());
+        let much_later = now + Duration::from_secs(130);
+        assert_eq!(c.check(much_later, T, 5001, iss.wrapping_add(1)), None);
+    }
+
+    #[test]
+    fn the_mss_is_rounded_down_to_the_table() {
+        let c = SynCookies::default();
+        let now = Instant::ZERO;
+        assert_eq!(c.make(now, T, 1, 1450).1, 1440);
+        assert_eq!(c.make(now, T, 1, 100).1, 536);
+        assert_eq!(c.make(now, T, 1, 9000).1, 1460);
+    }
+}

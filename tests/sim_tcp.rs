@@ -1,0 +1,349 @@
+//! Tier 3 for TCP: two xstack endpoints on the simulated link. One is a whole `Stack`
+//! serving RFC 862 echo; the other is a client driving a `proto::tcp::Connection` over
+//! its own end of the link. Seeded loss, duplication, reordering and corruption, on
+//! virtual time; every transfer is checked byte for byte, and the server's table must be
+//! empty once the client has closed.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
+use xstack::driver::{Device, Verdict};
+use xstack::metrics::{StackCounters, StackSnapshot};
+use xstack::proto::arp::ArpConfig;
+use xstack::proto::tcp::{Connection, Segment, SegmentHeader, SeqNumber, State, TcpConfig};
+use xstack::stack::trace::Tracer;
+use xstack::stack::{Stack, StackConfig};
+use xstack::wire::{
+    EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr,
+};
+
+const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+const SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const CLIENT_PORT: u16 = 49152;
+const ECHO: u16 = 7;
+const TEN_MB: usize = 10 << 20;
+
+fn server(counters: Arc<StackCounters>) -> Stack {
+    Stack::new(
+        StackConfig {
+            addr: "198.18.0.2/24".parse().unwrap(),
+            mac: SERVER_MAC,
+            mtu: 1500,
+            udp_echo: Vec::new(),
+            sockperf: None,
+            tcp_echo: vec![ECHO],
+            tcp_capacity: 1024,
+            icmp_unreachable_rate: 10,
+            arp: ArpConfig::default(),
+            gratuitous_arp: false,
+        },
+        counters,
+    )
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8 ^ (i >> 12) as u8).collect()
+}
+
+/// Writes a client segment as a whole frame.
+fn client_frame(buf: &mut [u8], h: &SegmentHeader, p1: &[u8], p2: &[u8]) -> usize {
+    let repr = TcpRepr {
+        src_port: CLIENT_PORT,
+        dst_port: ECHO,
+        seq: h.seq.0,
+        ack: h.ack.0,
+        flags: h.flags,
+        window: h.window,
+        urgent: 0,
+        options: h.options,
+        payload: &[],
+    };
+    let tcp_len = repr.header_len() + p1.len() + p2.len();
+    let len = 14 + 20 + tcp_len;
+    let mut eth = EthernetFrame::new_unchecked(&mut buf[..14]);
+    eth.set_dst_addr(EthernetAddress(SERVER_MAC));
+    eth.set_src_addr(EthernetAddress(CLIENT_MAC));
+    eth.set_ethertype(EtherType::Ipv4);
+    Ipv4Repr::new(CLIENT_IP, SERVER_IP, IpProtocol::Tcp, tcp_len)
+        .emit(&mut Ipv4Packet::new_unchecked(&mut buf[14..34]));
+    let mut pkt = TcpPacket::new_unchecked(&mut buf[34..len]);
+    repr.emit_header(&mut pkt);
+    let payload = pkt.payload_mut();
+    payload[..p1.len()].copy_from_slice(p1);
+    payload[p1.len()..].copy_from_slice(p2);
+    pkt.fill_checksum(CLIENT_IP, SERVER_IP);
+    len
+}
+
+/// Parses a frame from the server; None for anything damaged or not ours.
+fn parse(frame: &[u8]) -> Option<TcpRepr<'_>> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EtherType::Ipv4 || eth.dst_addr() != EthernetAddress(CLIENT_MAC) {
+        return None;
+    }
+    let ip_bytes = &frame[14..];
+    let ip = Ipv4Packet::new_checked(ip_bytes).ok()?;
+    let r = Ipv4Repr::parse(&ip).ok()?;
+    if r.protocol != IpProtocol::Tcp || r.src != SERVER_IP || r.dst != CLIENT_IP {
+        return None;
+    }
+    let hl = ip.header_len();
+    let tcp_bytes = &ip_bytes[hl..hl + r.payload_len];
+    let tcp = TcpPacket::new_checked(tcp_bytes).ok()?;
+    let t = TcpRepr::parse(&tcp, SERVER_IP, CLIENT_IP).ok()?;
+    (t.dst_port == CLIENT_PORT && t.src_port == ECHO).then_some(t)
+}
+
+struct Run {
+    faults: Faults,
+    seed: u64,
+    size: usize,
+    /// The client reads nothing before this much virtual time has passed.
+    stall: Duration,
+    backlog: Option<usize>,
+    tracer: Option<Tracer>,
+}
+
+impl Run {
+    fn new(size: usize) -> Self {
+        Run {
+            faults: Faults::default(),
+            seed: 1,
+            size,
+            stall: Duration::ZERO,
+            backlog: None,
+            tracer: None,
+        }
+    }
+}
+
+struct Outcome {
+    took: Duration,
+    server: StackSnapshot,
+    client_retransmits: u64,
+}
+
+/// The client sends `size` bytes and closes; the server echoes them and closes after it.
+fn echo(run: Run) -> Outcome {
+    let clock = SimClock::new();
+    let (mut peer, mut dut): (SimDevice, SimDevice) = SimLink::pair(&clock, run.faults, run.seed);
+    let counters = Arc::new(StackCounters::default());
+    let mut stack = server(counters.clone());
+    if let Some(b) = run.backlog {
+        stack.set_syn_backlog(b);
+    }
+    if let Some(t) = run.tracer {
+        stack = stack.with_tracer(t);
+    }
+    let cfg = TcpConfig {
+        time_wait: Duration::from_secs(1),
+        max_retries: 30,
+        ..TcpConfig::default()
+    };
+    let mut client = Connection::connect(cfg, clock.now(), 0x1234_5678);
+    let data = pattern(run.size);
+    let (mut sent, mut received) = (0usize, Vec::with_capacity(run.size));
+    let mut buf = vec![0u8; 65536];
+    let start = clock.now();
+    for _ in 0..20_000_000u32 {
+        let now = clock.now();
+        dut.receive(usize::MAX, &mut |f, tx| stack.handle_frame(now, f, tx))
+            .unwrap();
+        stack.poll(now, dut.transmitter());
+        peer.receive(usize::MAX, &mut |f, _| {
+            if let Some(t) = parse(f) {
+                let seg = Segment {
+                    seq: SeqNumber(t.seq),
+                    ack: SeqNumber(t.ack),
+                    flags: t.flags,
+                    window: t.window,
+                    options: t.options,
+                    payload: t.payload,
+                };
+                client.handle_segment(now, &seg);
+            }
+            Verdict::Drop
+        })
+        .unwrap();
+        if sent < data.len() {
+            sent += client.send(&data[sent..]);
+            if sent == data.len() {
+                client.close();
+            }
+        }
+        if now.saturating_since(start) >= run.stall {
+            loop {
+                let n = client.recv(&mut buf);
+                if n == 0 {
+                    break;
+                }
+                received.extend_from_slice(&buf[..n]);
+            }
+        }
+        while client.poll_event().is_some() {}
+        if client.poll_timeout().is_some_and(|t| t <= now) {
+            client.handle_timeout(now);
+        }
+        let tx = peer.transmitter();
+        client.poll_transmit(now, &mut |h, a, b| {
+            tx.send_with(&mut |buf| client_frame(buf, h, a, b))
+        });
+        let client_done = matches!(client.state(), State::TimeWait | State::Closed);
+        if client_done && received.len() == run.size && stack.tcp_connections() == 0 {
+            assert!(received == data, "the echo differs from what was sent");
+            return Outcome {
+                took: now.saturating_since(start),
+                server: counters.snapshot(),
+                client_retransmits: client.stats().retransmits,
+            };
+        }
+        let next = [
+            peer.next_arrival(),
+            dut.next_arrival(),
+            client.poll_timeout(),
+            stack.poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(now + Duration::from_millis(1));
+        let next = next
+            .max(now + Duration::from_micros(1))
+            .min(now + Duration::from_millis(10));
+        clock.set(next);
+    }
+    panic!(
+        "no completion: sent {sent}, echoed {}/{}, client {}, server holds {} connections",
+        received.len(),
+        run.size,
+        client.debug_vars(),
+        stack.tcp_connections()
+    );
+}
+
+fn lossy(loss: f64, seed: u64) -> Run {
+    Run {
+        faults: Faults {
+            loss,
+            duplicate: 0.01,
+            reorder: 0.05,
+            corrupt: 0.01,
+            ..Faults::default()
+        },
+        seed,
+        ..Run::new(TEN_MB)
+    }
+}
+
+#[test]
+fn ten_megabytes_echoed_on_a_clean_link() {
+    let o = echo(Run::new(TEN_MB));
+    assert_eq!(o.server.tcp_retransmits + o.client_retransmits, 0);
+    assert_eq!(o.server.tcp_closed_fin, 1);
+}
+
+#[test]
+fn ten_megabytes_echoed_at_1_percent_loss_with_reordering_duplication_and_corruption() {
+    let o = echo(lossy(0.01, 2));
+    assert!(o.server.tcp_retransmits > 0 && o.client_retransmits > 0);
+    assert_eq!(o.server.tcp_closed_fin, 1);
+}
+
+#[test]
+fn ten_megabytes_echoed_at_5_percent_loss_with_reordering_duplication_and_corruption() {
+    let o = echo(lossy(0.05, 3));
+    assert!(o.server.tcp_out_of_order > 0);
+    assert_eq!(o.server.tcp_closed_fin, 1);
+}
+
+#[test]
+fn ten_megabytes_echoed_at_20_percent_loss_with_reordering_duplication_and_corruption() {
+    let o = echo(lossy(0.20, 4));
+    assert_eq!(o.server.tcp_closed_fin, 1);
+}
+
+// RFC 9293 §3.8.6: the client stops reading, the server's echo fills the client's
+// window, the server stops reading, and its window closes too; both sides probe, and
+// the transfer completes when the client reads again.
+#[test]
+fn a_stalled_receiver_closes_both_windows_and_the_echo_resumes() {
+    let o = echo(Run {
+        stall: Duration::from_secs(5),
+        ..Run::new(TEN_MB)
+    });
+    assert!(o.took > Duration::from_secs(5));
+    assert_eq!(o.server.tcp_closed_fin, 1);
+}
+
+// RFC 4987 §3.6: with the half-open backlog full (here: zero), the SYN-ACK is a cookie,
+// nothing is stored, and the returning ACK creates the connection.
+#[test]
+fn a_full_backlog_answers_with_syn_cookies_and_the_connection_works() {
+    let o = echo(Run {
+        backlog: Some(0),
+        ..Run::new(100_000)
+    });
+    assert_eq!(o.server.tcp_syn_cookies_sent, 1);
+    assert_eq!(o.server.tcp_syn_cookies_ok, 1);
+    assert_eq!(o.server.tcp_closed_fin, 1);
+}
+
+#[test]
+fn syn_cookies_survive_loss() {
+    let o = echo(Run {
+        backlog: Some(0),
+        tracer: std::env::var("SIM_TRACE").is_ok().then(Tracer::stderr),
+        ..lossy(0.05, 9)
+    });
+    assert!(o.server.tcp_syn_cookies_ok >= 1);
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// --trace: the ladder shows the three-way handshake, the data, and the passive close
+// through CLOSE_WAIT and LAST_ACK, each transition where it happens.
+#[test]
+fn the_trace_draws_the_whole_life_of_a_connection() {
+    let out = Captured::default();
+    echo(Run {
+        tracer: Some(Tracer::new(Box::new(out.clone()))),
+        ..Run::new(10)
+    });
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let find = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in\n{text}"))
+    };
+    let syn = find("──── SYN ");
+    let listen = find("LISTEN → SYN_RCVD");
+    let synack = find("◀─── SYN,ACK");
+    let est = find("SYN_RCVD → ESTABLISHED");
+    let close_wait = find("ESTABLISHED → CLOSE_WAIT");
+    let last_ack = find("CLOSE_WAIT → LAST_ACK");
+    let closed = find("LAST_ACK → CLOSED");
+    assert!(syn < listen && listen < synack && synack < est);
+    assert!(est < close_wait && close_wait < last_ack && last_ack < closed);
+    assert!(lines[syn].contains("198.18.0.1:49152") && lines[syn].ends_with(":7"));
+    assert!(
+        lines.iter().any(|l| l.contains("len=10 ")),
+        "the data rungs"
+    );
+}
