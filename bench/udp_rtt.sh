@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# UDP round-trip time in the veth lab, all in one run: ping and sockperf ping-pong
+# Round-trip time in the veth lab, all in one run: ping and sockperf ping-pong
 # (--full-rtt) from the kernel in xs-a against
 #   - xstack serve on the xdp driver,
 #   - xstack serve on the packet driver,
@@ -7,9 +7,16 @@
 # with the client pinned to core 0 and the server to core 1. Prints a Markdown table,
 # then one JSON object, with ratios against the kernel measured in the same run.
 #   SECS=5 (sockperf duration per server)   ROUNDS=1 (alternating rounds; medians reported)
+#   PROTO=udp|tcp (sockperf over UDP, or over TCP with --tcp on both sides)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-5}
+PROTO=${PROTO:-udp}
+case "$PROTO" in
+udp) TCPFLAG=() ;;
+tcp) TCPFLAG=(--tcp) ;;
+*) echo "udp_rtt.sh: PROTO must be udp or tcp, not $PROTO" >&2; exit 2 ;;
+esac
 ROUNDS=${ROUNDS:-1}
 [ "$(id -u)" = 0 ] || { echo "udp_rtt.sh: needs root (network namespaces, XDP): run with sudo" >&2; exit 1; }
 scripts/setup.sh
@@ -29,7 +36,7 @@ start_server() { # kind
     case "$1" in
     kernel)
         LAB_B_KERNEL=1 scripts/lab.sh up
-        ip netns exec xs-b taskset -c "$SERVER_CPU" sockperf server -i 198.18.0.2 -p 11111 >/dev/null 2>&1 &
+        ip netns exec xs-b taskset -c "$SERVER_CPU" sockperf server "${TCPFLAG[@]}" -i 198.18.0.2 -p 11111 >/dev/null 2>&1 &
         SPID=$!
         sleep 0.5
         ;;
@@ -55,7 +62,7 @@ measure() { # kind round -> appends "kind ping_avg p50 p99 p999" to $OUT/results
     local ping p
     ping=$(ip netns exec xs-a taskset -c "$CLIENT_CPU" ping -q -c 200 -i 0.005 198.18.0.2 |
         awk -F/ '/rtt/ {print $5}')
-    p=$(ip netns exec xs-a taskset -c "$CLIENT_CPU" sockperf ping-pong -i 198.18.0.2 -p 11111 \
+    p=$(ip netns exec xs-a taskset -c "$CLIENT_CPU" sockperf ping-pong "${TCPFLAG[@]}" -i 198.18.0.2 -p 11111 \
         -t "$SECS" --full-rtt 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | awk '
             /percentile 50.000/ {p50=$NF} /percentile 99.000/ {p99=$NF} /percentile 99.900/ {p999=$NF}
             /dropped messages/ {split($0,a,"= "); split(a[2],b,";"); drop=b[1]}
@@ -70,7 +77,7 @@ for r in $(seq "$ROUNDS"); do
     done
 done
 
-python3 - "$OUT/results" "$SECS" "$ROUNDS" <<'PY'
+python3 - "$OUT/results" "$SECS" "$ROUNDS" "$PROTO" <<'PY'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -79,7 +86,7 @@ for line in open(sys.argv[1]):
 med = {k: [statistics.median(c) for c in zip(*v)] for k, v in rows.items()}
 base = med["kernel"]
 names = {"kernel": "kernel sockperf server", "xdp": "xstack serve, xdp", "packet": "xstack serve, packet"}
-print(f"UDP RTT, veth lab, client on core 0, server on core 1, sockperf -t {sys.argv[2]}, "
+print(f"{sys.argv[4].upper()} RTT, veth lab, client on core 0, server on core 1, sockperf -t {sys.argv[2]}, "
       f"{sys.argv[3]} round(s), medians; the machine's 2 cores are shared by client and server\n")
 print("| server | ping avg (us) | sockperf p50 (us) | p99 (us) | p99.9 (us) | dropped | p50 vs kernel | p99.9 vs kernel |")
 print("|---|---|---|---|---|---|---|---|")
