@@ -139,9 +139,11 @@ fn live_report(
         let cur = merged(counters);
         let secs = now.saturating_since(last_t).as_secs_f64();
         eprintln!(
-            "xstack: rx {:.0} pps, tx {:.0} pps, drops {} (+{})",
+            "xstack: rx {:.0} pps, tx {:.0} pps, tcp conns {} (+{} opened), drops {} (+{})",
             (cur.rx_frames - last.rx_frames) as f64 / secs,
             (cur.tx_frames - last.tx_frames) as f64 / secs,
+            cur.tcp_table_inserted - cur.tcp_table_removed,
+            cur.tcp_connections_opened - last.tcp_connections_opened,
             cur.drops_total(),
             cur.drops_total() - last.drops_total()
         );
@@ -225,7 +227,16 @@ impl ServeSummary {
         m.insert("rx_ring_full".into(), self.driver_stats.rx_ring_full.into());
         m.insert("tx_no_buffer".into(), self.driver_stats.tx_no_buffer.into());
         m.insert("tx_errors".into(), self.driver_stats.tx_errors.into());
+        m.insert(
+            "tcp_connections_left".into(),
+            self.connections_left().into(),
+        );
         serde_json::Value::Object(m)
+    }
+
+    /// TCP connections still in the tables when the workers stopped.
+    pub fn connections_left(&self) -> u64 {
+        self.stack.tcp_table_inserted - self.stack.tcp_table_removed
     }
 
     /// The human-readable summary.
@@ -243,6 +254,12 @@ impl ServeSummary {
                 let _ = writeln!(s, "  {name:<28} {v}");
             }
         }
+        let _ = writeln!(
+            s,
+            "  {:<28} {}",
+            "tcp_connections_left",
+            self.connections_left()
+        );
         let _ = writeln!(s, "  {:<28} {}", "drops_total", self.stack.drops_total());
         for (r, n) in self.stack.drops_by_reason() {
             let _ = writeln!(s, "    {:<26} {n}", r.as_str());

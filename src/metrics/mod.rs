@@ -160,6 +160,8 @@ counters! {
         sockperf_no_reply: "sockperf messages that asked for no reply.",
         tcp_rst_sent: "RST segments sent.",
         tcp_connections_opened: "TCP connections that reached ESTABLISHED.",
+        tcp_table_inserted: "TCP connections put in the table (inserted minus removed is how many it holds).",
+        tcp_table_removed: "TCP connections taken out of the table.",
         tcp_closed_fin: "TCP connections that ended with the FIN exchange.",
         tcp_closed_rst: "TCP connections that ended by RST.",
         tcp_closed_timeout: "TCP connections that gave up after retransmissions.",

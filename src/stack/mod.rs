@@ -482,6 +482,7 @@ impl Stack {
                 }
                 // A new incarnation of a connection in TIME_WAIT.
                 self.tcp.conns.remove(slot);
+                self.counters.tcp_table_removed.inc();
                 self.counters.tcp_time_wait_reopened.inc();
             }
             let service = self.tcp.ports[usize::from(r.dst_port)];
@@ -526,7 +527,10 @@ impl Stack {
                         reported: ConnStats::default(),
                     };
                     match self.tcp.conns.insert(key, flow) {
-                        Ok(slot) => self.tcp_segment(now, slot, &seg),
+                        Ok(slot) => {
+                            self.counters.tcp_table_inserted.inc();
+                            self.tcp_segment(now, slot, &seg);
+                        }
                         Err(_) => self.counters.count_drop(DropReason::TcpTableFull),
                     }
                     return Verdict::Drop;
@@ -642,6 +646,7 @@ impl Stack {
         };
         match self.tcp.conns.insert(key, flow) {
             Ok(slot) => {
+                self.counters.tcp_table_inserted.inc();
                 self.tcp.half_open += 1;
                 self.tcp.dirty.push(slot);
             }
@@ -747,6 +752,7 @@ impl Stack {
         closed |= tcp_events(flow, now, &key, counters, trace, half_open);
         if closed {
             conns.remove(slot);
+            counters.tcp_table_removed.inc();
         }
     }
 

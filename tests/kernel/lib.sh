@@ -98,4 +98,6 @@ expect_all_fin() {
     [ "$opened" = "$1" ] || die "tcp_connections_opened $opened, not $1"
     [ "$fin" = "$opened" ] \
         || die "$opened opened but $fin closed by FIN (rst $(summary tcp_closed_rst), timeout $(summary tcp_closed_timeout))"
+    [ "$(summary tcp_connections_left)" = 0 ] \
+        || die "$(summary tcp_connections_left) connections left in the table"
 }
