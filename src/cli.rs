@@ -274,6 +274,11 @@ impl LoadArgs {
         if transport == Transport::Udp && mode != LoadMode::PingPong {
             return bad("--mode stream and crr need --proto tcp".into());
         }
+        if mode == LoadMode::Stream && app == AppProto::Sockperf {
+            return bad(
+                "--mode stream checks an echoed byte stream: use --app echo (sockperf servers answer messages, not streams)".into(),
+            );
+        }
         let min = crate::config::min_request_size(app);
         let max = if transport == Transport::Udp {
             1472

@@ -1001,7 +1001,7 @@ fn port_table<T: Copy>(
 /// Writes one TCP segment of `key`'s connection into `buf` as a whole frame; returns its
 /// length (0 if it does not fit).
 #[allow(clippy::too_many_arguments)]
-fn emit_tcp(
+pub(crate) fn emit_tcp(
     buf: &mut [u8],
     mac: EthernetAddress,
     peer_mac: EthernetAddress,

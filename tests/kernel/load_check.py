@@ -23,5 +23,10 @@ if "--open-loop" in sys.argv and "latency_uncorrected_us" not in r:
     problems.append("open loop without latency_uncorrected_us")
 if problems:
     sys.exit("; ".join(problems) + f"\n{lines[-1]}")
+extra = ""
+if r.get("mode") == "stream":
+    extra = f", {r['throughput_bps'] / 1e6:.1f} Mbit/s echoed"
+if "connections_per_s" in r:
+    extra = f", {r['connections_per_s']:.0f} connections/s"
 print(f"{r['requests']} requests, {r['throughput_rps']:.0f}/s, p50 {lat['p50']:.1f} us, "
-      f"p99 {lat['p99']:.1f} us, p99.9 {lat['p999']:.1f} us, max {lat['max']:.1f} us")
+      f"p99 {lat['p99']:.1f} us, p99.9 {lat['p999']:.1f} us, max {lat['max']:.1f} us{extra}")

@@ -72,7 +72,7 @@ pub struct Measured {
 }
 
 impl Measured {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Measured {
             corrected: latency_histogram(),
             uncorrected: latency_histogram(),
@@ -94,7 +94,7 @@ impl Measured {
         self.bytes += other.bytes;
     }
 
-    fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.corrected.reset();
         self.uncorrected.reset();
         self.requests = 0;
@@ -290,10 +290,6 @@ impl UdpLoad {
         matches!(self.phase, Phase::Measuring | Phase::Draining)
     }
 
-    fn payload_byte(seq: u64, i: usize) -> u8 {
-        (seq as u8).wrapping_mul(31).wrapping_add(i as u8)
-    }
-
     /// Writes request `seq` of `port` into `buf`, returns the frame length.
     fn build_request(&self, buf: &mut [u8], port: u16, seq: u64) -> usize {
         let Some(mac) = self.target_mac else {
@@ -314,21 +310,7 @@ impl UdpLoad {
             UDP + self.size,
         );
         ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..ETH + IP]));
-        let payload = &mut buf[ETH + IP + UDP..len];
-        let body_at = match self.app {
-            AppProto::Echo => 0,
-            AppProto::Sockperf => {
-                let mut h = SockperfHeader::new_unchecked(&mut *payload);
-                h.set_seq(seq);
-                h.set_flags(FLAG_CLIENT | FLAG_PONG_REQUEST);
-                h.set_msg_len(self.size as u32);
-                crate::wire::sockperf::HEADER_LEN
-            }
-        };
-        payload[body_at..body_at + 8].copy_from_slice(&seq.to_be_bytes());
-        for (i, b) in payload[body_at + 8..].iter_mut().enumerate() {
-            *b = Self::payload_byte(seq, i);
-        }
+        fill_request(self.app, seq, &mut buf[ETH + IP + UDP..len]);
         let udp = UdpRepr {
             src_port: port,
             dst_port: self.target.port(),
@@ -339,36 +321,12 @@ impl UdpLoad {
         len
     }
 
-    /// Checks a reply's payload against what request `seq` carried.
     fn reply_matches(&self, payload: &[u8], seq: u64) -> bool {
-        if payload.len() != self.size {
-            return false;
-        }
-        let body = match self.app {
-            AppProto::Echo => payload,
-            AppProto::Sockperf => {
-                let h = SockperfHeader::new_unchecked(payload);
-                if h.seq() != seq || h.is_client() {
-                    return false;
-                }
-                &payload[crate::wire::sockperf::HEADER_LEN..]
-            }
-        };
-        body[..8] == seq.to_be_bytes()
-            && body[8..]
-                .iter()
-                .enumerate()
-                .all(|(i, &b)| b == Self::payload_byte(seq, i))
+        payload.len() == self.size && reply_matches(self.app, payload, seq)
     }
 
-    /// The sequence number a reply carries (before it is checked).
     fn reply_seq(&self, payload: &[u8]) -> Option<u64> {
-        let at = match self.app {
-            AppProto::Echo => 0,
-            AppProto::Sockperf => crate::wire::sockperf::HEADER_LEN,
-        };
-        let b = payload.get(at..at + 8)?;
-        Some(u64::from_be_bytes(b.try_into().ok()?))
+        reply_seq(self.app, payload)
     }
 
     fn send_request(
@@ -673,6 +631,62 @@ impl UdpLoad {
         .flatten()
         .min()
     }
+}
+
+fn payload_byte(seq: u64, i: usize) -> u8 {
+    (seq as u8).wrapping_mul(31).wrapping_add(i as u8)
+}
+
+/// Writes request `seq` into `payload` (its whole length): the application header if
+/// any, the sequence number, then a pattern that depends on it. UDP and TCP requests
+/// are the same bytes.
+pub(super) fn fill_request(app: AppProto, seq: u64, payload: &mut [u8]) {
+    let body_at = match app {
+        AppProto::Echo => 0,
+        AppProto::Sockperf => {
+            let len = payload.len() as u32;
+            let mut h = SockperfHeader::new_unchecked(&mut *payload);
+            h.set_seq(seq);
+            h.set_flags(FLAG_CLIENT | FLAG_PONG_REQUEST);
+            h.set_msg_len(len);
+            crate::wire::sockperf::HEADER_LEN
+        }
+    };
+    payload[body_at..body_at + 8].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in payload[body_at + 8..].iter_mut().enumerate() {
+        *b = payload_byte(seq, i);
+    }
+}
+
+/// Whether `payload` is the reply to request `seq` (an echo of it, or sockperf's pong
+/// with the client bit cleared). The caller checks the length.
+pub(super) fn reply_matches(app: AppProto, payload: &[u8], seq: u64) -> bool {
+    let body = match app {
+        AppProto::Echo => payload,
+        AppProto::Sockperf => {
+            let h = SockperfHeader::new_unchecked(payload);
+            if h.seq() != seq || h.is_client() {
+                return false;
+            }
+            &payload[crate::wire::sockperf::HEADER_LEN..]
+        }
+    };
+    body.len() >= 8
+        && body[..8] == seq.to_be_bytes()
+        && body[8..]
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == payload_byte(seq, i))
+}
+
+/// The sequence number a reply carries (before it is checked).
+pub(super) fn reply_seq(app: AppProto, payload: &[u8]) -> Option<u64> {
+    let at = match app {
+        AppProto::Echo => 0,
+        AppProto::Sockperf => crate::wire::sockperf::HEADER_LEN,
+    };
+    let b = payload.get(at..at + 8)?;
+    Some(u64::from_be_bytes(b.try_into().ok()?))
 }
 
 impl Engine for UdpLoad {

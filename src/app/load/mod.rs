@@ -5,8 +5,9 @@
 
 pub mod engine;
 pub mod schedule;
+pub mod tcp;
 
-use crate::config::{LoadConfig, Transport};
+use crate::config::{LoadConfig, LoadMode, Transport};
 use crate::driver;
 use crate::metrics::hist::{percentile_table, HdrLog, LatencySummary};
 use crate::metrics::plot::percentile_svg;
@@ -21,6 +22,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tcp::TcpLoad;
 
 /// What a load run measured.
 pub struct LoadReport {
@@ -65,7 +67,21 @@ impl LoadReport {
         if self.open_loop {
             v["latency_uncorrected_us"] = LatencySummary::of(&self.total.uncorrected).to_json_us();
         }
+        v["throughput_bps"] = self.bits_per_second().into();
+        if cfg.mode == LoadMode::Crr {
+            v["connections_per_s"] = self.throughput().into();
+        }
         v
+    }
+
+    /// Payload bits a second that came back (requests × size, or the stream's bytes).
+    pub fn bits_per_second(&self) -> f64 {
+        let s = self.span.as_secs_f64();
+        if s > 0.0 {
+            self.total.bytes as f64 * 8.0 / s
+        } else {
+            0.0
+        }
     }
 
     pub fn to_text(&self, cfg: &LoadConfig) -> String {
@@ -84,6 +100,19 @@ impl LoadReport {
             if cfg.connections == 1 { "" } else { "s" },
             cfg.size
         );
+        if cfg.mode == LoadMode::Stream {
+            s += &format!(
+                "  echoed {} bytes = {:.1} Mbit/s\n",
+                self.total.bytes,
+                self.bits_per_second() / 1e6
+            );
+        }
+        if cfg.mode == LoadMode::Crr {
+            s += &format!(
+                "  {:.0} connections/s (connect, request, response, close)\n",
+                self.throughput()
+            );
+        }
         s += &format!(
             "  requests {} in {:.3} s = {:.0} req/s{}\n  errors {} (timeout {}, refused {}, mismatch {}, overload {})\n",
             self.total.requests,
@@ -117,57 +146,121 @@ impl LoadReport {
     }
 }
 
+/// What the runner needs of an engine, UDP or TCP.
+trait LoadEngine: crate::runtime::Engine {
+    fn flush_report(&mut self);
+    fn total(&self) -> &Measured;
+    fn measured_span(&self) -> Duration;
+    fn phase(&self) -> Phase;
+}
+
+macro_rules! load_engine {
+    ($t:ty) => {
+        impl LoadEngine for $t {
+            fn flush_report(&mut self) {
+                <$t>::flush_report(self)
+            }
+            fn total(&self) -> &Measured {
+                <$t>::total(self)
+            }
+            fn measured_span(&self) -> Duration {
+                <$t>::measured_span(self)
+            }
+            fn phase(&self) -> Phase {
+                <$t>::phase(self)
+            }
+        }
+    };
+}
+load_engine!(UdpLoad);
+load_engine!(TcpLoad);
+
+type WorkerResult = (Measured, Duration, Phase, StackSnapshot, String);
+
+/// Runs `engine` on `dev` until it finishes or `stop` is set.
+fn drive<E: LoadEngine>(
+    mut engine: E,
+    dev: &mut dyn driver::Device,
+    clock: &Clock,
+    stop: &AtomicBool,
+    opts: &WorkerOptions,
+    counters: &StackCounters,
+    kind: String,
+) -> anyhow::Result<WorkerResult> {
+    run_worker(dev, &mut engine, clock, stop, opts)?;
+    engine.flush_report();
+    Ok((
+        engine.total().clone(),
+        engine.measured_span(),
+        engine.phase(),
+        counters.snapshot(),
+        kind,
+    ))
+}
+
 /// Runs a load test until it completes or `stop` is set.
 pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport> {
-    if cfg.transport == Transport::Tcp {
-        bail!(
-            "--proto tcp needs the TCP engine, which this build does not have yet; use --proto udp"
-        );
-    }
     let clock = Clock::new();
     let (tx, rx) = crossbeam::channel::unbounded::<Measured>();
     let worker_cfg = cfg.clone();
     let worker_stop = stop.clone();
     let worker = std::thread::Builder::new()
         .name("xstack-load".into())
-        .spawn(
-            move || -> anyhow::Result<(Measured, Duration, Phase, StackSnapshot, String)> {
-                let cfg = worker_cfg;
-                let mut dev = driver::open::open(cfg.driver, &cfg.iface, 0)?;
-                let info = dev.info().clone();
-                let counters = Arc::new(StackCounters::default());
-                let stack = Stack::new(
-                    StackConfig {
-                        addr: cfg.addr,
-                        mac: info.mac,
-                        mtu: info.mtu,
-                        udp_echo: Vec::new(),
-                        sockperf: None,
-                        tcp_echo: Vec::new(),
-                        tcp_capacity: 1024,
-                        icmp_unreachable_rate: 10,
-                        arp: ArpConfig::default(),
-                        gratuitous_arp: true,
-                    },
-                    counters.clone(),
-                );
-                let mut engine =
-                    UdpLoad::new(&cfg, stack, clock.now()).with_reporter(tx, cfg.interval);
-                let opts = WorkerOptions {
-                    poll: cfg.poll,
-                    ..WorkerOptions::default()
-                };
-                run_worker(&mut *dev, &mut engine, &clock, &worker_stop, &opts)?;
-                engine.flush_report();
-                Ok((
-                    engine.total().clone(),
-                    engine.measured_span(),
-                    engine.phase(),
-                    counters.snapshot(),
-                    info.kind.to_string(),
-                ))
-            },
-        )
+        .spawn(move || -> anyhow::Result<WorkerResult> {
+            let cfg = worker_cfg;
+            let mut dev = driver::open::open(cfg.driver, &cfg.iface, 0)?;
+            let info = dev.info().clone();
+            let counters = Arc::new(StackCounters::default());
+            let stack = Stack::new(
+                StackConfig {
+                    addr: cfg.addr,
+                    mac: info.mac,
+                    mtu: info.mtu,
+                    udp_echo: Vec::new(),
+                    sockperf: None,
+                    tcp_echo: Vec::new(),
+                    tcp_capacity: 1024,
+                    icmp_unreachable_rate: 10,
+                    arp: ArpConfig::default(),
+                    gratuitous_arp: true,
+                },
+                counters.clone(),
+            );
+            let opts = WorkerOptions {
+                poll: cfg.poll,
+                ..WorkerOptions::default()
+            };
+            let kind = info.kind.to_string();
+            let now = clock.now();
+            match cfg.transport {
+                Transport::Udp => {
+                    let engine = UdpLoad::new(&cfg, stack, now).with_reporter(tx, cfg.interval);
+                    drive(
+                        engine,
+                        &mut *dev,
+                        &clock,
+                        &worker_stop,
+                        &opts,
+                        &counters,
+                        kind,
+                    )
+                }
+                Transport::Tcp => {
+                    let mss = info.mtu.saturating_sub(40).clamp(536, 8960) as u16;
+                    let engine =
+                        TcpLoad::new(&cfg, stack, mss, now).with_reporter(tx, cfg.interval);
+                    drive(
+                        engine,
+                        &mut *dev,
+                        &clock,
+                        &worker_stop,
+                        &opts,
+                        &counters,
+                        kind,
+                    )
+                }
+            }
+        })
         .context("cannot start the load worker")?;
 
     let mut log = match &cfg.hdr_log {

@@ -539,10 +539,13 @@ impl Connection {
         }
     }
 
-    /// Aborts: a RST goes out and the connection is closed.
+    /// Aborts: a RST goes out and the connection is closed. In SYN_SENT nothing was
+    /// received, so there is nobody to reset (RFC 9293 §3.10.5): it just closes.
     pub fn abort(&mut self) {
-        if !matches!(self.state, State::Closed | State::Listen | State::TimeWait) {
-            self.send_rst = true;
+        match self.state {
+            State::Closed | State::Listen | State::TimeWait => {}
+            State::SynSent => self.close_with(CloseReason::Rst),
+            _ => self.send_rst = true,
         }
     }
 
@@ -1002,6 +1005,19 @@ impl Connection {
         self.set_state(State::TimeWait);
         self.retransmit_at = None;
         self.time_wait_until = Some(now + self.cfg.time_wait);
+        // Nothing more is sent or taken in: a connection lingering in TIME_WAIT (an
+        // active closer may hold thousands) keeps only its sequence numbers. Bytes the
+        // application has not read yet stay.
+        self.send_buf = VecDeque::new();
+        if self.recv_buf.is_empty() {
+            self.recv_buf = Ring::new(1);
+        }
+    }
+
+    /// The highest sequence number sent: a new connection on the same ports must start
+    /// above it (RFC 6191).
+    pub fn snd_max(&self) -> SeqNumber {
+        self.snd_max
     }
 
     // ---- timers ----

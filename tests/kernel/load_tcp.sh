@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# xstack load --proto tcp in xs-a (owning 198.18.0.10 on xsa0) against TCP servers nobody
+# here wrote, run by the kernel in xs-b on 198.18.0.2: an echo server (tcp_echo_server.py)
+# and sockperf's server over TCP. Ping-pong with 16 connections, crr, open loop, stream,
+# and --app sockperf; afterwards the kernel holds no connection from us.
+LAB_B_KERNEL=1
+export LAB_B_KERNEL
+source "$(dirname "$0")/lib.sh"
+lab_up
+in_b timeout 120 python3 "$KDIR/tcp_echo_server.py" "$B" 7 >/dev/null 2>&1 &
+in_b timeout 120 sockperf server --tcp -i "$B" -p 11111 >/dev/null 2>&1 &
+sleep 0.5
+load() {
+    ip netns exec xs-a "$BIN" load --iface xsa0 --ip "$LOADGEN/24" --driver "$DRIVER" --json \
+        --interval 1 --proto tcp "$@" >"$WORK/load.out" 2>"$WORK/load.err" \
+        || die "xstack load $* failed: $(grep -v -E 'libbpf|libxdp' "$WORK/load.err" | tail -3)"
+}
+check() { python3 "$KDIR/load_check.py" "$WORK/load.out" "$@" || die "bad report"; }
+load --target "$B:7" --connections 16 --duration 2
+r=$(check) || die "$r"
+pass "tcp pingpong x16 vs kernel echo: $r"
+load --target "$B:7" --mode crr --connections 2 --duration 2
+r=$(check) || die "$r"
+pass "tcp crr vs kernel echo: $r"
+load --target "$B:7" --connections 4 --duration 2 --rate 10000
+r=$(check --open-loop) || die "$r"
+pass "tcp open loop 10000/s vs kernel echo: $r"
+load --target "$B:7" --mode stream --connections 2 --duration 2
+r=$(check) || die "$r"
+pass "tcp stream vs kernel echo: $r"
+load --target "$B:11111" --app sockperf --duration 2
+r=$(check) || die "$r"
+pass "tcp pingpong vs sockperf server --tcp: $r"
+load --target "$B:9" --requests 5 --timeout-ms 200
+python3 - "$WORK/load.out" <<'PY' || die "a closed TCP port was not reported as refused"
+import json, sys
+r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+assert r["errors_by_kind"]["refused"] == 5, r
+PY
+pass "a closed TCP port counts as refused"
+sleep 0.5
+left=$(in_b ss -tanH | grep -v LISTEN | grep -c "$LOADGEN" || true)
+[ "$left" = 0 ] || die "the kernel still holds $left connections from the load generator: $(in_b ss -tanH | grep -v LISTEN | head -3)"
+pass "no connection left on the kernel's side"
