@@ -282,13 +282,21 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
             Ok(m) => {
                 let s = LatencySummary::of(&m.corrected);
                 let secs = cfg.interval.as_secs_f64();
-                eprintln!(
-                    "xstack load: {:8.0} req/s  p50 {:9.3} us  p99 {:9.3} us  errors {}",
-                    m.requests as f64 / secs,
-                    s.p50 as f64 / 1000.0,
-                    s.p99 as f64 / 1000.0,
-                    m.errors.total()
-                );
+                if cfg.mode == LoadMode::Stream {
+                    eprintln!(
+                        "xstack load: {:8.1} Mbit/s echoed  errors {}",
+                        m.bytes as f64 * 8.0 / secs / 1e6,
+                        m.errors.total()
+                    );
+                } else {
+                    eprintln!(
+                        "xstack load: {:8.0} req/s  p50 {:9.3} us  p99 {:9.3} us  errors {}",
+                        m.requests as f64 / secs,
+                        s.p50 as f64 / 1000.0,
+                        s.p99 as f64 / 1000.0,
+                        m.errors.total()
+                    );
+                }
                 if let Some(l) = &mut log {
                     l.append(&m.corrected, offset, cfg.interval, None)?;
                 }
