@@ -28,9 +28,11 @@ use crate::wire::{
     WireError,
 };
 use cookie::SynCookies;
+use core::cmp::Reverse;
 use core::hash::BuildHasher;
 use core::net::Ipv4Addr;
 use std::collections::hash_map::RandomState;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use table::{ConnTable, FlowKey};
 use trace::{Rung, Tracer};
@@ -129,6 +131,8 @@ struct TcpFlow {
     half_open: bool,
     /// The connection's counters as last added to the stack's.
     reported: ConnStats,
+    /// The deadline of this connection's live entry in the timer heap.
+    timer_at: Option<Instant>,
 }
 
 /// The TCP side of the stack: listening ports, connections, ISN key.
@@ -152,6 +156,11 @@ struct Tcp {
     last_cookie: Option<Instant>,
     /// `--trace`: the ladder of every connection.
     trace: Option<Tracer>,
+    /// Connection timers, earliest first: (deadline, slot). An entry is live only while
+    /// it matches its connection's `timer_at`; others are skipped when they surface.
+    timers: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// Scratch for the slots whose timers are due.
+    due: Vec<u32>,
 }
 
 pub struct Stack {
@@ -200,6 +209,8 @@ impl Stack {
             cookies: SynCookies::default(),
             last_cookie: None,
             trace: None,
+            timers: BinaryHeap::with_capacity(1024),
+            due: Vec::with_capacity(1024),
         };
         Stack {
             tcp,
@@ -525,6 +536,7 @@ impl Stack {
                         dirty: false,
                         half_open: false,
                         reported: ConnStats::default(),
+                        timer_at: None,
                     };
                     match self.tcp.conns.insert(key, flow) {
                         Ok(slot) => {
@@ -643,6 +655,7 @@ impl Stack {
             dirty: true,
             half_open: true,
             reported: ConnStats::default(),
+            timer_at: None,
         };
         match self.tcp.conns.insert(key, flow) {
             Ok(slot) => {
@@ -753,40 +766,50 @@ impl Stack {
         if closed {
             conns.remove(slot);
             counters.tcp_table_removed.inc();
+            return;
+        }
+        // Keep one live timer entry at the connection's next deadline.
+        if let Some(t) = flow.conn.poll_timeout() {
+            if flow.timer_at.map_or(true, |at| t < at) {
+                flow.timer_at = Some(t);
+                self.tcp.timers.push(Reverse((t, slot)));
+            }
         }
     }
 
     /// The earliest timer of any TCP connection.
+    /// (A stale entry can make this early; a wake-up too many is harmless.)
     fn tcp_poll_at(&self) -> Option<Instant> {
-        self.tcp
-            .conns
-            .slots()
-            .filter_map(|s| self.tcp.conns.get(s)?.conn.poll_timeout())
-            .min()
+        self.tcp.timers.peek().map(|Reverse((t, _))| *t)
     }
 
     /// Services the connections that got segments this batch, then those whose timers
-    /// are due.
+    /// are due: O(log n) a timer, never a scan of the table.
     fn tcp_poll(&mut self, now: Instant, tx: &mut dyn Transmit) {
         while let Some(slot) = self.tcp.dirty.pop() {
             self.tcp_service(now, slot, tx);
         }
-        if self.tcp.conns.is_empty() {
-            return;
-        }
-        let mut slot = 0;
-        while let Some(s) = self.tcp.conns.next_slot(slot) {
-            slot = s + 1;
-            let due = self
-                .tcp
-                .conns
-                .get(s)
-                .and_then(|f| f.conn.poll_timeout())
-                .is_some_and(|t| t <= now);
-            if due {
-                self.tcp_service(now, s, tx);
+        // Take the due entries first: servicing pushes new ones, possibly due at once
+        // (a connection that could not transmit for want of TX buffers), and those wait
+        // for the next poll rather than spin here.
+        let mut due = core::mem::take(&mut self.tcp.due);
+        while let Some(&Reverse((t, slot))) = self.tcp.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.tcp.timers.pop();
+            if let Some(f) = self.tcp.conns.get_mut(slot) {
+                if f.timer_at == Some(t) {
+                    f.timer_at = None;
+                    due.push(slot);
+                }
             }
         }
+        for &slot in &due {
+            self.tcp_service(now, slot, tx);
+        }
+        due.clear();
+        self.tcp.due = due;
     }
 
     /// sockperf: answer only messages that ask for a pong, with the client bit cleared.

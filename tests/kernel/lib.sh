@@ -89,6 +89,16 @@ print(d)' "$WORK/summary.json" "$1"
 
 pass() { log "ok: $*"; }
 
+# wait_idle SECS: waits (bounded) until serve's live line (it must run with --interval)
+# says it holds no TCP connection, e.g. after loss made the last FIN exchanges slow.
+wait_idle() {
+    for _ in $(seq $(($1 * 10))); do
+        tail -n 1 "$WORK/serve.err" 2>/dev/null | grep -q "tcp conns 0 " && return 0
+        sleep 0.1
+    done
+    log "serve still holds TCP connections after $1 s: $(tail -n 1 "$WORK/serve.err")"
+}
+
 # expect_all_fin N: after serve_stop, N TCP connections were opened and every one ended
 # with the FIN exchange (none reset, none timed out, none left).
 expect_all_fin() {

@@ -17,13 +17,14 @@ table netdev xsloss {
     }
 }
 NFT
-serve_start --tcp-echo 7
+serve_start --tcp-echo 7 --interval 0.2
 res=$(in_a timeout 300 python3 "$KDIR/tcp_echo_check.py" "$B" 7 20 262144 100) || die "$res"
 log "$res"
 count() { in_a nft list chain netdev xsloss "$1" | grep -o 'packets [0-9]*' | awk '{print $2}'; }
 dropped_in=$(count in)
 dropped_out=$(count out)
 in_a nft delete table netdev xsloss
+wait_idle 20
 [ "${dropped_in:-0}" -gt 0 ] && [ "${dropped_out:-0}" -gt 0 ] \
     || die "the loss rules dropped ${dropped_in:-0} arriving and ${dropped_out:-0} leaving frames: both must drop"
 dropped="$dropped_in arriving at and $dropped_out leaving the kernel"
