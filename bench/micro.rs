@@ -3,17 +3,44 @@
 //! regressions and hot spots; machine-to-machine comparisons belong to bench/compare.sh,
 //! which measures ratios against the kernel in one run.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant as WallClock;
 use xstack::driver::{Transmit, Verdict};
 use xstack::metrics::hist::{latency_histogram, record};
 use xstack::metrics::StackCounters;
 use xstack::proto::arp::ArpConfig;
+use xstack::proto::tcp::{Connection, Segment, SeqNumber, TcpConfig};
 use xstack::stack::table::{ConnTable, FlowKey};
 use xstack::stack::{Stack, StackConfig};
 use xstack::time::Instant;
-use xstack::wire::{checksum, Ipv4Packet, UdpPacket};
+use xstack::wire::{checksum, Ipv4Packet, TcpFlags, TcpOptions, UdpPacket};
+
+/// Counts the bytes held on the heap, to measure what a connection costs.
+struct Counting;
+
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        HELD.fetch_add(l.size(), Relaxed);
+        System.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        HELD.fetch_sub(l.size(), Relaxed);
+        System.dealloc(p, l)
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn held() -> usize {
+    HELD.load(Relaxed)
+}
 
 /// Runs `f` `iters` times per round, several rounds, and prints the median ns/op.
 fn bench(name: &str, iters: u64, mut f: impl FnMut(u64)) {
@@ -129,4 +156,69 @@ fn main() {
     bench("histogram: record one latency", 5_000_000, |i| {
         record(&mut h, black_box(10_000 + (i & 0xffff)));
     });
+    drop(table);
+
+    // Memory per idle TCP connection. The table holds each connection in a slot that is
+    // allocated with the table; the send and receive buffers come on top.
+    let slots = 1 << 20;
+    let before = held();
+    let big = Stack::new(
+        StackConfig {
+            tcp_capacity: slots,
+            ..serve_config()
+        },
+        Arc::new(StackCounters::default()),
+    );
+    let with_table = held() - before;
+    drop(big);
+    let before = held();
+    let small = Stack::new(serve_config(), Arc::new(StackCounters::default()));
+    let without = held() - before;
+    drop(small);
+    let per_slot = (with_table - without) as f64 / (slots - 1024) as f64;
+    let cfg = TcpConfig::default();
+    let before = held();
+    let conns: Vec<Connection> = (0..1000)
+        .map(|i| {
+            let syn = Segment {
+                seq: SeqNumber(i),
+                ack: SeqNumber(0),
+                flags: TcpFlags::SYN,
+                window: 65535,
+                options: TcpOptions::default(),
+                payload: &[],
+            };
+            Connection::accept(cfg, Instant::ZERO, i, &syn)
+        })
+        .collect();
+    let heap_per_conn =
+        (held() - before) as f64 / 1000.0 - std::mem::size_of::<Connection>() as f64;
+    drop(conns);
+    println!(
+        "{:<48} {per_slot:>9.0} B",
+        "TCP connection without buffers (one table slot)"
+    );
+    println!(
+        "{:<48} {heap_per_conn:>9.0} B",
+        format!(
+            "TCP connection buffers ({} KiB send + {} KiB receive)",
+            cfg.send_buffer >> 10,
+            cfg.recv_buffer >> 10
+        )
+    );
+}
+
+fn serve_config() -> StackConfig {
+    StackConfig {
+        addr: "198.18.0.2/24".parse().unwrap(),
+        mac: [2, 0, 0, 0, 0, 2],
+        mtu: 1500,
+        udp_echo: vec![7],
+        sockperf: None,
+        tcp_echo: vec![7],
+        tcp_capacity: 1024,
+        icmp_unreachable_rate: 100,
+        arp: ArpConfig::default(),
+        gratuitous_arp: false,
+    }
 }

@@ -100,6 +100,9 @@ pub struct ServeArgs {
     /// Connections allowed in SYN_RCVD at once; past this, SYN cookies answer.
     #[arg(long, value_name = "N", default_value_t = crate::stack::DEFAULT_SYN_BACKLOG)]
     pub syn_backlog: usize,
+    /// Pin worker i (queue i) to the i-th core of this list, e.g. 1 or 0-3 or 0,2.
+    #[arg(long, value_name = "LIST", value_parser = parse_cores)]
+    pub cores: Option<CoreList>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,6 +186,37 @@ pub struct LoadArgs {
     pub allow_any_target: bool,
     #[arg(long, value_enum, default_value_t = PollArg::Busy)]
     pub poll: PollArg,
+    /// Pin the load worker to this core (e.g. 0; a list gives the first).
+    #[arg(long, value_name = "LIST", value_parser = parse_cores)]
+    pub cores: Option<CoreList>,
+}
+
+/// A list of cores from `--cores`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreList(pub Vec<usize>);
+
+/// A core list: "0", "0,2", "1-3" or a mix ("0,2-3").
+pub fn parse_cores(s: &str) -> Result<CoreList, String> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        let bad = || format!("'{part}' is not a core number or a range like 1-3");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b || b - a > 1024 {
+                    return Err(format!("'{part}' is not a range of cores"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if out.is_empty() {
+        return Err("no core given".into());
+    }
+    Ok(CoreList(out))
 }
 
 /// The longest run xstack load agrees to, so that every run stops by itself.
@@ -318,6 +352,7 @@ impl LoadArgs {
                 PollArg::Busy => PollMode::Busy,
                 PollArg::Adaptive => PollMode::Adaptive,
             },
+            cores: self.cores.map(|c| c.0).unwrap_or_default(),
         })
     }
 }
@@ -372,6 +407,7 @@ impl ServeArgs {
             interval: std::time::Duration::from_secs_f64(self.interval),
             trace: self.trace,
             syn_backlog: self.syn_backlog,
+            cores: self.cores.map(|c| c.0).unwrap_or_default(),
         })
     }
 }
@@ -379,6 +415,30 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn core_lists_parse_and_bad_ones_are_refused() {
+        assert_eq!(parse_cores("1").unwrap().0, vec![1]);
+        assert_eq!(parse_cores("0,2-4").unwrap().0, vec![0, 2, 3, 4]);
+        let cli = Cli::try_parse_from([
+            "xstack",
+            "serve",
+            "--iface",
+            "x",
+            "--ip",
+            "198.18.0.2/24",
+            "--cores",
+            "0-1",
+        ])
+        .unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(a.into_config().unwrap().cores, vec![0, 1]);
+        assert!(parse_cores("3-1").is_err());
+        assert!(parse_cores("a").is_err());
+        assert!(parse_cores("").is_err());
+    }
 
     fn serve(args: &[&str]) -> Result<ServeConfig, String> {
         let mut v = vec!["xstack", "serve"];

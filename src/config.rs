@@ -140,6 +140,8 @@ pub struct LoadConfig {
     pub hdr_log: Option<PathBuf>,
     pub plot: Option<PathBuf>,
     pub poll: PollMode,
+    /// The worker runs pinned to the first of these; empty: not pinned.
+    pub cores: Vec<usize>,
 }
 
 /// Everything `xstack serve` needs.
@@ -164,6 +166,8 @@ pub struct ServeConfig {
     pub trace: bool,
     /// Connections allowed in SYN_RCVD before SYN cookies answer.
     pub syn_backlog: usize,
+    /// Worker i runs pinned to `cores[i % len]`; empty: not pinned.
+    pub cores: Vec<usize>,
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 
 use crate::config::{DriverChoice, ServeConfig};
 use crate::driver::{self, Device, DriverStats};
+use crate::metrics::hist::LatencySummary;
 use crate::metrics::{StackCounters, StackSnapshot};
-use crate::runtime::{run_worker, Clock, WorkerOptions};
+use crate::runtime::{pin_to_core, run_worker, Clock, WorkerOptions, WorkerStats};
 use crate::stack::trace::Tracer;
 use crate::stack::{Stack, StackConfig};
 use anyhow::{bail, Context};
@@ -20,6 +21,8 @@ pub struct ServeSummary {
     pub driver: String,
     pub stack: StackSnapshot,
     pub driver_stats: DriverStats,
+    /// The workers' batch times, merged.
+    pub workers: WorkerStats,
     pub duration: Duration,
 }
 
@@ -91,9 +94,11 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
     live_report(cfg.interval, &stop, &counters, &clock);
 
     let mut driver_stats = DriverStats::default();
+    let mut worker_stats = WorkerStats::new();
     for w in workers {
         match w.join() {
-            Ok(Ok(s)) => {
+            Ok(Ok((s, ws))) => {
+                worker_stats.merge(&ws);
                 driver_stats.rx_frames += s.rx_frames;
                 driver_stats.tx_frames += s.tx_frames;
                 driver_stats.rx_ring_full += s.rx_ring_full;
@@ -108,6 +113,7 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         driver: driver_name,
         stack: merged(&counters),
         driver_stats,
+        workers: worker_stats,
         duration: clock.now().saturating_since(started),
     })
 }
@@ -160,7 +166,14 @@ fn worker(
     counters: Arc<StackCounters>,
     stop: &AtomicBool,
     ready: mpsc::Sender<anyhow::Result<String>>,
-) -> anyhow::Result<DriverStats> {
+) -> anyhow::Result<(DriverStats, WorkerStats)> {
+    if !cfg.cores.is_empty() {
+        let core = cfg.cores[queue as usize % cfg.cores.len()];
+        if let Err(e) = pin_to_core(core) {
+            let _ = ready.send(Err(anyhow::anyhow!("--cores: {e}")));
+            return Ok(Default::default());
+        }
+    }
     // With several AF_PACKET workers, a fanout group gives each socket its share of the
     // flows; without it every socket would see (and answer) every frame.
     let packet = driver::packet::PacketOptions {
@@ -192,7 +205,7 @@ fn worker(
         Ok(d) => d,
         Err(e) => {
             let _ = ready.send(Err(e.into()));
-            return Ok(DriverStats::default());
+            return Ok(Default::default());
         }
     };
     let info = dev.info().clone();
@@ -213,9 +226,9 @@ fn worker(
         poll: cfg.poll,
         ..WorkerOptions::default()
     };
-    run_worker(&mut *dev, &mut stack, &clock, stop, &opts)
+    let ws = run_worker(&mut *dev, &mut stack, &clock, stop, &opts)
         .with_context(|| format!("worker for {} queue {queue} failed", cfg.iface))?;
-    Ok(dev.stats())
+    Ok((dev.stats(), ws))
 }
 
 impl ServeSummary {
@@ -230,6 +243,14 @@ impl ServeSummary {
         m.insert(
             "tcp_connections_left".into(),
             self.connections_left().into(),
+        );
+        let mut b = LatencySummary::of(&self.workers.batch_ns).to_json_us();
+        b["batches"] = self.workers.batch_ns.len().into();
+        b["frames"] = self.workers.frames.into();
+        m.insert("batch_us".into(), b);
+        m.insert(
+            "flush_us".into(),
+            LatencySummary::of(&self.workers.flush_ns).to_json_us(),
         );
         serde_json::Value::Object(m)
     }
@@ -260,6 +281,20 @@ impl ServeSummary {
             "tcp_connections_left",
             self.connections_left()
         );
+        if !self.workers.batch_ns.is_empty() {
+            let _ = writeln!(
+                s,
+                "  time in the stack per batch ({} batches, {} frames): {}",
+                self.workers.batch_ns.len(),
+                self.workers.frames,
+                LatencySummary::of(&self.workers.batch_ns).to_line()
+            );
+            let _ = writeln!(
+                s,
+                "  time in the TX kick per batch: {}",
+                LatencySummary::of(&self.workers.flush_ns).to_line()
+            );
+        }
         let _ = writeln!(s, "  {:<28} {}", "drops_total", self.stack.drops_total());
         for (r, n) in self.stack.drops_by_reason() {
             let _ = writeln!(s, "    {:<26} {n}", r.as_str());

@@ -50,5 +50,6 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         hdr_log: None,
         plot: None,
         poll: PollMode::Busy,
+        cores: Vec::new(),
     }
 }

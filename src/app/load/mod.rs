@@ -13,7 +13,7 @@ use crate::metrics::hist::{percentile_table, HdrLog, LatencySummary};
 use crate::metrics::plot::percentile_svg;
 use crate::metrics::{StackCounters, StackSnapshot};
 use crate::proto::arp::ArpConfig;
-use crate::runtime::{run_worker, Clock, WorkerOptions};
+use crate::runtime::{pin_to_core, run_worker, Clock, WorkerOptions};
 use crate::stack::{Stack, StackConfig};
 use anyhow::{bail, Context};
 use engine::{Measured, Phase, UdpLoad};
@@ -208,6 +208,9 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         .name("xstack-load".into())
         .spawn(move || -> anyhow::Result<WorkerResult> {
             let cfg = worker_cfg;
+            if let Some(&core) = cfg.cores.first() {
+                pin_to_core(core).map_err(|e| anyhow::anyhow!("--cores: {e}"))?;
+            }
             let mut dev = driver::open::open(cfg.driver, &cfg.iface, 0)?;
             let info = dev.info().clone();
             let counters = Arc::new(StackCounters::default());
