@@ -4,16 +4,15 @@
 //! virtual time; every transfer is checked byte for byte, and the server's table must be
 //! empty once the client has closed.
 
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
 use xstack::driver::{Device, Verdict};
 use xstack::metrics::{StackCounters, StackSnapshot};
 use xstack::proto::arp::ArpConfig;
 use xstack::proto::tcp::{Connection, Segment, SegmentHeader, SeqNumber, State, TcpConfig};
-use xstack::stack::trace::Tracer;
+use xstack::stack::trace::{Captured, Tracer};
 use xstack::stack::{Stack, StackConfig};
 use xstack::wire::{
     EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr,
@@ -302,19 +301,6 @@ fn syn_cookies_survive_loss() {
     assert!(o.server.tcp_syn_cookies_ok >= 1);
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // --trace: the ladder shows the three-way handshake, the data, and the passive close
 // through CLOSE_WAIT and LAST_ACK, each transition where it happens.
 #[test]
@@ -324,7 +310,7 @@ fn the_trace_draws_the_whole_life_of_a_connection() {
         tracer: Some(Tracer::new(Box::new(out.clone()))),
         ..Run::new(10)
     });
-    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let text = out.text();
     let lines: Vec<&str> = text.lines().collect();
     let find = |needle: &str| {
         lines

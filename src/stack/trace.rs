@@ -89,27 +89,37 @@ impl Tracer {
     }
 }
 
+/// A trace sink that keeps the text in memory, for tests: clone it, hand one clone to
+/// [`Tracer::new`], read the other with [`Captured::text`].
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(b);
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[test]
     fn rungs_point_the_right_way_and_transitions_are_named() {
-        let buf = Shared::default();
+        let buf = Captured::default();
         let mut t = Tracer::new(Box::new(buf.clone()));
         let peer = (Ipv4Addr::new(198, 18, 0, 1), 41234);
         let syn = Rung {
@@ -130,7 +140,7 @@ mod tests {
             ..syn
         };
         t.segment(Instant::from_millis(1), peer, 7, &synack);
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].contains("──── SYN ") && lines[0].contains("───▶  :7"));

@@ -103,6 +103,90 @@ impl Measured {
     }
 }
 
+/// What a run has measured, as a whole and since the last interval, and where the
+/// intervals go (for the live lines and the HdrHistogram log). Both engines keep one.
+pub(super) struct Tally {
+    pub interval: Measured,
+    pub total: Measured,
+    /// The channel, the interval, and when the next report is due.
+    reporter: Option<(crossbeam::channel::Sender<Measured>, Duration, Instant)>,
+}
+
+impl Tally {
+    pub fn new() -> Self {
+        Tally {
+            interval: Measured::new(),
+            total: Measured::new(),
+            reporter: None,
+        }
+    }
+
+    pub fn set_reporter(&mut self, to: crossbeam::channel::Sender<Measured>, every: Duration) {
+        self.reporter = Some((to, every, Instant::NEVER));
+    }
+
+    /// Hands over what was measured since the last call, and starts a new interval.
+    pub fn take_interval(&mut self) -> Measured {
+        let out = self.interval.clone();
+        self.interval.reset();
+        out
+    }
+
+    /// Sends what the last, partial interval measured (at the end of a run).
+    pub fn flush(&mut self) {
+        let m = self.take_interval();
+        if let Some((to, _, _)) = &self.reporter {
+            let _ = to.send(m);
+        }
+    }
+
+    /// Sends the interval when it is due; the first interval starts with measuring.
+    pub fn report(&mut self, now: Instant, phase: Phase) {
+        let due = match &mut self.reporter {
+            Some((_, every, next)) if phase == Phase::Measuring && *next == Instant::NEVER => {
+                *next = now + *every;
+                false
+            }
+            Some((_, _, next)) => now >= *next,
+            None => false,
+        };
+        if due && matches!(phase, Phase::Measuring | Phase::Draining | Phase::Done) {
+            let m = self.take_interval();
+            if let Some((to, every, next)) = &mut self.reporter {
+                *next += *every;
+                let _ = to.send(m);
+            }
+        }
+    }
+
+    /// When the next report is due, if any.
+    pub fn next_report(&self) -> Option<Instant> {
+        self.reporter.as_ref().map(|r| r.2)
+    }
+
+    /// Counts an error of one kind in the interval and the total.
+    pub fn error(&mut self, kind: fn(&mut ErrorCounts) -> &mut u64) {
+        *kind(&mut self.interval.errors) += 1;
+        *kind(&mut self.total.errors) += 1;
+    }
+
+    /// Counts a success: latency from the intended and from the actual send time.
+    pub fn success(&mut self, now: Instant, intended: Instant, sent: Instant, bytes: u64) {
+        for m in [&mut self.interval, &mut self.total] {
+            m.requests += 1;
+            m.bytes += bytes;
+            record(
+                &mut m.corrected,
+                now.saturating_since(intended).as_nanos() as u64,
+            );
+            record(
+                &mut m.uncorrected,
+                now.saturating_since(sent).as_nanos() as u64,
+            );
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Outstanding {
     seq: u64,
@@ -158,14 +242,10 @@ pub struct UdpLoad {
     warmup: Duration,
     duration: Option<Duration>,
     request_limit: Option<u64>,
-    /// Measured since the last `take_interval`.
-    interval: Measured,
-    total: Measured,
+    tally: Tally,
     sent_total: u64,
     /// When sending stopped (the end of the measured span).
     ended: Option<Instant>,
-    /// Where each interval's measurements go, how often, and when next.
-    reporter: Option<(crossbeam::channel::Sender<Measured>, Duration, Instant)>,
 }
 
 impl UdpLoad {
@@ -206,11 +286,9 @@ impl UdpLoad {
             warmup: cfg.warmup,
             duration: cfg.duration,
             request_limit: cfg.requests,
-            interval: Measured::new(),
-            total: Measured::new(),
+            tally: Tally::new(),
             sent_total: 0,
             ended: None,
-            reporter: None,
         }
     }
 
@@ -220,7 +298,7 @@ impl UdpLoad {
         to: crossbeam::channel::Sender<Measured>,
         every: Duration,
     ) -> Self {
-        self.reporter = Some((to, every, Instant::NEVER));
+        self.tally.set_reporter(to, every);
         self
     }
 
@@ -238,28 +316,7 @@ impl UdpLoad {
 
     /// Sends what the last, partial interval measured (at the end of a run).
     pub fn flush_report(&mut self) {
-        let m = self.take_interval();
-        if let Some((to, _, _)) = &self.reporter {
-            let _ = to.send(m);
-        }
-    }
-
-    fn report(&mut self, now: Instant) {
-        let due = match &mut self.reporter {
-            Some((_, every, next)) if self.phase == Phase::Measuring && *next == Instant::NEVER => {
-                *next = now + *every;
-                false
-            }
-            Some((_, _, next)) => now >= *next,
-            None => false,
-        };
-        if due && matches!(self.phase, Phase::Measuring | Phase::Draining | Phase::Done) {
-            let m = self.take_interval();
-            if let Some((to, every, next)) = &mut self.reporter {
-                *next += *every;
-                let _ = to.send(m);
-            }
-        }
+        self.tally.flush();
     }
 
     pub fn phase(&self) -> Phase {
@@ -267,7 +324,7 @@ impl UdpLoad {
     }
 
     pub fn total(&self) -> &Measured {
-        &self.total
+        &self.tally.total
     }
 
     /// When measuring began (after resolution and warm-up).
@@ -281,9 +338,7 @@ impl UdpLoad {
 
     /// Hands over what was measured since the last call, and starts a new interval.
     pub fn take_interval(&mut self) -> Measured {
-        let out = self.interval.clone();
-        self.interval.reset();
-        out
+        self.tally.take_interval()
     }
 
     fn measuring(&self) -> bool {
@@ -339,8 +394,7 @@ impl UdpLoad {
         let f = &self.flows[flow as usize];
         if f.waiting.len() >= self.window {
             if self.measuring() {
-                self.interval.errors.overload += 1;
-                self.total.errors.overload += 1;
+                self.tally.error(|e| &mut e.overload);
             }
             return true;
         }
@@ -363,25 +417,14 @@ impl UdpLoad {
     }
 
     fn complete(&mut self, o: Outstanding, now: Instant, ok: bool) {
-        let measured = self.measuring() && o.intended >= self.measure_from;
-        if !measured {
+        if !(self.measuring() && o.intended >= self.measure_from) {
             return;
         }
-        for m in [&mut self.interval, &mut self.total] {
-            if ok {
-                m.requests += 1;
-                m.bytes += self.size as u64;
-                record(
-                    &mut m.corrected,
-                    now.saturating_since(o.intended).as_nanos() as u64,
-                );
-                record(
-                    &mut m.uncorrected,
-                    now.saturating_since(o.sent).as_nanos() as u64,
-                );
-            } else {
-                m.errors.mismatch += 1;
-            }
+        if ok {
+            self.tally
+                .success(now, o.intended, o.sent, self.size as u64);
+        } else {
+            self.tally.error(|e| &mut e.mismatch);
         }
     }
 
@@ -436,8 +479,7 @@ impl UdpLoad {
 
     fn count_mismatch(&mut self) {
         if self.measuring() {
-            self.interval.errors.mismatch += 1;
-            self.total.errors.mismatch += 1;
+            self.tally.error(|e| &mut e.mismatch);
         }
     }
 
@@ -467,8 +509,7 @@ impl UdpLoad {
                 self.in_flight -= 1;
                 self.prune_answered();
                 if self.measuring() && o.intended >= self.measure_from {
-                    self.interval.errors.refused += 1;
-                    self.total.errors.refused += 1;
+                    self.tally.error(|e| &mut e.refused);
                 }
                 if self.schedule.is_none() && self.phase != Phase::Draining {
                     self.ready.push_back(idx as u32);
@@ -510,8 +551,7 @@ impl UdpLoad {
                 .unwrap_or_else(|| unreachable!("checked above"));
             self.in_flight -= 1;
             if measuring && o.intended >= self.measure_from {
-                self.interval.errors.timeout += 1;
-                self.total.errors.timeout += 1;
+                self.tally.error(|e| &mut e.timeout);
             }
             if closed_loop {
                 self.ready.push_back(flow);
@@ -543,9 +583,9 @@ impl UdpLoad {
             Phase::Warmup => {}
             Phase::Measuring => {
                 let time_up = self.stop_sending_at.is_some_and(|t| now >= t);
-                let count_up = self
-                    .request_limit
-                    .is_some_and(|n| self.total.requests + self.total.errors.total() >= n);
+                let count_up = self.request_limit.is_some_and(|n| {
+                    self.tally.total.requests + self.tally.total.errors.total() >= n
+                });
                 if time_up || count_up {
                     self.phase = Phase::Draining;
                     self.ended = Some(now);
@@ -566,7 +606,7 @@ impl UdpLoad {
         match self.request_limit {
             None => u64::MAX,
             Some(n) => {
-                let done = self.total.requests + self.total.errors.total();
+                let done = self.tally.total.requests + self.tally.total.errors.total();
                 if self.phase == Phase::Warmup {
                     u64::MAX
                 } else {
@@ -618,7 +658,7 @@ impl UdpLoad {
             _ => None,
         };
         let ready = (!self.ready.is_empty()).then_some(Instant::ZERO);
-        let report = self.reporter.as_ref().map(|r| r.2);
+        let report = self.tally.next_report();
         [
             oldest,
             sched,
@@ -707,7 +747,7 @@ impl Engine for UdpLoad {
         self.expire(now);
         self.send_due(now, tx);
         self.advance_phase(now);
-        self.report(now);
+        self.tally.report(now, self.phase);
     }
 
     fn finished(&self) -> bool {

@@ -27,11 +27,12 @@
 //! or refused counts as `refused`, a response that differs from its request as
 //! `mismatch`. Each is counted once; none stops the run.
 
-use super::engine::{fill_request, reply_matches, ErrorCounts, Measured, Phase, EPHEMERAL_FIRST};
+use super::engine::{
+    fill_request, reply_matches, ErrorCounts, Measured, Phase, Tally, EPHEMERAL_FIRST,
+};
 use super::schedule::Schedule;
 use crate::config::{AppProto, LoadConfig, LoadMode};
 use crate::driver::{Transmit, Verdict};
-use crate::metrics::hist::record;
 use crate::proto::arp::Resolution;
 use crate::proto::tcp::{CloseReason, Connection, Event, Segment, SeqNumber, State, TcpConfig};
 use crate::runtime::Engine;
@@ -125,12 +126,10 @@ pub struct TcpLoad {
     warmup: Duration,
     duration: Option<Duration>,
     request_limit: Option<u64>,
-    interval: Measured,
-    total: Measured,
+    tally: Tally,
     in_flight: u64,
     ended: Option<Instant>,
     grace_until: Option<Instant>,
-    reporter: Option<(crossbeam::channel::Sender<Measured>, Duration, Instant)>,
     /// Ports reused out of TIME_WAIT.
     pub time_wait_reused: u64,
     /// Connection attempts that found no free port and waited.
@@ -206,12 +205,10 @@ impl TcpLoad {
             warmup: cfg.warmup,
             duration: cfg.duration,
             request_limit: cfg.requests,
-            interval: Measured::new(),
-            total: Measured::new(),
+            tally: Tally::new(),
             in_flight: 0,
             ended: None,
             grace_until: None,
-            reporter: None,
             time_wait_reused: 0,
             port_waits: 0,
             done: false,
@@ -224,7 +221,7 @@ impl TcpLoad {
         to: crossbeam::channel::Sender<Measured>,
         every: Duration,
     ) -> Self {
-        self.reporter = Some((to, every, Instant::NEVER));
+        self.tally.set_reporter(to, every);
         self
     }
 
@@ -239,7 +236,7 @@ impl TcpLoad {
     }
 
     pub fn total(&self) -> &Measured {
-        &self.total
+        &self.tally.total
     }
 
     pub fn stack(&self) -> &Stack {
@@ -252,34 +249,7 @@ impl TcpLoad {
     }
 
     pub fn flush_report(&mut self) {
-        let m = self.take_interval();
-        if let Some((to, _, _)) = &self.reporter {
-            let _ = to.send(m);
-        }
-    }
-
-    fn take_interval(&mut self) -> Measured {
-        let out = self.interval.clone();
-        self.interval.reset();
-        out
-    }
-
-    fn report(&mut self, now: Instant) {
-        let due = match &mut self.reporter {
-            Some((_, every, next)) if self.phase == Phase::Measuring && *next == Instant::NEVER => {
-                *next = now + *every;
-                false
-            }
-            Some((_, _, next)) => now >= *next,
-            None => false,
-        };
-        if due && matches!(self.phase, Phase::Measuring | Phase::Draining | Phase::Done) {
-            let m = self.take_interval();
-            if let Some((to, every, next)) = &mut self.reporter {
-                *next += *every;
-                let _ = to.send(m);
-            }
-        }
+        self.tally.flush();
     }
 
     fn measuring(&self) -> bool {
@@ -293,26 +263,13 @@ impl TcpLoad {
     /// Adds an error of one kind to both the interval and the total, if measuring.
     fn error(&mut self, since: Instant, kind: fn(&mut ErrorCounts) -> &mut u64) {
         if self.measuring() && since >= self.measure_from {
-            *kind(&mut self.interval.errors) += 1;
-            *kind(&mut self.total.errors) += 1;
+            self.tally.error(kind);
         }
     }
 
     fn success(&mut self, o: Outstanding, now: Instant, bytes: u64) {
-        if !(self.measuring() && o.intended >= self.measure_from) {
-            return;
-        }
-        for m in [&mut self.interval, &mut self.total] {
-            m.requests += 1;
-            m.bytes += bytes;
-            record(
-                &mut m.corrected,
-                now.saturating_since(o.intended).as_nanos() as u64,
-            );
-            record(
-                &mut m.uncorrected,
-                now.saturating_since(o.sent).as_nanos() as u64,
-            );
+        if self.measuring() && o.intended >= self.measure_from {
+            self.tally.success(now, o.intended, o.sent, bytes);
         }
     }
 
@@ -320,7 +277,7 @@ impl TcpLoad {
     fn budget(&self) -> u64 {
         match self.request_limit {
             Some(n) if self.phase != Phase::Warmup => {
-                let done = self.total.requests + self.total.errors.total();
+                let done = self.tally.total.requests + self.tally.total.errors.total();
                 n.saturating_sub(done + self.in_flight)
             }
             _ => u64::MAX,
@@ -487,7 +444,7 @@ impl TcpLoad {
                 if !ok {
                     self.error(now, |e| &mut e.mismatch);
                 } else if self.measuring() {
-                    for m in [&mut self.interval, &mut self.total] {
+                    for m in [&mut self.tally.interval, &mut self.tally.total] {
                         m.bytes += n as u64;
                         m.requests += units;
                     }
@@ -735,9 +692,9 @@ impl TcpLoad {
             Phase::Warmup => {}
             Phase::Measuring => {
                 let time_up = self.stop_sending_at.is_some_and(|t| now >= t);
-                let count_up = self
-                    .request_limit
-                    .is_some_and(|n| self.total.requests + self.total.errors.total() >= n);
+                let count_up = self.request_limit.is_some_and(|n| {
+                    self.tally.total.requests + self.tally.total.errors.total() >= n
+                });
                 if time_up || count_up {
                     self.phase = Phase::Draining;
                     self.ended = Some(now);
@@ -858,7 +815,7 @@ impl TcpLoad {
         let mut next = [
             self.stack.poll_at(),
             self.stop_sending_at,
-            self.reporter.as_ref().map(|r| r.2),
+            self.tally.next_report(),
             self.grace_until,
             match self.phase {
                 Phase::Warmup | Phase::Measuring => self.schedule.as_ref().map(|s| s.next_at()),
@@ -919,7 +876,7 @@ impl Engine for TcpLoad {
             self.service(now, port, tx);
         }
         self.advance_phase(now);
-        self.report(now);
+        self.tally.report(now, self.phase);
         if self.phase == Phase::Done && self.all_closed(now) {
             self.done = true;
         }
