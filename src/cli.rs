@@ -186,7 +186,12 @@ pub struct LoadArgs {
     pub allow_any_target: bool,
     #[arg(long, value_enum, default_value_t = PollArg::Busy)]
     pub poll: PollArg,
-    /// Pin the load worker to this core (e.g. 0; a list gives the first).
+    /// Worker threads, one per queue. Each takes its share of the connections (and of
+    /// --rate and --requests) and of the ephemeral ports; replies that land on another
+    /// worker's queue are handed to it.
+    #[arg(long, default_value_t = 1)]
+    pub queues: u32,
+    /// Pin worker i (queue i) to the i-th core of this list, e.g. 0 or 0-1.
     #[arg(long, value_name = "LIST", value_parser = parse_cores)]
     pub cores: Option<CoreList>,
 }
@@ -257,8 +262,25 @@ impl LoadArgs {
                 addr.prefix
             ));
         }
-        if self.connections == 0 || self.connections > 1_000_000 {
-            return bad("--connections must be between 1 and 1000000".into());
+        if self.connections == 0 || self.connections > 16384 {
+            return bad(
+                "--connections must be between 1 and 16384 (one per ephemeral port, 49152-65535)"
+                    .into(),
+            );
+        }
+        if self.queues == 0 || self.queues > 64 {
+            return bad("--queues must be between 1 and 64".into());
+        }
+        if self.connections < self.queues {
+            return bad(format!(
+                "--connections {} is fewer than --queues {}: every worker needs a connection",
+                self.connections, self.queues
+            ));
+        }
+        if self.requests.is_some_and(|r| r < u64::from(self.queues)) {
+            return bad(
+                "--requests must be at least --queues (each worker measures its share)".into(),
+            );
         }
         if self.duration.is_none() && self.requests.is_none() {
             return bad(
@@ -352,6 +374,7 @@ impl LoadArgs {
                 PollArg::Busy => PollMode::Busy,
                 PollArg::Adaptive => PollMode::Adaptive,
             },
+            queues: self.queues,
             cores: self.cores.map(|c| c.0).unwrap_or_default(),
         })
     }
@@ -466,6 +489,33 @@ mod tests {
     }
 
     #[test]
+    fn load_shares_split_the_run_between_workers() {
+        let c = load(&[
+            "--target",
+            "198.18.0.2:7",
+            "--proto",
+            "udp",
+            "--connections",
+            "7",
+            "--requests",
+            "1001",
+            "--rate",
+            "3000",
+            "--queues",
+            "3",
+        ])
+        .unwrap();
+        let shares: Vec<_> = (0..3).map(|w| c.share(w)).collect();
+        let conns: Vec<_> = shares.iter().map(|s| s.connections).collect();
+        assert_eq!(conns, vec![3, 2, 2]);
+        let reqs: Vec<_> = shares.iter().map(|s| s.requests.unwrap()).collect();
+        assert_eq!(reqs, vec![334, 334, 333]);
+        assert!(shares
+            .iter()
+            .all(|s| s.rate == Some(1000.0) && s.queues == 1));
+    }
+
+    #[test]
     fn load_parses_the_documented_contract() {
         let c = load(&[
             "--target",
@@ -546,6 +596,19 @@ mod tests {
             .unwrap_err()
             .contains("--size"));
         assert!(with(&["--duration", "1", "--connections", "0"]).is_err());
+        assert!(with(&["--duration", "1", "--connections", "16385"]).is_err());
+        assert!(with(&["--duration", "1", "--connections", "16384"]).is_ok());
+        assert!(with(&["--duration", "1", "--queues", "0"]).is_err());
+        assert!(with(&["--duration", "1", "--queues", "2"])
+            .unwrap_err()
+            .contains("--queues"));
+        assert_eq!(
+            with(&["--duration", "1", "--queues", "2", "--connections", "2"])
+                .unwrap()
+                .queues,
+            2
+        );
+        assert!(with(&["--requests", "1", "--queues", "2", "--connections", "2"]).is_err());
         assert!(with(&["--duration", "1", "--rate", "-5"]).is_err());
         assert!(load(&[
             "--target",

@@ -140,8 +140,28 @@ pub struct LoadConfig {
     pub hdr_log: Option<PathBuf>,
     pub plot: Option<PathBuf>,
     pub poll: PollMode,
-    /// The worker runs pinned to the first of these; empty: not pinned.
+    /// Worker threads, one per queue.
+    pub queues: u32,
+    /// Worker i runs pinned to `cores[i % len]`; empty: not pinned.
     pub cores: Vec<usize>,
+}
+
+impl LoadConfig {
+    /// Worker `w`'s share of a run with `queues` workers: its part of the connections,
+    /// of the open-loop rate and of the request limit (the first workers take the
+    /// remainders).
+    pub fn share(&self, w: u32) -> LoadConfig {
+        let n = self.queues.max(1);
+        let split =
+            |total: u64| total / u64::from(n) + u64::from(u64::from(w) < total % u64::from(n));
+        LoadConfig {
+            connections: split(u64::from(self.connections)) as u32,
+            rate: self.rate.map(|r| r / f64::from(n)),
+            requests: self.requests.map(split),
+            queues: 1,
+            ..self.clone()
+        }
+    }
 }
 
 /// Everything `xstack serve` needs.

@@ -5,6 +5,7 @@ use crate::config::{DriverChoice, ServeConfig};
 use crate::driver::{self, Device, DriverStats};
 use crate::metrics::hist::LatencySummary;
 use crate::metrics::{StackCounters, StackSnapshot};
+use crate::runtime::steer::{Mesh, Steer, SteerRule};
 use crate::runtime::{pin_to_core, run_worker, Clock, WorkerOptions, WorkerStats};
 use crate::stack::trace::Tracer;
 use crate::stack::{Stack, StackConfig};
@@ -45,15 +46,24 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<String>>();
     let mut workers = Vec::new();
     let mut counters = Vec::new();
+    // TCP connections belong to one worker each: a segment that lands on another queue
+    // is handed over (UDP, ICMP and ARP requests are answered where they land).
+    let mesh = match cfg.queues {
+        1 => None,
+        n => Some(Mesh::new(n as usize).context("cannot make the workers' queues")?),
+    };
     for queue in 0..cfg.queues {
         let c = Arc::new(StackCounters::default());
         counters.push(c.clone());
+        let steer = mesh
+            .clone()
+            .map(|m| Steer::new(m, queue as usize, SteerRule::ByPeer, c.clone()));
         let cfg = cfg.clone();
         let stop = stop.clone();
         let ready = ready_tx.clone();
         let handle = thread::Builder::new()
             .name(format!("xstack-q{queue}"))
-            .spawn(move || worker(&cfg, queue, clock, c, &stop, ready))
+            .spawn(move || worker(&cfg, queue, clock, c, steer, &stop, ready))
             .context("cannot start a worker thread")?;
         workers.push(handle);
     }
@@ -164,6 +174,7 @@ fn worker(
     queue: u32,
     clock: Clock,
     counters: Arc<StackCounters>,
+    steer: Option<Steer>,
     stop: &AtomicBool,
     ready: mpsc::Sender<anyhow::Result<String>>,
 ) -> anyhow::Result<(DriverStats, WorkerStats)> {
@@ -226,7 +237,7 @@ fn worker(
         poll: cfg.poll,
         ..WorkerOptions::default()
     };
-    let ws = run_worker(&mut *dev, &mut stack, &clock, stop, &opts)
+    let ws = run_worker(&mut *dev, &mut stack, &clock, stop, &opts, steer.as_ref())
         .with_context(|| format!("worker for {} queue {queue} failed", cfg.iface))?;
     Ok((dev.stats(), ws))
 }

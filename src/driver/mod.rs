@@ -14,6 +14,7 @@
 
 use core::time::Duration;
 use std::fmt;
+use std::os::fd::AsRawFd;
 
 pub mod iface;
 pub mod open;
@@ -115,8 +116,9 @@ pub trait Device {
     /// Sends what is queued (one kernel kick at most) and reclaims completed buffers.
     fn flush(&mut self) -> Result<(), DriverError>;
 
-    /// Sleeps until a frame may be ready or `timeout` passes, whichever comes first.
-    fn wait(&mut self, timeout: Duration) -> Result<(), DriverError>;
+    /// Sleeps until a frame may be ready, `bell` rings, or `timeout` passes, whichever
+    /// comes first.
+    fn wait(&mut self, timeout: Duration, bell: Option<&Doorbell>) -> Result<(), DriverError>;
 
     fn stats(&self) -> DriverStats;
 }
@@ -178,21 +180,23 @@ impl DriverError {
     }
 }
 
-/// Sleeps until `fd` is readable or `timeout` passes (at least 1 ms); EINTR counts as a
-/// wake-up. The `wait` of the socket-based drivers.
+/// Sleeps until `fd` is readable, `bell` rings, or `timeout` passes (at least 1 ms);
+/// EINTR counts as a wake-up. The `wait` of the socket-based drivers.
 fn poll_readable(
     fd: std::os::fd::RawFd,
+    bell: Option<&Doorbell>,
     timeout: Duration,
     iface: &str,
 ) -> Result<(), DriverError> {
-    let mut pfd = libc::pollfd {
+    let pfd = |fd| libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
     };
+    let mut fds = [pfd(fd), pfd(bell.map_or(-1, |b| b.fd.as_raw_fd()))];
     let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd that lives across the call.
-    let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+    // SAFETY: valid pollfds that live across the call (a negative fd is ignored).
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
     if r < 0 {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::EINTR) {
@@ -200,6 +204,44 @@ fn poll_readable(
         }
     }
     Ok(())
+}
+
+/// Wakes a worker that sleeps in [`Device::wait`] from another thread: an eventfd.
+/// `ring` is a system call, so callers ring only a worker that said it sleeps.
+#[derive(Debug)]
+pub struct Doorbell {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Doorbell {
+    pub fn new() -> std::io::Result<Doorbell> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new descriptor
+        // that nothing else owns.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: see above.
+        Ok(Doorbell {
+            fd: unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Wakes the sleeper (and the next `wait`, until `clear`).
+    pub fn ring(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64. A full counter (EAGAIN) is already
+        // ringing, so the result does not matter.
+        let _ = unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Silences it after a wake-up.
+    pub fn clear(&self) {
+        let mut n: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a live u64; EAGAIN (not rung) is fine.
+        let _ = unsafe { libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+    }
 }
 
 /// A boxed device is a device, so wrappers (pcap) compose with `open`'s boxed result.
@@ -220,8 +262,8 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn flush(&mut self) -> Result<(), DriverError> {
         (**self).flush()
     }
-    fn wait(&mut self, timeout: Duration) -> Result<(), DriverError> {
-        (**self).wait(timeout)
+    fn wait(&mut self, timeout: Duration, bell: Option<&Doorbell>) -> Result<(), DriverError> {
+        (**self).wait(timeout, bell)
     }
     fn stats(&self) -> DriverStats {
         (**self).stats()

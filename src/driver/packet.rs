@@ -16,7 +16,9 @@
 //! configured on the interface.
 
 use super::iface;
-use super::{Device, DeviceInfo, DriverError, DriverKind, DriverStats, Transmit, Verdict};
+use super::{
+    Device, DeviceInfo, Doorbell, DriverError, DriverKind, DriverStats, Transmit, Verdict,
+};
 use core::time::Duration;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -350,8 +352,8 @@ impl Device for PacketDevice {
         Ok(())
     }
 
-    fn wait(&mut self, timeout: Duration) -> Result<(), DriverError> {
-        super::poll_readable(self.fd.as_raw_fd(), timeout, &self.info.name)
+    fn wait(&mut self, timeout: Duration, bell: Option<&Doorbell>) -> Result<(), DriverError> {
+        super::poll_readable(self.fd.as_raw_fd(), bell, timeout, &self.info.name)
     }
 
     fn stats(&self) -> DriverStats {

@@ -3,7 +3,7 @@
 //! LINKTYPE_ETHERNET, which tcpdump and Wireshark read. Recording costs a copy into a
 //! buffered writer per frame; it is meant for debugging, not for benchmarks.
 
-use super::{Device, DeviceInfo, DriverError, DriverStats, Transmit, Verdict};
+use super::{Device, DeviceInfo, Doorbell, DriverError, DriverStats, Transmit, Verdict};
 use core::time::Duration;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -144,9 +144,9 @@ impl<D: Device> Device for PcapDevice<D> {
         self.inner.flush()
     }
 
-    fn wait(&mut self, timeout: Duration) -> Result<(), DriverError> {
+    fn wait(&mut self, timeout: Duration, bell: Option<&Doorbell>) -> Result<(), DriverError> {
         self.pcap.flush();
-        self.inner.wait(timeout)
+        self.inner.wait(timeout, bell)
     }
 
     fn stats(&self) -> DriverStats {

@@ -10,7 +10,9 @@
 //! counting test of the runtime can run on this driver. A reflected frame is moved, not
 //! copied, to the other side.
 
-use super::{Device, DeviceInfo, DriverError, DriverKind, DriverStats, Transmit, Verdict};
+use super::{
+    Device, DeviceInfo, Doorbell, DriverError, DriverKind, DriverStats, Transmit, Verdict,
+};
 use crate::time::Instant;
 use core::time::Duration;
 use std::cell::{Cell, RefCell};
@@ -356,7 +358,7 @@ impl Device for SimDevice {
         Ok(())
     }
 
-    fn wait(&mut self, _timeout: Duration) -> Result<(), DriverError> {
+    fn wait(&mut self, _timeout: Duration, _bell: Option<&Doorbell>) -> Result<(), DriverError> {
         Ok(())
     }
 

@@ -17,7 +17,9 @@
 //! deletes the socket, and libxdp detaches the XDP program with the last socket.
 
 use super::iface;
-use super::{Device, DeviceInfo, DriverError, DriverKind, DriverStats, Transmit, Verdict};
+use super::{
+    Device, DeviceInfo, Doorbell, DriverError, DriverKind, DriverStats, Transmit, Verdict,
+};
 use core::time::Duration;
 use std::num::NonZeroU32;
 use std::os::fd::AsRawFd;
@@ -352,8 +354,8 @@ impl Device for XdpDevice {
         Ok(())
     }
 
-    fn wait(&mut self, timeout: Duration) -> Result<(), DriverError> {
-        super::poll_readable(self.rxq.fd().as_raw_fd(), timeout, &self.info.name)
+    fn wait(&mut self, timeout: Duration, bell: Option<&Doorbell>) -> Result<(), DriverError> {
+        super::poll_readable(self.rxq.fd().as_raw_fd(), bell, timeout, &self.info.name)
     }
 
     fn stats(&self) -> DriverStats {

@@ -67,6 +67,7 @@ drop_reasons! {
     TcpNoListener => "tcp_no_listener": "TCP for no connection and no listener (answered with RST).",
     TcpTableFull => "tcp_table_full": "A SYN dropped because the connection table was full.",
     TxNoBuffer => "tx_no_buffer": "A reply could not be sent: no transmit buffer was free.",
+    SteerFull => "steer_full": "A frame for another worker's flow, dropped because that worker's queue was full.",
 }
 
 macro_rules! counters {
@@ -172,6 +173,8 @@ counters! {
         tcp_syn_cookies_ok: "Connections completed from a valid SYN cookie.",
         tcp_time_wait_reopened: "Connections in TIME_WAIT reopened by a new SYN (RFC 6191).",
         tcp_challenge_acks: "RFC 5961 challenge ACKs sent.",
+        steered_out: "Frames handed to the worker that owns their flow (they landed on another queue).",
+        steered_in: "Frames handled for another worker that received them.",
     }
 }
 

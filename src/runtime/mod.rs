@@ -5,6 +5,8 @@
 //!
 //! This module holds the one place that reads the OS clock ([`Clock`]).
 
+pub mod steer;
+
 use crate::config::PollMode;
 use crate::driver::{Device, DriverError, Transmit, Verdict};
 use crate::metrics::hist::{latency_histogram, record};
@@ -12,6 +14,7 @@ use crate::time::Instant;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
+use steer::{Route, Steer};
 
 /// The monotonic clock, as nanoseconds since the clock was made.
 #[derive(Clone, Copy, Debug)]
@@ -131,18 +134,49 @@ pub fn pin_to_core(core: usize) -> Result<(), String> {
 
 /// Runs `engine` on `dev` until `stop` is set. Returns the driver's error if the device
 /// fails; a malformed frame never ends the loop (the engine counts and drops it).
+///
+/// With `steer`, frames whose flow another worker owns are handed to it, and the frames
+/// handed to this worker are handled after each receive batch, in the same batch.
 pub fn run_worker<D: Device + ?Sized, E: Engine>(
     dev: &mut D,
     engine: &mut E,
     clock: &Clock,
     stop: &AtomicBool,
     opts: &WorkerOptions,
+    steer: Option<&Steer>,
 ) -> Result<WorkerStats, DriverError> {
     let mut stats = WorkerStats::new();
     let mut last_busy = clock.now();
     loop {
         let now = clock.now();
-        let n = dev.receive(opts.batch, &mut |frame, tx| engine.on_frame(now, frame, tx))?;
+        let mut n = dev.receive(opts.batch, &mut |frame, tx| {
+            if let Some(s) = steer {
+                match s.route(frame) {
+                    Route::Here => {}
+                    Route::To(k) => {
+                        s.hand_off(k, frame);
+                        return Verdict::Drop;
+                    }
+                    Route::Everyone => s.hand_to_others(frame),
+                }
+            }
+            engine.on_frame(now, frame, tx)
+        })?;
+        if let Some(s) = steer {
+            let tx = dev.transmitter();
+            n += s.drain(opts.batch, &mut |frame| {
+                if let Verdict::Reflect(len) = engine.on_frame(now, frame, tx) {
+                    // The frame is not in driver memory: copy the reply out.
+                    tx.send_with(&mut |buf| match buf.get_mut(..len) {
+                        Some(out) => {
+                            out.copy_from_slice(&frame[..len]);
+                            len
+                        }
+                        None => 0,
+                    });
+                }
+            });
+        }
         engine.poll(now, dev.transmitter());
         if n > 0 {
             // Two clock reads per busy batch: its time in the stack, then in the kick.
@@ -161,8 +195,19 @@ pub fn run_worker<D: Device + ?Sized, E: Engine>(
         } else {
             dev.flush()?;
         }
-        if engine.finished() || stop.load(Relaxed) {
+        if stop.load(Relaxed) {
             return Ok(stats);
+        }
+        if engine.finished() {
+            match steer {
+                None => return Ok(stats),
+                Some(s) => {
+                    s.finish();
+                    if s.all_finished() {
+                        return Ok(stats);
+                    }
+                }
+            }
         }
         if n > 0 {
             last_busy = now;
@@ -180,7 +225,10 @@ pub fn run_worker<D: Device + ?Sized, E: Engine>(
                     .map_or(opts.max_sleep, |t| t.saturating_since(now));
                 let sleep = until_timer.min(opts.max_sleep);
                 if !sleep.is_zero() {
-                    dev.wait(sleep)?;
+                    match steer {
+                        Some(s) => s.sleep(dev, sleep)?,
+                        None => dev.wait(sleep, None)?,
+                    }
                 }
             }
         }

@@ -50,6 +50,7 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         hdr_log: None,
         plot: None,
         poll: PollMode::Busy,
+        queues: 1,
         cores: Vec::new(),
     }
 }

@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # --queues 2 on a two-queue veth: one worker per queue (AF_XDP: a socket per queue;
-# AF_PACKET: a fanout group). Every request is answered exactly once.
+# AF_PACKET: a fanout group). Every request is answered exactly once. TCP connections
+# belong to one worker each: the kernel client picks its transmit queue per socket, so
+# segments land on the other worker's queue too and are handed to the owner.
 LAB_QUEUES=2
 export LAB_QUEUES
 source "$(dirname "$0")/lib.sh"
 lab_up
-serve_start --queues 2 --udp-echo 7
+serve_start --queues 2 --udp-echo 7 --tcp-echo 7
 out=$(in_a ping -c 50 -i 0.01 -W 1 "$B" 2>&1) || true
 echo "$out" | grep -q " 0% packet loss" || die "ping lost packets: $out"
 echo "$out" | grep -q "duplicates" && die "duplicate replies: $(echo "$out" | grep duplicates)"
 for flow in 1 2 3 4 5 6; do
     res=$(in_a python3 "$KDIR/udp_check.py" "$B" 7 300 "$flow") || die "flow $flow: $res"
 done
+res=$(in_a timeout 120 python3 "$KDIR/tcp_echo_check.py" "$B" 7 16 65536 200) || die "tcp: $res"
+log "$res"
+sleep 0.5
 serve_stop
 [ "$(summary udp_echo_replies)" = 1800 ] || die "udp_echo_replies $(summary udp_echo_replies), not 1800"
-pass "2 workers: ping without duplicates, 6 flows x 300 datagrams echoed exactly once"
+expect_all_fin 216
+moved=$(summary steered_out)
+[ "$moved" -gt 0 ] || die "no segment landed on the other worker: the hand-off went untested"
+[ "$moved" = "$(summary steered_in)" ] || die "steered_out $moved but steered_in $(summary steered_in)"
+[ "$(summary drops.steer_full)" = 0 ] || die "$(summary drops.steer_full) frames lost between workers"
+pass "2 workers: ping without duplicates, 6 flows x 300 datagrams echoed exactly once;" \
+    "216 TCP connections all closed by FIN, $moved segments handed to their owner"

@@ -17,6 +17,7 @@ use crate::config::{AppProto, LoadConfig};
 use crate::driver::{Transmit, Verdict};
 use crate::metrics::hist::{latency_histogram, record};
 use crate::proto::arp::Resolution;
+use crate::runtime::steer::PortSet;
 use crate::runtime::Engine;
 use crate::stack::Stack;
 use crate::time::Instant;
@@ -33,8 +34,7 @@ use std::collections::VecDeque;
 const ETH: usize = 14;
 const IP: usize = 20;
 const UDP: usize = 8;
-/// First ephemeral port (RFC 6335): flows use 49152, 49153, …
-pub const EPHEMERAL_FIRST: u16 = 49152;
+pub use crate::runtime::steer::EPHEMERAL_FIRST;
 /// Bounds on the requests one flow may have outstanding in open loop; past its bound a
 /// due request is counted as `overload` instead of sent.
 const MIN_OUTSTANDING: usize = 16;
@@ -223,6 +223,8 @@ pub struct UdpLoad {
     app: AppProto,
     size: usize,
     timeout: Duration,
+    /// Flow `i` sends from `ports.port(i)`.
+    ports: PortSet,
     flows: Vec<Flow>,
     schedule: Option<Schedule>,
     /// Closed loop: flows whose next request is due now.
@@ -273,6 +275,7 @@ impl UdpLoad {
             app: cfg.app,
             size: cfg.size,
             timeout: cfg.timeout,
+            ports: PortSet::ALL,
             flows,
             schedule: cfg.rate.map(|r| Schedule::new(r, now)),
             ready: (0..cfg.connections).collect(),
@@ -299,6 +302,17 @@ impl UdpLoad {
         every: Duration,
     ) -> Self {
         self.tally.set_reporter(to, every);
+        self
+    }
+
+    /// Sends from these ports only (one worker's share of several): flow `i` uses
+    /// `ports.port(i)`.
+    pub fn with_ports(mut self, ports: PortSet) -> Self {
+        assert!(self.flows.len() <= ports.len(), "more flows than ports");
+        for (i, f) in self.flows.iter_mut().enumerate() {
+            f.port = ports.port(i);
+        }
+        self.ports = ports;
         self
     }
 
@@ -443,10 +457,10 @@ impl UdpLoad {
         let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
             return false;
         };
-        let port = udp.dst_port();
-        let idx = port.wrapping_sub(EPHEMERAL_FIRST) as usize;
-        if udp.src_port() != self.target.port() || port < EPHEMERAL_FIRST || idx >= self.flows.len()
-        {
+        let Some(idx) = self.ports.index(udp.dst_port()) else {
+            return false;
+        };
+        if udp.src_port() != self.target.port() || idx >= self.flows.len() {
             return false;
         }
         if !ip.verify_checksum() || !udp.verify_checksum(ip.src_addr(), ip.dst_addr()) {
@@ -503,8 +517,11 @@ impl UdpLoad {
             return true;
         }
         let port = u16::from_be_bytes([q[IP], q[IP + 1]]);
-        let idx = port.wrapping_sub(EPHEMERAL_FIRST) as usize;
-        if let Some(flow) = self.flows.get_mut(idx) {
+        let flow = self
+            .ports
+            .index(port)
+            .and_then(|i| Some((i, self.flows.get_mut(i)?)));
+        if let Some((idx, flow)) = flow {
             if let Some(o) = flow.waiting.pop_front() {
                 self.in_flight -= 1;
                 self.prune_answered();

@@ -13,13 +13,15 @@ use crate::metrics::hist::{percentile_table, HdrLog, LatencySummary};
 use crate::metrics::plot::percentile_svg;
 use crate::metrics::{StackCounters, StackSnapshot};
 use crate::proto::arp::ArpConfig;
+use crate::runtime::steer::{Mesh, PortSet, Steer, SteerRule};
 use crate::runtime::{pin_to_core, run_worker, Clock, WorkerOptions};
 use crate::stack::{Stack, StackConfig};
 use anyhow::{bail, Context};
 use engine::{Measured, Phase, UdpLoad};
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tcp::TcpLoad;
@@ -68,6 +70,12 @@ impl LoadReport {
             v["latency_uncorrected_us"] = LatencySummary::of(&self.total.uncorrected).to_json_us();
         }
         v["throughput_bps"] = self.bits_per_second().into();
+        v["queues"] = cfg.queues.into();
+        v["steered_frames"] = self.stack.steered_out.into();
+        // Frames the load generator's own stack dropped, by reason.
+        let stack = self.stack.to_json();
+        v["drops_total"] = stack["drops_total"].clone();
+        v["drops"] = stack["drops"].clone();
         if cfg.mode == LoadMode::Crr {
             v["connections_per_s"] = self.throughput().into();
         }
@@ -184,87 +192,189 @@ fn drive<E: LoadEngine>(
     clock: &Clock,
     stop: &AtomicBool,
     opts: &WorkerOptions,
-    counters: &StackCounters,
-    kind: String,
-) -> anyhow::Result<WorkerResult> {
-    run_worker(dev, &mut engine, clock, stop, opts)?;
+    steer: Option<&Steer>,
+) -> anyhow::Result<(Measured, Duration, Phase)> {
+    run_worker(dev, &mut engine, clock, stop, opts, steer)?;
     engine.flush_report();
     Ok((
         engine.total().clone(),
         engine.measured_span(),
         engine.phase(),
-        counters.snapshot(),
-        kind,
     ))
+}
+
+/// Pins worker `w` and opens its queue.
+fn open_worker_device(
+    cfg: &LoadConfig,
+    w: u32,
+    workers: u32,
+) -> anyhow::Result<Box<dyn driver::Device>> {
+    if !cfg.cores.is_empty() {
+        let core = cfg.cores[w as usize % cfg.cores.len()];
+        pin_to_core(core).map_err(|e| anyhow::anyhow!("--cores: {e}"))?;
+    }
+    // Several AF_PACKET sockets: a fanout group splits the frames between them (each
+    // would see every frame otherwise); steering then moves each to its owner.
+    let packet = driver::packet::PacketOptions {
+        fanout_group: (workers > 1).then(|| std::process::id() as u16),
+        ..Default::default()
+    };
+    Ok(driver::open::open_with(cfg.driver, &cfg.iface, w, &packet)?)
+}
+
+const OTHER_FAILED: &str = "another load worker failed to start";
+
+/// What the load workers of one run share: the clock, the stop flag, the steering
+/// mesh, and the line where they wait for each other before the first frame goes out.
+struct Crew {
+    workers: u32,
+    clock: Clock,
+    stop: Arc<AtomicBool>,
+    mesh: Option<Arc<Mesh>>,
+    arrived: AtomicUsize,
+    failed: AtomicBool,
+}
+
+impl Crew {
+    /// Says whether this worker is ready, then waits for the others; true when all are.
+    fn arrive(&self, ready: bool) -> bool {
+        if !ready {
+            self.failed.store(true, Relaxed);
+            return false;
+        }
+        self.arrived.fetch_add(1, Relaxed);
+        loop {
+            if self.failed.load(Relaxed) || self.stop.load(Relaxed) {
+                return false;
+            }
+            if self.arrived.load(Relaxed) == self.workers as usize {
+                return true;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+/// One load worker: its share of the run (`cfg` from [`LoadConfig::share`]) on queue `w`
+/// of the crew's, from the ports it owns.
+fn worker(
+    cfg: &LoadConfig,
+    w: u32,
+    crew: &Crew,
+    report: crossbeam::channel::Sender<Measured>,
+) -> anyhow::Result<WorkerResult> {
+    let (workers, clock, stop) = (crew.workers, &crew.clock, &*crew.stop);
+    let opened = open_worker_device(cfg, w, workers);
+    // Nobody sends before every queue has its socket: a reply landing on a queue
+    // without one would be lost.
+    if !crew.arrive(opened.is_ok()) {
+        return Err(opened
+            .err()
+            .unwrap_or_else(|| anyhow::anyhow!(OTHER_FAILED)));
+    }
+    let mut dev = opened?;
+    let info = dev.info().clone();
+    let counters = Arc::new(StackCounters::default());
+    let steer = crew
+        .mesh
+        .clone()
+        .map(|m| Steer::new(m, w as usize, SteerRule::ByLocalPort, counters.clone()));
+    let ports = if workers > 1 {
+        PortSet::of_worker(w as usize, workers as usize)
+    } else {
+        PortSet::ALL
+    };
+    let stack = Stack::new(
+        StackConfig {
+            addr: cfg.addr,
+            mac: info.mac,
+            mtu: info.mtu,
+            udp_echo: Vec::new(),
+            sockperf: None,
+            tcp_echo: Vec::new(),
+            tcp_capacity: 1024,
+            icmp_unreachable_rate: 10,
+            arp: ArpConfig::default(),
+            // One announcement is enough for the link.
+            gratuitous_arp: w == 0,
+        },
+        counters.clone(),
+    );
+    let opts = WorkerOptions {
+        poll: cfg.poll,
+        ..WorkerOptions::default()
+    };
+    let now = clock.now();
+    let (measured, span, phase) = match cfg.transport {
+        Transport::Udp => {
+            let engine = UdpLoad::new(cfg, stack, now)
+                .with_ports(ports)
+                .with_reporter(report, cfg.interval);
+            drive(engine, &mut *dev, clock, stop, &opts, steer.as_ref())?
+        }
+        Transport::Tcp => {
+            let mss = info.mtu.saturating_sub(40).clamp(536, 8960) as u16;
+            let engine = TcpLoad::new(cfg, stack, mss, now)
+                .with_ports(ports)
+                .with_reporter(report, cfg.interval);
+            drive(engine, &mut *dev, clock, stop, &opts, steer.as_ref())?
+        }
+    };
+    Ok((
+        measured,
+        span,
+        phase,
+        counters.snapshot(),
+        info.kind.to_string(),
+    ))
+}
+
+/// The workers' next interval, merged: once each has sent it, or (`partial`, at the
+/// end) from whoever has one left.
+fn merged_interval(pending: &mut [VecDeque<Measured>], partial: bool) -> Option<Measured> {
+    let waiting = |q: &VecDeque<Measured>| q.is_empty();
+    if pending.iter().all(waiting) || (!partial && pending.iter().any(waiting)) {
+        return None;
+    }
+    let mut m = Measured::new();
+    for x in pending.iter_mut().filter_map(VecDeque::pop_front) {
+        m.merge(&x);
+    }
+    Some(m)
 }
 
 /// Runs a load test until it completes or `stop` is set.
 pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport> {
     let clock = Clock::new();
-    let (tx, rx) = crossbeam::channel::unbounded::<Measured>();
-    let worker_cfg = cfg.clone();
-    let worker_stop = stop.clone();
-    let worker = std::thread::Builder::new()
-        .name("xstack-load".into())
-        .spawn(move || -> anyhow::Result<WorkerResult> {
-            let cfg = worker_cfg;
-            if let Some(&core) = cfg.cores.first() {
-                pin_to_core(core).map_err(|e| anyhow::anyhow!("--cores: {e}"))?;
-            }
-            let mut dev = driver::open::open(cfg.driver, &cfg.iface, 0)?;
-            let info = dev.info().clone();
-            let counters = Arc::new(StackCounters::default());
-            let stack = Stack::new(
-                StackConfig {
-                    addr: cfg.addr,
-                    mac: info.mac,
-                    mtu: info.mtu,
-                    udp_echo: Vec::new(),
-                    sockperf: None,
-                    tcp_echo: Vec::new(),
-                    tcp_capacity: 1024,
-                    icmp_unreachable_rate: 10,
-                    arp: ArpConfig::default(),
-                    gratuitous_arp: true,
-                },
-                counters.clone(),
-            );
-            let opts = WorkerOptions {
-                poll: cfg.poll,
-                ..WorkerOptions::default()
-            };
-            let kind = info.kind.to_string();
-            let now = clock.now();
-            match cfg.transport {
-                Transport::Udp => {
-                    let engine = UdpLoad::new(&cfg, stack, now).with_reporter(tx, cfg.interval);
-                    drive(
-                        engine,
-                        &mut *dev,
-                        &clock,
-                        &worker_stop,
-                        &opts,
-                        &counters,
-                        kind,
-                    )
-                }
-                Transport::Tcp => {
-                    let mss = info.mtu.saturating_sub(40).clamp(536, 8960) as u16;
-                    let engine =
-                        TcpLoad::new(&cfg, stack, mss, now).with_reporter(tx, cfg.interval);
-                    drive(
-                        engine,
-                        &mut *dev,
-                        &clock,
-                        &worker_stop,
-                        &opts,
-                        &counters,
-                        kind,
-                    )
-                }
-            }
-        })
-        .context("cannot start the load worker")?;
+    let n = cfg.queues.max(1);
+    let mesh = match n {
+        1 => None,
+        n => Some(Mesh::new(n as usize).context("cannot make the workers' queues")?),
+    };
+    let mut intervals = Vec::new();
+    let mut workers = Vec::new();
+    let crew = Arc::new(Crew {
+        workers: n,
+        clock,
+        stop: stop.clone(),
+        mesh,
+        arrived: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
+    });
+    for w in 0..n {
+        let (tx, rx) = crossbeam::channel::unbounded::<Measured>();
+        intervals.push(rx);
+        let share = cfg.share(w);
+        let crew = crew.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("xstack-load{w}"))
+                .spawn(move || worker(&share, w, &crew, tx))
+                .context("cannot start a load worker")?,
+        );
+    }
+    // Interval k is printed once every worker has sent its interval k.
+    let mut pending: Vec<VecDeque<Measured>> = (0..n).map(|_| VecDeque::new()).collect();
 
     let mut log = match &cfg.hdr_log {
         Some(p) => Some(HdrLog::new(
@@ -279,54 +389,96 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let mut offset = Duration::ZERO;
-    while !worker.is_finished() {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(m) if m.requests == 0 && m.errors.total() == 0 => offset += cfg.interval,
-            Ok(m) => {
-                let s = LatencySummary::of(&m.corrected);
-                let secs = cfg.interval.as_secs_f64();
-                if cfg.mode == LoadMode::Stream {
-                    eprintln!(
-                        "xstack load: {:8.1} Mbit/s echoed  errors {}",
-                        m.bytes as f64 * 8.0 / secs / 1e6,
-                        m.errors.total()
-                    );
-                } else {
-                    eprintln!(
-                        "xstack load: {:8.0} req/s  p50 {:9.3} us  p99 {:9.3} us  errors {}",
-                        m.requests as f64 / secs,
-                        s.p50 as f64 / 1000.0,
-                        s.p99 as f64 / 1000.0,
-                        m.errors.total()
-                    );
-                }
-                if let Some(l) = &mut log {
-                    l.append(&m.corrected, offset, cfg.interval, None)?;
-                }
+    while !workers.iter().all(|w| w.is_finished()) {
+        let mut sel = crossbeam::channel::Select::new();
+        for rx in &intervals {
+            sel.recv(rx);
+        }
+        let ready = sel.ready_timeout(Duration::from_millis(100));
+        for (q, rx) in pending.iter_mut().zip(&intervals) {
+            q.extend(rx.try_iter());
+        }
+        if ready.is_err() && tty {
+            if let Some(d) = cfg.duration {
+                let total = (d + cfg.warmup).as_secs_f64();
+                let pct = (started.elapsed().as_secs_f64() / total * 100.0).min(100.0);
+                eprint!(
+                    "\r[{:<40}] {:3.0}%\r",
+                    "=".repeat((pct / 2.5) as usize),
+                    pct
+                );
+            }
+        }
+        while let Some(m) = merged_interval(&mut pending, false) {
+            if m.requests == 0 && m.errors.total() == 0 {
                 offset += cfg.interval;
+                continue;
             }
-            Err(_) if tty => {
-                if let Some(d) = cfg.duration {
-                    let total = (d + cfg.warmup).as_secs_f64();
-                    let pct = (started.elapsed().as_secs_f64() / total * 100.0).min(100.0);
-                    eprint!(
-                        "\r[{:<40}] {:3.0}%\r",
-                        "=".repeat((pct / 2.5) as usize),
-                        pct
-                    );
-                }
+            let s = LatencySummary::of(&m.corrected);
+            let secs = cfg.interval.as_secs_f64();
+            if cfg.mode == LoadMode::Stream {
+                eprintln!(
+                    "xstack load: {:8.1} Mbit/s echoed  errors {}",
+                    m.bytes as f64 * 8.0 / secs / 1e6,
+                    m.errors.total()
+                );
+            } else {
+                eprintln!(
+                    "xstack load: {:8.0} req/s  p50 {:9.3} us  p99 {:9.3} us  errors {}",
+                    m.requests as f64 / secs,
+                    s.p50 as f64 / 1000.0,
+                    s.p99 as f64 / 1000.0,
+                    m.errors.total()
+                );
             }
-            Err(_) => {}
+            if let Some(l) = &mut log {
+                l.append(&m.corrected, offset, cfg.interval, None)?;
+            }
+            offset += cfg.interval;
         }
     }
     if tty {
         eprint!("\r{:60}\r", "");
     }
-    let (total, span, phase, stack, driver) = worker
-        .join()
-        .map_err(|_| anyhow::anyhow!("the load worker panicked"))??;
+    let mut total = Measured::new();
+    let mut span = Duration::ZERO;
+    let mut phase = Phase::Done;
+    let mut stack = StackSnapshot::default();
+    let mut driver = String::new();
+    let mut failure = None;
+    for w in workers {
+        match w.join() {
+            Ok(Ok((m, sp, ph, st, d))) => {
+                total.merge(&m);
+                span = span.max(sp);
+                if ph == Phase::Unreachable {
+                    phase = ph;
+                }
+                stack.merge(&st);
+                driver = d;
+            }
+            Ok(Err(e)) => {
+                stop.store(true, Relaxed);
+                // The worker that failed says why; the others only that one did.
+                if failure.is_none() || e.to_string() != OTHER_FAILED {
+                    failure = failure.filter(|f: &anyhow::Error| f.to_string() != OTHER_FAILED);
+                    failure.get_or_insert(e);
+                }
+            }
+            Err(_) => {
+                stop.store(true, Relaxed);
+                failure.get_or_insert(anyhow::anyhow!("a load worker panicked"));
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
     // Intervals that arrived after the loop, the last partial one included.
-    for m in rx.try_iter() {
+    for (q, rx) in pending.iter_mut().zip(&intervals) {
+        q.extend(rx.try_iter());
+    }
+    while let Some(m) = merged_interval(&mut pending, true) {
         if let Some(l) = &mut log {
             if !m.corrected.is_empty() {
                 l.append(&m.corrected, offset, cfg.interval, None)?;

@@ -35,6 +35,7 @@ use crate::config::{AppProto, LoadConfig, LoadMode};
 use crate::driver::{Transmit, Verdict};
 use crate::proto::arp::Resolution;
 use crate::proto::tcp::{CloseReason, Connection, Event, Segment, SeqNumber, State, TcpConfig};
+use crate::runtime::steer::PortSet;
 use crate::runtime::Engine;
 use crate::stack::table::FlowKey;
 use crate::stack::{emit_tcp, Stack};
@@ -115,6 +116,9 @@ pub struct TcpLoad {
     tcp: TcpConfig,
     isn_key: RandomState,
     slots: Vec<Option<Slot>>,
+    /// The ports this engine may use (a worker's share with several queues).
+    ports: PortSet,
+    /// Index into `ports` of the next port to try.
     next_port: usize,
     dirty: Vec<u16>,
     clients: Vec<Client>,
@@ -194,6 +198,7 @@ impl TcpLoad {
             tcp,
             isn_key: RandomState::new(),
             slots: (0..PORTS).map(|_| None).collect(),
+            ports: PortSet::ALL,
             next_port: 0,
             dirty: Vec::with_capacity(1024),
             clients,
@@ -222,6 +227,13 @@ impl TcpLoad {
         every: Duration,
     ) -> Self {
         self.tally.set_reporter(to, every);
+        self
+    }
+
+    /// Opens connections from these ports only (one worker's share of several).
+    pub fn with_ports(mut self, ports: PortSet) -> Self {
+        self.ports = ports;
+        self.next_port = 0;
         self
     }
 
@@ -304,10 +316,10 @@ impl TcpLoad {
     /// A port for a new connection: free, or in TIME_WAIT long enough and with a lower
     /// final sequence number than the new ISN (or past its TIME_WAIT altogether).
     fn free_port(&mut self, now: Instant) -> Option<(u16, u32)> {
-        for _ in 0..PORTS {
-            let i = self.next_port;
-            self.next_port = (self.next_port + 1) % PORTS;
-            let port = EPHEMERAL_FIRST + i as u16;
+        for _ in 0..self.ports.len() {
+            let port = self.ports.port(self.next_port);
+            self.next_port = (self.next_port + 1) % self.ports.len();
+            let i = usize::from(port - EPHEMERAL_FIRST);
             let isn = self.isn(now, port);
             match &self.slots[i] {
                 None => return Some((port, isn)),
@@ -534,7 +546,9 @@ impl TcpLoad {
             if matches!(state, ClientState::Open | ClientState::Closing) {
                 self.receive(now, c, port);
             }
-            let sending = self.sending();
+            // A crr transaction that began before the run ended still sends its request.
+            let sending =
+                self.sending() || (self.mode == LoadMode::Crr && self.phase == Phase::Draining);
             let cl = &self.clients[c as usize];
             if cl.state == ClientState::Open && sending {
                 match self.mode {
