@@ -270,6 +270,78 @@ pub struct Connection {
     stats: ConnStats,
 }
 
+impl Drop for Connection {
+    fn drop(&mut self) {
+        spare_buffers::give_send(std::mem::take(&mut self.send_buf));
+        spare_buffers::give_recv(std::mem::replace(&mut self.recv_buf, Ring::none()));
+    }
+}
+
+/// Buffers of finished connections, kept per thread (a worker) for the next ones: a new
+/// connection then costs no allocation, and no zeroing of its receive buffer, which
+/// dominated a connect/request/close exchange. A few dozen are kept; the rest are freed.
+mod spare_buffers {
+    use super::Ring;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    const KEEP: usize = 64;
+
+    thread_local! {
+        static SEND: RefCell<Vec<VecDeque<u8>>> = const { RefCell::new(Vec::new()) };
+        static RECV: RefCell<Vec<Ring>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn take_send(cap: usize) -> VecDeque<u8> {
+        SEND.with(|s| {
+            let mut s = s.borrow_mut();
+            match s.last() {
+                Some(q) if q.capacity() >= cap => s.pop(),
+                _ => None,
+            }
+        })
+        .unwrap_or_else(|| VecDeque::with_capacity(cap))
+    }
+
+    pub fn take_recv(cap: usize) -> Ring {
+        RECV.with(|s| {
+            let mut s = s.borrow_mut();
+            match s.last() {
+                Some(r) if r.capacity() == cap.max(1) => s.pop(),
+                _ => None,
+            }
+        })
+        .unwrap_or_else(|| Ring::new(cap))
+    }
+
+    pub fn give_send(mut q: VecDeque<u8>) {
+        if q.capacity() == 0 {
+            return;
+        }
+        q.clear();
+        // `try_with`: a connection dropped while the thread exits just frees.
+        let _ = SEND.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < KEEP {
+                s.push(q);
+            }
+        });
+    }
+
+    pub fn give_recv(mut r: Ring) {
+        if r.capacity() <= 1 {
+            return;
+        }
+        r.reset();
+        let _ = RECV.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < KEEP {
+                s.push(r);
+            }
+        });
+    }
+}
+
 impl Connection {
     fn new(cfg: TcpConfig, iss: SeqNumber, state: State) -> Self {
         Connection {
@@ -283,7 +355,7 @@ impl Connection {
             snd_wl2: iss,
             snd_shift: 0,
             peer_mss: 536,
-            send_buf: VecDeque::with_capacity(cfg.send_buffer),
+            send_buf: spare_buffers::take_send(cfg.send_buffer),
             fin_queued: false,
             fin_sent: false,
             syn_sent: false,
@@ -297,7 +369,7 @@ impl Connection {
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_shift: 0,
-            recv_buf: Ring::new(cfg.recv_buffer),
+            recv_buf: spare_buffers::take_recv(cfg.recv_buffer),
             ooo: [(SeqNumber(0), SeqNumber(0)); OOO_RANGES],
             ooo_count: 0,
             peer_fin_at: None,
@@ -1008,9 +1080,9 @@ impl Connection {
         // Nothing more is sent or taken in: a connection lingering in TIME_WAIT (an
         // active closer may hold thousands) keeps only its sequence numbers. Bytes the
         // application has not read yet stay.
-        self.send_buf = VecDeque::new();
+        spare_buffers::give_send(std::mem::take(&mut self.send_buf));
         if self.recv_buf.is_empty() {
-            self.recv_buf = Ring::new(1);
+            spare_buffers::give_recv(std::mem::replace(&mut self.recv_buf, Ring::new(1)));
         }
     }
 

@@ -18,6 +18,26 @@ impl Ring {
             len: 0,
         }
     }
+    /// A ring that holds nothing and owns no memory (a `Box<[u8]>` of length 0 does not
+    /// allocate). Only for a buffer that has been given away; every write is refused.
+    pub fn none() -> Ring {
+        Ring {
+            buf: Box::default(),
+            head: 0,
+            len: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Empties the ring for reuse (the old bytes stay in memory but are never valid).
+    pub fn reset(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
