@@ -1522,6 +1522,23 @@ mod tests {
         o.iter().map(|(h, _)| h.flags).collect()
     }
 
+    #[test]
+    fn a_new_connection_takes_the_buffers_of_a_finished_one() {
+        let cfg = TcpConfig::default();
+        let c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), None));
+        let (send, recv) = (c.send_buf.capacity(), c.recv_buf.capacity());
+        let recv_at = c.recv_buf.peek_ptr();
+        drop(c);
+        let c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), None));
+        assert_eq!(
+            c.recv_buf.peek_ptr(),
+            recv_at,
+            "the receive ring was not reused"
+        );
+        assert_eq!((c.send_buf.capacity(), c.recv_buf.capacity()), (send, recv));
+        assert!(c.recv_buf.is_empty() && c.send_buf.is_empty());
+    }
+
     const A: TcpFlags = TcpFlags::ACK;
     const PA: TcpFlags = TcpFlags(0x18);
     const FA: TcpFlags = TcpFlags(0x11);

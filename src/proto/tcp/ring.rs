@@ -28,6 +28,12 @@ impl Ring {
         }
     }
 
+    /// Where the ring's memory is (tests check that buffers are reused).
+    #[cfg(test)]
+    pub fn peek_ptr(&self) -> *const u8 {
+        self.buf.as_ptr()
+    }
+
     pub fn capacity(&self) -> usize {
         self.buf.len()
     }
