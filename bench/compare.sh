@@ -29,31 +29,20 @@ for a in "$@"; do
     *) echo "compare.sh: unknown option $a (usage: bench/compare.sh [--update-docs])" >&2; exit 2 ;;
     esac
 done
-[ "$(id -u)" = 0 ] || { echo "compare.sh: needs root (network namespaces, XDP): run with sudo" >&2; exit 1; }
-scripts/setup.sh >&2
-BIN=target/release/xstack
-OUT=${OUT:-$(mktemp -d /tmp/xstack-compare.XXXXXX)}
-mkdir -p "$OUT"
+source bench/lib.sh
+bench_init compare.sh
 gcc -O2 -Wall -o "$OUT/echo_server" bench/echo_server.c
 C=0
 S=$(($(nproc) > 1 ? 1 : 0))
-B=198.18.0.2
-SPID=""
-stop_server() {
-    if [ -n "$SPID" ]; then
-        # TERM, not INT: a background job of a script starts with SIGINT ignored.
-        kill -TERM "$SPID" 2>/dev/null || true
-        wait "$SPID" 2>/dev/null || true
-        SPID=""
-    fi
+stop_all() {
+    stop_server
     scripts/lab.sh down
 }
-trap 'stop_server; [ -z "${KEEP:-}" ] || true' EXIT
-log() { echo "compare.sh: $*" >&2; }
+trap stop_all EXIT
 
 # server KIND: kernel-sockperf | kernel-sockperf-tcp | kernel-echo | xstack
 server() {
-    stop_server
+    stop_all
     case "$1" in
     kernel-sockperf | kernel-sockperf-tcp)
         LAB_B_KERNEL=1 scripts/lab.sh up
@@ -72,10 +61,8 @@ server() {
         ;;
     xstack)
         scripts/lab.sh up
-        ip netns exec xs-b "$BIN" serve --iface xsb0 --ip "$B/24" --sockperf 11111 \
-            --tcp-echo 7 --udp-echo 7 --poll busy --cores "$S" >"$OUT/serve.out" 2>/dev/null &
-        SPID=$!
-        for _ in $(seq 100); do grep -q ready "$OUT/serve.out" 2>/dev/null && break; sleep 0.1; done
+        serve_xstack "$OUT/serve.out" --sockperf 11111 --tcp-echo 7 --udp-echo 7 --poll busy \
+            --cores "$S"
         ;;
     esac
 }
@@ -128,7 +115,7 @@ for r in $(seq "$ROUNDS"); do
     xload tcp-load-kernel --target "$B:11111" --proto tcp --app sockperf --duration "$SECS"
     server kernel-echo
     xload crr-kernel --target "$B:7" --proto tcp --mode crr --connections 4 --requests 15000
-    stop_server
+    stop_all
 done
 
 log "micro-benchmarks"

@@ -2,7 +2,7 @@
 # Scaling with queues: xstack load -> xstack serve on a two-queue veth, with one worker
 # (queue 0, one core each side) and with two workers per side (queues 0 and 1, both
 # cores). Reports the rate of UDP and TCP ping-pong with 16 flows and of TCP
-# connect/request/close, and how many replies landed on a queue whose worker does not
+# connect/request/close (bursts of 15000), and how many replies landed on a queue whose worker does not
 # own their flow (handed over through the workers' queues).
 #
 # This host has 2 cores: with two workers a side, four busy threads share them, so the
@@ -13,22 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-3}
 ROUNDS=${ROUNDS:-3}
-[ "$(id -u)" = 0 ] || { echo "queues.sh: needs root (network namespaces, XDP): run with sudo" >&2; exit 1; }
-scripts/setup.sh >&2
-BIN=target/release/xstack
-OUT=${OUT:-$(mktemp -d /tmp/xstack-queues.XXXXXX)}
-mkdir -p "$OUT"
-B=198.18.0.2
-SPID=""
-stop_server() {
-    if [ -n "$SPID" ]; then
-        kill -TERM "$SPID" 2>/dev/null || true
-        wait "$SPID" 2>/dev/null || true
-        SPID=""
-    fi
-}
+source bench/lib.sh
+bench_init queues.sh
 trap 'stop_server; scripts/lab.sh down' EXIT
-log() { echo "queues.sh: $*" >&2; }
 
 # run Q POLL: serve and load with Q workers each, polling POLL.
 run() {
@@ -36,14 +23,14 @@ run() {
     cores=$([ "$q" = 1 ] && echo 1 || echo 0-1)
     local lcores
     lcores=$([ "$q" = 1 ] && echo 0 || echo 0-1)
-    ip netns exec xs-b "$BIN" serve --iface xsb0 --ip "$B/24" --sockperf 11111 --tcp-echo 7 \
-        --queues "$q" --cores "$cores" --poll "$poll" --json >"$OUT/serve.out" 2>/dev/null &
-    SPID=$!
-    for _ in $(seq 100); do grep -q ready "$OUT/serve.out" 2>/dev/null && break; sleep 0.1; done
+    serve_xstack "$OUT/serve.out" --sockperf 11111 --tcp-echo 7 --queues "$q" --cores "$cores" \
+        --poll "$poll" --json
     for test in udp tcp crr; do
         local args=(--target "$B:11111" --proto udp --app sockperf --connections 16 --duration "$SECS")
         [ "$test" = tcp ] && args=(--target "$B:11111" --proto tcp --app sockperf --connections 16 --duration "$SECS")
-        [ "$test" = crr ] && args=(--target "$B:7" --proto tcp --mode crr --connections 4 --duration "$SECS")
+        # Bursts below the port space: one address has 16384 ports to the server's one,
+        # so a longer crr run measures TIME_WAIT reuse, not the stacks.
+        [ "$test" = crr ] && args=(--target "$B:7" --proto tcp --mode crr --connections 4 --requests 15000)
         ip netns exec xs-a "$BIN" load --iface xsa0 --ip 198.18.0.10/24 --queues "$q" \
             --cores "$lcores" --poll "$poll" --json "${args[@]}" 2>/dev/null | tail -1 >"$OUT/last.json" || true
         python3 - "$OUT/last.json" "$test-q$q-$poll" >>"$OUT/results" <<'PY' || log "$test q$q gave no result"

@@ -24,9 +24,10 @@ pub enum DriverChoice {
 /// How a worker waits for traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PollMode {
-    /// Never sleep.
+    /// Never sleep, never yield: for a core per worker and the lowest latency.
     Busy,
-    /// Spin a while after the last frame, then sleep in the driver's `wait`.
+    /// For a while after the last frame, poll and yield the core between polls (so that
+    /// workers sharing a core take turns), then sleep in the driver's `wait`.
     Adaptive,
 }
 
