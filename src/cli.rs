@@ -53,10 +53,20 @@ pub enum DriverArg {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PollArg {
-    /// Spin on the rings without sleeping.
+    /// Spin on the rings without sleeping or yielding (a core per worker).
     Busy,
-    /// Spin for a while, then sleep in poll() until traffic comes.
+    /// Poll for a while, yielding the core between polls, then sleep in poll() until
+    /// traffic comes.
     Adaptive,
+}
+
+/// `--umem`: how the AF_XDP sockets of several queues get their frames.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UmemArg {
+    /// A UMEM for each queue's socket.
+    PerQueue,
+    /// One UMEM for all of them (XDP_SHARED_UMEM), each with its own share of frames.
+    Shared,
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +92,9 @@ pub struct ServeArgs {
     /// Number of queues, one worker thread each.
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
+    /// With AF_XDP and several queues: one UMEM per queue, or one shared by all.
+    #[arg(long, value_enum, default_value_t = UmemArg::PerQueue)]
+    pub umem: UmemArg,
     /// Write every frame received and sent to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
@@ -191,9 +204,22 @@ pub struct LoadArgs {
     /// worker's queue are handed to it.
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
+    /// With AF_XDP and several queues: one UMEM per queue, or one shared by all.
+    #[arg(long, value_enum, default_value_t = UmemArg::PerQueue)]
+    pub umem: UmemArg,
     /// Pin worker i (queue i) to the i-th core of this list, e.g. 0 or 0-1.
     #[arg(long, value_name = "LIST", value_parser = parse_cores)]
     pub cores: Option<CoreList>,
+}
+
+/// `--umem shared` is an AF_XDP thing.
+fn shared_umem_check(umem: UmemArg, driver: DriverArg) -> Result<(), ConfigError> {
+    if umem == UmemArg::Shared && driver == DriverArg::Packet {
+        return Err(ConfigError::Invalid(
+            "--umem shared shares an AF_XDP UMEM: it needs --driver xdp (or auto)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A list of cores from `--cores`.
@@ -271,6 +297,7 @@ impl LoadArgs {
         if self.queues == 0 || self.queues > 64 {
             return bad("--queues must be between 1 and 64".into());
         }
+        shared_umem_check(self.umem, self.driver)?;
         if self.connections < self.queues {
             return bad(format!(
                 "--connections {} is fewer than --queues {}: every worker needs a connection",
@@ -375,6 +402,7 @@ impl LoadArgs {
                 PollArg::Adaptive => PollMode::Adaptive,
             },
             queues: self.queues,
+            shared_umem: self.umem == UmemArg::Shared,
             cores: self.cores.map(|c| c.0).unwrap_or_default(),
         })
     }
@@ -404,6 +432,7 @@ impl ServeArgs {
                 "--queues must be between 1 and 64".into(),
             ));
         }
+        shared_umem_check(self.umem, self.driver)?;
         if !(self.interval >= 0.0 && self.interval <= 3600.0) {
             return Err(ConfigError::Invalid(
                 "--interval must be between 0 and 3600 seconds".into(),
@@ -421,6 +450,7 @@ impl ServeArgs {
             tcp_echo,
             sockperf: self.sockperf,
             queues: self.queues,
+            shared_umem: self.umem == UmemArg::Shared,
             pcap: self.pcap,
             json: self.json,
             poll: match self.poll {
@@ -599,6 +629,16 @@ mod tests {
         assert!(with(&["--duration", "1", "--connections", "16385"]).is_err());
         assert!(with(&["--duration", "1", "--connections", "16384"]).is_ok());
         assert!(with(&["--duration", "1", "--queues", "0"]).is_err());
+        assert!(
+            with(&["--duration", "1", "--driver", "packet", "--umem", "shared"])
+                .unwrap_err()
+                .contains("--umem shared")
+        );
+        assert!(
+            with(&["--duration", "1", "--umem", "shared"])
+                .unwrap()
+                .shared_umem
+        );
         assert!(with(&["--duration", "1", "--queues", "2"])
             .unwrap_err()
             .contains("--queues"));

@@ -143,6 +143,8 @@ pub struct LoadConfig {
     pub poll: PollMode,
     /// Worker threads, one per queue.
     pub queues: u32,
+    /// AF_XDP: one UMEM for all the queues' sockets instead of one each.
+    pub shared_umem: bool,
     /// Worker i runs pinned to `cores[i % len]`; empty: not pinned.
     pub cores: Vec<usize>,
 }
@@ -178,6 +180,8 @@ pub struct ServeConfig {
     /// TCP ports that echo (sorted, unique).
     pub tcp_echo: Vec<u16>,
     pub queues: u32,
+    /// AF_XDP: one UMEM for all the queues' sockets instead of one each.
+    pub shared_umem: bool,
     pub pcap: Option<PathBuf>,
     pub json: bool,
     pub poll: PollMode,

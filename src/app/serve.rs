@@ -46,24 +46,33 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<String>>();
     let mut workers = Vec::new();
     let mut counters = Vec::new();
+    // One fanout group (AF_PACKET) or UMEM (AF_XDP, --umem shared) for all the workers;
+    // without a fanout group every AF_PACKET socket would see, and answer, every frame.
+    let open =
+        driver::open::OpenOptions::for_run(cfg.driver, &cfg.iface, cfg.queues, cfg.shared_umem)?;
     // TCP connections belong to one worker each: a segment that lands on another queue
     // is handed over (UDP, ICMP and ARP requests are answered where they land).
     let mesh = match cfg.queues {
         1 => None,
         n => Some(Mesh::new(n as usize).context("cannot make the workers' queues")?),
     };
+    let shared = Arc::new(Shared {
+        cfg: cfg.clone(),
+        clock,
+        open,
+        stop: stop.clone(),
+    });
     for queue in 0..cfg.queues {
         let c = Arc::new(StackCounters::default());
         counters.push(c.clone());
         let steer = mesh
             .clone()
             .map(|m| Steer::new(m, queue as usize, SteerRule::ByPeer, c.clone()));
-        let cfg = cfg.clone();
-        let stop = stop.clone();
+        let shared = shared.clone();
         let ready = ready_tx.clone();
         let handle = thread::Builder::new()
             .name(format!("xstack-q{queue}"))
-            .spawn(move || worker(&cfg, queue, clock, c, steer, &stop, ready))
+            .spawn(move || worker(&shared, queue, c, steer, ready))
             .context("cannot start a worker thread")?;
         workers.push(handle);
     }
@@ -168,16 +177,28 @@ fn live_report(
     }
 }
 
+/// What every worker of a serve run shares.
+struct Shared {
+    cfg: ServeConfig,
+    clock: Clock,
+    open: driver::open::OpenOptions,
+    stop: Arc<AtomicBool>,
+}
+
 /// One worker: opens its queue, reports readiness, serves until stopped.
 fn worker(
-    cfg: &ServeConfig,
+    shared: &Shared,
     queue: u32,
-    clock: Clock,
     counters: Arc<StackCounters>,
     steer: Option<Steer>,
-    stop: &AtomicBool,
     ready: mpsc::Sender<anyhow::Result<String>>,
 ) -> anyhow::Result<(DriverStats, WorkerStats)> {
+    let Shared {
+        cfg,
+        clock,
+        open,
+        stop,
+    } = shared;
     if !cfg.cores.is_empty() {
         let core = cfg.cores[queue as usize % cfg.cores.len()];
         if let Err(e) = pin_to_core(core) {
@@ -185,16 +206,8 @@ fn worker(
             return Ok(Default::default());
         }
     }
-    // With several AF_PACKET workers, a fanout group gives each socket its share of the
-    // flows; without it every socket would see (and answer) every frame.
-    let packet = driver::packet::PacketOptions {
-        fanout_group: (cfg.queues > 1).then(|| std::process::id() as u16),
-        ..Default::default()
-    };
-    let opened =
-        driver::open::open_with(cfg.driver, &cfg.iface, queue, &packet).and_then(|dev| match &cfg
-            .pcap
-        {
+    let opened = driver::open::open_with(cfg.driver, &cfg.iface, queue, open).and_then(|dev| {
+        match &cfg.pcap {
             None => Ok(dev),
             Some(path) => {
                 let path = if cfg.queues > 1 {
@@ -211,7 +224,8 @@ fn worker(
                         ))
                     })
             }
-        });
+        }
+    });
     let mut dev = match opened {
         Ok(d) => d,
         Err(e) => {
@@ -237,7 +251,7 @@ fn worker(
         poll: cfg.poll,
         ..WorkerOptions::default()
     };
-    let ws = run_worker(&mut *dev, &mut stack, &clock, stop, &opts, steer.as_ref())
+    let ws = run_worker(&mut *dev, &mut stack, clock, stop, &opts, steer.as_ref())
         .with_context(|| format!("worker for {} queue {queue} failed", cfg.iface))?;
     Ok((dev.stats(), ws))
 }

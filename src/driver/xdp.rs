@@ -1,5 +1,6 @@
 //! driver/xdp: AF_XDP sockets through xsk-rs (libxdp). One socket per queue, each with
-//! its own UMEM.
+//! its own UMEM, or all of a run's sockets on one [`SharedUmem`] (XDP_SHARED_UMEM, each
+//! socket with its own fill and completion rings and its own share of the frames).
 //!
 //! Frames: a UMEM of [`FRAMES`] frames of 2048 bytes (the smallest chunk AF_XDP allows,
 //! and room for a 1500-byte MTU frame plus headroom). Half of them start on the fill ring;
@@ -45,10 +46,70 @@ pub enum XdpMode {
     Generic,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct XdpOptions {
     /// Force a mode instead of trying native first.
     pub mode: Option<XdpMode>,
+    /// Bind to this UMEM, shared with the run's other sockets, instead of making one.
+    pub shared: Option<std::sync::Arc<SharedUmem>>,
+}
+
+impl std::fmt::Debug for SharedUmem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedUmem")
+    }
+}
+
+/// One UMEM for the sockets of several queues: [`FRAMES`] frames for each of them, handed
+/// out once per socket. A frame never moves between sockets afterwards: each keeps its
+/// share on its own fill ring, RX ring, TX ring, completion ring and free pool.
+pub struct SharedUmem {
+    umem: Umem,
+    /// Descriptors not yet handed to a socket.
+    descs: std::sync::Mutex<Vec<FrameDesc>>,
+}
+
+impl SharedUmem {
+    /// A UMEM with room for `sockets` sockets.
+    pub fn new(iface_name: &str, sockets: u32) -> Result<SharedUmem, DriverError> {
+        let (umem, descs) = new_umem(iface_name, FRAMES * sockets.max(1))?;
+        Ok(SharedUmem {
+            umem,
+            descs: std::sync::Mutex::new(descs),
+        })
+    }
+
+    /// The frames of one socket.
+    fn take_share(&self) -> Option<Vec<FrameDesc>> {
+        let mut d = self.descs.lock().ok()?;
+        let n = d.len().checked_sub(FRAMES as usize)?;
+        Some(d.split_off(n))
+    }
+}
+
+fn unsupported(iface_name: &str, what: &str, e: &dyn std::fmt::Display) -> DriverError {
+    DriverError::Unsupported(format!("AF_XDP {what} on {iface_name} failed: {e}"))
+}
+
+/// A UMEM of `frames` frames, and their descriptors.
+fn new_umem(iface_name: &str, frames: u32) -> Result<(Umem, Vec<FrameDesc>), DriverError> {
+    let bad = |what: &str, e: &dyn std::fmt::Display| unsupported(iface_name, what, e);
+    let umem_cfg = UmemConfig::builder()
+        .frame_size(FrameSize::new(FRAME_SIZE).map_err(|e| bad("frame size", &e))?)
+        .fill_queue_size(QueueSize::new(RING).map_err(|e| bad("ring size", &e))?)
+        .comp_queue_size(QueueSize::new(RING).map_err(|e| bad("ring size", &e))?)
+        .build()
+        .map_err(|e| bad("UMEM config", &e))?;
+    let frames = NonZeroU32::new(frames).unwrap_or(NonZeroU32::MIN);
+    Umem::new(umem_cfg, frames, false).map_err(|e| match e.source_errno() {
+        Some(err) => DriverError::os_hint(
+            "AF_XDP UMEM",
+            iface_name,
+            err,
+            " — the UMEM is locked memory: raise `ulimit -l` or run as root",
+        ),
+        None => bad("UMEM", &e),
+    })
 }
 
 /// The transmit half: the free pool, frames waiting for `flush`, the TX ring.
@@ -115,10 +176,15 @@ struct Parts {
 
 /// [`create_once`], retried for a while on EBUSY: the kernel releases the socket of a
 /// process that just exited asynchronously, so an immediate re-bind can find the queue busy.
-fn create(iface_name: &str, queue: u32, mode: XdpMode) -> Result<Parts, DriverError> {
+fn create(
+    iface_name: &str,
+    queue: u32,
+    mode: XdpMode,
+    shared: Option<&SharedUmem>,
+) -> Result<Parts, DriverError> {
     let mut tries = 0;
     loop {
-        match create_once(iface_name, queue, mode) {
+        match create_once(iface_name, queue, mode, shared) {
             Err(e) if e.errno() == Some(libc::EBUSY) && tries < 20 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(100));
@@ -128,28 +194,23 @@ fn create(iface_name: &str, queue: u32, mode: XdpMode) -> Result<Parts, DriverEr
     }
 }
 
-fn create_once(iface_name: &str, queue: u32, mode: XdpMode) -> Result<Parts, DriverError> {
+fn create_once(
+    iface_name: &str,
+    queue: u32,
+    mode: XdpMode,
+    shared: Option<&SharedUmem>,
+) -> Result<Parts, DriverError> {
     let unsupported = |what: &str, e: &dyn std::fmt::Display| {
-        DriverError::Unsupported(format!(
-            "AF_XDP {what} on {iface_name} queue {queue} failed: {e}"
-        ))
+        unsupported(iface_name, &format!("{what} (queue {queue})"), e)
     };
-    let umem_cfg = UmemConfig::builder()
-        .frame_size(FrameSize::new(FRAME_SIZE).map_err(|e| unsupported("frame size", &e))?)
-        .fill_queue_size(QueueSize::new(RING).map_err(|e| unsupported("ring size", &e))?)
-        .comp_queue_size(QueueSize::new(RING).map_err(|e| unsupported("ring size", &e))?)
-        .build()
-        .map_err(|e| unsupported("UMEM config", &e))?;
-    let frames = NonZeroU32::new(FRAMES).unwrap_or(NonZeroU32::MIN);
-    let (umem, descs) = Umem::new(umem_cfg, frames, false).map_err(|e| match e.source_errno() {
-        Some(err) => DriverError::os_hint(
-            "AF_XDP UMEM",
-            iface_name,
-            err,
-            " — the UMEM is locked memory: raise `ulimit -l` or run as root",
-        ),
-        None => unsupported("UMEM", &e),
-    })?;
+    // Our own UMEM comes with its frames; a shared one gives its share after the bind.
+    let (umem, own_descs) = match shared {
+        Some(s) => (s.umem.clone(), None),
+        None => {
+            let (u, d) = new_umem(iface_name, FRAMES)?;
+            (u, Some(d))
+        }
+    };
     let sock_cfg = SocketConfig::builder()
         .rx_queue_size(QueueSize::new(RING).map_err(|e| unsupported("ring size", &e))?)
         .tx_queue_size(QueueSize::new(RING).map_err(|e| unsupported("ring size", &e))?)
@@ -162,8 +223,10 @@ fn create_once(iface_name: &str, queue: u32, mode: XdpMode) -> Result<Parts, Dri
     let name: Interface = iface_name
         .parse()
         .map_err(|_| DriverError::NoSuchInterface(iface_name.into()))?;
-    // SAFETY: the UMEM is not shared with any other socket, so libxdp loads (and later
-    // unloads) its own program for this queue.
+    // SAFETY: a UMEM of our own, or a shared one whose other sockets are bound to other
+    // queues of this interface; either way this socket gets its own fill and completion
+    // rings (xsk-rs binds with XDP_SHARED_UMEM when the UMEM already has a socket), and
+    // libxdp loads (and later unloads) the program for the interface.
     let (txq, rxq, fq_cq) = unsafe { Socket::new(sock_cfg, &umem, &name, queue) }.map_err(|e| {
         match e.source_errno() {
             Some(err) => DriverError::os_hint(
@@ -176,6 +239,12 @@ fn create_once(iface_name: &str, queue: u32, mode: XdpMode) -> Result<Parts, Dri
         }
     })?;
     let (fq, cq) = fq_cq.ok_or_else(|| unsupported("socket", &"no fill/completion rings"))?;
+    let descs = match (own_descs, shared) {
+        (Some(d), _) => d,
+        (None, s) => s
+            .and_then(SharedUmem::take_share)
+            .ok_or_else(|| unsupported("shared UMEM", &"no frames left for this socket"))?,
+    };
     Ok(Parts {
         umem,
         descs,
@@ -207,16 +276,17 @@ impl XdpDevice {
                 ifc.rx_queues
             )));
         }
+        let shared = opts.shared.as_deref();
         let (mode, parts) = match opts.mode {
-            Some(m) => (m, create(iface_name, queue, m)?),
-            None => match create(iface_name, queue, XdpMode::Native) {
+            Some(m) => (m, create(iface_name, queue, m, shared)?),
+            None => match create(iface_name, queue, XdpMode::Native, shared) {
                 Ok(p) => (XdpMode::Native, p),
                 Err(DriverError::PermissionDenied { what, iface }) => {
                     return Err(DriverError::PermissionDenied { what, iface })
                 }
                 Err(_) => (
                     XdpMode::Generic,
-                    create(iface_name, queue, XdpMode::Generic)?,
+                    create(iface_name, queue, XdpMode::Generic, shared)?,
                 ),
             },
         };

@@ -51,6 +51,7 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         plot: None,
         poll: PollMode::Busy,
         queues: 1,
+        shared_umem: false,
         cores: Vec::new(),
     }
 }

@@ -26,3 +26,18 @@ moved=$(summary steered_out)
 [ "$(summary drops.steer_full)" = 0 ] || die "$(summary drops.steer_full) frames lost between workers"
 pass "2 workers: ping without duplicates, 6 flows x 300 datagrams echoed exactly once;" \
     "216 TCP connections all closed by FIN, $moved segments handed to their owner"
+
+# AF_XDP with one UMEM for both queues' sockets: the same checks, smaller.
+if [ "$DRIVER" = xdp ]; then
+    serve_start --queues 2 --udp-echo 7 --tcp-echo 7 --umem shared
+    grep -q "shared UMEM" "$WORK/serve.err" || die "serve did not report a shared UMEM"
+    for flow in 1 2 3 4; do
+        res=$(in_a python3 "$KDIR/udp_check.py" "$B" 7 300 "$flow") || die "shared UMEM, flow $flow: $res"
+    done
+    res=$(in_a timeout 120 python3 "$KDIR/tcp_echo_check.py" "$B" 7 8 65536 50) || die "shared UMEM, tcp: $res"
+    sleep 0.5
+    serve_stop
+    [ "$(summary udp_echo_replies)" = 1200 ] || die "shared UMEM: udp_echo_replies $(summary udp_echo_replies), not 1200"
+    expect_all_fin 58
+    pass "2 workers on one shared UMEM: 4 flows x 300 datagrams echoed once, 58 TCP connections all closed by FIN"
+fi

@@ -207,19 +207,13 @@ fn drive<E: LoadEngine>(
 fn open_worker_device(
     cfg: &LoadConfig,
     w: u32,
-    workers: u32,
+    opts: &driver::open::OpenOptions,
 ) -> anyhow::Result<Box<dyn driver::Device>> {
     if !cfg.cores.is_empty() {
         let core = cfg.cores[w as usize % cfg.cores.len()];
         pin_to_core(core).map_err(|e| anyhow::anyhow!("--cores: {e}"))?;
     }
-    // Several AF_PACKET sockets: a fanout group splits the frames between them (each
-    // would see every frame otherwise); steering then moves each to its owner.
-    let packet = driver::packet::PacketOptions {
-        fanout_group: (workers > 1).then(|| std::process::id() as u16),
-        ..Default::default()
-    };
-    Ok(driver::open::open_with(cfg.driver, &cfg.iface, w, &packet)?)
+    Ok(driver::open::open_with(cfg.driver, &cfg.iface, w, opts)?)
 }
 
 const OTHER_FAILED: &str = "another load worker failed to start";
@@ -231,6 +225,7 @@ struct Crew {
     clock: Clock,
     stop: Arc<AtomicBool>,
     mesh: Option<Arc<Mesh>>,
+    open: driver::open::OpenOptions,
     arrived: AtomicUsize,
     failed: AtomicBool,
 }
@@ -264,7 +259,7 @@ fn worker(
     report: crossbeam::channel::Sender<Measured>,
 ) -> anyhow::Result<WorkerResult> {
     let (workers, clock, stop) = (crew.workers, &crew.clock, &*crew.stop);
-    let opened = open_worker_device(cfg, w, workers);
+    let opened = open_worker_device(cfg, w, &crew.open);
     // Nobody sends before every queue has its socket: a reply landing on a queue
     // without one would be lost.
     if !crew.arrive(opened.is_ok()) {
@@ -358,6 +353,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         clock,
         stop: stop.clone(),
         mesh,
+        open: driver::open::OpenOptions::for_run(cfg.driver, &cfg.iface, n, cfg.shared_umem)?,
         arrived: AtomicUsize::new(0),
         failed: AtomicBool::new(false),
     });
