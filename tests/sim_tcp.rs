@@ -333,3 +333,78 @@ fn the_trace_draws_the_whole_life_of_a_connection() {
         "the data rungs"
     );
 }
+
+/// Collects what the stack sends.
+struct Collect(Vec<Vec<u8>>);
+
+impl xstack::driver::Transmit for Collect {
+    fn frame_capacity(&self) -> usize {
+        1514
+    }
+    fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        let mut buf = vec![0u8; 1514];
+        let n = build(&mut buf);
+        if n > 0 {
+            buf.truncate(n);
+            self.0.push(buf);
+        }
+        true
+    }
+}
+
+// Batching: segments that arrive in one receive batch are answered once per connection,
+// after the batch: four in-order data segments get one segment back, carrying the echo
+// of all four and one cumulative ACK, not four ACKs and four echoes.
+#[test]
+fn a_batch_of_segments_is_acknowledged_once_per_connection() {
+    use xstack::runtime::Engine;
+    use xstack::wire::{TcpFlags, TcpOptions};
+    let mut s = server(Arc::new(StackCounters::default()));
+    let now = xstack::time::Instant::from_millis(1);
+    let mut out = Collect(Vec::new());
+    let mut frame = vec![0u8; 1514];
+    let mut deliver = |s: &mut Stack, h: SegmentHeader, payload: &[u8], out: &mut Collect| {
+        let n = client_frame(&mut frame, &h, payload, &[]);
+        if let Verdict::Reflect(len) = s.on_frame(now, &mut frame[..n], out) {
+            out.0.push(frame[..len].to_vec());
+        }
+    };
+    let hdr = |seq: u32, ack: u32, flags: TcpFlags| SegmentHeader {
+        seq: SeqNumber(seq),
+        ack: SeqNumber(ack),
+        flags,
+        window: 65535,
+        options: TcpOptions::default(),
+    };
+    // The handshake.
+    deliver(&mut s, hdr(1000, 0, TcpFlags::SYN), &[], &mut out);
+    s.poll(now, &mut out);
+    let synack = out.0.iter().find_map(|f| parse(f)).expect("a SYN-ACK");
+    assert_eq!(synack.flags, TcpFlags::SYN | TcpFlags::ACK);
+    let our_ack = synack.seq.wrapping_add(1);
+    deliver(&mut s, hdr(1001, our_ack, TcpFlags::ACK), &[], &mut out);
+    s.poll(now, &mut out);
+    out.0.clear();
+    // One batch: four segments of 100 bytes, then the end-of-batch poll.
+    let data = pattern(400);
+    for k in 0..4u32 {
+        let at = (k * 100) as usize;
+        deliver(
+            &mut s,
+            hdr(1001 + k * 100, our_ack, TcpFlags::ACK | TcpFlags::PSH),
+            &data[at..at + 100],
+            &mut out,
+        );
+    }
+    assert!(out.0.is_empty(), "nothing goes out before the batch ends");
+    s.poll(now, &mut out);
+    let sent: Vec<_> = out.0.iter().filter_map(|f| parse(f)).collect();
+    assert_eq!(
+        sent.len(),
+        1,
+        "one segment for the batch, got {}",
+        sent.len()
+    );
+    assert_eq!(sent[0].ack, 1401, "one cumulative ACK");
+    assert_eq!(sent[0].payload, &data[..], "the echo of all four");
+}
