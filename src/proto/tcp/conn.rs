@@ -20,7 +20,9 @@
 //! SACK and timestamps are never offered, so a peer never uses them (RFC 2018 §2,
 //! RFC 7323 §3.2), and any it sends are ignored.
 //!
-//! Invariants: buffers are allocated once, at creation; `send_buf` holds exactly the bytes
+//! Invariants: buffers are taken once, at creation (from the thread's spare buffers of
+//! finished connections, else allocated), and given back when the connection enters
+//! TIME_WAIT or is dropped; `send_buf` holds exactly the bytes
 //! from SND.UNA on (sent and unsent); `recv_buf` holds in-order bytes the application has
 //! not read, and out-of-order bytes are written past them into its free space;
 //! SND.UNA <= SND.NXT <= SND.MAX.
