@@ -54,12 +54,6 @@ pub struct XdpOptions {
     pub shared: Option<std::sync::Arc<SharedUmem>>,
 }
 
-impl std::fmt::Debug for SharedUmem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SharedUmem")
-    }
-}
-
 /// One UMEM for the sockets of several queues: [`FRAMES`] frames for each of them, handed
 /// out once per socket. A frame never moves between sockets afterwards: each keeps its
 /// share on its own fill ring, RX ring, TX ring, completion ring and free pool.
@@ -67,6 +61,12 @@ pub struct SharedUmem {
     umem: Umem,
     /// Descriptors not yet handed to a socket.
     descs: std::sync::Mutex<Vec<FrameDesc>>,
+}
+
+impl std::fmt::Debug for SharedUmem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedUmem")
+    }
 }
 
 impl SharedUmem {
@@ -239,9 +239,9 @@ fn create_once(
         }
     })?;
     let (fq, cq) = fq_cq.ok_or_else(|| unsupported("socket", &"no fill/completion rings"))?;
-    let descs = match (own_descs, shared) {
-        (Some(d), _) => d,
-        (None, s) => s
+    let descs = match own_descs {
+        Some(d) => d,
+        None => shared
             .and_then(SharedUmem::take_share)
             .ok_or_else(|| unsupported("shared UMEM", &"no frames left for this socket"))?,
     };

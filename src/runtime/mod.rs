@@ -198,16 +198,9 @@ pub fn run_worker<D: Device + ?Sized, E: Engine>(
         if stop.load(Relaxed) {
             return Ok(stats);
         }
-        if engine.finished() {
-            match steer {
-                None => return Ok(stats),
-                Some(s) => {
-                    s.finish();
-                    if s.all_finished() {
-                        return Ok(stats);
-                    }
-                }
-            }
+        // A worker with steering keeps forwarding until every worker is done.
+        if engine.finished() && steer.map_or(true, Steer::finish) {
+            return Ok(stats);
         }
         if n > 0 {
             last_busy = now;

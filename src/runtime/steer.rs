@@ -15,6 +15,8 @@
 
 use crate::driver::{Device, Doorbell, DriverError};
 use crate::metrics::{DropReason, StackCounters};
+use crate::wire::icmp::msg_type;
+use crate::wire::{ArpOperation, EtherType, IpProtocol};
 use crossbeam::queue::ArrayQueue;
 use std::sync::atomic::{fence, AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
@@ -55,16 +57,18 @@ pub fn route(rule: SteerRule, frame: &[u8], me: usize, workers: usize) -> Route 
     if workers <= 1 || frame.len() < 14 {
         return Route::Here;
     }
-    let owner = match u16::from_be_bytes([frame[12], frame[13]]) {
-        0x0806 => {
-            // ARP: the opcode is at 14 + 6.
-            return if frame.get(20..22) == Some(&[0, 2]) {
-                Route::Everyone
-            } else {
-                Route::Here
+    // Raw offsets rather than the checked wire views: a frame too short or odd to tell
+    // simply stays, and the stack that handles it counts why.
+    let owner = match EtherType::from(u16::from_be_bytes([frame[12], frame[13]])) {
+        EtherType::Arp => {
+            // The opcode is at 14 + 6.
+            let op = frame.get(20..22).map(|b| u16::from_be_bytes([b[0], b[1]]));
+            return match op.map(ArpOperation::from) {
+                Some(ArpOperation::Reply) => Route::Everyone,
+                _ => Route::Here,
             };
         }
-        0x0800 => ipv4_owner(rule, &frame[14..], workers),
+        EtherType::Ipv4 => ipv4_owner(rule, &frame[14..], workers),
         _ => None,
     };
     match owner {
@@ -78,17 +82,19 @@ fn ipv4_owner(rule: SteerRule, ip: &[u8], workers: usize) -> Option<usize> {
     let (proto, src) = (*ip.get(9)?, ip.get(12..16)?);
     let l4 = ip.get(ihl..)?;
     let port = |at: usize| l4.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
-    match (rule, proto) {
-        (SteerRule::ByPeer, 6) => {
+    match (rule, IpProtocol::from(proto)) {
+        (SteerRule::ByPeer, IpProtocol::Tcp) => {
             let peer = u32::from_be_bytes([src[0], src[1], src[2], src[3]]);
             let h = peer.wrapping_mul(0x9e37_79b1) ^ u32::from(port(0)?).wrapping_mul(0x85eb_ca6b);
             Some((h >> 16) as usize % workers)
         }
-        (SteerRule::ByLocalPort, 6 | 17) => local_port_owner(port(2)?, workers),
-        (SteerRule::ByLocalPort, 1) => {
+        (SteerRule::ByLocalPort, IpProtocol::Tcp | IpProtocol::Udp) => {
+            local_port_owner(port(2)?, workers)
+        }
+        (SteerRule::ByLocalPort, IpProtocol::Icmp) => {
             // Destination unreachable quoting one of our datagrams: 8 bytes of ICMP, then
             // the original IP header, then its source port (ours).
-            if *l4.first()? != 3 {
+            if *l4.first()? != msg_type::DST_UNREACHABLE {
                 return None;
             }
             let quoted = l4.get(8..)?;
@@ -149,14 +155,10 @@ impl PortSet {
     }
 }
 
-/// A frame in transit between workers.
-struct Parcel {
-    data: Vec<u8>,
-}
-
-/// One worker's mailbox: frames for it, and how to wake it when it sleeps.
+/// One worker's mailbox: frames for it (each in a buffer of the pool), and how to wake
+/// it when it sleeps.
 struct Inbox {
-    frames: ArrayQueue<Parcel>,
+    frames: ArrayQueue<Vec<u8>>,
     /// Set while the worker sleeps in the driver's `wait`.
     sleeping: AtomicBool,
     /// Set once the worker's own work is done; it keeps forwarding until all are.
@@ -167,7 +169,7 @@ struct Inbox {
 /// The queues every worker of one run shares: an inbox each and a pool of buffers.
 pub struct Mesh {
     inboxes: Vec<Inbox>,
-    pool: ArrayQueue<Parcel>,
+    pool: ArrayQueue<Vec<u8>>,
 }
 
 impl Mesh {
@@ -176,9 +178,7 @@ impl Mesh {
         let buffers = INBOX * workers;
         let pool = ArrayQueue::new(buffers);
         for _ in 0..buffers {
-            let _ = pool.push(Parcel {
-                data: Vec::with_capacity(BUFFER),
-            });
+            let _ = pool.push(Vec::with_capacity(BUFFER));
         }
         let inboxes = (0..workers)
             .map(|_| {
@@ -231,8 +231,8 @@ impl Steer {
             self.counters.count_drop(DropReason::SteerFull);
             return;
         };
-        p.data.clear();
-        p.data.extend_from_slice(frame);
+        p.clear();
+        p.extend_from_slice(frame);
         let inbox = &self.mesh.inboxes[to];
         match inbox.frames.push(p) {
             Ok(()) => {
@@ -265,7 +265,7 @@ impl Steer {
         let mut n = 0;
         while n < budget {
             let Some(mut p) = inbox.pop() else { break };
-            handle(&mut p.data);
+            handle(&mut p);
             let _ = self.mesh.pool.push(p);
             n += 1;
         }
@@ -273,19 +273,17 @@ impl Steer {
         n
     }
 
-    /// Records that this worker's engine is done. Its queue still receives frames of
-    /// the others' flows, so it keeps handing them over until every worker is done.
-    pub fn finish(&self) {
+    /// Records that this worker's engine is done, and says whether every worker's is.
+    /// Until then its queue still receives frames of the others' flows, so it keeps
+    /// handing them over.
+    pub fn finish(&self) -> bool {
         self.mesh.inboxes[self.me].finished.store(true, Relaxed);
-    }
-
-    /// True once every worker has called [`Steer::finish`].
-    pub fn all_finished(&self) -> bool {
         self.mesh.inboxes.iter().all(|i| i.finished.load(Relaxed))
     }
 
     /// True when frames are waiting for this worker.
-    pub fn pending(&self) -> bool {
+    #[cfg(test)]
+    fn pending(&self) -> bool {
         !self.mesh.inboxes[self.me].frames.is_empty()
     }
 

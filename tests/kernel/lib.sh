@@ -78,6 +78,14 @@ serve_stop() {
     fi
 }
 
+# xstack_load ARGS...: xstack load in xs-a owning $LOADGEN, with the JSON report in
+# $WORK/load.out; dies, with the end of its stderr, if it fails.
+xstack_load() {
+    ip netns exec xs-a "$BIN" load --iface xsa0 --ip "$LOADGEN/24" --driver "$DRIVER" --json \
+        "$@" >"$WORK/load.out" 2>"$WORK/load.err" \
+        || die "xstack load $* failed: $(grep -v -E 'libbpf|libxdp' "$WORK/load.err" | tail -3)"
+}
+
 # summary KEY: a value from the JSON summary (drops.X for drop reasons).
 summary() {
     python3 -c '

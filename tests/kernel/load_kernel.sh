@@ -9,11 +9,7 @@ lab_up
 in_b python3 "$KDIR/udp_echo_server.py" "$B" 7 60 &
 in_b timeout 120 sockperf server -i "$B" -p 11111 >/dev/null 2>&1 &
 sleep 0.5
-load() {
-    ip netns exec xs-a "$BIN" load --iface xsa0 --ip "$LOADGEN/24" --driver "$DRIVER" --json \
-        --interval 1 "$@" >"$WORK/load.out" 2>"$WORK/load.err" \
-        || die "xstack load $* failed: $(grep -v -E 'libbpf|libxdp' "$WORK/load.err" | tail -3)"
-}
+load() { xstack_load --interval 1 "$@"; }
 load --target "$B:7" --proto udp --connections 4 --duration 2
 pass "udp pingpong x4 vs kernel echo: $(python3 "$KDIR/load_check.py" "$WORK/load.out")" || exit 1
 load --target "$B:7" --proto udp --connections 2 --duration 2 --rate 5000 --hdr-log "$WORK/x.hlog"

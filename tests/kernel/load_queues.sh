@@ -11,11 +11,7 @@ lab_up
 in_b python3 "$KDIR/udp_echo_server.py" "$B" 7 60 &
 in_b timeout 120 python3 "$KDIR/tcp_echo_server.py" "$B" 7 >/dev/null 2>&1 &
 sleep 0.5
-load() {
-    ip netns exec xs-a "$BIN" load --iface xsa0 --ip "$LOADGEN/24" --driver "$DRIVER" --json \
-        --interval 1 --queues 2 "$@" >"$WORK/load.out" 2>"$WORK/load.err" \
-        || die "xstack load $* failed: $(grep -v -E 'libbpf|libxdp' "$WORK/load.err" | tail -3)"
-}
+load() { xstack_load --interval 1 --queues 2 "$@"; }
 steered() {
     python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().splitlines()[-1]); assert r["queues"] == 2, r; print(r["steered_frames"])' "$WORK/load.out"
 }

@@ -10,11 +10,7 @@ lab_up
 in_b timeout 120 python3 "$KDIR/tcp_echo_server.py" "$B" 7 >/dev/null 2>&1 &
 in_b timeout 120 sockperf server --tcp -i "$B" -p 11111 >/dev/null 2>&1 &
 sleep 0.5
-load() {
-    ip netns exec xs-a "$BIN" load --iface xsa0 --ip "$LOADGEN/24" --driver "$DRIVER" --json \
-        --interval 1 --proto tcp "$@" >"$WORK/load.out" 2>"$WORK/load.err" \
-        || die "xstack load $* failed: $(grep -v -E 'libbpf|libxdp' "$WORK/load.err" | tail -3)"
-}
+load() { xstack_load --interval 1 --proto tcp "$@"; }
 check() { python3 "$KDIR/load_check.py" "$WORK/load.out" "$@" || die "bad report"; }
 load --target "$B:7" --connections 16 --duration 2
 r=$(check) || die "$r"

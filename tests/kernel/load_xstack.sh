@@ -4,11 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 lab_up
 serve_start --udp-echo 7 --sockperf 11111 --tcp-echo 7
-load() {
-    ip netns exec xs-a "$BIN" load --iface xsa0 --ip "$LOADGEN/24" --driver "$DRIVER" --json \
-        "$@" >"$WORK/load.out" 2>"$WORK/load.err" \
-        || die "xstack load $* failed: $(grep -v -E 'libbpf|libxdp' "$WORK/load.err" | tail -3)"
-}
+load() { xstack_load "$@"; }
 load --target "$B:7" --proto udp --connections 8 --duration 2
 r=$(python3 "$KDIR/load_check.py" "$WORK/load.out") || die "$r"
 pass "udp echo x8: $r"

@@ -216,7 +216,10 @@ fn open_worker_device(
     Ok(driver::open::open_with(cfg.driver, &cfg.iface, w, opts)?)
 }
 
-const OTHER_FAILED: &str = "another load worker failed to start";
+/// What a worker says when another one could not start (that one says why).
+#[derive(Debug, thiserror::Error)]
+#[error("another load worker failed to start")]
+struct OtherFailed;
 
 /// What the load workers of one run share: the clock, the stop flag, the steering
 /// mesh, and the line where they wait for each other before the first frame goes out.
@@ -263,9 +266,7 @@ fn worker(
     // Nobody sends before every queue has its socket: a reply landing on a queue
     // without one would be lost.
     if !crew.arrive(opened.is_ok()) {
-        return Err(opened
-            .err()
-            .unwrap_or_else(|| anyhow::anyhow!(OTHER_FAILED)));
+        return Err(opened.err().unwrap_or_else(|| OtherFailed.into()));
     }
     let mut dev = opened?;
     let info = dev.info().clone();
@@ -274,11 +275,7 @@ fn worker(
         .mesh
         .clone()
         .map(|m| Steer::new(m, w as usize, SteerRule::ByLocalPort, counters.clone()));
-    let ports = if workers > 1 {
-        PortSet::of_worker(w as usize, workers as usize)
-    } else {
-        PortSet::ALL
-    };
+    let ports = PortSet::of_worker(w as usize, workers as usize);
     let stack = Stack::new(
         StackConfig {
             addr: cfg.addr,
@@ -441,7 +438,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     let mut phase = Phase::Done;
     let mut stack = StackSnapshot::default();
     let mut driver = String::new();
-    let mut failure = None;
+    let mut failure: Option<anyhow::Error> = None;
     for w in workers {
         match w.join() {
             Ok(Ok((m, sp, ph, st, d))) => {
@@ -456,9 +453,8 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
             Ok(Err(e)) => {
                 stop.store(true, Relaxed);
                 // The worker that failed says why; the others only that one did.
-                if failure.is_none() || e.to_string() != OTHER_FAILED {
-                    failure = failure.filter(|f: &anyhow::Error| f.to_string() != OTHER_FAILED);
-                    failure.get_or_insert(e);
+                if failure.as_ref().map_or(true, |f| f.is::<OtherFailed>()) {
+                    failure = Some(e);
                 }
             }
             Err(_) => {

@@ -546,20 +546,19 @@ impl TcpLoad {
             if matches!(state, ClientState::Open | ClientState::Closing) {
                 self.receive(now, c, port);
             }
-            // A crr transaction that began before the run ended still sends its request.
-            let sending =
-                self.sending() || (self.mode == LoadMode::Crr && self.phase == Phase::Draining);
             let cl = &self.clients[c as usize];
-            if cl.state == ClientState::Open && sending {
+            if cl.state == ClientState::Open {
                 match self.mode {
-                    LoadMode::Stream => self.fill_stream(c, port),
-                    LoadMode::PingPong if self.schedule.is_some() => {}
-                    // crr reserved its request when it connected.
+                    // crr reserved its request when it connected, which it does only while
+                    // sending: the request goes out even if the run has ended since.
                     LoadMode::Crr => {
                         if cl.waiting.is_empty() && cl.next_seq == 1 {
                             self.push_request(now, now, c);
                         }
                     }
+                    _ if !self.sending() => {}
+                    LoadMode::Stream => self.fill_stream(c, port),
+                    LoadMode::PingPong if self.schedule.is_some() => {}
                     LoadMode::PingPong => {
                         if cl.waiting.is_empty() && self.budget() > 0 {
                             self.push_request(now, now, c);

@@ -286,61 +286,65 @@ mod spare_buffers {
     use super::Ring;
     use std::cell::RefCell;
     use std::collections::VecDeque;
+    use std::thread::LocalKey;
 
     const KEEP: usize = 64;
+
+    type Shelf<T> = LocalKey<RefCell<Vec<T>>>;
 
     thread_local! {
         static SEND: RefCell<Vec<VecDeque<u8>>> = const { RefCell::new(Vec::new()) };
         static RECV: RefCell<Vec<Ring>> = const { RefCell::new(Vec::new()) };
     }
 
-    pub fn take_send(cap: usize) -> VecDeque<u8> {
-        SEND.with(|s| {
+    /// The last buffer on the shelf if it `fits`, else a new one from `make`.
+    fn take<T>(shelf: &'static Shelf<T>, fits: impl Fn(&T) -> bool, make: impl FnOnce() -> T) -> T {
+        shelf
+            .with(|s| {
+                let mut s = s.borrow_mut();
+                if s.last().is_some_and(fits) {
+                    s.pop()
+                } else {
+                    None
+                }
+            })
+            .unwrap_or_else(make)
+    }
+
+    /// Shelves `item` if there is room; otherwise (or while the thread exits) it is freed.
+    fn give<T>(shelf: &'static Shelf<T>, item: T) {
+        let _ = shelf.try_with(|s| {
             let mut s = s.borrow_mut();
-            match s.last() {
-                Some(q) if q.capacity() >= cap => s.pop(),
-                _ => None,
+            if s.len() < KEEP {
+                s.push(item);
             }
-        })
-        .unwrap_or_else(|| VecDeque::with_capacity(cap))
+        });
+    }
+
+    pub fn take_send(cap: usize) -> VecDeque<u8> {
+        take(
+            &SEND,
+            |q| q.capacity() >= cap,
+            || VecDeque::with_capacity(cap),
+        )
     }
 
     pub fn take_recv(cap: usize) -> Ring {
-        RECV.with(|s| {
-            let mut s = s.borrow_mut();
-            match s.last() {
-                Some(r) if r.capacity() == cap.max(1) => s.pop(),
-                _ => None,
-            }
-        })
-        .unwrap_or_else(|| Ring::new(cap))
+        take(&RECV, |r| r.capacity() == cap.max(1), || Ring::new(cap))
     }
 
     pub fn give_send(mut q: VecDeque<u8>) {
-        if q.capacity() == 0 {
-            return;
+        if q.capacity() > 0 {
+            q.clear();
+            give(&SEND, q);
         }
-        q.clear();
-        // `try_with`: a connection dropped while the thread exits just frees.
-        let _ = SEND.try_with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < KEEP {
-                s.push(q);
-            }
-        });
     }
 
     pub fn give_recv(mut r: Ring) {
-        if r.capacity() <= 1 {
-            return;
+        if r.capacity() > 1 {
+            r.reset();
+            give(&RECV, r);
         }
-        r.reset();
-        let _ = RECV.try_with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < KEEP {
-                s.push(r);
-            }
-        });
     }
 }
 
