@@ -11,10 +11,9 @@ use std::time::Instant as WallClock;
 use xstack::driver::{Transmit, Verdict};
 use xstack::metrics::hist::{latency_histogram, record};
 use xstack::metrics::StackCounters;
-use xstack::proto::arp::ArpConfig;
 use xstack::proto::tcp::{Connection, Segment, SeqNumber, TcpConfig};
 use xstack::stack::table::{ConnTable, FlowKey};
-use xstack::stack::{Stack, StackConfig};
+use xstack::stack::{NoApp, Secrets, Stack, StackConfig};
 use xstack::time::Instant;
 use xstack::wire::{checksum, Ipv4Packet, TcpFlags, TcpOptions, UdpPacket};
 
@@ -102,18 +101,11 @@ fn main() {
 
     let mut stack = Stack::new(
         StackConfig {
-            addr: "198.18.0.2/24".parse().unwrap(),
-            mac: [2, 0, 0, 0, 0, 2],
-            mtu: 1500,
-            udp_echo: vec![7],
-            sockperf: None,
-            tcp_echo: Vec::new(),
-            tcp_capacity: 1024,
-            icmp_unreachable_rate: 100,
-            arp: ArpConfig::default(),
-            gratuitous_arp: false,
+            tcp_listen: Vec::new(),
+            ..serve_config()
         },
         Arc::new(StackCounters::default()),
+        NoApp,
     );
     for len in [64usize, 1472] {
         let mut f = udp_frame(len);
@@ -168,11 +160,12 @@ fn main() {
             ..serve_config()
         },
         Arc::new(StackCounters::default()),
+        NoApp,
     );
     let with_table = held() - before;
     drop(big);
     let before = held();
-    let small = Stack::new(serve_config(), Arc::new(StackCounters::default()));
+    let small = Stack::new(serve_config(), Arc::new(StackCounters::default()), NoApp);
     let without = held() - before;
     drop(small);
     let per_slot = (with_table - without) as f64 / (slots - 1024) as f64;
@@ -210,15 +203,16 @@ fn main() {
 
 fn serve_config() -> StackConfig {
     StackConfig {
-        addr: "198.18.0.2/24".parse().unwrap(),
-        mac: [2, 0, 0, 0, 0, 2],
         mtu: 1500,
         udp_echo: vec![7],
-        sockperf: None,
-        tcp_echo: vec![7],
+        tcp_listen: vec![7],
         tcp_capacity: 1024,
         icmp_unreachable_rate: 100,
-        arp: ArpConfig::default(),
         gratuitous_arp: false,
+        ..StackConfig::new(
+            "198.18.0.2/24".parse().unwrap(),
+            [2, 0, 0, 0, 0, 2],
+            Secrets::from_seed(1),
+        )
     }
 }

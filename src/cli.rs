@@ -191,6 +191,10 @@ pub struct LoadArgs {
     /// Write an HdrHistogram interval log.
     #[arg(long, value_name = "FILE")]
     pub hdr_log: Option<PathBuf>,
+    /// Write every frame received and sent to this pcap file (one file per queue with
+    /// several queues: FILE.q0.pcap, …).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
     /// Write a percentile plot.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
@@ -396,6 +400,7 @@ impl LoadArgs {
             timeout: std::time::Duration::from_millis(self.timeout_ms),
             json: self.json,
             hdr_log: self.hdr_log,
+            pcap: self.pcap,
             plot: self.plot,
             poll: match self.poll {
                 PollArg::Busy => PollMode::Busy,

@@ -139,6 +139,8 @@ pub struct LoadConfig {
     pub timeout: Duration,
     pub json: bool,
     pub hdr_log: Option<PathBuf>,
+    /// Record every frame to this pcap file.
+    pub pcap: Option<PathBuf>,
     pub plot: Option<PathBuf>,
     pub poll: PollMode,
     /// Worker threads, one per queue.

@@ -11,7 +11,7 @@ use xstack::app::load::engine::UdpLoad;
 use xstack::config::{AppProto, LoadConfig};
 use xstack::driver::sim::{Faults, SimClock, SimLink};
 use xstack::driver::Device;
-use xstack::runtime::Engine;
+use xstack::stack::{Engine, Stack};
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -61,12 +61,14 @@ fn steady_state_udp_echo_allocates_nothing() {
         timeout: Duration::from_millis(100),
         ..common::load_config(7, AppProto::Echo)
     };
-    let mut load = UdpLoad::new(
-        &cfg,
-        common::stack("198.18.0.10/24", cdev.info().mac, vec![], None),
-        clock.now(),
+    let mut load = common::stack_with(
+        "198.18.0.10/24",
+        cdev.info().mac,
+        vec![],
+        None,
+        UdpLoad::new(&cfg, clock.now()),
     );
-    let mut step = |n: u32, load: &mut UdpLoad| {
+    let mut step = |n: u32, load: &mut Stack<UdpLoad>| {
         for _ in 0..n {
             let now = clock.now();
             cdev.receive(64, &mut |f, tx| load.on_frame(now, f, tx))
@@ -80,12 +82,12 @@ fn steady_state_udp_echo_allocates_nothing() {
     };
     // Warm-up: ARP, buffer pools and queues reach their working size.
     step(5_000, &mut load);
-    let before_requests = load.total().requests;
+    let before_requests = load.app().total().requests;
     let before = ALLOCS.load(Relaxed);
     assert!(before > 0, "the counter sees the warm-up's allocations");
     step(20_000, &mut load);
     let allocs = ALLOCS.load(Relaxed) - before;
-    let requests = load.total().requests - before_requests;
+    let requests = load.app().total().requests - before_requests;
     assert!(
         requests > 5_000,
         "only {requests} requests in the measured span"

@@ -4,14 +4,14 @@
 
 mod common;
 
-use common::stack;
+use common::{stack, stack_with};
 use std::time::Duration;
 use xstack::app::load::engine::{Phase, UdpLoad};
 use xstack::config::{AppProto, LoadConfig};
 use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
 use xstack::driver::Device;
 use xstack::metrics::hist::LatencySummary;
-use xstack::runtime::Engine;
+use xstack::stack::Engine;
 use xstack::stack::Stack;
 
 fn config(port: u16, app: AppProto) -> xstack::config::LoadConfig {
@@ -22,7 +22,7 @@ struct Run {
     clock: SimClock,
     client_dev: SimDevice,
     server_dev: SimDevice,
-    load: UdpLoad,
+    load: Stack<UdpLoad>,
     server: Stack,
 }
 
@@ -30,10 +30,15 @@ impl Run {
     fn new(cfg: &LoadConfig) -> Run {
         let clock = SimClock::new();
         let (client_dev, server_dev) = SimLink::pair(&clock, Faults::default(), 3);
-        let client = stack("198.18.0.10/24", client_dev.info().mac, vec![], None);
         let server = stack("198.18.0.2/24", server_dev.info().mac, vec![7], Some(11111));
         Run {
-            load: UdpLoad::new(cfg, client, clock.now()),
+            load: stack_with(
+                "198.18.0.10/24",
+                client_dev.info().mac,
+                vec![],
+                None,
+                UdpLoad::new(cfg, clock.now()),
+            ),
             clock,
             client_dev,
             server_dev,
@@ -71,7 +76,7 @@ impl Run {
         }
         panic!(
             "load did not finish in {max_steps} steps: {:?}",
-            self.load.phase()
+            self.load.app().phase()
         );
     }
 }
@@ -81,8 +86,8 @@ fn closed_loop_echo_completes_every_request_without_errors() {
     let cfg = config(7, AppProto::Echo);
     let mut run = Run::new(&cfg);
     run.until_done(200_000);
-    let t = run.load.total();
-    assert_eq!(run.load.phase(), Phase::Done);
+    let t = run.load.app().total();
+    assert_eq!(run.load.app().phase(), Phase::Done);
     assert_eq!(t.requests, 2000);
     assert_eq!(t.errors.total(), 0, "{:?}", t.errors);
     let s = LatencySummary::of(&t.corrected);
@@ -96,7 +101,7 @@ fn closed_loop_sockperf_is_answered() {
     let cfg = config(11111, AppProto::Sockperf);
     let mut run = Run::new(&cfg);
     run.until_done(200_000);
-    let t = run.load.total();
+    let t = run.load.app().total();
     assert_eq!((t.requests, t.errors.total()), (2000, 0), "{:?}", t.errors);
 }
 
@@ -106,7 +111,7 @@ fn a_closed_port_counts_as_refused() {
     cfg.requests = Some(20);
     let mut run = Run::new(&cfg);
     run.until_done(200_000);
-    let t = run.load.total();
+    let t = run.load.app().total();
     assert_eq!(t.requests, 0);
     assert_eq!(t.errors.refused, 20, "{:?}", t.errors);
 }
@@ -117,12 +122,12 @@ fn a_silent_server_counts_timeouts() {
     cfg.requests = Some(8);
     let mut run = Run::new(&cfg);
     // Let ARP resolve; the server goes silent as the first requests leave.
-    while run.load.phase() != Phase::Measuring {
+    while run.load.app().phase() != Phase::Measuring {
         run.step_client();
         run.step_server();
         run.clock.advance(Duration::from_micros(10));
     }
-    let done_before = run.load.total().requests;
+    let done_before = run.load.app().total().requests;
     for _ in 0..100_000 {
         if run.load.finished() {
             break;
@@ -130,7 +135,7 @@ fn a_silent_server_counts_timeouts() {
         run.step_client();
         run.clock.advance(Duration::from_micros(10));
     }
-    let t = run.load.total();
+    let t = run.load.app().total();
     assert!(run.load.finished());
     assert_eq!(done_before, 0);
     assert_eq!(t.requests, 0);
@@ -157,7 +162,7 @@ fn open_loop_corrects_coordinated_omission_on_a_sender_stall() {
         run.step_server();
         run.clock.advance(Duration::from_micros(10));
     }
-    let t = run.load.total();
+    let t = run.load.app().total();
     assert_eq!((t.requests, t.errors.total()), (3000, 0), "{:?}", t.errors);
     let corrected = LatencySummary::of(&t.corrected);
     let uncorrected = LatencySummary::of(&t.uncorrected);

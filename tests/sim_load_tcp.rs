@@ -4,17 +4,17 @@
 
 mod common;
 
+use common::Pair;
 use std::sync::Arc;
 use std::time::Duration;
 use xstack::app::load::engine::Phase;
 use xstack::app::load::tcp::TcpLoad;
+use xstack::app::responder::Responder;
 use xstack::config::{AppProto, LoadConfig, LoadMode, Transport};
-use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
-use xstack::driver::Device;
+use xstack::driver::sim::Faults;
 use xstack::metrics::{StackCounters, StackSnapshot};
-use xstack::proto::arp::ArpConfig;
-use xstack::runtime::Engine;
-use xstack::stack::{Stack, StackConfig};
+use xstack::stack::{Engine, Stack, StackConfig};
+use xstack::time::Instant;
 
 fn tcp_config(port: u16, app: AppProto, mode: LoadMode) -> LoadConfig {
     LoadConfig {
@@ -25,77 +25,56 @@ fn tcp_config(port: u16, app: AppProto, mode: LoadMode) -> LoadConfig {
     }
 }
 
+/// xstack load (TCP) against xstack serve's echo and sockperf on the simulated link.
 struct Run {
-    clock: SimClock,
-    client_dev: SimDevice,
-    server_dev: SimDevice,
-    load: TcpLoad,
-    server: Stack,
+    pair: Pair<Stack<TcpLoad>, Stack<Responder>>,
+    client_counters: Arc<StackCounters>,
     server_counters: Arc<StackCounters>,
 }
 
 impl Run {
     fn new(cfg: &LoadConfig, faults: Faults) -> Run {
-        let clock = SimClock::new();
-        let (client_dev, server_dev) = SimLink::pair(&clock, faults, 5);
-        let client = common::stack("198.18.0.10/24", client_dev.info().mac, vec![], None);
+        let client_counters = Arc::new(StackCounters::default());
         let server_counters = Arc::new(StackCounters::default());
-        let server = Stack::new(
-            StackConfig {
-                addr: "198.18.0.2/24".parse().unwrap(),
-                mac: server_dev.info().mac,
-                mtu: 1500,
-                udp_echo: vec![],
-                sockperf: Some(11111),
-                tcp_echo: vec![7],
-                tcp_capacity: 1 << 16,
-                icmp_unreachable_rate: 1000,
-                arp: ArpConfig::default(),
-                gratuitous_arp: false,
+        let (cc, sc) = (client_counters.clone(), server_counters.clone());
+        let pair = Pair::new(
+            faults,
+            5,
+            |dev| {
+                let app = TcpLoad::new(cfg, Instant::ZERO);
+                Stack::new(
+                    StackConfig {
+                        tcp: app.tcp_config(),
+                        tcp_capacity: 1 << 16,
+                        ..common::config("198.18.0.10/24", dev.mac, vec![], None)
+                    },
+                    cc,
+                    app,
+                )
             },
-            server_counters.clone(),
+            |dev| common::responder("198.18.0.2/24", dev.mac, vec![7], Some(11111), sc),
         );
         Run {
-            load: TcpLoad::new(cfg, client, 1460, clock.now()),
-            clock,
-            client_dev,
-            server_dev,
-            server,
+            pair,
+            client_counters,
             server_counters,
         }
     }
 
-    /// Runs until the load is finished, 10 us of virtual time a step; bounded.
-    fn until_done(&mut self, max_steps: u32) -> StackSnapshot {
-        for _ in 0..max_steps {
-            if self.load.finished() {
-                // Let the last FIN exchanges reach the server.
-                for _ in 0..1000 {
-                    self.step();
-                }
-                return self.server_counters.snapshot();
-            }
-            self.step();
-        }
-        panic!(
-            "load did not finish in {max_steps} steps: {:?}",
-            self.load.phase()
-        );
+    fn load(&self) -> &TcpLoad {
+        self.pair.a.engine.app()
     }
 
-    fn step(&mut self) {
-        let now = self.clock.now();
-        let load = &mut self.load;
-        self.client_dev
-            .receive(64, &mut |f, tx| load.on_frame(now, f, tx))
-            .unwrap();
-        load.poll(now, self.client_dev.transmitter());
-        let server = &mut self.server;
-        self.server_dev
-            .receive(64, &mut |f, tx| server.handle_frame(now, f, tx))
-            .unwrap();
-        server.poll(now, self.server_dev.transmitter());
-        self.clock.advance(Duration::from_micros(10));
+    fn client(&self) -> StackSnapshot {
+        self.client_counters.snapshot()
+    }
+
+    /// Runs until the load is finished; bounded.
+    fn until_done(&mut self, max_steps: u32) -> StackSnapshot {
+        self.pair.run_until(max_steps, |p| p.a.engine.finished());
+        // Let the last FIN exchanges reach the server.
+        self.pair.steps(1000);
+        self.server_counters.snapshot()
     }
 }
 
@@ -107,10 +86,10 @@ fn pingpong_with_16_connections_echoes_every_request() {
     };
     let mut run = Run::new(&cfg, Faults::default());
     let server = run.until_done(2_000_000);
-    let m = run.load.total();
+    let m = run.load().total();
     assert_eq!(m.requests, 2000);
     assert_eq!(m.errors.total(), 0, "{:?}", m.errors);
-    assert_eq!(run.load.phase(), Phase::Done);
+    assert_eq!(run.load().phase(), Phase::Done);
     assert_eq!(server.tcp_connections_opened, 16);
     assert_eq!(server.tcp_closed_fin, 16, "every connection closed by FIN");
     assert_eq!(server.tcp_table_inserted, server.tcp_table_removed);
@@ -126,7 +105,7 @@ fn open_loop_keeps_the_schedule_and_reports_both_latencies() {
     };
     let mut run = Run::new(&cfg, Faults::default());
     run.until_done(2_000_000);
-    let m = run.load.total();
+    let m = run.load().total();
     assert_eq!(m.requests, 1000);
     assert_eq!(m.errors.total(), 0, "{:?}", m.errors);
     assert_eq!(m.uncorrected.len(), 1000);
@@ -142,14 +121,21 @@ fn crr_opens_a_connection_per_request_on_fresh_ports() {
     };
     let mut run = Run::new(&cfg, Faults::default());
     let server = run.until_done(4_000_000);
-    let m = run.load.total();
+    let m = run.load().total();
     assert_eq!(m.requests, 300);
     assert_eq!(m.errors.total(), 0, "{:?}", m.errors);
     assert_eq!(server.tcp_connections_opened, 300);
     assert_eq!(server.tcp_closed_fin, 300);
-    assert_eq!(run.load.time_wait_reused, 0, "300 ports: none reused");
+    assert_eq!(
+        run.client().tcp_time_wait_reused,
+        0,
+        "300 ports: none reused"
+    );
     // Every port is still in TIME_WAIT on our side: we closed first.
-    assert_eq!(run.load.connections(), 300);
+    assert_eq!(
+        (run.client().tcp_table_inserted - run.client().tcp_table_removed),
+        300
+    );
 }
 
 #[test]
@@ -162,7 +148,7 @@ fn stream_checks_every_echoed_byte() {
     };
     let mut run = Run::new(&cfg, Faults::default());
     run.until_done(2_000_000);
-    let m = run.load.total();
+    let m = run.load().total();
     assert!(m.bytes > 1_000_000, "{} bytes", m.bytes);
     assert_eq!(m.errors.total(), 0, "{:?}", m.errors);
 }
@@ -172,7 +158,7 @@ fn sockperf_over_tcp_against_xstacks_responder() {
     let cfg = tcp_config(11111, AppProto::Sockperf, LoadMode::PingPong);
     let mut run = Run::new(&cfg, Faults::default());
     run.until_done(2_000_000);
-    let m = run.load.total();
+    let m = run.load().total();
     assert_eq!(m.requests, 2000);
     assert_eq!(m.errors.total(), 0, "{:?}", m.errors);
 }
@@ -186,7 +172,7 @@ fn a_closed_port_counts_as_refused() {
     };
     let mut run = Run::new(&cfg, Faults::default());
     run.until_done(2_000_000);
-    let m = run.load.total();
+    let m = run.load().total();
     assert_eq!(m.requests, 0);
     assert_eq!(m.errors.refused, 5, "{:?}", m.errors);
 }
@@ -205,7 +191,7 @@ fn a_lossy_link_costs_time_but_no_wrong_bytes() {
     };
     let mut run = Run::new(&cfg, faults);
     run.until_done(20_000_000);
-    let m = run.load.total();
+    let m = run.load().total();
     assert_eq!(m.errors.mismatch, 0);
     assert_eq!(m.requests + m.errors.total(), 500);
     assert!(m.requests > 450, "{} answered, {:?}", m.requests, m.errors);
@@ -226,17 +212,19 @@ fn crr_reuses_time_wait_ports_once_all_are_taken() {
     };
     let mut run = Run::new(&cfg, Faults::default());
     let server = run.until_done(40_000_000);
-    let m = run.load.total();
+    let m = run.load().total();
     assert_eq!(
-        m.requests, 17_000,
+        m.requests,
+        17_000,
         "{:?} reused {}",
-        m.errors, run.load.time_wait_reused
+        m.errors,
+        run.client().tcp_time_wait_reused
     );
     assert_eq!(m.errors.total(), 0, "{:?}", m.errors);
     assert!(
-        run.load.time_wait_reused >= 17_000 - 16_384,
+        run.client().tcp_time_wait_reused >= 17_000 - 16_384,
         "{}",
-        run.load.time_wait_reused
+        run.client().tcp_time_wait_reused
     );
     assert_eq!(server.tcp_connections_opened, 17_000);
     assert_eq!(server.tcp_closed_fin, 17_000);

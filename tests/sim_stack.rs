@@ -8,7 +8,7 @@ use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
 use xstack::driver::{Device, Verdict};
 use xstack::metrics::{DropReason, StackCounters, StackSnapshot};
 use xstack::proto::arp::ArpConfig;
-use xstack::stack::{Stack, StackConfig};
+use xstack::stack::{NoApp, Secrets, Stack, StackConfig};
 
 const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
@@ -32,18 +32,21 @@ impl Lab {
         let counters = Arc::new(StackCounters::default());
         let stack = Stack::new(
             StackConfig {
-                addr: "198.18.0.2/24".parse().unwrap(),
-                mac: OUR_MAC,
                 mtu: 1500,
                 udp_echo: vec![ECHO],
                 sockperf: Some(SOCKPERF),
-                tcp_echo: Vec::new(),
                 tcp_capacity: 1024,
                 icmp_unreachable_rate: 10,
                 arp: ArpConfig::default(),
                 gratuitous_arp: false,
+                ..StackConfig::new(
+                    "198.18.0.2/24".parse().unwrap(),
+                    OUR_MAC,
+                    Secrets::from_seed(1),
+                )
             },
             counters.clone(),
+            NoApp,
         );
         Lab {
             clock,
@@ -252,18 +255,21 @@ fn gratuitous_arp_announces_our_address_at_start() {
     let (mut peer, mut dut) = SimLink::pair(&clock, Faults::default(), 1);
     let mut stack = Stack::new(
         StackConfig {
-            addr: "198.18.0.2/24".parse().unwrap(),
-            mac: OUR_MAC,
             mtu: 1500,
             udp_echo: vec![],
             sockperf: None,
-            tcp_echo: Vec::new(),
             tcp_capacity: 1024,
             icmp_unreachable_rate: 1,
             arp: ArpConfig::default(),
             gratuitous_arp: true,
+            ..StackConfig::new(
+                "198.18.0.2/24".parse().unwrap(),
+                OUR_MAC,
+                Secrets::from_seed(1),
+            )
         },
         Arc::new(StackCounters::default()),
+        NoApp,
     );
     stack.poll(clock.now(), dut.transmitter());
     stack.poll(clock.now(), dut.transmitter());

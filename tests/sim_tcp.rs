@@ -7,13 +7,15 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
+use xstack::app::responder::Responder;
+use xstack::app::serve::responder_stack_with;
 use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
 use xstack::driver::{Device, Verdict};
 use xstack::metrics::{StackCounters, StackSnapshot};
 use xstack::proto::arp::ArpConfig;
 use xstack::proto::tcp::{Connection, Segment, SegmentHeader, SeqNumber, State, TcpConfig};
 use xstack::stack::trace::{Captured, Tracer};
-use xstack::stack::{Stack, StackConfig};
+use xstack::stack::{Secrets, Stack, StackConfig};
 use xstack::wire::{
     EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr,
 };
@@ -26,20 +28,23 @@ const CLIENT_PORT: u16 = 49152;
 const ECHO: u16 = 7;
 const TEN_MB: usize = 10 << 20;
 
-fn server(counters: Arc<StackCounters>) -> Stack {
-    Stack::new(
+fn server(counters: Arc<StackCounters>) -> Stack<Responder> {
+    responder_stack_with(
         StackConfig {
-            addr: "198.18.0.2/24".parse().unwrap(),
-            mac: SERVER_MAC,
             mtu: 1500,
             udp_echo: Vec::new(),
             sockperf: None,
-            tcp_echo: vec![ECHO],
             tcp_capacity: 1024,
             icmp_unreachable_rate: 10,
             arp: ArpConfig::default(),
             gratuitous_arp: false,
+            ..StackConfig::new(
+                "198.18.0.2/24".parse().unwrap(),
+                SERVER_MAC,
+                Secrets::from_seed(1),
+            )
         },
+        &[ECHO],
         counters,
     )
 }
@@ -357,18 +362,19 @@ impl xstack::driver::Transmit for Collect {
 // of all four and one cumulative ACK, not four ACKs and four echoes.
 #[test]
 fn a_batch_of_segments_is_acknowledged_once_per_connection() {
-    use xstack::runtime::Engine;
+    use xstack::stack::Engine;
     use xstack::wire::{TcpFlags, TcpOptions};
     let mut s = server(Arc::new(StackCounters::default()));
     let now = xstack::time::Instant::from_millis(1);
     let mut out = Collect(Vec::new());
     let mut frame = vec![0u8; 1514];
-    let mut deliver = |s: &mut Stack, h: SegmentHeader, payload: &[u8], out: &mut Collect| {
-        let n = client_frame(&mut frame, &h, payload, &[]);
-        if let Verdict::Reflect(len) = s.on_frame(now, &mut frame[..n], out) {
-            out.0.push(frame[..len].to_vec());
-        }
-    };
+    let mut deliver =
+        |s: &mut Stack<Responder>, h: SegmentHeader, payload: &[u8], out: &mut Collect| {
+            let n = client_frame(&mut frame, &h, payload, &[]);
+            if let Verdict::Reflect(len) = s.on_frame(now, &mut frame[..n], out) {
+                out.0.push(frame[..len].to_vec());
+            }
+        };
     let hdr = |seq: u32, ack: u32, flags: TcpFlags| SegmentHeader {
         seq: SeqNumber(seq),
         ack: SeqNumber(ack),

@@ -1,8 +1,9 @@
-//! app/: what users run on the stack: the responder (`serve`), and later the load
-//! generator. Applications see the stack API and the validated config, never the driver
-//! internals or clap.
+//! app/: what users run on the stack: the responders (`serve`: `responder`, `sockperf`)
+//! and the load generator (`load`). Applications implement `stack::App` and see the
+//! stack's handles and the validated config, never the driver internals or clap.
 
 pub mod load;
 pub mod plot;
+pub mod responder;
 pub mod serve;
 pub mod sockperf;

@@ -97,6 +97,27 @@ pub struct DriverStats {
     pub tx_errors: u64,
 }
 
+impl DriverStats {
+    /// Adds `other` into `self` (merging workers). Every field is named, so a new one
+    /// cannot be left out without the compiler saying so.
+    pub fn merge(&mut self, other: &DriverStats) {
+        let DriverStats {
+            rx_frames,
+            tx_frames,
+            rx_ring_full,
+            rx_oversize,
+            tx_no_buffer,
+            tx_errors,
+        } = *other;
+        self.rx_frames += rx_frames;
+        self.tx_frames += tx_frames;
+        self.rx_ring_full += rx_ring_full;
+        self.rx_oversize += rx_oversize;
+        self.tx_no_buffer += tx_no_buffer;
+        self.tx_errors += tx_errors;
+    }
+}
+
 /// A network device: batched receive, transmit in place, one kick per flush.
 pub trait Device {
     fn info(&self) -> &DeviceInfo;

@@ -173,6 +173,8 @@ counters! {
         tcp_syn_cookies_ok: "Connections completed from a valid SYN cookie.",
         tcp_time_wait_reopened: "Connections in TIME_WAIT reopened by a new SYN (RFC 6191).",
         tcp_challenge_acks: "RFC 5961 challenge ACKs sent.",
+        tcp_time_wait_reused: "Ephemeral ports taken over from our own connection in TIME_WAIT (after 1 s, with a higher ISN: RFC 6191).",
+        tcp_connect_no_port: "Active opens that found every ephemeral port of the worker busy or in TIME_WAIT (the client waits and tries again).",
         steered_out: "Frames handed to the worker that owns their flow (they landed on another queue).",
         steered_in: "Frames handled for another worker that received them.",
     }

@@ -5,11 +5,13 @@
 //!
 //! This module holds the one place that reads the OS clock ([`Clock`]).
 
+pub mod launch;
 pub mod steer;
 
 use crate::config::PollMode;
-use crate::driver::{Device, DriverError, Transmit, Verdict};
+use crate::driver::{Device, DriverError, Verdict};
 use crate::metrics::hist::{latency_histogram, record};
+use crate::stack::Engine;
 use crate::time::Instant;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -38,25 +40,6 @@ impl Clock {
 impl Default for Clock {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// What a worker drives: the stack and the applications on it. Sans-IO: it is handed
-/// the time and the frames, and writes what it sends into the driver's buffers.
-pub trait Engine {
-    /// Handles one received frame; may rewrite it in place and reflect it, and may send
-    /// other frames through `tx`.
-    fn on_frame(&mut self, now: Instant, frame: &mut [u8], tx: &mut dyn Transmit) -> Verdict;
-
-    /// Runs timers and sends whatever is due. Called after every batch.
-    fn poll(&mut self, now: Instant, tx: &mut dyn Transmit);
-
-    /// The next time `poll` has work to do, if any.
-    fn poll_at(&self) -> Option<Instant>;
-
-    /// True once the engine's work is done (a bounded load run); the worker then returns.
-    fn finished(&self) -> bool {
-        false
     }
 }
 

@@ -22,8 +22,7 @@ use std::sync::atomic::{fence, AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// First ephemeral port (RFC 6335); the load generator's flows start here.
-pub const EPHEMERAL_FIRST: u16 = 49152;
+pub use crate::stack::tcp::ports::{PortSet, EPHEMERAL_FIRST};
 
 /// Frames one worker can have waiting from the others.
 const INBOX: usize = 1024;
@@ -108,51 +107,6 @@ fn ipv4_owner(rule: SteerRule, ip: &[u8], workers: usize) -> Option<usize> {
 
 fn local_port_owner(port: u16, workers: usize) -> Option<usize> {
     (port >= EPHEMERAL_FIRST).then(|| usize::from(port - EPHEMERAL_FIRST) % workers)
-}
-
-/// The ephemeral ports one load worker owns: `first, first + stride, …` up to 65535.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PortSet {
-    first: u16,
-    stride: u16,
-}
-
-impl PortSet {
-    /// All of 49152–65535 (one worker).
-    pub const ALL: PortSet = PortSet {
-        first: EPHEMERAL_FIRST,
-        stride: 1,
-    };
-
-    /// The ports of worker `me` of `workers` under [`SteerRule::ByLocalPort`].
-    pub fn of_worker(me: usize, workers: usize) -> PortSet {
-        assert!(me < workers && workers <= 64, "worker {me} of {workers}");
-        PortSet {
-            first: EPHEMERAL_FIRST + me as u16,
-            stride: workers as u16,
-        }
-    }
-
-    /// How many ports the set holds.
-    pub fn len(&self) -> usize {
-        usize::from(u16::MAX - self.first) / usize::from(self.stride) + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
-    /// The `i`th port. `i` must be below `len()`.
-    pub fn port(&self, i: usize) -> u16 {
-        debug_assert!(i < self.len());
-        self.first + (i as u16) * self.stride
-    }
-
-    /// The index of `port`, if the set holds it.
-    pub fn index(&self, port: u16) -> Option<usize> {
-        let off = port.checked_sub(self.first)?;
-        (off % self.stride == 0).then(|| usize::from(off / self.stride))
-    }
 }
 
 /// One worker's mailbox: frames for it (each in a buffer of the pool), and how to wake

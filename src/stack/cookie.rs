@@ -2,16 +2,16 @@
 //! carries what the connection needs, and nothing is stored until the ACK returns.
 //!
 //! The cookie, 32 bits: a 5-bit counter that ticks every 64 s, a 3-bit index into a
-//! table of MSS values, and 24 bits of a keyed hash (SipHash with a per-stack random key)
+//! table of MSS values, and 24 bits of a keyed hash (SipHash over a per-stack secret)
 //! over the 4-tuple, the full counter and the client's ISN. An ACK is accepted when
 //! SEG.ACK - 1 is a cookie made for its 4-tuple and SEG.SEQ - 1 in the current or the
 //! previous counter period. Window scaling cannot be remembered without timestamps, so a
 //! cookie SYN-ACK offers none.
 
 use crate::time::Instant;
-use core::hash::BuildHasher;
+use core::hash::{Hash, Hasher};
 use core::net::Ipv4Addr;
-use std::collections::hash_map::RandomState;
+use std::hash::DefaultHasher;
 
 /// MSS values a cookie can say; a peer's MSS is rounded down to one of them.
 const MSS_TABLE: [u16; 8] = [536, 1024, 1220, 1360, 1400, 1440, 1452, 1460];
@@ -21,24 +21,24 @@ const PERIOD_NS: u64 = 64_000_000_000;
 pub type Tuple = (Ipv4Addr, u16, Ipv4Addr, u16);
 
 pub struct SynCookies {
-    key: RandomState,
-}
-
-impl Default for SynCookies {
-    fn default() -> Self {
-        SynCookies {
-            key: RandomState::new(),
-        }
-    }
+    secret: u64,
 }
 
 impl SynCookies {
+    /// Cookies keyed by `secret` (the stack's configuration carries it, so a simulation
+    /// with a fixed seed replays exactly).
+    pub fn with_secret(secret: u64) -> Self {
+        SynCookies { secret }
+    }
+
     fn counter(now: Instant) -> u32 {
         (now.as_nanos() / PERIOD_NS) as u32
     }
 
     fn hash(&self, tuple: Tuple, counter: u32, irs: u32) -> u32 {
-        (self.key.hash_one((tuple, counter, irs)) as u32) & 0x00ff_ffff
+        let mut h = DefaultHasher::new();
+        (self.secret, tuple, counter, irs).hash(&mut h);
+        (h.finish() as u32) & 0x00ff_ffff
     }
 
     /// The ISS for a SYN with sequence number `irs` and MSS `peer_mss`, and the MSS the
@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn a_cookie_is_accepted_for_its_own_tuple_and_isn() {
-        let c = SynCookies::default();
+        let c = SynCookies::with_secret(0x5eed);
         let now = Instant::ZERO + Duration::from_secs(1000);
         let (iss, mss) = c.make(now, T, 5000, 1460);
         assert_eq!(mss, 1460);
@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn a_cookie_is_refused_for_another_tuple_isn_or_ack() {
-        let c = SynCookies::default();
+        let c = SynCookies::with_secret(0x5eed);
         let now = Instant::ZERO + Duration::from_secs(1000);
         let (iss, _) = c.make(now, T, 5000, 1460);
         let other = (T.0, T.1, T.2, 40001);
@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn a_cookie_expires_after_two_periods() {
-        let c = SynCookies::default();
+        let c = SynCookies::with_secret(0x5eed);
         let now = Instant::ZERO + Duration::from_secs(1000);
         let (iss, _) = c.make(now, T, 5000, 1460);
         let later = now + Duration::from_secs(64);
@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn the_mss_is_rounded_down_to_the_table() {
-        let c = SynCookies::default();
+        let c = SynCookies::with_secret(0x5eed);
         let now = Instant::ZERO;
         assert_eq!(c.make(now, T, 1, 1450).1, 1440);
         assert_eq!(c.make(now, T, 1, 100).1, 536);

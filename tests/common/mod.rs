@@ -1,30 +1,161 @@
-//! Fixtures shared by the simulated-network tests.
+//! What the simulated-network tests share: stacks built the way the binary builds them
+//! (with fixed secrets, so a run replays exactly), and [`Pair`], two engines on the
+//! simulated link driven the way the worker loop drives them — receive a batch, then
+//! poll — on virtual time, bounded in steps so that a livelock fails instead of hanging.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;
+use xstack::app::responder::Responder;
+use xstack::app::serve::responder_stack_with;
 use xstack::config::{AppProto, DriverChoice, LoadConfig, LoadMode, PollMode, Transport};
+use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
+use xstack::driver::{Device, DeviceInfo};
 use xstack::metrics::StackCounters;
-use xstack::proto::arp::ArpConfig;
-use xstack::stack::{Stack, StackConfig};
+use xstack::stack::{App, Engine, Secrets, Stack, StackConfig};
+use xstack::time::Instant;
 
-/// A stack owning `ip` (ADDR/PREFIX) with UDP echo on `echo` and sockperf on `sockperf`.
-pub fn stack(ip: &str, mac: [u8; 6], echo: Vec<u16>, sockperf: Option<u16>) -> Stack {
+/// The configuration of a test stack owning `ip` (ADDR/PREFIX): UDP echo on `echo`,
+/// sockperf on `sockperf`, fixed secrets.
+pub fn config(ip: &str, mac: [u8; 6], echo: Vec<u16>, sockperf: Option<u16>) -> StackConfig {
+    StackConfig {
+        udp_echo: echo,
+        sockperf,
+        tcp_capacity: 1 << 16,
+        icmp_unreachable_rate: 1000,
+        ..StackConfig::new(ip.parse().unwrap(), mac, Secrets::from_seed(1))
+    }
+}
+
+/// A stack with application `app` (see [`config`]).
+pub fn stack_with<A: App>(
+    ip: &str,
+    mac: [u8; 6],
+    echo: Vec<u16>,
+    sockperf: Option<u16>,
+    app: A,
+) -> Stack<A> {
     Stack::new(
-        StackConfig {
-            addr: ip.parse().unwrap(),
-            mac,
-            mtu: 1500,
-            udp_echo: echo,
-            sockperf,
-            tcp_echo: Vec::new(),
-            tcp_capacity: 1024,
-            icmp_unreachable_rate: 1000,
-            arp: ArpConfig::default(),
-            gratuitous_arp: true,
-        },
+        config(ip, mac, echo, sockperf),
         Arc::new(StackCounters::default()),
+        app,
     )
+}
+
+/// A stack with no application: ARP, ICMP echo and the UDP services.
+pub fn stack(ip: &str, mac: [u8; 6], echo: Vec<u16>, sockperf: Option<u16>) -> Stack {
+    stack_with(ip, mac, echo, sockperf, xstack::stack::NoApp)
+}
+
+/// `xstack serve`'s stack: echo (UDP and TCP) on `echo`, sockperf on `sockperf`.
+pub fn responder(
+    ip: &str,
+    mac: [u8; 6],
+    echo: Vec<u16>,
+    sockperf: Option<u16>,
+    counters: Arc<StackCounters>,
+) -> Stack<Responder> {
+    let tcp = echo.clone();
+    responder_stack_with(config(ip, mac, echo, sockperf), &tcp, counters)
+}
+
+/// One end of a [`Pair`]: an engine and its device.
+pub struct Node<E> {
+    pub engine: E,
+    pub dev: SimDevice,
+}
+
+impl<E: Engine> Node<E> {
+    /// What the worker loop does once: the whole receive batch, then poll.
+    fn step(&mut self, now: Instant) -> usize {
+        let engine = &mut self.engine;
+        let n = self
+            .dev
+            .receive(64, &mut |f, tx| engine.on_frame(now, f, tx))
+            .unwrap();
+        engine.poll(now, self.dev.transmitter());
+        n
+    }
+}
+
+/// Two engines on one simulated link: `a` (usually the client) and `b`.
+pub struct Pair<A, B> {
+    pub clock: SimClock,
+    pub a: Node<A>,
+    pub b: Node<B>,
+    /// Virtual time between steps while anything is happening.
+    pub tick: Duration,
+}
+
+impl<A: Engine, B: Engine> Pair<A, B> {
+    /// Builds both ends on a link with `faults` (seeded by `seed`); each engine is made
+    /// from its device's description.
+    pub fn new(
+        faults: Faults,
+        seed: u64,
+        a: impl FnOnce(&DeviceInfo) -> A,
+        b: impl FnOnce(&DeviceInfo) -> B,
+    ) -> Self {
+        let clock = SimClock::new();
+        let (da, db) = SimLink::pair(&clock, faults, seed);
+        Pair {
+            a: Node {
+                engine: a(da.info()),
+                dev: da,
+            },
+            b: Node {
+                engine: b(db.info()),
+                dev: db,
+            },
+            clock,
+            tick: Duration::from_micros(10),
+        }
+    }
+
+    /// One step of both ends, then time moves on: by `tick`, or, when no frame is on
+    /// the link and neither end has anything due before then, straight to the next
+    /// arrival or timer.
+    pub fn step(&mut self) {
+        let now = self.clock.now();
+        let busy = self.a.step(now) + self.b.step(now);
+        let next = [
+            self.a.dev.next_arrival(),
+            self.b.dev.next_arrival(),
+            self.a.engine.poll_at(),
+            self.b.engine.poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let soon = now + self.tick;
+        match next {
+            Some(t) if busy == 0 && t > soon => self.clock.set(t),
+            None if busy == 0 => self.clock.set(now + Duration::from_millis(100)),
+            _ => self.clock.advance(self.tick),
+        }
+    }
+
+    /// Steps until `done` holds; panics after `max_steps` (a livelock, not a hang).
+    /// Returns the steps taken.
+    pub fn run_until(&mut self, max_steps: u32, mut done: impl FnMut(&Self) -> bool) -> u32 {
+        for i in 0..max_steps {
+            if done(self) {
+                return i;
+            }
+            self.step();
+        }
+        panic!(
+            "not done after {max_steps} steps (virtual time {:?})",
+            self.clock.now()
+        );
+    }
+
+    /// Steps `n` times.
+    pub fn steps(&mut self, n: u32) {
+        for _ in 0..n {
+            self.step();
+        }
+    }
 }
 
 /// A closed-loop UDP load from 198.18.0.10 to 198.18.0.2:`port`: 4 flows, 64 B, 2000
@@ -49,6 +180,7 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         json: false,
         hdr_log: None,
         plot: None,
+        pcap: None,
         poll: PollMode::Busy,
         queues: 1,
         shared_umem: false,

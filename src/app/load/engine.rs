@@ -3,9 +3,10 @@
 //! schedule, and latency counts from the *intended* send time, correcting coordinated
 //! omission as wrk2 does; the uncorrected latency from the actual send time is kept too).
 //!
-//! It sits in front of a [`Stack`]: replies from the target to our flows are consumed
-//! here, everything else (ARP for our address, pings) goes to the stack. Sans-IO: the
-//! worker hands it `now`; it never reads a clock.
+//! It is an [`App`] on the stack: the stack checks every frame, answers ARP and pings,
+//! and hands it the datagrams to our ports and the port-unreachable messages that quote
+//! them; it sends through [`Net::send_udp`]. Sans-IO: the worker hands it `now`; it
+//! never reads a clock.
 //!
 //! Invariants: a reply is matched to a request this engine still waits for (flow, then
 //! sequence number), so latency never trusts bytes that came back from the peer; a request
@@ -14,27 +15,18 @@
 
 use super::schedule::Schedule;
 use crate::config::{AppProto, LoadConfig};
-use crate::driver::{Transmit, Verdict};
 use crate::metrics::hist::{latency_histogram, record};
 use crate::proto::arp::Resolution;
-use crate::runtime::steer::PortSet;
-use crate::runtime::Engine;
-use crate::stack::Stack;
+use crate::stack::tcp::ports::PortSet;
+use crate::stack::{App, Net};
 use crate::time::Instant;
-use crate::wire::icmp::{msg_type, unreach_code, Icmpv4Packet};
 use crate::wire::sockperf::{SockperfHeader, FLAG_CLIENT, FLAG_PONG_REQUEST};
-use crate::wire::{
-    EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
-};
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::SocketAddrV4;
 use core::time::Duration;
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
 
-const ETH: usize = 14;
-const IP: usize = 20;
-const UDP: usize = 8;
-pub use crate::runtime::steer::EPHEMERAL_FIRST;
+pub use crate::stack::tcp::ports::EPHEMERAL_FIRST;
 /// Bounds on the requests one flow may have outstanding in open loop; past its bound a
 /// due request is counted as `overload` instead of sent.
 const MIN_OUTSTANDING: usize = 16;
@@ -216,10 +208,7 @@ pub enum Phase {
 }
 
 pub struct UdpLoad {
-    stack: Stack,
-    local: Ipv4Addr,
     target: SocketAddrV4,
-    target_mac: Option<EthernetAddress>,
     app: AppProto,
     size: usize,
     timeout: Duration,
@@ -251,7 +240,7 @@ pub struct UdpLoad {
 }
 
 impl UdpLoad {
-    pub fn new(cfg: &LoadConfig, stack: Stack, now: Instant) -> Self {
+    pub fn new(cfg: &LoadConfig, now: Instant) -> Self {
         // Open loop: room for everything that can be in flight within the timeout.
         let window = match cfg.rate {
             None => 1,
@@ -268,10 +257,7 @@ impl UdpLoad {
             })
             .collect();
         UdpLoad {
-            stack,
-            local: cfg.addr.ip,
             target: cfg.target,
-            target_mac: None,
             app: cfg.app,
             size: cfg.size,
             timeout: cfg.timeout,
@@ -346,10 +332,6 @@ impl UdpLoad {
         self.measure_from
     }
 
-    pub fn stack(&self) -> &Stack {
-        &self.stack
-    }
-
     /// Hands over what was measured since the last call, and starts a new interval.
     pub fn take_interval(&mut self) -> Measured {
         self.tally.take_interval()
@@ -357,37 +339,6 @@ impl UdpLoad {
 
     fn measuring(&self) -> bool {
         matches!(self.phase, Phase::Measuring | Phase::Draining)
-    }
-
-    /// Writes request `seq` of `port` into `buf`, returns the frame length.
-    fn build_request(&self, buf: &mut [u8], port: u16, seq: u64) -> usize {
-        let Some(mac) = self.target_mac else {
-            return 0;
-        };
-        let len = ETH + IP + UDP + self.size;
-        if buf.len() < len {
-            return 0;
-        }
-        let mut eth = EthernetFrame::new_unchecked(&mut buf[..ETH]);
-        eth.set_dst_addr(mac);
-        eth.set_src_addr(self.stack.mac());
-        eth.set_ethertype(EtherType::Ipv4);
-        let ip = Ipv4Repr::new(
-            self.local,
-            *self.target.ip(),
-            IpProtocol::Udp,
-            UDP + self.size,
-        );
-        ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[ETH..ETH + IP]));
-        fill_request(self.app, seq, &mut buf[ETH + IP + UDP..len]);
-        let udp = UdpRepr {
-            src_port: port,
-            dst_port: self.target.port(),
-            payload_len: self.size,
-        };
-        let mut pkt = UdpPacket::new_unchecked(&mut buf[ETH + IP..len]);
-        udp.emit(&mut pkt, self.local, *self.target.ip());
-        len
     }
 
     fn reply_matches(&self, payload: &[u8], seq: u64) -> bool {
@@ -403,7 +354,7 @@ impl UdpLoad {
         now: Instant,
         intended: Instant,
         flow: u32,
-        tx: &mut dyn Transmit,
+        net: &mut Net<'_, ()>,
     ) -> bool {
         let f = &self.flows[flow as usize];
         if f.waiting.len() >= self.window {
@@ -412,8 +363,10 @@ impl UdpLoad {
             }
             return true;
         }
-        let (port, seq) = (f.port, f.next_seq);
-        let sent = tx.send_with(&mut |buf| self.build_request(buf, port, seq));
+        let (port, seq, app) = (f.port, f.next_seq, self.app);
+        let sent = net.send_udp(port, self.target, self.size, &mut |p| {
+            fill_request(app, seq, p)
+        });
         if sent {
             let f = &mut self.flows[flow as usize];
             f.next_seq += 1;
@@ -425,7 +378,6 @@ impl UdpLoad {
             self.sent_order.push_back((flow, seq, now));
             self.in_flight += 1;
             self.sent_total += 1;
-            self.stack.counters().tx_frames.inc();
         }
         sent
     }
@@ -443,31 +395,13 @@ impl UdpLoad {
     }
 
     /// Handles a UDP reply to one of our flows; returns false if it is not one.
-    fn on_reply(&mut self, now: Instant, frame: &[u8]) -> bool {
-        let Ok(ip) = Ipv4Packet::new_checked(&frame[ETH..]) else {
+    fn on_reply(&mut self, now: Instant, from: SocketAddrV4, port: u16, payload: &[u8]) -> bool {
+        let Some(idx) = self.ports.index(port) else {
             return false;
         };
-        if ip.protocol() != IpProtocol::Udp
-            || ip.src_addr() != *self.target.ip()
-            || ip.dst_addr() != self.local
-            || ip.header_len() != IP
-        {
+        if from != self.target || idx >= self.flows.len() {
             return false;
         }
-        let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
-            return false;
-        };
-        let Some(idx) = self.ports.index(udp.dst_port()) else {
-            return false;
-        };
-        if udp.src_port() != self.target.port() || idx >= self.flows.len() {
-            return false;
-        }
-        if !ip.verify_checksum() || !udp.verify_checksum(ip.src_addr(), ip.dst_addr()) {
-            // Counted by the stack's rules: hand it over.
-            return false;
-        }
-        let payload = udp.payload();
         let Some(seq) = self.reply_seq(payload) else {
             self.count_mismatch();
             return true;
@@ -498,25 +432,10 @@ impl UdpLoad {
     }
 
     /// ICMP port unreachable quoting one of our requests: the target refused.
-    fn on_icmp(&mut self, frame: &[u8]) -> bool {
-        let Ok(ip) = Ipv4Packet::new_checked(&frame[ETH..]) else {
-            return false;
-        };
-        if ip.protocol() != IpProtocol::Icmp || ip.dst_addr() != self.local {
+    fn on_unreachable(&mut self, to: SocketAddrV4, port: u16) -> bool {
+        if to != self.target {
             return false;
         }
-        let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
-            return false;
-        };
-        if icmp.msg_type() != msg_type::DST_UNREACHABLE || icmp.msg_code() != unreach_code::PORT {
-            return false;
-        }
-        // The quote: the original IP header (20 bytes from us) and its UDP header.
-        let q = icmp.data();
-        if q.len() < IP + 4 {
-            return true;
-        }
-        let port = u16::from_be_bytes([q[IP], q[IP + 1]]);
         let flow = self
             .ports
             .index(port)
@@ -576,11 +495,10 @@ impl UdpLoad {
         }
     }
 
-    fn advance_phase(&mut self, now: Instant) {
+    fn advance_phase(&mut self, now: Instant, net: &mut Net<'_, ()>) {
         match self.phase {
-            Phase::Resolving => match self.stack.arp_cache().resolve(*self.target.ip(), now) {
-                Resolution::Known(mac) => {
-                    self.target_mac = Some(mac);
+            Phase::Resolving => match net.resolve(*self.target.ip()) {
+                Resolution::Known(_) => {
                     self.started = now;
                     self.measure_from = now + self.warmup;
                     self.phase = if self.warmup.is_zero() {
@@ -633,7 +551,7 @@ impl UdpLoad {
         }
     }
 
-    fn send_due(&mut self, now: Instant, tx: &mut dyn Transmit) {
+    fn send_due(&mut self, now: Instant, net: &mut Net<'_, ()>) {
         if !matches!(self.phase, Phase::Warmup | Phase::Measuring) {
             return;
         }
@@ -644,7 +562,7 @@ impl UdpLoad {
                 let Some((k, intended)) = s.due(now) else {
                     break;
                 };
-                if !self.send_request(now, intended, (k % n) as u32, tx) {
+                if !self.send_request(now, intended, (k % n) as u32, net) {
                     s.retry(k);
                     break;
                 }
@@ -656,7 +574,7 @@ impl UdpLoad {
                 let Some(flow) = self.ready.pop_front() else {
                     break;
                 };
-                if !self.send_request(now, now, flow, tx) {
+                if !self.send_request(now, now, flow, net) {
                     self.ready.push_front(flow);
                     break;
                 }
@@ -676,17 +594,10 @@ impl UdpLoad {
         };
         let ready = (!self.ready.is_empty()).then_some(Instant::ZERO);
         let report = self.tally.next_report();
-        [
-            oldest,
-            sched,
-            ready,
-            self.stack.poll_at(),
-            self.stop_sending_at,
-            report,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [oldest, sched, ready, self.stop_sending_at, report]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -746,24 +657,28 @@ pub(super) fn reply_seq(app: AppProto, payload: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(b.try_into().ok()?))
 }
 
-impl Engine for UdpLoad {
-    fn on_frame(&mut self, now: Instant, frame: &mut [u8], tx: &mut dyn Transmit) -> Verdict {
-        let is_ipv4 = frame.len() >= ETH
-            && EthernetFrame::new_unchecked(&*frame).ethertype() == EtherType::Ipv4
-            && EthernetFrame::new_unchecked(&*frame).dst_addr() == self.stack.mac();
-        if is_ipv4 && (self.on_reply(now, frame) || self.on_icmp(frame)) {
-            self.stack.counters().rx_frames.inc();
-            return Verdict::Drop;
-        }
-        self.stack.handle_frame(now, frame, tx)
+impl App for UdpLoad {
+    type Conn = ();
+
+    fn datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        local_port: u16,
+        payload: &[u8],
+    ) -> bool {
+        self.on_reply(now, from, local_port, payload)
     }
 
-    fn poll(&mut self, now: Instant, tx: &mut dyn Transmit) {
-        self.stack.poll(now, tx);
-        self.advance_phase(now);
+    fn unreachable(&mut self, _now: Instant, to: SocketAddrV4, local_port: u16) -> bool {
+        self.on_unreachable(to, local_port)
+    }
+
+    fn poll(&mut self, now: Instant, net: &mut Net<'_, ()>) {
+        self.advance_phase(now, net);
         self.expire(now);
-        self.send_due(now, tx);
-        self.advance_phase(now);
+        self.send_due(now, net);
+        self.advance_phase(now, net);
         self.tally.report(now, self.phase);
     }
 

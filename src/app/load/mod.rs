@@ -8,20 +8,20 @@ pub mod schedule;
 pub mod tcp;
 
 use crate::config::{LoadConfig, LoadMode, Transport};
-use crate::driver;
 use crate::metrics::hist::{percentile_table, HdrLog, LatencySummary};
 use crate::metrics::plot::percentile_svg;
-use crate::metrics::{StackCounters, StackSnapshot};
-use crate::proto::arp::ArpConfig;
-use crate::runtime::steer::{Mesh, PortSet, Steer, SteerRule};
-use crate::runtime::{pin_to_core, run_worker, Clock, WorkerOptions};
-use crate::stack::{Stack, StackConfig};
+use crate::metrics::StackSnapshot;
+use crate::proto::tcp::TcpConfig;
+use crate::runtime::launch::{launch, LaunchSpec, WorkerEnv};
+use crate::runtime::steer::SteerRule;
+use crate::stack::tcp::ports::PortSet;
+use crate::stack::{App, Stack, StackConfig};
 use anyhow::{bail, Context};
 use engine::{Measured, Phase, UdpLoad};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tcp::TcpLoad;
@@ -154,17 +154,17 @@ impl LoadReport {
     }
 }
 
-/// What the runner needs of an engine, UDP or TCP.
-trait LoadEngine: crate::runtime::Engine {
+/// What the runner needs of a load application, UDP or TCP.
+trait LoadApp: App {
     fn flush_report(&mut self);
     fn total(&self) -> &Measured;
     fn measured_span(&self) -> Duration;
     fn phase(&self) -> Phase;
 }
 
-macro_rules! load_engine {
+macro_rules! load_app {
     ($t:ty) => {
-        impl LoadEngine for $t {
+        impl LoadApp for $t {
             fn flush_report(&mut self) {
                 <$t>::flush_report(self)
             }
@@ -180,145 +180,36 @@ macro_rules! load_engine {
         }
     };
 }
-load_engine!(UdpLoad);
-load_engine!(TcpLoad);
+load_app!(UdpLoad);
+load_app!(TcpLoad);
 
-type WorkerResult = (Measured, Duration, Phase, StackSnapshot, String);
-
-/// Runs `engine` on `dev` until it finishes or `stop` is set.
-fn drive<E: LoadEngine>(
-    mut engine: E,
-    dev: &mut dyn driver::Device,
-    clock: &Clock,
-    stop: &AtomicBool,
-    opts: &WorkerOptions,
-    steer: Option<&Steer>,
-) -> anyhow::Result<(Measured, Duration, Phase)> {
-    run_worker(dev, &mut engine, clock, stop, opts, steer)?;
-    engine.flush_report();
-    Ok((
-        engine.total().clone(),
-        engine.measured_span(),
-        engine.phase(),
-    ))
-}
-
-/// Pins worker `w` and opens its queue.
-fn open_worker_device(
-    cfg: &LoadConfig,
-    w: u32,
-    opts: &driver::open::OpenOptions,
-) -> anyhow::Result<Box<dyn driver::Device>> {
-    if !cfg.cores.is_empty() {
-        let core = cfg.cores[w as usize % cfg.cores.len()];
-        pin_to_core(core).map_err(|e| anyhow::anyhow!("--cores: {e}"))?;
-    }
-    Ok(driver::open::open_with(cfg.driver, &cfg.iface, w, opts)?)
-}
-
-/// What a worker says when another one could not start (that one says why).
-#[derive(Debug, thiserror::Error)]
-#[error("another load worker failed to start")]
-struct OtherFailed;
-
-/// What the load workers of one run share: the clock, the stop flag, the steering
-/// mesh, and the line where they wait for each other before the first frame goes out.
-struct Crew {
-    workers: u32,
-    clock: Clock,
-    stop: Arc<AtomicBool>,
-    mesh: Option<Arc<Mesh>>,
-    open: driver::open::OpenOptions,
-    arrived: AtomicUsize,
-    failed: AtomicBool,
-}
-
-impl Crew {
-    /// Says whether this worker is ready, then waits for the others; true when all are.
-    fn arrive(&self, ready: bool) -> bool {
-        if !ready {
-            self.failed.store(true, Relaxed);
-            return false;
-        }
-        self.arrived.fetch_add(1, Relaxed);
-        loop {
-            if self.failed.load(Relaxed) || self.stop.load(Relaxed) {
-                return false;
-            }
-            if self.arrived.load(Relaxed) == self.workers as usize {
-                return true;
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
-}
-
-/// One load worker: its share of the run (`cfg` from [`LoadConfig::share`]) on queue `w`
-/// of the crew's, from the ports it owns.
-fn worker(
-    cfg: &LoadConfig,
-    w: u32,
-    crew: &Crew,
-    report: crossbeam::channel::Sender<Measured>,
-) -> anyhow::Result<WorkerResult> {
-    let (workers, clock, stop) = (crew.workers, &crew.clock, &*crew.stop);
-    let opened = open_worker_device(cfg, w, &crew.open);
-    // Nobody sends before every queue has its socket: a reply landing on a queue
-    // without one would be lost.
-    if !crew.arrive(opened.is_ok()) {
-        return Err(opened.err().unwrap_or_else(|| OtherFailed.into()));
-    }
-    let mut dev = opened?;
-    let info = dev.info().clone();
-    let counters = Arc::new(StackCounters::default());
-    let steer = crew
-        .mesh
-        .clone()
-        .map(|m| Steer::new(m, w as usize, SteerRule::ByLocalPort, counters.clone()));
-    let ports = PortSet::of_worker(w as usize, workers as usize);
-    let stack = Stack::new(
+/// The stack one load worker runs: the generator's address on the worker's device,
+/// opening connections and sending datagrams from the ephemeral ports it owns.
+pub fn load_stack<A: App>(cfg: &LoadConfig, env: &WorkerEnv, tcp: TcpConfig, app: A) -> Stack<A> {
+    Stack::new(
         StackConfig {
-            addr: cfg.addr,
-            mac: info.mac,
-            mtu: info.mtu,
-            udp_echo: Vec::new(),
-            sockperf: None,
-            tcp_echo: Vec::new(),
-            tcp_capacity: 1024,
+            mtu: env.info.mtu,
+            tcp,
+            // Room for every port of the share in TIME_WAIT, and more.
+            tcp_capacity: PortSet::ALL.len() + 1024,
+            ports: PortSet::of_worker(env.queue as usize, env.workers as usize),
             icmp_unreachable_rate: 10,
-            arp: ArpConfig::default(),
             // One announcement is enough for the link.
-            gratuitous_arp: w == 0,
+            gratuitous_arp: env.queue == 0,
+            ..StackConfig::new(cfg.addr, env.info.mac, env.secrets)
         },
-        counters.clone(),
-    );
-    let opts = WorkerOptions {
-        poll: cfg.poll,
-        ..WorkerOptions::default()
-    };
-    let now = clock.now();
-    let (measured, span, phase) = match cfg.transport {
-        Transport::Udp => {
-            let engine = UdpLoad::new(cfg, stack, now)
-                .with_ports(ports)
-                .with_reporter(report, cfg.interval);
-            drive(engine, &mut *dev, clock, stop, &opts, steer.as_ref())?
-        }
-        Transport::Tcp => {
-            let mss = info.mtu.saturating_sub(40).clamp(536, 8960) as u16;
-            let engine = TcpLoad::new(cfg, stack, mss, now)
-                .with_ports(ports)
-                .with_reporter(report, cfg.interval);
-            drive(engine, &mut *dev, clock, stop, &opts, steer.as_ref())?
-        }
-    };
-    Ok((
-        measured,
-        span,
-        phase,
-        counters.snapshot(),
-        info.kind.to_string(),
-    ))
+        env.counters.clone(),
+        app,
+    )
+}
+
+/// What one worker measured.
+type WorkerResult = (Measured, Duration, Phase);
+
+fn finish<A: LoadApp>(mut stack: Stack<A>) -> WorkerResult {
+    let app = stack.app_mut();
+    app.flush_report();
+    (app.total().clone(), app.measured_span(), app.phase())
 }
 
 /// The workers' next interval, merged: once each has sent it, or (`partial`, at the
@@ -337,35 +228,55 @@ fn merged_interval(pending: &mut [VecDeque<Measured>], partial: bool) -> Option<
 
 /// Runs a load test until it completes or `stop` is set.
 pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport> {
-    let clock = Clock::new();
     let n = cfg.queues.max(1);
-    let mesh = match n {
-        1 => None,
-        n => Some(Mesh::new(n as usize).context("cannot make the workers' queues")?),
+    let spec = LaunchSpec {
+        role: "load",
+        iface: cfg.iface.clone(),
+        addr: cfg.addr,
+        driver: cfg.driver,
+        queues: n,
+        cores: cfg.cores.clone(),
+        shared_umem: cfg.shared_umem,
+        pcap: cfg.pcap.clone(),
+        poll: cfg.poll,
+        // A flow belongs to the worker that owns its local port.
+        steer: SteerRule::ByLocalPort,
     };
     let mut intervals = Vec::new();
-    let mut workers = Vec::new();
-    let crew = Arc::new(Crew {
-        workers: n,
-        clock,
-        stop: stop.clone(),
-        mesh,
-        open: driver::open::OpenOptions::for_run(cfg.driver, &cfg.iface, n, cfg.shared_umem)?,
-        arrived: AtomicUsize::new(0),
-        failed: AtomicBool::new(false),
-    });
-    for w in 0..n {
+    let mut senders = Vec::new();
+    for _ in 0..n {
         let (tx, rx) = crossbeam::channel::unbounded::<Measured>();
         intervals.push(rx);
-        let share = cfg.share(w);
-        let crew = crew.clone();
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("xstack-load{w}"))
-                .spawn(move || worker(&share, w, &crew, tx))
-                .context("cannot start a load worker")?,
-        );
+        senders.push(tx);
     }
+    let whole = cfg.clone();
+    let crew = match cfg.transport {
+        Transport::Udp => launch(
+            &spec,
+            stop.clone(),
+            move |env| {
+                let share = whole.share(env.queue);
+                let ports = PortSet::of_worker(env.queue as usize, env.workers as usize);
+                let app = UdpLoad::new(&share, env.clock.now())
+                    .with_ports(ports)
+                    .with_reporter(senders[env.queue as usize].clone(), share.interval);
+                Ok(load_stack(&share, env, TcpConfig::default(), app))
+            },
+            finish,
+        )?,
+        Transport::Tcp => launch(
+            &spec,
+            stop.clone(),
+            move |env| {
+                let share = whole.share(env.queue);
+                let app = TcpLoad::new(&share, env.clock.now())
+                    .with_reporter(senders[env.queue as usize].clone(), share.interval);
+                let tcp = app.tcp_config();
+                Ok(load_stack(&share, env, tcp, app))
+            },
+            finish,
+        )?,
+    };
     // Interval k is printed once every worker has sent its interval k.
     let mut pending: Vec<VecDeque<Measured>> = (0..n).map(|_| VecDeque::new()).collect();
 
@@ -382,7 +293,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let mut offset = Duration::ZERO;
-    while !workers.iter().all(|w| w.is_finished()) {
+    while !crew.finished() {
         let mut sel = crossbeam::channel::Select::new();
         for rx in &intervals {
             sel.recv(rx);
@@ -433,39 +344,18 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     if tty {
         eprint!("\r{:60}\r", "");
     }
+    let joined = crew.join()?;
     let mut total = Measured::new();
     let mut span = Duration::ZERO;
     let mut phase = Phase::Done;
-    let mut stack = StackSnapshot::default();
-    let mut driver = String::new();
-    let mut failure: Option<anyhow::Error> = None;
-    for w in workers {
-        match w.join() {
-            Ok(Ok((m, sp, ph, st, d))) => {
-                total.merge(&m);
-                span = span.max(sp);
-                if ph == Phase::Unreachable {
-                    phase = ph;
-                }
-                stack.merge(&st);
-                driver = d;
-            }
-            Ok(Err(e)) => {
-                stop.store(true, Relaxed);
-                // The worker that failed says why; the others only that one did.
-                if failure.as_ref().map_or(true, |f| f.is::<OtherFailed>()) {
-                    failure = Some(e);
-                }
-            }
-            Err(_) => {
-                stop.store(true, Relaxed);
-                failure.get_or_insert(anyhow::anyhow!("a load worker panicked"));
-            }
+    for (m, sp, ph) in &joined.results {
+        total.merge(m);
+        span = span.max(*sp);
+        if *ph == Phase::Unreachable {
+            phase = *ph;
         }
     }
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    let (stack, driver) = (joined.stack, joined.driver);
     // Intervals that arrived after the loop, the last partial one included.
     for (q, rx) in pending.iter_mut().zip(&intervals) {
         q.extend(rx.try_iter());

@@ -1,0 +1,366 @@
+//! Starting and stopping a run's workers, for `serve` and `load` alike: one thread per
+//! queue, pinned (`--cores`), each opening its queue's device (wrapped for `--pcap`),
+//! building its engine, and waiting at one start line until every worker has its socket
+//! (a reply landing on a queue without one would be lost); then the worker loop, and at
+//! the end the merge of every worker's driver, stack and loop statistics — one `merge`
+//! per statistics type, so no field can be left out.
+//!
+//! What runs on a worker is the caller's: `build` makes its engine from the worker's
+//! [`WorkerEnv`], and `finish` turns the engine into the caller's per-worker result once
+//! the loop has returned. The caller's thread meanwhile prints live lines from
+//! [`Crew::counters`] or its own channels, until the workers finish or `stop` is set.
+
+use super::steer::{Mesh, Steer, SteerRule};
+use super::{pin_to_core, run_worker, Clock, WorkerOptions, WorkerStats};
+use crate::config::{DriverChoice, IfaceAddr, PollMode};
+use crate::driver::{self, Device, DeviceInfo, DriverError, DriverStats};
+use crate::metrics::{StackCounters, StackSnapshot};
+use crate::stack::{Engine, Secrets};
+use anyhow::{bail, Context};
+use core::hash::BuildHasher;
+use std::collections::hash_map::RandomState;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Where and how a run's workers run.
+#[derive(Clone, Debug)]
+pub struct LaunchSpec {
+    /// Names the threads (`xstack-serve0`, …).
+    pub role: &'static str,
+    pub iface: String,
+    /// The address xstack owns on the interface.
+    pub addr: IfaceAddr,
+    pub driver: DriverChoice,
+    pub queues: u32,
+    pub cores: Vec<usize>,
+    pub shared_umem: bool,
+    pub pcap: Option<PathBuf>,
+    pub poll: PollMode,
+    /// Which worker owns a frame that landed on another worker's queue.
+    pub steer: SteerRule,
+}
+
+/// What a worker's engine is built from.
+pub struct WorkerEnv<'a> {
+    pub queue: u32,
+    pub workers: u32,
+    pub info: &'a DeviceInfo,
+    /// The stack's counters of this worker (the live lines and the summary read them).
+    pub counters: Arc<StackCounters>,
+    /// The run's secrets (drawn from the OS once per run).
+    pub secrets: Secrets,
+    pub clock: Clock,
+}
+
+/// What one worker hands back.
+struct WorkerDone<R> {
+    result: R,
+    driver: DriverStats,
+    worker: WorkerStats,
+}
+
+/// What a worker says when another one could not start (that one says why).
+#[derive(Debug, thiserror::Error)]
+#[error("another worker failed to start")]
+struct OtherFailed;
+
+/// The start line: every worker arrives with its device open, or says it failed.
+struct StartLine {
+    workers: usize,
+    arrived: AtomicUsize,
+    failed: AtomicBool,
+}
+
+impl StartLine {
+    /// Says whether this worker is ready, then waits for the others; true when all are.
+    fn arrive(&self, ready: bool, stop: &AtomicBool) -> bool {
+        if !ready {
+            self.failed.store(true, Relaxed);
+            return false;
+        }
+        self.arrived.fetch_add(1, Relaxed);
+        loop {
+            if self.failed.load(Relaxed) || stop.load(Relaxed) {
+                return false;
+            }
+            if self.arrived.load(Relaxed) == self.workers {
+                return true;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+/// A run's workers, started and past the start line.
+pub struct Crew<R> {
+    handles: Vec<JoinHandle<anyhow::Result<WorkerDone<R>>>>,
+    counters: Vec<Arc<StackCounters>>,
+    /// The driver the workers run on (`xdp`, `packet`).
+    pub driver: String,
+    pub clock: Clock,
+    stop: Arc<AtomicBool>,
+}
+
+/// What a finished run's workers measured, merged, with each worker's own result.
+pub struct Joined<R> {
+    pub results: Vec<R>,
+    pub driver: String,
+    pub driver_stats: DriverStats,
+    pub stack: StackSnapshot,
+    pub workers: WorkerStats,
+}
+
+/// Secrets for one run, from the OS's randomness (through std's `RandomState`, which
+/// the OS seeds).
+pub fn os_secrets() -> Secrets {
+    Secrets::from_seed(RandomState::new().hash_one(std::process::id()))
+}
+
+/// Starts `spec.queues` workers, each running the engine `build` makes, and returns once
+/// all of them are past the start line (or the first error, after stopping the others).
+pub fn launch<E, R, B, F>(
+    spec: &LaunchSpec,
+    stop: Arc<AtomicBool>,
+    build: B,
+    finish: F,
+) -> anyhow::Result<Crew<R>>
+where
+    E: Engine,
+    R: Send + 'static,
+    B: Fn(&WorkerEnv) -> anyhow::Result<E> + Send + Sync + 'static,
+    F: Fn(E) -> R + Send + Sync + 'static,
+{
+    let info = driver::iface::lookup(&spec.iface)?;
+    if spec.driver == DriverChoice::Packet && info.ipv4.contains(&spec.addr.ip) {
+        bail!(
+            "{} is configured on the kernel's interface {}: in packet mode the kernel would \
+             answer for it too. Remove it (ip addr del {}/{} dev {}) and let xstack own it",
+            spec.addr.ip,
+            spec.iface,
+            spec.addr.ip,
+            spec.addr.prefix,
+            spec.iface
+        );
+    }
+    let n = spec.queues.max(1);
+    let clock = Clock::new();
+    let secrets = os_secrets();
+    // One fanout group (AF_PACKET) or UMEM (AF_XDP, --umem shared) for all the workers;
+    // without a fanout group every AF_PACKET socket would see, and answer, every frame.
+    let open = driver::open::OpenOptions::for_run(spec.driver, &spec.iface, n, spec.shared_umem)?;
+    let mesh = match n {
+        1 => None,
+        n => Some(Mesh::new(n as usize).context("cannot make the workers' queues")?),
+    };
+    let shared = Arc::new(Shared {
+        spec: spec.clone(),
+        open,
+        clock,
+        secrets,
+        stop: stop.clone(),
+        start: StartLine {
+            workers: n as usize,
+            arrived: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        },
+        build,
+        finish,
+    });
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<String, ()>>();
+    let mut handles = Vec::new();
+    let mut counters = Vec::new();
+    for queue in 0..n {
+        let c = Arc::new(StackCounters::default());
+        counters.push(c.clone());
+        let steer = mesh
+            .clone()
+            .map(|m| Steer::new(m, queue as usize, spec.steer, c.clone()));
+        let shared = shared.clone();
+        let ready = ready_tx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("xstack-{}{queue}", spec.role))
+            .spawn(move || shared.worker(queue, n, c, steer, ready))
+            .context("cannot start a worker thread")?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+    let mut driver = String::new();
+    let mut all_ready = true;
+    for _ in 0..n {
+        match ready_rx.recv() {
+            Ok(Ok(kind)) => driver = kind,
+            _ => all_ready = false,
+        }
+    }
+    let crew = Crew {
+        handles,
+        counters,
+        driver,
+        clock,
+        stop,
+    };
+    if !all_ready {
+        // The failing worker's error says why.
+        crew.stop.store(true, Relaxed);
+        return Err(crew
+            .join()
+            .err()
+            .unwrap_or_else(|| anyhow::anyhow!("a worker stopped before it was ready")));
+    }
+    Ok(crew)
+}
+
+/// What every worker of a run shares.
+struct Shared<B, F> {
+    spec: LaunchSpec,
+    open: driver::open::OpenOptions,
+    clock: Clock,
+    secrets: Secrets,
+    stop: Arc<AtomicBool>,
+    start: StartLine,
+    build: B,
+    finish: F,
+}
+
+impl<B, F> Shared<B, F> {
+    /// Pins the thread and opens queue `queue`'s device, wrapped for `--pcap`.
+    fn open(&self, queue: u32) -> anyhow::Result<Box<dyn Device>> {
+        let spec = &self.spec;
+        if !spec.cores.is_empty() {
+            let core = spec.cores[queue as usize % spec.cores.len()];
+            pin_to_core(core).map_err(|e| anyhow::anyhow!("--cores: {e}"))?;
+        }
+        let dev = driver::open::open_with(spec.driver, &spec.iface, queue, &self.open)?;
+        let Some(path) = &spec.pcap else {
+            return Ok(dev);
+        };
+        let path = if spec.queues > 1 {
+            path.with_extension(format!("q{queue}.pcap"))
+        } else {
+            path.clone()
+        };
+        let dev = driver::pcap::PcapDevice::create(dev, &path).map_err(|e| {
+            DriverError::Unsupported(format!("cannot write pcap file {}: {e}", path.display()))
+        })?;
+        Ok(Box::new(dev))
+    }
+
+    /// One worker: opens its queue, builds its engine, waits at the start line, runs.
+    fn worker<E, R>(
+        &self,
+        queue: u32,
+        workers: u32,
+        counters: Arc<StackCounters>,
+        steer: Option<Steer>,
+        ready: mpsc::Sender<Result<String, ()>>,
+    ) -> anyhow::Result<WorkerDone<R>>
+    where
+        E: Engine,
+        B: Fn(&WorkerEnv) -> anyhow::Result<E>,
+        F: Fn(E) -> R,
+    {
+        let opened = self.open(queue).and_then(|dev| {
+            let env = WorkerEnv {
+                queue,
+                workers,
+                info: dev.info(),
+                counters,
+                secrets: self.secrets,
+                clock: self.clock,
+            };
+            let engine = (self.build)(&env)?;
+            Ok((dev, engine))
+        });
+        if !self.start.arrive(opened.is_ok(), &self.stop) {
+            let _ = ready.send(Err(()));
+            return Err(opened.err().unwrap_or_else(|| OtherFailed.into()));
+        }
+        let (mut dev, mut engine) = opened?;
+        let _ = ready.send(Ok(dev.info().kind.to_string()));
+        let opts = WorkerOptions {
+            poll: self.spec.poll,
+            ..WorkerOptions::default()
+        };
+        let worker = run_worker(
+            &mut *dev,
+            &mut engine,
+            &self.clock,
+            &self.stop,
+            &opts,
+            steer.as_ref(),
+        )
+        .with_context(|| format!("worker for {} queue {queue} failed", self.spec.iface))?;
+        Ok(WorkerDone {
+            result: (self.finish)(engine),
+            driver: dev.stats(),
+            worker,
+        })
+    }
+}
+
+impl<R> Crew<R> {
+    /// Every worker's stack counters, to read while they run.
+    pub fn counters(&self) -> &[Arc<StackCounters>] {
+        &self.counters
+    }
+
+    /// The workers' counters, merged.
+    pub fn snapshot(&self) -> StackSnapshot {
+        let mut total = StackSnapshot::default();
+        for c in &self.counters {
+            total.merge(&c.snapshot());
+        }
+        total
+    }
+
+    /// Whether every worker has returned.
+    pub fn finished(&self) -> bool {
+        self.handles.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Waits for every worker and merges what they measured. A worker that failed stops
+    /// the others; its error is the one returned.
+    pub fn join(self) -> anyhow::Result<Joined<R>> {
+        let mut joined = Joined {
+            results: Vec::with_capacity(self.handles.len()),
+            driver: self.driver,
+            driver_stats: DriverStats::default(),
+            stack: StackSnapshot::default(),
+            workers: WorkerStats::new(),
+        };
+        let mut failure: Option<anyhow::Error> = None;
+        for h in self.handles {
+            match h.join() {
+                Ok(Ok(done)) => {
+                    joined.driver_stats.merge(&done.driver);
+                    joined.workers.merge(&done.worker);
+                    joined.results.push(done.result);
+                }
+                Ok(Err(e)) => {
+                    self.stop.store(true, Relaxed);
+                    // The worker that failed says why; the others only that one did.
+                    if failure.as_ref().map_or(true, |f| f.is::<OtherFailed>()) {
+                        failure = Some(e);
+                    }
+                }
+                Err(_) => {
+                    self.stop.store(true, Relaxed);
+                    failure.get_or_insert(anyhow::anyhow!("a worker thread panicked"));
+                }
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => {
+                // Counted after the workers stopped, so the last frames are in.
+                for c in &self.counters {
+                    joined.stack.merge(&c.snapshot());
+                }
+                Ok(joined)
+            }
+        }
+    }
+}

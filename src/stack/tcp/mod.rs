@@ -1,0 +1,838 @@
+//! The TCP endpoint: every TCP connection of one worker, passive and active, and the one
+//! place that turns segments into calls on the state machine (`proto::tcp::Connection`)
+//! and its output back into frames. `xstack serve` and `xstack load` both run it; the
+//! applications on top see it through [`App`](super::App) and [`TcpSocket`].
+//!
+//! What it owns:
+//! - the listening ports (a bitmap, separate from UDP's port space);
+//! - the connection table (`stack/table.rs`), each entry holding the TCB, the
+//!   application's per-connection state and where the peer is;
+//! - passive open: a SYN to a listening port makes a connection in SYN_RCVD while the
+//!   half-open backlog has room, otherwise a SYN cookie answers (`stack/cookie.rs`,
+//!   RFC 4987) and the connection is made when the ACK proves it;
+//! - active open: an ephemeral port of this worker's share (`ports.rs`), an RFC 6528 ISN,
+//!   and reuse of a port our own connection holds in TIME_WAIT after
+//!   [`TIME_WAIT_REUSE_AFTER`] when the new ISN lies above everything the old one sent
+//!   (RFC 6191's rule without timestamps), so no old segment can pass for new data;
+//! - one timer heap over all connections, so no poll scans the table;
+//! - the batch service: a connection that got segments (or that the application wrote
+//!   on) is serviced once after the batch — timers, application callbacks, transmission,
+//!   events — so one ACK answers a whole batch;
+//! - the answers for no connection (RFC 9293 §3.10.7.1), written over the request.
+//!
+//! Invariants: a connection is removed exactly once, through [`TcpEndpoint::remove`],
+//! which keeps the half-open count, the TIME_WAIT count and the port holders right and
+//! is followed by the application's `closed`; nothing here allocates per segment (the
+//! heap and lists grow to their high-water mark and stay).
+
+pub mod ports;
+
+use super::app::{App, ConnId, TcpSocket};
+use super::cookie::SynCookies;
+use super::table::{ConnTable, FlowKey};
+use super::trace::{Rung, Tracer};
+use super::{drop_reason, turn_around, ETH_HEADER, IPV4_HEADER};
+use crate::driver::{Transmit, Verdict};
+use crate::metrics::{DropReason, StackCounters};
+use crate::proto::tcp::{
+    CloseReason, ConnStats, Connection, Event, Segment, SegmentHeader, SeqNumber, State, TcpConfig,
+};
+use crate::time::Instant;
+use crate::wire::{
+    EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags,
+    TcpOptions, TcpPacket, TcpRepr,
+};
+use core::cmp::Reverse;
+use core::hash::{Hash, Hasher};
+use core::net::{Ipv4Addr, SocketAddrV4};
+use core::time::Duration;
+use ports::{EphemeralPorts, PortSet};
+use std::collections::BinaryHeap;
+use std::hash::DefaultHasher;
+use std::sync::Arc;
+
+/// Connections in SYN_RCVD at most; past this, SYN cookies answer (RFC 4987).
+pub const DEFAULT_SYN_BACKLOG: usize = 1024;
+/// A port our connection holds in TIME_WAIT may carry a new connection after this long
+/// (and only with a higher ISN).
+pub const TIME_WAIT_REUSE_AFTER: Duration = Duration::from_secs(1);
+/// An ACK is checked as a SYN cookie only this long after the last cookie went out (two
+/// cookie periods).
+const COOKIE_LIFETIME: Duration = Duration::from_secs(128);
+
+/// Why an active open could not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The peer's link-layer address is not known yet.
+    #[error("the peer's MAC address is not resolved")]
+    NoRoute,
+    /// Every ephemeral port of this worker is busy or in TIME_WAIT.
+    #[error("no free ephemeral port")]
+    NoPort,
+    /// The connection table is full.
+    #[error("the connection table is full")]
+    TableFull,
+}
+
+/// What the endpoint is built from.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    pub ip: Ipv4Addr,
+    pub mac: EthernetAddress,
+    pub tcp: TcpConfig,
+    /// Most connections at once.
+    pub capacity: usize,
+    /// Ports to listen on.
+    pub listen: Vec<u16>,
+    /// The ephemeral ports this worker opens connections from.
+    pub ports: PortSet,
+    /// Seeds the table's hash.
+    pub table_seed: u64,
+    /// The secret of RFC 6528's F().
+    pub isn_secret: u64,
+    /// The secret of the SYN cookies' hash.
+    pub cookie_secret: u64,
+}
+
+/// One connection in the table.
+struct Flow<C> {
+    conn: Connection,
+    app: C,
+    peer_mac: EthernetAddress,
+    /// Queued for service after this batch.
+    dirty: bool,
+    /// Counted in the half-open backlog (SYN_RCVD, not from a cookie).
+    half_open: bool,
+    /// When it entered TIME_WAIT (and so is counted in `time_wait`).
+    time_wait_since: Option<Instant>,
+    /// The connection's counters as last added to the stack's.
+    reported: ConnStats,
+    /// The deadline of this connection's live entry in the timer heap.
+    timer_at: Option<Instant>,
+}
+
+pub struct TcpEndpoint<C> {
+    ip: Ipv4Addr,
+    mac: EthernetAddress,
+    cfg: TcpConfig,
+    /// One bit per port.
+    listening: Box<[u64]>,
+    conns: ConnTable<Flow<C>>,
+    /// Connections to service after this batch.
+    dirty: Vec<u32>,
+    isn_secret: u64,
+    /// Connections in SYN_RCVD that hold a table slot, and the most allowed.
+    half_open: usize,
+    backlog: usize,
+    cookies: SynCookies,
+    /// When the last cookie went out: only then is an unknown ACK checked as one.
+    last_cookie: Option<Instant>,
+    /// Connections in TIME_WAIT.
+    time_wait: usize,
+    ports: EphemeralPorts,
+    /// `--trace`: the ladder of every connection.
+    trace: Option<Tracer>,
+    /// Connection timers, earliest first: (deadline, slot). An entry is live only while
+    /// it matches its connection's `timer_at`; others are skipped when they surface.
+    timers: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// Scratch for the slots whose timers are due.
+    due: Vec<u32>,
+    /// Connections removed while the application could not be called (a port taken over
+    /// from TIME_WAIT during the application's own poll); it hears of them next poll.
+    closed_later: Vec<(ConnId, C, CloseReason)>,
+    counters: Arc<StackCounters>,
+}
+
+impl<C> TcpEndpoint<C> {
+    pub fn new(cfg: EndpointConfig, counters: Arc<StackCounters>) -> Self {
+        let mut listening = vec![0u64; 65536 / 64].into_boxed_slice();
+        for &p in &cfg.listen {
+            listening[usize::from(p) / 64] |= 1 << (p % 64);
+        }
+        TcpEndpoint {
+            ip: cfg.ip,
+            mac: cfg.mac,
+            cfg: cfg.tcp,
+            listening,
+            conns: ConnTable::new(cfg.capacity, cfg.table_seed),
+            dirty: Vec::with_capacity(1024),
+            isn_secret: cfg.isn_secret,
+            half_open: 0,
+            backlog: DEFAULT_SYN_BACKLOG,
+            cookies: SynCookies::with_secret(cfg.cookie_secret),
+            last_cookie: None,
+            time_wait: 0,
+            ports: EphemeralPorts::new(cfg.ports),
+            trace: None,
+            timers: BinaryHeap::with_capacity(1024),
+            due: Vec::with_capacity(1024),
+            closed_later: Vec::new(),
+            counters,
+        }
+    }
+
+    pub fn set_tracer(&mut self, tracer: Tracer) {
+        self.trace = Some(tracer);
+    }
+
+    /// Sets how many connections may wait in SYN_RCVD before SYN cookies answer.
+    pub fn set_syn_backlog(&mut self, backlog: usize) {
+        self.backlog = backlog;
+    }
+
+    pub fn is_listening(&self, port: u16) -> bool {
+        self.listening[usize::from(port) / 64] & (1 << (port % 64)) != 0
+    }
+
+    /// Connections in the table (any state but CLOSED).
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Connections in the table that are not in TIME_WAIT (which needs nobody).
+    pub fn open_connections(&self) -> usize {
+        self.conns.len() - self.time_wait
+    }
+
+    /// RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a
+    /// clock ticking every 4 microseconds, F SipHash over the secret and the 4-tuple.
+    fn isn(&self, now: Instant, key: &FlowKey) -> u32 {
+        let mut h = DefaultHasher::new();
+        (
+            self.isn_secret,
+            self.ip,
+            key.local_port,
+            key.remote_ip,
+            key.remote_port,
+        )
+            .hash(&mut h);
+        ((now.as_nanos() / 4000) as u32).wrapping_add(h.finish() as u32)
+    }
+
+    fn mark_dirty(dirty: &mut Vec<u32>, flow: &mut Flow<C>, slot: u32) {
+        if !flow.dirty {
+            flow.dirty = true;
+            dirty.push(slot);
+        }
+    }
+
+    /// Takes a connection out of the table, keeping every count that depends on it.
+    fn remove(&mut self, slot: u32) -> Option<(FlowKey, Flow<C>)> {
+        let (key, flow) = self.conns.remove(slot)?;
+        self.counters.tcp_table_removed.inc();
+        if flow.half_open {
+            self.half_open -= 1;
+        }
+        if flow.time_wait_since.is_some() {
+            self.time_wait -= 1;
+        }
+        self.ports.release(key.local_port, slot);
+        Some((key, flow))
+    }
+
+    /// The connection `id` names and the application's state for it, marked for
+    /// service after this batch (so what is written on it goes out).
+    pub fn socket(&mut self, id: ConnId) -> Option<(TcpSocket<'_>, &mut C)> {
+        let key = self.conns.key(id.slot)?;
+        if key.local_port != id.local_port {
+            return None;
+        }
+        let flow = self.conns.get_mut(id.slot)?;
+        Self::mark_dirty(&mut self.dirty, flow, id.slot);
+        let sock = TcpSocket {
+            conn: &mut flow.conn,
+            id,
+            remote: SocketAddrV4::new(key.remote_ip, key.remote_port),
+        };
+        Some((sock, &mut flow.app))
+    }
+
+    /// Active open to `remote` (whose MAC is `peer_mac`) from the next free ephemeral
+    /// port; the SYN goes out at the next poll. `state` is the application's for it.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddrV4,
+        peer_mac: EthernetAddress,
+        state: C,
+    ) -> Result<ConnId, ConnectError> {
+        for _ in 0..self.ports.len() {
+            let port = self.ports.next_candidate();
+            let key = FlowKey {
+                local_port: port,
+                remote_ip: *remote.ip(),
+                remote_port: remote.port(),
+            };
+            let isn = self.isn(now, &key);
+            if let Some(slot) = self.ports.holder(port) {
+                let reusable = self.conns.get(slot).is_some_and(|f| {
+                    f.time_wait_since.is_some_and(|t| {
+                        now.saturating_since(t) >= TIME_WAIT_REUSE_AFTER
+                            && SeqNumber(isn) > f.conn.snd_max()
+                    })
+                });
+                if !reusable {
+                    continue;
+                }
+                if let Some((k, f)) = self.remove(slot) {
+                    self.counters.tcp_time_wait_reused.inc();
+                    let id = ConnId {
+                        slot,
+                        local_port: k.local_port,
+                    };
+                    self.closed_later.push((id, f.app, CloseReason::Fin));
+                }
+            }
+            if self.conns.find(&key).is_some() {
+                continue;
+            }
+            let flow = Flow {
+                conn: Connection::connect(self.cfg, now, isn),
+                app: state,
+                peer_mac,
+                dirty: true,
+                half_open: false,
+                time_wait_since: None,
+                reported: ConnStats::default(),
+                timer_at: None,
+            };
+            return match self.conns.insert(key, flow) {
+                Ok(slot) => {
+                    self.counters.tcp_table_inserted.inc();
+                    self.ports.hold(port, slot);
+                    self.dirty.push(slot);
+                    Ok(ConnId {
+                        slot,
+                        local_port: port,
+                    })
+                }
+                Err(_) => Err(ConnectError::TableFull),
+            };
+        }
+        self.counters.tcp_connect_no_port.inc();
+        Err(ConnectError::NoPort)
+    }
+
+    /// A TCP segment in `frame` (Ethernet, a 20-byte IPv4 header, TCP) from `src` to
+    /// `dst`: to its connection; a SYN to a listening port opens one; anything else is
+    /// for no connection and is answered as RFC 9293 §3.10.7.1 says, with the reply
+    /// written over the request.
+    pub fn on_segment<A: App<Conn = C>>(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        app: &mut A,
+    ) -> Verdict {
+        let peer_mac = EthernetFrame::new_unchecked(&*frame).src_addr();
+        let tcp = &frame[ETH_HEADER + IPV4_HEADER..];
+        let (sport, dport, seq, ack, flags, seg_len) = {
+            let packet = match TcpPacket::new_checked(tcp) {
+                Ok(p) => p,
+                Err(e) => return self.dropped(drop_reason(e)),
+            };
+            let r = match TcpRepr::parse(&packet, src, dst) {
+                Ok(r) => r,
+                Err(e) => return self.dropped(drop_reason(e)),
+            };
+            let seg = Segment {
+                seq: SeqNumber(r.seq),
+                ack: SeqNumber(r.ack),
+                flags: r.flags,
+                window: r.window,
+                options: r.options,
+                payload: r.payload,
+            };
+            let key = FlowKey {
+                local_port: r.dst_port,
+                remote_ip: src,
+                remote_port: r.src_port,
+            };
+            if let Some(t) = &mut self.trace {
+                let rung = Rung {
+                    inbound: true,
+                    flags: r.flags,
+                    seq: r.seq,
+                    ack: r.ack,
+                    window: r.window,
+                    len: r.payload.len(),
+                };
+                t.segment(now, (src, r.src_port), r.dst_port, &rung);
+            }
+            let is_syn = r.flags.contains(TcpFlags::SYN)
+                && !r
+                    .flags
+                    .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
+            if let Some(slot) = self.conns.find(&key) {
+                let reopen = is_syn
+                    && self
+                        .conns
+                        .get(slot)
+                        .is_some_and(|f| f.conn.syn_may_reopen(&seg));
+                if !reopen {
+                    self.segment_arrived(now, slot, &seg);
+                    return Verdict::Drop;
+                }
+                // A new incarnation of a connection in TIME_WAIT: the old one is done.
+                if let Some((k, f)) = self.remove(slot) {
+                    self.counters.tcp_time_wait_reopened.inc();
+                    let id = ConnId {
+                        slot,
+                        local_port: k.local_port,
+                    };
+                    app.closed(now, id, f.app, CloseReason::Fin);
+                }
+            }
+            let listening = self.is_listening(r.dst_port);
+            if is_syn && listening {
+                if self.half_open < self.backlog {
+                    if let Some(state) = app.accept(now, r.dst_port) {
+                        self.accept(now, key, peer_mac, &seg, state);
+                        return Verdict::Drop;
+                    }
+                } else {
+                    let tuple = (self.ip, r.dst_port, src, r.src_port);
+                    let mss = r.options.mss.unwrap_or(536);
+                    let (cookie, _) = self.cookies.make(now, tuple, r.seq, mss);
+                    self.last_cookie = Some(now);
+                    self.counters.tcp_syn_cookies_sent.inc();
+                    let reply = TcpRepr {
+                        src_port: r.dst_port,
+                        dst_port: r.src_port,
+                        seq: cookie,
+                        ack: r.seq.wrapping_add(1),
+                        flags: TcpFlags::SYN | TcpFlags::ACK,
+                        window: u16::MAX,
+                        urgent: 0,
+                        options: TcpOptions {
+                            mss: Some(self.cfg.mss),
+                            ..TcpOptions::default()
+                        },
+                        payload: &[],
+                    };
+                    return self.reply_in_place(now, frame, src, dst, &reply);
+                }
+            }
+            let plain_ack = r.flags.contains(TcpFlags::ACK)
+                && !r.flags.intersects(TcpFlags::SYN | TcpFlags::RST);
+            if plain_ack && listening && self.cookies_recent(now) {
+                let tuple = (self.ip, r.dst_port, src, r.src_port);
+                if let Some((iss, irs, mss)) = self.cookies.check(now, tuple, r.seq, r.ack) {
+                    if let Some(state) = app.accept(now, r.dst_port) {
+                        self.counters.tcp_syn_cookies_ok.inc();
+                        let flow = Flow {
+                            conn: Connection::accept_cookie(self.cfg, iss, irs, mss),
+                            app: state,
+                            peer_mac,
+                            dirty: false,
+                            half_open: false,
+                            time_wait_since: None,
+                            reported: ConnStats::default(),
+                            timer_at: None,
+                        };
+                        match self.conns.insert(key, flow) {
+                            Ok(slot) => {
+                                self.counters.tcp_table_inserted.inc();
+                                self.segment_arrived(now, slot, &seg);
+                            }
+                            Err(_) => self.counters.count_drop(DropReason::TcpTableFull),
+                        }
+                        return Verdict::Drop;
+                    }
+                }
+            }
+            (
+                r.src_port,
+                r.dst_port,
+                r.seq,
+                r.ack,
+                r.flags,
+                r.segment_len(),
+            )
+        };
+        self.counters.count_drop(DropReason::TcpNoListener);
+        let Some((rst_seq, rst_ack, rst_flags)) = rst_for_no_connection(seq, ack, flags, seg_len)
+        else {
+            return Verdict::Drop;
+        };
+        let reply = TcpRepr {
+            src_port: dport,
+            dst_port: sport,
+            seq: rst_seq,
+            ack: rst_ack,
+            flags: rst_flags,
+            window: 0,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        self.counters.tcp_rst_sent.inc();
+        self.reply_in_place(now, frame, src, dst, &reply)
+    }
+
+    fn dropped(&self, reason: DropReason) -> Verdict {
+        self.counters.count_drop(reason);
+        Verdict::Drop
+    }
+
+    /// Cookies went out in the last two cookie periods, so an ACK may complete one.
+    fn cookies_recent(&self, now: Instant) -> bool {
+        self.last_cookie
+            .is_some_and(|t| now.saturating_since(t) < COOKIE_LIFETIME)
+    }
+
+    /// Writes `reply` over the segment in `frame` (from `src` to `dst`) and reflects it.
+    fn reply_in_place(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        reply: &TcpRepr,
+    ) -> Verdict {
+        if let Some(t) = &mut self.trace {
+            let rung = Rung {
+                inbound: false,
+                flags: reply.flags,
+                seq: reply.seq,
+                ack: reply.ack,
+                window: reply.window,
+                len: 0,
+            };
+            t.segment(now, (src, reply.dst_port), reply.src_port, &rung);
+        }
+        let len = ETH_HEADER + IPV4_HEADER + reply.buffer_len();
+        if len > frame.len() {
+            return self.dropped(DropReason::Truncated);
+        }
+        turn_around(frame, self.mac);
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..len]);
+        ip.set_total_len((IPV4_HEADER + reply.buffer_len()) as u16);
+        ip.fill_checksum();
+        reply.emit(
+            &mut TcpPacket::new_unchecked(&mut frame[ETH_HEADER + IPV4_HEADER..len]),
+            dst,
+            src,
+        );
+        self.counters.tx_frames.inc();
+        Verdict::Reflect(len)
+    }
+
+    fn segment_arrived(&mut self, now: Instant, slot: u32, seg: &Segment) {
+        if let Some(flow) = self.conns.get_mut(slot) {
+            flow.conn.handle_segment(now, seg);
+            Self::mark_dirty(&mut self.dirty, flow, slot);
+        }
+    }
+
+    /// A SYN for a listening port: a new connection in SYN_RCVD.
+    fn accept(
+        &mut self,
+        now: Instant,
+        key: FlowKey,
+        peer_mac: EthernetAddress,
+        syn: &Segment,
+        state: C,
+    ) {
+        let isn = self.isn(now, &key);
+        let flow = Flow {
+            conn: Connection::accept(self.cfg, now, isn, syn),
+            app: state,
+            peer_mac,
+            dirty: true,
+            half_open: true,
+            time_wait_since: None,
+            reported: ConnStats::default(),
+            timer_at: None,
+        };
+        match self.conns.insert(key, flow) {
+            Ok(slot) => {
+                self.counters.tcp_table_inserted.inc();
+                self.half_open += 1;
+                self.dirty.push(slot);
+            }
+            Err(_) => self.counters.count_drop(DropReason::TcpTableFull),
+        }
+    }
+
+    /// Runs one connection: timers, events, the application, what it sends. Removes it
+    /// once it is closed.
+    fn service<A: App<Conn = C>>(
+        &mut self,
+        now: Instant,
+        slot: u32,
+        tx: &mut dyn Transmit,
+        app: &mut A,
+    ) {
+        let Some(key) = self.conns.key(slot) else {
+            return;
+        };
+        let id = ConnId {
+            slot,
+            local_port: key.local_port,
+        };
+        let remote = SocketAddrV4::new(key.remote_ip, key.remote_port);
+        let (mac, ip) = (self.mac, self.ip);
+        let TcpEndpoint {
+            conns,
+            counters,
+            trace,
+            half_open,
+            time_wait,
+            ..
+        } = self;
+        let Some(flow) = conns.get_mut(slot) else {
+            return;
+        };
+        flow.dirty = false;
+        if flow.conn.poll_timeout().is_some_and(|t| t <= now) {
+            flow.conn.handle_timeout(now);
+        }
+        let mut seen = Seen::default();
+        drain_events(
+            flow, now, &key, counters, trace, half_open, time_wait, &mut seen,
+        );
+        if seen.closed.is_none() {
+            let mut sock = TcpSocket {
+                conn: &mut flow.conn,
+                id,
+                remote,
+            };
+            if seen.connected {
+                app.connected(now, &mut flow.app, &mut sock);
+            }
+            if sock.recv_available() > 0 || sock.peer_done() {
+                app.readable(now, &mut flow.app, &mut sock);
+            }
+            if matches!(sock.state(), State::Established | State::CloseWait)
+                && sock.send_capacity() > 0
+            {
+                app.writable(now, &mut flow.app, &mut sock);
+            }
+        }
+        let peer_mac = flow.peer_mac;
+        let mut sent = 0u64;
+        flow.conn.poll_transmit(now, &mut |h, p1, p2| {
+            let ok = tx.send_with(&mut |buf| emit_tcp(buf, mac, peer_mac, ip, &key, h, p1, p2));
+            sent += u64::from(ok);
+            if let (true, Some(t)) = (ok, trace.as_mut()) {
+                let rung = Rung {
+                    inbound: false,
+                    flags: h.flags,
+                    seq: h.seq.0,
+                    ack: h.ack.0,
+                    window: h.window,
+                    len: p1.len() + p2.len(),
+                };
+                t.segment(now, (key.remote_ip, key.remote_port), key.local_port, &rung);
+            }
+            ok
+        });
+        counters.tx_frames.add(sent);
+        // Counters move when segments arrive as well as here: add what is new since the
+        // last report.
+        let (stats, before) = (flow.conn.stats(), flow.reported);
+        flow.reported = stats;
+        counters
+            .tcp_challenge_acks
+            .add(stats.challenge_acks - before.challenge_acks);
+        counters
+            .tcp_retransmits
+            .add(stats.retransmits - before.retransmits);
+        counters
+            .tcp_fast_retransmits
+            .add(stats.fast_retransmits - before.fast_retransmits);
+        counters
+            .tcp_out_of_order
+            .add(stats.out_of_order - before.out_of_order);
+        drain_events(
+            flow, now, &key, counters, trace, half_open, time_wait, &mut seen,
+        );
+        if let Some(reason) = seen.closed {
+            if let Some((_, f)) = self.remove(slot) {
+                app.closed(now, id, f.app, reason);
+            }
+            return;
+        }
+        // Keep one live timer entry at the connection's next deadline.
+        if let Some(t) = flow.conn.poll_timeout() {
+            if flow.timer_at.map_or(true, |at| t < at) {
+                flow.timer_at = Some(t);
+                self.timers.push(Reverse((t, slot)));
+            }
+        }
+    }
+
+    /// The earliest moment `poll` has work: now if connections wait for service, else
+    /// the earliest timer (a stale entry can make this early; a wake-up too many is
+    /// harmless).
+    pub fn poll_at(&self) -> Option<Instant> {
+        if !self.dirty.is_empty() || !self.closed_later.is_empty() {
+            return Some(Instant::ZERO);
+        }
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// Services the connections that got segments (or writes) this batch, then those
+    /// whose timers are due: O(log n) a timer, never a scan of the table.
+    pub fn poll<A: App<Conn = C>>(&mut self, now: Instant, tx: &mut dyn Transmit, app: &mut A) {
+        for (id, state, reason) in self.closed_later.drain(..) {
+            app.closed(now, id, state, reason);
+        }
+        while let Some(slot) = self.dirty.pop() {
+            self.service(now, slot, tx, app);
+        }
+        // Take the due entries first: servicing pushes new ones, possibly due at once
+        // (a connection that could not transmit for want of TX buffers), and those wait
+        // for the next poll rather than spin here.
+        let mut due = core::mem::take(&mut self.due);
+        while let Some(&Reverse((t, slot))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(f) = self.conns.get_mut(slot) {
+                if f.timer_at == Some(t) {
+                    f.timer_at = None;
+                    due.push(slot);
+                }
+            }
+        }
+        for &slot in &due {
+            self.service(now, slot, tx, app);
+        }
+        due.clear();
+        self.due = due;
+    }
+}
+
+/// What draining a connection's events found.
+#[derive(Default)]
+struct Seen {
+    connected: bool,
+    closed: Option<CloseReason>,
+}
+
+/// Drains a connection's events: counts them, traces state transitions, keeps the
+/// half-open and TIME_WAIT counts.
+#[allow(clippy::too_many_arguments)]
+fn drain_events<C>(
+    flow: &mut Flow<C>,
+    now: Instant,
+    key: &FlowKey,
+    counters: &StackCounters,
+    trace: &mut Option<Tracer>,
+    half_open: &mut usize,
+    time_wait: &mut usize,
+    seen: &mut Seen,
+) {
+    while let Some(ev) = flow.conn.poll_event() {
+        match ev {
+            Event::StateChanged { from, to } => {
+                if let Some(t) = trace.as_mut() {
+                    t.state(
+                        now,
+                        (key.remote_ip, key.remote_port),
+                        key.local_port,
+                        from,
+                        to,
+                    );
+                }
+                if flow.half_open && from == State::SynReceived {
+                    flow.half_open = false;
+                    *half_open -= 1;
+                }
+                if to == State::TimeWait && flow.time_wait_since.is_none() {
+                    flow.time_wait_since = Some(now);
+                    *time_wait += 1;
+                }
+            }
+            Event::Connected => {
+                counters.tcp_connections_opened.inc();
+                seen.connected = true;
+            }
+            Event::Closed(reason) => {
+                seen.closed.get_or_insert(reason);
+                match reason {
+                    CloseReason::Fin => counters.tcp_closed_fin.inc(),
+                    CloseReason::Rst => counters.tcp_closed_rst.inc(),
+                    CloseReason::Timeout => counters.tcp_closed_timeout.inc(),
+                }
+            }
+            Event::Readable | Event::PeerClosed => {}
+        }
+    }
+}
+
+/// Writes one TCP segment of `key`'s connection into `buf` as a whole frame; returns its
+/// length (0 if it does not fit).
+#[allow(clippy::too_many_arguments)]
+fn emit_tcp(
+    buf: &mut [u8],
+    mac: EthernetAddress,
+    peer_mac: EthernetAddress,
+    ip: Ipv4Addr,
+    key: &FlowKey,
+    h: &SegmentHeader,
+    p1: &[u8],
+    p2: &[u8],
+) -> usize {
+    let repr = TcpRepr {
+        src_port: key.local_port,
+        dst_port: key.remote_port,
+        seq: h.seq.0,
+        ack: h.ack.0,
+        flags: h.flags,
+        window: h.window,
+        urgent: 0,
+        options: h.options,
+        payload: &[],
+    };
+    let tcp_len = repr.header_len() + p1.len() + p2.len();
+    let len = ETH_HEADER + IPV4_HEADER + tcp_len;
+    if len > buf.len() {
+        return 0;
+    }
+    let mut eth = EthernetFrame::new_unchecked(&mut buf[..ETH_HEADER]);
+    eth.set_dst_addr(peer_mac);
+    eth.set_src_addr(mac);
+    eth.set_ethertype(EtherType::Ipv4);
+    Ipv4Repr::new(ip, key.remote_ip, IpProtocol::Tcp, tcp_len).emit(
+        &mut Ipv4Packet::new_unchecked(&mut buf[ETH_HEADER..ETH_HEADER + IPV4_HEADER]),
+    );
+    let mut pkt = TcpPacket::new_unchecked(&mut buf[ETH_HEADER + IPV4_HEADER..len]);
+    repr.emit_header(&mut pkt);
+    let payload = pkt.payload_mut();
+    payload[..p1.len()].copy_from_slice(p1);
+    payload[p1.len()..].copy_from_slice(p2);
+    pkt.fill_checksum(ip, key.remote_ip);
+    len
+}
+
+/// RFC 9293 §3.10.7.1: the reset for a segment that belongs to no connection, as
+/// (seq, ack, flags); none for a RST, which is never answered. A segment with ACK gets
+/// `<SEQ=SEG.ACK><CTL=RST>`; any other gets `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`,
+/// where SEG.LEN counts SYN and FIN.
+pub fn rst_for_no_connection(
+    seq: u32,
+    ack: u32,
+    flags: TcpFlags,
+    seg_len: usize,
+) -> Option<(u32, u32, TcpFlags)> {
+    if flags.contains(TcpFlags::RST) {
+        None
+    } else if flags.contains(TcpFlags::ACK) {
+        Some((ack, 0, TcpFlags::RST))
+    } else {
+        Some((
+            0,
+            seq.wrapping_add(seg_len as u32),
+            TcpFlags::RST | TcpFlags::ACK,
+        ))
+    }
+}
