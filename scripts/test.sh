@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test tier and exits non-zero if any fails:
+#   0. scripts/check-layers.sh: imports run down the layers only;
 #   1. cargo test: unit, property, state-machine and simulated-network tests;
 #   2. kernel peers over the veth lab (tests/kernel/*.sh), over the xdp and packet drivers.
 # Tier 2 needs root; without it this script fails, unless --no-root-tests is given (for a
@@ -34,6 +35,9 @@ else
     command -v cargo >/dev/null || { echo "test.sh: cargo not found" >&2; exit 1; }
     cargo build --release --quiet
 fi
+
+echo "== tier 0: layers"
+scripts/check-layers.sh
 
 echo "== tier 1-3: cargo test (release: the property and simulated-network tests are heavy)"
 unit_log=$(mktemp /tmp/xstack-unit.XXXXXX)

@@ -1,31 +1,41 @@
 //! Nothing allocates per packet on the hot path: after a warm-up, a steady-state run of
-//! the load generator against xstack's responder (UDP echo, closed loop, 4 flows) over the
-//! sim driver makes zero heap allocations, counted by a wrapping global allocator.
+//! the load generator against xstack's responder over the sim driver — UDP echo, closed
+//! loop, 4 flows; and TCP echo ping-pong, 4 connections — makes zero heap allocations on
+//! the test's thread, counted by a wrapping global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 mod common;
 
+use common::Pair;
+use std::sync::Arc;
 use std::time::Duration;
 use xstack::app::load::engine::UdpLoad;
+use xstack::app::load::tcp::TcpLoad;
 use xstack::config::{AppProto, LoadConfig};
+use xstack::config::{LoadMode, Transport};
 use xstack::driver::sim::{Faults, SimClock, SimLink};
 use xstack::driver::Device;
-use xstack::stack::{Engine, Stack};
+use xstack::metrics::StackCounters;
+use xstack::stack::{Engine, Stack, StackConfig};
+use xstack::time::Instant;
 
 struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    /// Only the test's own thread is counted: the test harness allocates on its threads
-    /// at any time.
+    /// Only a test's own thread is counted, and each test counts its own: the test
+    /// harness allocates on its threads at any time, and tests run in parallel.
     static COUNTING: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    static ALLOCS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
 }
 
 fn count() {
     if COUNTING.with(|c| c.get()) {
-        ALLOCS.fetch_add(1, Relaxed);
+        ALLOCS.with(|a| a.set(a.get() + 1));
     }
+}
+
+fn allocations() -> u64 {
+    ALLOCS.with(|a| a.get())
 }
 
 // SAFETY: forwards to the system allocator unchanged; only counts calls.
@@ -83,10 +93,10 @@ fn steady_state_udp_echo_allocates_nothing() {
     // Warm-up: ARP, buffer pools and queues reach their working size.
     step(5_000, &mut load);
     let before_requests = load.app().total().requests;
-    let before = ALLOCS.load(Relaxed);
+    let before = allocations();
     assert!(before > 0, "the counter sees the warm-up's allocations");
     step(20_000, &mut load);
-    let allocs = ALLOCS.load(Relaxed) - before;
+    let allocs = allocations() - before;
     let requests = load.app().total().requests - before_requests;
     assert!(
         requests > 5_000,
@@ -95,5 +105,55 @@ fn steady_state_udp_echo_allocates_nothing() {
     assert_eq!(
         allocs, 0,
         "{allocs} allocations for {requests} request/reply pairs"
+    );
+}
+
+#[test]
+fn steady_state_tcp_pingpong_allocates_nothing() {
+    COUNTING.with(|c| c.set(true));
+    let cfg = LoadConfig {
+        transport: Transport::Tcp,
+        mode: LoadMode::PingPong,
+        size: 512,
+        requests: Some(1_000_000),
+        timeout: Duration::from_millis(100),
+        ..common::load_config(7, AppProto::Echo)
+    };
+    let mut pair = Pair::new(
+        Faults::default(),
+        11,
+        |dev| {
+            let app = TcpLoad::new(&cfg, Instant::ZERO);
+            Stack::new(
+                StackConfig {
+                    tcp: app.tcp_config(),
+                    ..common::config("198.18.0.10/24", dev.mac, vec![], None)
+                },
+                Arc::new(StackCounters::default()),
+                app,
+            )
+        },
+        |dev| {
+            let counters = Arc::new(StackCounters::default());
+            common::responder("198.18.0.2/24", dev.mac, vec![7], None, counters)
+        },
+    );
+    // Warm-up: ARP, the handshakes, the buffer caches, the timer heap and the deadline
+    // queue reach their working size (the heap holds about one entry per request sent
+    // in the last retransmission timeout).
+    pair.steps(60_000);
+    let before_requests = pair.a.engine.app().total().requests;
+    let before = allocations();
+    assert!(before > 0, "the counter sees the warm-up's allocations");
+    pair.steps(20_000);
+    let allocs = allocations() - before;
+    let requests = pair.a.engine.app().total().requests - before_requests;
+    assert!(
+        requests > 5_000,
+        "only {requests} requests in the measured span"
+    );
+    assert_eq!(
+        allocs, 0,
+        "{allocs} allocations for {requests} request/response pairs"
     );
 }

@@ -574,22 +574,7 @@ impl TcpLoad {
                 break;
             }
             self.deadlines.pop_front();
-            let live = match d {
-                Deadline::Attempt { c, attempt, .. } => {
-                    let cl = &self.clients[c as usize];
-                    cl.attempt == attempt
-                        && match cl.state {
-                            ClientState::Connecting => true,
-                            ClientState::Open => self.mode == LoadMode::Crr,
-                            _ => false,
-                        }
-                }
-                Deadline::Request { c, seq, .. } => {
-                    let cl = &self.clients[c as usize];
-                    cl.state == ClientState::Open
-                        && cl.waiting.front().is_some_and(|o| o.seq == seq)
-                }
-            };
+            let live = self.is_live(&d);
             if !live {
                 continue;
             }
@@ -605,6 +590,37 @@ impl TcpLoad {
                 *owner = None;
             }
             self.client_lost(now, c, CloseReason::Timeout);
+        }
+    }
+
+    /// Whether a deadline still guards something: its attempt still connecting (crr: its
+    /// transaction still open), or its request still the oldest unanswered one.
+    fn is_live(&self, d: &Deadline) -> bool {
+        match *d {
+            Deadline::Attempt { c, attempt, .. } => {
+                let cl = &self.clients[c as usize];
+                cl.attempt == attempt
+                    && match cl.state {
+                        ClientState::Connecting => true,
+                        ClientState::Open => self.mode == LoadMode::Crr,
+                        _ => false,
+                    }
+            }
+            Deadline::Request { c, seq, .. } => {
+                let cl = &self.clients[c as usize];
+                cl.state == ClientState::Open && cl.waiting.front().is_some_and(|o| o.seq == seq)
+            }
+        }
+    }
+
+    /// Drops the deadlines at the front that guard nothing any more, so that the queue
+    /// holds about as many entries as there are requests in flight.
+    fn prune_deadlines(&mut self) {
+        while let Some(d) = self.deadlines.front() {
+            if self.is_live(d) {
+                break;
+            }
+            self.deadlines.pop_front();
         }
     }
 
@@ -670,6 +686,7 @@ impl App for TcpLoad {
             let state = self.clients[c as usize].state;
             if matches!(state, ClientState::Open | ClientState::Closing) {
                 self.receive(now, c, owner, sock);
+                self.prune_deadlines();
             }
         }
     }
