@@ -28,6 +28,7 @@
 //! SND.UNA <= SND.NXT <= SND.MAX.
 
 use super::ring::Ring;
+use super::rtt::RttEstimator;
 use super::seq::SeqNumber;
 use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpOptions};
@@ -246,11 +247,8 @@ pub struct Connection {
     dup_acks_due: u32,
     peer_fin: bool,
     // Timers.
-    rto: Duration,
-    srtt: Option<Duration>,
-    rttvar: Duration,
-    /// The segment being timed: (sequence number it ends at, when it was sent).
-    rtt_probe: Option<(SeqNumber, Instant)>,
+    /// SRTT, RTTVAR, the RTO and the segment being timed (RFC 6298).
+    rtt: RttEstimator,
     retransmit_at: Option<Instant>,
     /// Data waits on a closed window: probe it at this time.
     persist_at: Option<Instant>,
@@ -382,10 +380,7 @@ impl Connection {
             rcv_adv: SeqNumber(0),
             dup_acks_due: 0,
             peer_fin: false,
-            rto: cfg.rto_initial,
-            srtt: None,
-            rttvar: Duration::ZERO,
-            rtt_probe: None,
+            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             retransmit_at: None,
             persist_at: None,
             persist_backoff: 0,
@@ -513,7 +508,7 @@ impl Connection {
             self.ssthresh,
             self.rcv_nxt,
             self.ooo_count,
-            self.rto,
+            self.rtt.rto(),
             self.retries,
             self.send_buf.len(),
             self.recv_buf.len(),
@@ -875,21 +870,13 @@ impl Connection {
         if acked > 0 {
             self.on_new_ack(acked);
         }
-        if let Some((end, sent)) = self.rtt_probe {
-            if ack >= end {
-                self.rtt_sample(now.saturating_since(sent));
-                self.rtt_probe = None;
-            }
-        }
-        // An ACK of new data ends the back-off: the RTO returns to what SRTT and RTTVAR
-        // say (as Linux does; Karn's rule forbids samples from retransmissions, not this).
+        self.rtt.on_ack(ack, now);
+        // An ACK of new data ends the back-off.
         if self.retries > 0 {
-            if let Some(srtt) = self.srtt {
-                self.rto = Self::rto_from(srtt, self.rttvar, &self.cfg);
-            }
+            self.rtt.end_back_off();
         }
         self.retries = 0;
-        self.retransmit_at = (self.snd_nxt > self.snd_una).then(|| now + self.rto);
+        self.retransmit_at = (self.snd_nxt > self.snd_una).then(|| now + self.rtt.rto());
     }
 
     /// RFC 5681 §3.1 (slow start, congestion avoidance) and RFC 6582 §3.2 (partial and
@@ -930,31 +917,9 @@ impl Connection {
             self.cwnd = self.ssthresh + 3 * smss;
             self.recover = Some(self.snd_max);
             self.fast_rexmit = true;
-            self.rtt_probe = None;
+            self.rtt.forget_timed();
             self.stats.fast_retransmits += 1;
         }
-    }
-
-    /// RFC 6298 §2.3: RTO = SRTT + max(G, 4·RTTVAR), within the configured bounds.
-    fn rto_from(srtt: Duration, rttvar: Duration, cfg: &TcpConfig) -> Duration {
-        (srtt + (rttvar * 4).max(Duration::from_millis(1))).clamp(cfg.rto_min, cfg.rto_max)
-    }
-
-    /// RFC 6298 §2.2–2.4.
-    fn rtt_sample(&mut self, r: Duration) {
-        match self.srtt {
-            None => {
-                self.srtt = Some(r);
-                self.rttvar = r / 2;
-            }
-            Some(srtt) => {
-                let diff = if srtt > r { srtt - r } else { r - srtt };
-                self.rttvar = (self.rttvar * 3 + diff) / 4;
-                self.srtt = Some((srtt * 7 + r) / 8);
-            }
-        }
-        let srtt = self.srtt.unwrap_or(r);
-        self.rto = Self::rto_from(srtt, self.rttvar, &self.cfg);
     }
 
     fn process_data(&mut self, now: Instant, seg: &Segment) {
@@ -1163,8 +1128,7 @@ impl Connection {
             }
             // RFC 6298 §5.5–5.7: back off, forget the sample in flight (Karn), resend
             // from SND.UNA. RFC 5681 §3.1: halve ssthresh, restart from the loss window.
-            self.rto = (self.rto * 2).min(self.cfg.rto_max);
-            self.rtt_probe = None;
+            self.rtt.back_off();
             if self.synchronized() {
                 let flight = self.snd_max - self.snd_una;
                 self.ssthresh = (flight / 2).max(2 * self.smss());
@@ -1175,7 +1139,7 @@ impl Connection {
             self.fast_rexmit = false;
             self.snd_nxt = self.snd_una;
             self.fin_sent = false;
-            self.retransmit_at = Some(now + self.rto);
+            self.retransmit_at = Some(now + self.rtt.rto());
         }
     }
 
@@ -1267,14 +1231,14 @@ impl Connection {
                     if emit(&h, &[], &[]) {
                         // Karn: only the first transmission of the SYN is timed.
                         if self.snd_max == self.iss {
-                            self.rtt_probe = Some((self.iss + 1, now));
+                            self.rtt.time_segment(self.iss + 1, now);
                         } else {
                             self.stats.retransmits += 1;
                         }
                         self.snd_nxt = self.iss + 1;
                         self.snd_max = self.snd_nxt;
                         if self.retransmit_at.is_none() {
-                            self.retransmit_at = Some(now + self.rto);
+                            self.retransmit_at = Some(now + self.rtt.rto());
                         }
                     }
                 }
@@ -1405,7 +1369,7 @@ impl Connection {
             if n == 0 && unsent > 0 && in_flight == 0 {
                 match self.persist_at {
                     None => {
-                        let wait = self.rto * (1 << self.persist_backoff.min(6));
+                        let wait = self.rtt.rto() * (1 << self.persist_backoff.min(6));
                         self.persist_at = Some(now + wait.min(self.cfg.rto_max));
                     }
                     Some(t) if now >= t => {
@@ -1440,9 +1404,9 @@ impl Connection {
             }
             if self.snd_nxt < self.snd_max {
                 self.stats.retransmits += 1;
-            } else if self.rtt_probe.is_none() {
+            } else {
                 // Karn: time only data sent for the first time.
-                self.rtt_probe = Some((self.snd_nxt + n, now));
+                self.rtt.time_segment(self.snd_nxt + n, now);
             }
             self.snd_nxt += n;
             if self.snd_nxt > self.snd_max {
@@ -1450,7 +1414,7 @@ impl Connection {
             }
             self.acked_now();
             if self.retransmit_at.is_none() {
-                self.retransmit_at = Some(now + self.rto);
+                self.retransmit_at = Some(now + self.rtt.rto());
             }
         }
         // The FIN follows the last byte of data (and may have to wait for the window).
@@ -1469,7 +1433,7 @@ impl Connection {
                 }
                 self.acked_now();
                 if self.retransmit_at.is_none() {
-                    self.retransmit_at = Some(now + self.rto);
+                    self.retransmit_at = Some(now + self.rtt.rto());
                 }
                 match self.state {
                     State::Established | State::SynReceived => self.set_state(State::FinWait1),

@@ -238,7 +238,7 @@ fn rto_backs_off_exponentially() {
     out(&mut c, t(100));
     let mut at = t(100);
     // The handshake's 1 ms sample put the RTO at its 200 ms floor.
-    let mut rto = c.rto;
+    let mut rto = c.rtt.rto();
     assert_eq!(rto, Duration::from_millis(200));
     for _ in 0..3 {
         at += rto;
@@ -258,7 +258,7 @@ fn rto_backs_off_exponentially() {
 #[test]
 fn an_ack_of_new_data_ends_the_backoff() {
     let mut c = established();
-    let base = c.rto;
+    let base = c.rtt.rto();
     c.send(b"data");
     out(&mut c, t(100));
     for _ in 0..3 {
@@ -266,9 +266,9 @@ fn an_ack_of_new_data_ends_the_backoff() {
         c.handle_timeout(at);
         out(&mut c, at);
     }
-    assert_eq!(c.rto, base * 8);
+    assert_eq!(c.rtt.rto(), base * 8);
     c.handle_segment(t(5000), &seg(IRS + 1, ISS + 5, A, b""));
-    assert_eq!(c.rto, base);
+    assert_eq!(c.rtt.rto(), base);
 }
 
 // RFC 6298 §3 (Karn): no RTT sample from a retransmitted segment.
@@ -276,14 +276,14 @@ fn an_ack_of_new_data_ends_the_backoff() {
 fn karn_no_rtt_sample_from_a_retransmitted_segment() {
     let mut c = established();
     // The handshake took 1 ms: that was the first sample.
-    assert_eq!(c.srtt, Some(Duration::from_millis(1)));
+    assert_eq!(c.rtt.srtt(), Some(Duration::from_millis(1)));
     c.send(b"data");
     out(&mut c, t(100));
-    c.handle_timeout(t(100) + c.rto);
+    c.handle_timeout(t(100) + c.rtt.rto());
     out(&mut c, t(2000));
     c.handle_segment(t(2500), &seg(IRS + 1, ISS + 5, A, b""));
     assert_eq!(
-        c.srtt,
+        c.rtt.srtt(),
         Some(Duration::from_millis(1)),
         "no sample from the retransmission"
     );
@@ -477,7 +477,7 @@ fn zero_window_probe_after_the_persist_timeout() {
     c.send(b"waiting");
     assert!(out(&mut c, t(10)).is_empty(), "no room in the window");
     let at = c.poll_timeout().expect("the persist timer runs");
-    assert_eq!(at, t(10) + c.rto);
+    assert_eq!(at, t(10) + c.rtt.rto());
     c.handle_timeout(at);
     let o = out(&mut c, at);
     assert_eq!(o.len(), 1);

@@ -4,6 +4,7 @@
 
 pub mod conn;
 mod ring;
+pub mod rtt;
 pub mod seq;
 
 pub use conn::{
