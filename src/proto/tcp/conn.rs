@@ -27,6 +27,7 @@
 //! not read, and out-of-order bytes are written past them into its free space;
 //! SND.UNA <= SND.NXT <= SND.MAX.
 
+use super::congestion::{CongestionControl, Flight, NewReno, Reaction};
 use super::ring::Ring;
 use super::rtt::RttEstimator;
 use super::seq::SeqNumber;
@@ -189,8 +190,11 @@ const EVENTS: usize = 16;
 /// Out-of-order ranges kept for reassembly; a segment that would need one more is
 /// dropped (and later retransmitted by the peer).
 pub const OOO_RANGES: usize = 4;
-/// RFC 6928: the initial congestion window, in segments.
-const INITIAL_WINDOW: usize = 10;
+/// The MSS of a peer that has not said (RFC 9293 §3.7.1).
+const DEFAULT_MSS: u16 = 536;
+
+/// The congestion controller every connection uses (a concrete type: static calls).
+type Congestion = NewReno;
 
 /// Where `poll_transmit` writes a segment: the header, and the payload as up to two
 /// slices of the send ring. Returns false when no transmit buffer is free.
@@ -222,12 +226,8 @@ pub struct Connection {
     fin_seq: Option<SeqNumber>,
     /// The largest window the peer has offered (for sender SWS avoidance).
     max_snd_wnd: u32,
-    // Congestion control (RFC 5681, RFC 6582).
-    cwnd: usize,
-    ssthresh: usize,
-    dup_acks: u32,
-    /// In fast recovery until SND.UNA passes this (NewReno's "recover").
-    recover: Option<SeqNumber>,
+    /// Congestion control (RFC 5681, RFC 6582).
+    cc: Congestion,
     /// The segment at SND.UNA is to be sent again now.
     fast_rexmit: bool,
     // Receive side.
@@ -358,17 +358,14 @@ impl Connection {
             snd_wl1: SeqNumber(0),
             snd_wl2: iss,
             snd_shift: 0,
-            peer_mss: 536,
+            peer_mss: DEFAULT_MSS,
             send_buf: spare_buffers::take_send(cfg.send_buffer),
             fin_queued: false,
             fin_sent: false,
             syn_sent: false,
             fin_seq: None,
             max_snd_wnd: 0,
-            cwnd: INITIAL_WINDOW * 536,
-            ssthresh: usize::MAX,
-            dup_acks: 0,
-            recover: None,
+            cc: Congestion::new(usize::from(DEFAULT_MSS)),
             fast_rexmit: false,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
@@ -473,8 +470,8 @@ impl Connection {
     /// RFC 9293 §3.7.1: the peer's MSS, 536 when its SYN has none; the initial window
     /// follows from it (RFC 6928).
     fn set_peer_mss(&mut self, mss: Option<u16>) {
-        self.peer_mss = mss.unwrap_or(536).clamp(64, self.cfg.mss.max(64));
-        self.cwnd = INITIAL_WINDOW * self.smss();
+        self.peer_mss = mss.unwrap_or(DEFAULT_MSS).clamp(64, self.cfg.mss.max(64));
+        self.cc.set_mss(self.smss());
     }
 
     /// The sender MSS: the largest segment we send.
@@ -488,7 +485,7 @@ impl Connection {
 
     /// The congestion window and slow-start threshold, in bytes.
     pub fn congestion(&self) -> (usize, usize) {
-        (self.cwnd, self.ssthresh)
+        (self.cc.window(), self.cc.ssthresh())
     }
 
     pub fn stats(&self) -> ConnStats {
@@ -504,8 +501,8 @@ impl Connection {
             self.snd_nxt,
             self.snd_max,
             self.snd_wnd,
-            self.cwnd,
-            self.ssthresh,
+            self.cc.window(),
+            self.cc.ssthresh(),
             self.rcv_nxt,
             self.ooo_count,
             self.rtt.rto(),
@@ -824,7 +821,8 @@ impl Connection {
             && self.snd_max > self.snd_una
         {
             // RFC 5681 §2: a duplicate ACK.
-            self.on_dup_ack();
+            let r = self.cc.on_dup_ack(self.flight());
+            self.react(r);
         }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2).
         if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack) {
@@ -868,7 +866,8 @@ impl Connection {
             }
         }
         if acked > 0 {
-            self.on_new_ack(acked);
+            let r = self.cc.on_ack(acked, self.flight());
+            self.react(r);
         }
         self.rtt.on_ack(ack, now);
         // An ACK of new data ends the back-off.
@@ -879,46 +878,25 @@ impl Connection {
         self.retransmit_at = (self.snd_nxt > self.snd_una).then(|| now + self.rtt.rto());
     }
 
-    /// RFC 5681 §3.1 (slow start, congestion avoidance) and RFC 6582 §3.2 (partial and
-    /// full ACKs in recovery) for an ACK of `acked` new bytes.
-    fn on_new_ack(&mut self, acked: usize) {
-        let smss = self.smss();
-        self.dup_acks = 0;
-        match self.recover {
-            Some(recover) if self.snd_una < recover => {
-                // A partial ACK: the next hole is lost too. Resend it and deflate.
-                self.fast_rexmit = true;
-                self.cwnd = self.cwnd.saturating_sub(acked) + smss;
-            }
-            Some(_) => {
-                self.recover = None;
-                let flight = self.snd_max - self.snd_una;
-                self.cwnd = self.ssthresh.min(flight + smss).max(smss);
-            }
-            None if self.cwnd < self.ssthresh => self.cwnd += acked.min(smss),
-            None => self.cwnd += (smss * smss / self.cwnd).max(1),
+    /// What is sent and not yet acknowledged, for the congestion controller.
+    fn flight(&self) -> Flight {
+        Flight {
+            snd_una: self.snd_una,
+            snd_max: self.snd_max,
         }
     }
 
-    /// RFC 5681 §3.2 and RFC 6582 §3.2: the third duplicate ACK starts fast retransmit;
-    /// further ones inflate the window in recovery.
-    fn on_dup_ack(&mut self) {
-        let smss = self.smss();
-        self.dup_acks += 1;
-        if self.recover.is_some() {
-            if self.dup_acks > 3 {
-                self.cwnd += smss;
+    /// Does what the congestion controller asks after an ACK: resend the segment at
+    /// SND.UNA on a fast retransmit (RFC 5681 §3.2) or a partial ACK (RFC 6582 §3.2).
+    fn react(&mut self, r: Reaction) {
+        match r {
+            Reaction::Nothing => {}
+            Reaction::FastRetransmit => {
+                self.fast_rexmit = true;
+                self.rtt.forget_timed();
+                self.stats.fast_retransmits += 1;
             }
-            return;
-        }
-        if self.dup_acks == 3 {
-            let flight = self.snd_max - self.snd_una;
-            self.ssthresh = (flight / 2).max(2 * smss);
-            self.cwnd = self.ssthresh + 3 * smss;
-            self.recover = Some(self.snd_max);
-            self.fast_rexmit = true;
-            self.rtt.forget_timed();
-            self.stats.fast_retransmits += 1;
+            Reaction::PartialAck => self.fast_rexmit = true,
         }
     }
 
@@ -1129,13 +1107,10 @@ impl Connection {
             // RFC 6298 §5.5–5.7: back off, forget the sample in flight (Karn), resend
             // from SND.UNA. RFC 5681 §3.1: halve ssthresh, restart from the loss window.
             self.rtt.back_off();
+            // (Before the handshake completes there is no flight and nothing to change.)
             if self.synchronized() {
-                let flight = self.snd_max - self.snd_una;
-                self.ssthresh = (flight / 2).max(2 * self.smss());
-                self.cwnd = self.smss();
+                self.cc.on_timeout(self.flight());
             }
-            self.recover = None;
-            self.dup_acks = 0;
             self.fast_rexmit = false;
             self.snd_nxt = self.snd_una;
             self.fin_sent = false;
@@ -1149,7 +1124,7 @@ impl Connection {
     /// peer's window and the congestion window.
     fn send_room(&self, in_flight: usize) -> usize {
         (self.snd_wnd as usize)
-            .min(self.cwnd)
+            .min(self.cc.window())
             .saturating_sub(in_flight)
     }
 
