@@ -27,6 +27,8 @@
 //! not read, and out-of-order bytes are written past them into its free space;
 //! SND.UNA <= SND.NXT <= SND.MAX.
 
+use super::assembler::Assembler;
+pub use super::assembler::OOO_RANGES;
 use super::congestion::{CongestionControl, Flight, NewReno, Reaction};
 use super::ring::Ring;
 use super::rtt::RttEstimator;
@@ -187,9 +189,6 @@ pub struct ConnStats {
 }
 
 const EVENTS: usize = 16;
-/// Out-of-order ranges kept for reassembly; a segment that would need one more is
-/// dropped (and later retransmitted by the peer).
-pub const OOO_RANGES: usize = 4;
 /// The MSS of a peer that has not said (RFC 9293 §3.7.1).
 const DEFAULT_MSS: u16 = 536;
 
@@ -236,9 +235,8 @@ pub struct Connection {
     /// Shift we apply to the windows we advertise.
     rcv_shift: u8,
     recv_buf: Ring,
-    /// Out-of-order data held in `recv_buf` past its in-order bytes: [start, end) ranges.
-    ooo: [(SeqNumber, SeqNumber); OOO_RANGES],
-    ooo_count: usize,
+    /// Where the out-of-order data held in `recv_buf` past its in-order bytes lies.
+    ooo: Assembler,
     /// A FIN that arrived out of order, at this sequence number.
     peer_fin_at: Option<SeqNumber>,
     /// The right edge of the window we last advertised (receiver SWS avoidance).
@@ -371,8 +369,7 @@ impl Connection {
             rcv_nxt: SeqNumber(0),
             rcv_shift: 0,
             recv_buf: spare_buffers::take_recv(cfg.recv_buffer),
-            ooo: [(SeqNumber(0), SeqNumber(0)); OOO_RANGES],
-            ooo_count: 0,
+            ooo: Assembler::new(),
             peer_fin_at: None,
             rcv_adv: SeqNumber(0),
             dup_acks_due: 0,
@@ -504,7 +501,7 @@ impl Connection {
             self.cc.window(),
             self.cc.ssthresh(),
             self.rcv_nxt,
-            self.ooo_count,
+            self.ooo.len(),
             self.rtt.rto(),
             self.retries,
             self.send_buf.len(),
@@ -926,7 +923,8 @@ impl Connection {
             self.stats.out_of_order += 1;
             let n = self.recv_buf.write_at(off, data);
             if n > 0 {
-                self.add_ooo(start, start + n);
+                // With no range free the bytes are forgotten; the peer sends them again.
+                let _ = self.ooo.insert(start, start + n);
             }
             self.dup_acks_due = (self.dup_acks_due + 1).min(8);
             self.ack_now = true;
@@ -935,8 +933,11 @@ impl Connection {
         let n = self.recv_buf.write_at(0, data);
         self.recv_buf.commit(n);
         self.rcv_nxt += n;
-        let filled_hole = self.ooo_count > 0;
-        self.merge_ooo();
+        let filled_hole = !self.ooo.is_empty();
+        // RCV.NXT moves over every held range it has reached.
+        let next = self.ooo.advance(self.rcv_nxt);
+        self.recv_buf.commit(next - self.rcv_nxt);
+        self.rcv_nxt = next;
         if n > 0 {
             self.push_event(Event::Readable);
         }
@@ -947,51 +948,6 @@ impl Connection {
             self.ack_now = true;
         } else if self.ack_at.is_none() {
             self.ack_at = Some(now + self.cfg.delayed_ack);
-        }
-    }
-
-    /// Records [start, end) as held out of order, merged with the ranges it touches. With
-    /// no range free the bytes are forgotten; the peer sends them again.
-    fn add_ooo(&mut self, start: SeqNumber, end: SeqNumber) {
-        let (mut s, mut e) = (start, end);
-        let mut i = 0;
-        while i < self.ooo_count {
-            let (a, b) = self.ooo[i];
-            if a <= e && s <= b {
-                if a < s {
-                    s = a;
-                }
-                if b > e {
-                    e = b;
-                }
-                self.ooo_count -= 1;
-                self.ooo[i] = self.ooo[self.ooo_count];
-            } else {
-                i += 1;
-            }
-        }
-        if self.ooo_count < OOO_RANGES {
-            self.ooo[self.ooo_count] = (s, e);
-            self.ooo_count += 1;
-        }
-    }
-
-    /// Moves RCV.NXT over every held range it has reached.
-    fn merge_ooo(&mut self) {
-        let mut i = 0;
-        while i < self.ooo_count {
-            let (a, b) = self.ooo[i];
-            if a <= self.rcv_nxt {
-                if b > self.rcv_nxt {
-                    self.recv_buf.commit(b - self.rcv_nxt);
-                    self.rcv_nxt = b;
-                }
-                self.ooo_count -= 1;
-                self.ooo[i] = self.ooo[self.ooo_count];
-                i = 0; // RCV.NXT moved: earlier ranges may now be reached
-            } else {
-                i += 1;
-            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! TCB); `seq` is sequence-number arithmetic. The stack owns the connection table, the
 //! listening ports and the wire format; it feeds segments in and sends what comes out.
 
+pub mod assembler;
 pub mod congestion;
 pub mod conn;
 mod ring;
