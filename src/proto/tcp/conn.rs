@@ -33,6 +33,7 @@ use super::congestion::{CongestionControl, Flight, NewReno, Reaction};
 use super::ring::Ring;
 use super::rtt::RttEstimator;
 use super::seq::SeqNumber;
+use super::timers::Timers;
 use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpOptions};
 use core::fmt;
@@ -247,15 +248,12 @@ pub struct Connection {
     // Timers.
     /// SRTT, RTTVAR, the RTO and the segment being timed (RFC 6298).
     rtt: RttEstimator,
-    retransmit_at: Option<Instant>,
-    /// Data waits on a closed window: probe it at this time.
-    persist_at: Option<Instant>,
-    persist_backoff: u32,
+    /// Retransmission, persist, delayed ACK and TIME_WAIT deadlines.
+    timers: Timers,
+    /// Retransmission timeouts since an ACK of new data.
     retries: u32,
-    ack_at: Option<Instant>,
     ack_now: bool,
     unacked_segments: u32,
-    time_wait_until: Option<Instant>,
     send_rst: bool,
     /// A RST to send for an unacceptable ACK (seq = that ACK).
     send_rst_for_ack: Option<SeqNumber>,
@@ -375,14 +373,10 @@ impl Connection {
             dup_acks_due: 0,
             peer_fin: false,
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
-            retransmit_at: None,
-            persist_at: None,
-            persist_backoff: 0,
+            timers: Timers::new(),
             retries: 0,
-            ack_at: None,
             ack_now: false,
             unacked_segments: 0,
-            time_wait_until: None,
             send_rst: false,
             send_rst_for_ack: None,
             challenge_count: 0,
@@ -541,10 +535,10 @@ impl Connection {
 
     fn close_with(&mut self, reason: CloseReason) {
         self.set_state(State::Closed);
-        self.retransmit_at = None;
-        self.ack_at = None;
+        self.timers.retransmit.stop();
+        self.timers.delayed_ack.stop();
         self.ack_now = false;
-        self.time_wait_until = None;
+        self.timers.time_wait.stop();
         self.push_event(Event::Closed(reason));
     }
 
@@ -673,7 +667,7 @@ impl Connection {
             self.set_state(State::SynReceived);
             self.syn_sent = true;
             self.snd_nxt = self.iss;
-            self.retransmit_at = None;
+            self.timers.retransmit.stop();
         }
     }
 
@@ -745,7 +739,7 @@ impl Connection {
             if !f.contains(TcpFlags::RST) {
                 self.ack_now = true;
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
-                    self.time_wait_until = Some(now + self.cfg.time_wait);
+                    self.timers.time_wait.set(now + self.cfg.time_wait);
                 }
             }
             return;
@@ -872,7 +866,11 @@ impl Connection {
             self.rtt.end_back_off();
         }
         self.retries = 0;
-        self.retransmit_at = (self.snd_nxt > self.snd_una).then(|| now + self.rtt.rto());
+        if self.snd_nxt > self.snd_una {
+            self.timers.retransmit.set(now + self.rtt.rto());
+        } else {
+            self.timers.retransmit.stop();
+        }
     }
 
     /// What is sent and not yet acknowledged, for the congestion controller.
@@ -946,8 +944,10 @@ impl Connection {
         self.unacked_segments += 1;
         if self.unacked_segments >= 2 || n < data.len() || filled_hole {
             self.ack_now = true;
-        } else if self.ack_at.is_none() {
-            self.ack_at = Some(now + self.cfg.delayed_ack);
+        } else {
+            self.timers
+                .delayed_ack
+                .set_if_idle(now + self.cfg.delayed_ack);
         }
     }
 
@@ -956,7 +956,7 @@ impl Connection {
             // A retransmitted FIN: acknowledge it again.
             self.ack_now = true;
             if self.state == State::TimeWait {
-                self.time_wait_until = Some(now + self.cfg.time_wait);
+                self.timers.time_wait.set(now + self.cfg.time_wait);
             }
             return;
         }
@@ -980,8 +980,8 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
-        self.retransmit_at = None;
-        self.time_wait_until = Some(now + self.cfg.time_wait);
+        self.timers.retransmit.stop();
+        self.timers.time_wait.set(now + self.cfg.time_wait);
         // Nothing more is sent or taken in: a connection lingering in TIME_WAIT (an
         // active closer may hold thousands) keeps only its sequence numbers. Bytes the
         // application has not read yet stay.
@@ -1023,27 +1023,19 @@ impl Connection {
         if self.wants_transmit() {
             return Some(Instant::ZERO);
         }
-        [
-            self.retransmit_at,
-            self.persist_at,
-            self.ack_at,
-            self.time_wait_until,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.timers.next_deadline()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.time_wait_until.is_some_and(|t| now >= t) {
+        if self.timers.time_wait.expired(now) {
             self.close_with(CloseReason::Fin);
             return;
         }
-        if self.ack_at.is_some_and(|t| now >= t) {
-            self.ack_at = None;
+        if self.timers.delayed_ack.expired(now) {
+            self.timers.delayed_ack.stop();
             self.ack_now = true;
         }
-        if self.retransmit_at.is_some_and(|t| now >= t) {
+        if self.timers.retransmit.expired(now) {
             self.retries += 1;
             self.stats.timeouts += 1;
             let limit = if self.synchronized() {
@@ -1070,7 +1062,7 @@ impl Connection {
             self.fast_rexmit = false;
             self.snd_nxt = self.snd_una;
             self.fin_sent = false;
-            self.retransmit_at = Some(now + self.rtt.rto());
+            self.timers.retransmit.set(now + self.rtt.rto());
         }
     }
 
@@ -1168,9 +1160,7 @@ impl Connection {
                         }
                         self.snd_nxt = self.iss + 1;
                         self.snd_max = self.snd_nxt;
-                        if self.retransmit_at.is_none() {
-                            self.retransmit_at = Some(now + self.rtt.rto());
-                        }
+                        self.timers.retransmit.set_if_idle(now + self.rtt.rto());
                     }
                 }
                 return;
@@ -1219,7 +1209,7 @@ impl Connection {
     fn acked_now(&mut self) {
         self.ack_now = false;
         self.dup_acks_due = 0;
-        self.ack_at = None;
+        self.timers.delayed_ack.stop();
         self.unacked_segments = 0;
     }
 
@@ -1298,21 +1288,14 @@ impl Connection {
             // flight to bring an ACK back, starts the persist timer; when it fires, one
             // byte goes out as a window probe.
             if n == 0 && unsent > 0 && in_flight == 0 {
-                match self.persist_at {
-                    None => {
-                        let wait = self.rtt.rto() * (1 << self.persist_backoff.min(6));
-                        self.persist_at = Some(now + wait.min(self.cfg.rto_max));
-                    }
-                    Some(t) if now >= t => {
-                        self.persist_at = None;
-                        self.persist_backoff += 1;
-                        n = 1;
-                    }
-                    Some(_) => {}
+                if self
+                    .timers
+                    .persist_probe_due(now, self.rtt.rto(), self.cfg.rto_max)
+                {
+                    n = 1;
                 }
             } else if n > 0 {
-                self.persist_at = None;
-                self.persist_backoff = 0;
+                self.timers.window_opened();
             }
             if n == 0 {
                 break;
@@ -1344,9 +1327,7 @@ impl Connection {
                 self.snd_max = self.snd_nxt;
             }
             self.acked_now();
-            if self.retransmit_at.is_none() {
-                self.retransmit_at = Some(now + self.rtt.rto());
-            }
+            self.timers.retransmit.set_if_idle(now + self.rtt.rto());
         }
         // The FIN follows the last byte of data (and may have to wait for the window).
         let all_sent = self.snd_nxt - self.snd_una == self.send_buf.len();
@@ -1363,9 +1344,7 @@ impl Connection {
                     self.snd_max = self.snd_nxt;
                 }
                 self.acked_now();
-                if self.retransmit_at.is_none() {
-                    self.retransmit_at = Some(now + self.rtt.rto());
-                }
+                self.timers.retransmit.set_if_idle(now + self.rtt.rto());
                 match self.state {
                     State::Established | State::SynReceived => self.set_state(State::FinWait1),
                     State::CloseWait => self.set_state(State::LastAck),

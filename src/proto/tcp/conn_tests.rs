@@ -599,7 +599,7 @@ fn fast_retransmit_on_the_third_duplicate_ack() {
     assert_eq!((o[0].0.seq.0, o[0].1.len()), (ISS + 1, 1460));
     assert_eq!(c.congestion(), (3 * 1460 + 3 * 1460, 3 * 1460));
     assert_eq!(c.stats().fast_retransmits, 1);
-    assert!(c.retransmit_at.is_some(), "the timer still runs");
+    assert!(c.timers.retransmit.is_armed(), "the timer still runs");
 }
 
 // RFC 6582 §3.2: in recovery a partial ACK retransmits the next hole; the full ACK
@@ -671,7 +671,7 @@ fn an_ack_beyond_snd_nxt_after_a_timeout_is_accepted() {
     assert_eq!(c.snd_una.0, ISS + 1 + 3 * 1460);
     assert_eq!(c.snd_nxt, c.snd_una);
     assert!(out(&mut c, at).is_empty(), "nothing is resent");
-    assert_eq!(c.retransmit_at, None);
+    assert_eq!(c.timers.retransmit.deadline(), None);
 }
 
 // RFC 9293 §3.8.6.2.2 (receiver SWS avoidance): a window that reading opens by less

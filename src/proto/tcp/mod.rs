@@ -8,6 +8,7 @@ pub mod conn;
 mod ring;
 pub mod rtt;
 pub mod seq;
+pub mod timers;
 
 pub use conn::{
     CloseReason, ConnStats, Connection, Event, Segment, SegmentHeader, State, TcpConfig,
