@@ -30,6 +30,7 @@
 use super::assembler::Assembler;
 pub use super::assembler::OOO_RANGES;
 use super::congestion::{CongestionControl, Flight, NewReno, Reaction};
+use super::events::EventQueue;
 use super::ring::Ring;
 use super::rtt::RttEstimator;
 use super::seq::SeqNumber;
@@ -189,7 +190,6 @@ pub struct ConnStats {
     pub out_of_order: u64,
 }
 
-const EVENTS: usize = 16;
 /// The MSS of a peer that has not said (RFC 9293 §3.7.1).
 const DEFAULT_MSS: u16 = 536;
 
@@ -260,9 +260,8 @@ pub struct Connection {
     /// Challenge ACKs sent in the current one-second window, and when it started.
     challenge_count: u32,
     challenge_window: Instant,
-    events: [Option<Event>; EVENTS],
-    event_head: usize,
-    event_len: usize,
+    /// Events for the owner, until `poll_event` takes them.
+    events: EventQueue,
     stats: ConnStats,
 }
 
@@ -381,9 +380,7 @@ impl Connection {
             send_rst_for_ack: None,
             challenge_count: 0,
             challenge_window: Instant::ZERO,
-            events: [None; EVENTS],
-            event_head: 0,
-            event_len: 0,
+            events: EventQueue::new(),
             stats: ConnStats::default(),
             cfg,
         }
@@ -514,23 +511,11 @@ impl Connection {
     }
 
     fn push_event(&mut self, e: Event) {
-        if self.event_len == EVENTS {
-            // The application is not draining events; keep the newest.
-            self.event_head = (self.event_head + 1) % EVENTS;
-            self.event_len -= 1;
-        }
-        self.events[(self.event_head + self.event_len) % EVENTS] = Some(e);
-        self.event_len += 1;
+        self.events.push(e);
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.event_len == 0 {
-            return None;
-        }
-        let e = self.events[self.event_head].take();
-        self.event_head = (self.event_head + 1) % EVENTS;
-        self.event_len -= 1;
-        e
+        self.events.pop()
     }
 
     fn close_with(&mut self, reason: CloseReason) {

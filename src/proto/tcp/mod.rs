@@ -5,6 +5,7 @@
 pub mod assembler;
 pub mod congestion;
 pub mod conn;
+pub mod events;
 mod ring;
 pub mod rtt;
 pub mod seq;
