@@ -169,7 +169,8 @@ pub enum Event {
         to: State,
     },
     Connected,
-    /// New in-order data can be read.
+    /// New in-order data can be read. Not queued again while one is queued: one says
+    /// "read", `recv_available` says how much.
     Readable,
     /// The peer sent FIN: no more data will come.
     PeerClosed,
@@ -192,6 +193,28 @@ pub struct ConnStats {
 
 /// The MSS of a peer that has not said (RFC 9293 §3.7.1).
 const DEFAULT_MSS: u16 = 536;
+
+/// Whether `from -> to` moves a connection forward in its life: out of CLOSED only as a
+/// new connection opens (to SYN_SENT), into CLOSED from anywhere, and otherwise to a
+/// later stage. The event queue's bound (events.rs) rests on every transition doing so.
+fn goes_forward(from: State, to: State) -> bool {
+    fn stage(s: State) -> u8 {
+        match s {
+            State::Closed | State::Listen => 0,
+            State::SynSent => 1,
+            State::SynReceived => 2,
+            State::Established => 3,
+            State::FinWait1 | State::CloseWait => 4,
+            State::FinWait2 | State::Closing | State::LastAck => 5,
+            State::TimeWait => 6,
+        }
+    }
+    match (from, to) {
+        (State::Closed, to) => to == State::SynSent,
+        (_, State::Closed) => true,
+        _ => stage(from) < stage(to),
+    }
+}
 
 /// The congestion controller every connection uses (a concrete type: static calls).
 type Congestion = NewReno;
@@ -505,6 +528,11 @@ impl Connection {
     fn set_state(&mut self, to: State) {
         if to != self.state {
             let from = self.state;
+            // The event queue's bound (events.rs) rests on this.
+            debug_assert!(
+                goes_forward(from, to),
+                "TCP state goes back: {from} -> {to}"
+            );
             self.state = to;
             self.push_event(Event::StateChanged { from, to });
         }
@@ -514,6 +542,8 @@ impl Connection {
         self.events.push(e);
     }
 
+    /// The oldest event not yet taken. None is ever dropped, however long the owner waits
+    /// (see events.rs for why the queue cannot fill).
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop()
     }

@@ -829,3 +829,133 @@ fn a_syn_may_reopen_time_wait_only_with_a_higher_sequence_number() {
     s.seq = SeqNumber(IRS + 1);
     assert!(!c.syn_may_reopen(&s));
 }
+
+/// Every event queued, oldest first.
+fn events(c: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+// The owner may leave events unpolled for a while. A burst of data must not push the
+// state changes out of the queue: the stack counts a half-open connection until the
+// StateChanged from SYN_RCVD, opens it on Connected and removes it on Closed.
+#[test]
+fn a_burst_of_data_never_pushes_state_changes_out_of_the_event_queue() {
+    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), Some(7)));
+    out(&mut c, t(0));
+    c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
+    let mut seq = IRS + 1;
+    for i in 0..100 {
+        c.handle_segment(t(2 + i), &seg(seq, ISS + 1, PA, &[7u8; 100]));
+        seq += 100;
+        out(&mut c, t(2 + i));
+    }
+    c.handle_segment(t(200), &seg(seq, ISS + 1, FA, b""));
+    c.close();
+    assert_eq!(flags(&out(&mut c, t(200))), vec![FA]);
+    c.handle_segment(t(201), &seg(seq + 1, ISS + 2, A, b""));
+    assert_eq!(c.state(), State::Closed);
+    use State::*;
+    assert_eq!(
+        events(&mut c),
+        vec![
+            Event::StateChanged {
+                from: Listen,
+                to: SynReceived
+            },
+            Event::StateChanged {
+                from: SynReceived,
+                to: Established
+            },
+            Event::Connected,
+            // A hundred segments of data, none read: one Readable says it.
+            Event::Readable,
+            Event::PeerClosed,
+            Event::StateChanged {
+                from: Established,
+                to: CloseWait
+            },
+            Event::StateChanged {
+                from: CloseWait,
+                to: LastAck
+            },
+            Event::StateChanged {
+                from: LastAck,
+                to: Closed
+            },
+            Event::Closed(CloseReason::Fin),
+        ]
+    );
+    assert_eq!(
+        c.recv_available(),
+        100 * 100,
+        "all the data is there to read"
+    );
+}
+
+// Readable is reported again once the owner has polled it; state changes in between
+// keep their order.
+#[test]
+fn readable_is_reported_again_after_it_was_polled() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, PA, b"ab"));
+    c.handle_segment(t(11), &seg(IRS + 3, ISS + 1, PA, b"cd"));
+    assert_eq!(events(&mut c), vec![Event::Readable]);
+    c.handle_segment(t(12), &seg(IRS + 5, ISS + 1, PA, b"ef"));
+    c.handle_segment(t(13), &seg(IRS + 7, ISS + 1, FA, b"gh"));
+    assert_eq!(
+        events(&mut c),
+        vec![
+            Event::Readable,
+            Event::PeerClosed,
+            Event::StateChanged {
+                from: State::Established,
+                to: State::CloseWait
+            },
+        ]
+    );
+    assert_eq!(read_all(&mut c), b"abcdefgh");
+}
+
+// The longest life a connection has (simultaneous open, then simultaneous close through
+// CLOSING and TIME_WAIT: seven state changes), with a burst of data in the middle and no
+// event polled: every change is reported, in order (the bound in events.rs).
+#[test]
+fn the_longest_life_reports_every_state_change_in_order() {
+    let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
+    out(&mut c, t(0));
+    c.handle_segment(t(1), &syn(Some(1460), Some(7)));
+    out(&mut c, t(1));
+    c.handle_segment(t(2), &seg(IRS + 1, ISS + 1, A, b""));
+    let mut seq = IRS + 1;
+    for i in 0..50 {
+        c.handle_segment(t(3 + i), &seg(seq, ISS + 1, PA, &[1u8; 10]));
+        seq += 10;
+    }
+    c.close();
+    out(&mut c, t(100));
+    c.handle_segment(t(101), &seg(seq, ISS + 1, FA, b""));
+    c.handle_segment(t(102), &seg(seq + 1, ISS + 2, A, b""));
+    assert_eq!(c.state(), State::TimeWait);
+    c.handle_timeout(t(102) + TcpConfig::default().time_wait);
+    assert_eq!(c.state(), State::Closed);
+    use State::*;
+    let changes: Vec<_> = events(&mut c)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::StateChanged { from, to } => Some((from, to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (Closed, SynSent),
+            (SynSent, SynReceived),
+            (SynReceived, Established),
+            (Established, FinWait1),
+            (FinWait1, Closing),
+            (Closing, TimeWait),
+            (TimeWait, Closed),
+        ]
+    );
+}
