@@ -1,5 +1,13 @@
-//! One TCP connection (the TCB of RFC 9293 §3.3.1), sans-IO: segments and `now` in,
-//! segments and events out.
+//! proto/tcp/conn: one TCP connection (the TCB of RFC 9293 §3.3.1), sans-IO: segments and
+//! `now` in, segments and events out. It owns the state, the sequence variables of both
+//! sides and the two buffers, and runs the state machine; each other concern is a small
+//! type of its own that the TCB holds:
+//! - `rtt`: the RTO from SRTT/RTTVAR, Karn's rule and back-off (RFC 6298);
+//! - `congestion`: the congestion window behind a trait, NewReno (RFC 5681, RFC 6582,
+//!   RFC 6928), held as a concrete type;
+//! - `assembler`: where the out-of-order data lies (up to [`OOO_RANGES`] ranges);
+//! - `timers`: the retransmission, persist, delayed-ACK and TIME_WAIT deadlines;
+//! - `events`: the queue behind `poll_event`, which never drops a state change.
 //!
 //! What it does:
 //! - passive and active open, simultaneous open included;
@@ -25,7 +33,11 @@
 //! TIME_WAIT or is dropped; `send_buf` holds exactly the bytes
 //! from SND.UNA on (sent and unsent); `recv_buf` holds in-order bytes the application has
 //! not read, and out-of-order bytes are written past them into its free space;
-//! SND.UNA <= SND.NXT <= SND.MAX.
+//! SND.UNA <= SND.NXT <= SND.MAX; every state transition moves forward (see
+//! `goes_forward`).
+//!
+//! Its tests are in `conn_tests.rs` (one per RFC rule) and `pair_tests.rs` (two
+//! connections over a lossy simulated link).
 
 use super::assembler::Assembler;
 pub use super::assembler::OOO_RANGES;
