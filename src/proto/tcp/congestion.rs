@@ -50,7 +50,7 @@ pub enum Reaction {
 pub trait CongestionControl {
     /// The sender MSS is now `smss` (from the peer's SYN): the window restarts at the
     /// initial window for it.
-    fn set_mss(&mut self, smss: usize);
+    fn set_mss(&mut self, smss: u16);
 
     /// An ACK acknowledged `acked` new bytes; `flight` is after it (SND.UNA moved).
     fn on_ack(&mut self, acked: usize, flight: Flight) -> Reaction;
@@ -76,7 +76,8 @@ pub trait CongestionControl {
 /// Slow start, congestion avoidance, fast retransmit and NewReno fast recovery.
 #[derive(Clone, Copy, Debug)]
 pub struct NewReno {
-    smss: usize,
+    /// The sender MSS (16 bits, as on the wire: it keeps the TCB small).
+    smss: u16,
     cwnd: usize,
     ssthresh: usize,
     dup_acks: u32,
@@ -89,10 +90,10 @@ impl NewReno {
     //= https://www.rfc-editor.org/rfc/rfc5681#section-3.1
     //# The initial value of ssthresh SHOULD be set arbitrarily high (e.g.,
     //# to the size of the largest possible advertised window)
-    pub fn new(smss: usize) -> Self {
+    pub fn new(smss: u16) -> Self {
         NewReno {
             smss,
-            cwnd: INITIAL_WINDOW * smss,
+            cwnd: INITIAL_WINDOW * usize::from(smss),
             ssthresh: usize::MAX,
             dup_acks: 0,
             recover: None,
@@ -101,20 +102,24 @@ impl NewReno {
 
     /// RFC 5681 equation (4): ssthresh = max(FlightSize / 2, 2·SMSS).
     fn halved(&self, flight: Flight) -> usize {
-        (flight.size() / 2).max(2 * self.smss)
+        (flight.size() / 2).max(2 * self.smss())
+    }
+
+    fn smss(&self) -> usize {
+        usize::from(self.smss)
     }
 }
 
 impl CongestionControl for NewReno {
     /// RFC 6928 §2 gives min(10·MSS, max(2·MSS, 14600)); the window here is ten segments
     /// whatever the MSS.
-    fn set_mss(&mut self, smss: usize) {
+    fn set_mss(&mut self, smss: u16) {
         self.smss = smss;
-        self.cwnd = INITIAL_WINDOW * smss;
+        self.cwnd = INITIAL_WINDOW * self.smss();
     }
 
     fn on_ack(&mut self, acked: usize, flight: Flight) -> Reaction {
-        let smss = self.smss;
+        let smss = self.smss();
         self.dup_acks = 0;
         match self.recover {
             //= https://www.rfc-editor.org/rfc/rfc6582#section-3.2
@@ -162,7 +167,7 @@ impl CongestionControl for NewReno {
             //# 4. For each additional duplicate ACK received (after the third),
             //#    cwnd MUST be incremented by SMSS.
             if self.dup_acks > DUP_ACK_THRESHOLD {
-                self.cwnd += self.smss;
+                self.cwnd += self.smss();
             }
             return Reaction::Nothing;
         }
@@ -176,7 +181,7 @@ impl CongestionControl for NewReno {
         //# 3. The lost segment starting at SND.UNA MUST be retransmitted and
         //#    cwnd set to ssthresh plus 3*SMSS.
         self.ssthresh = self.halved(flight);
-        self.cwnd = self.ssthresh + 3 * self.smss;
+        self.cwnd = self.ssthresh + 3 * self.smss();
         // RFC 6582 §3.2 step 2: recovery lasts until everything sent so far is acknowledged.
         self.recover = Some(flight.snd_max);
         Reaction::FastRetransmit
@@ -188,7 +193,7 @@ impl CongestionControl for NewReno {
     //# segment (regardless of the value of IW).
     fn on_timeout(&mut self, flight: Flight) {
         self.ssthresh = self.halved(flight);
-        self.cwnd = self.smss;
+        self.cwnd = self.smss();
         self.recover = None;
         self.dup_acks = 0;
     }
@@ -211,6 +216,7 @@ mod tests {
     use super::*;
 
     const MSS: usize = 1000;
+    const MSS16: u16 = MSS as u16;
     const UNA: u32 = 10_000;
 
     /// `bytes` out from SND.UNA = `una`.
@@ -223,7 +229,7 @@ mod tests {
 
     /// Three duplicate ACKs with `segments` full segments in flight from UNA.
     fn in_recovery(segments: usize) -> NewReno {
-        let mut cc = NewReno::new(MSS);
+        let mut cc = NewReno::new(MSS16);
         let f = flight(UNA, segments * MSS);
         assert_eq!(cc.on_dup_ack(f), Reaction::Nothing);
         assert_eq!(cc.on_dup_ack(f), Reaction::Nothing);
@@ -236,7 +242,7 @@ mod tests {
     fn the_initial_window_is_ten_segments() {
         let mut cc = NewReno::new(536);
         assert_eq!((cc.window(), cc.ssthresh()), (5360, usize::MAX));
-        cc.set_mss(MSS);
+        cc.set_mss(MSS16);
         assert_eq!(cc.window(), 10 * MSS);
         assert!(!cc.in_recovery());
     }
@@ -244,7 +250,7 @@ mod tests {
     // RFC 5681 §3.1, equation (2): in slow start each ACK adds min(acked, SMSS).
     #[test]
     fn slow_start_adds_at_most_a_segment_per_ack() {
-        let mut cc = NewReno::new(MSS);
+        let mut cc = NewReno::new(MSS16);
         assert_eq!(cc.on_ack(2 * MSS, flight(UNA, 0)), Reaction::Nothing);
         assert_eq!(
             cc.window(),
@@ -258,7 +264,7 @@ mod tests {
     // RFC 5681 §3.1, equation (3): at or above ssthresh, SMSS·SMSS/cwnd per ACK (at least 1).
     #[test]
     fn congestion_avoidance_adds_about_a_segment_per_window() {
-        let mut cc = NewReno::new(MSS);
+        let mut cc = NewReno::new(MSS16);
         cc.on_timeout(flight(UNA, 8 * MSS));
         assert_eq!((cc.window(), cc.ssthresh()), (MSS, 4 * MSS));
         for _ in 0..3 {
@@ -290,7 +296,7 @@ mod tests {
     fn ssthresh_is_at_least_two_segments() {
         let cc = in_recovery(1);
         assert_eq!(cc.ssthresh(), 2 * MSS);
-        let mut cc = NewReno::new(MSS);
+        let mut cc = NewReno::new(MSS16);
         cc.on_timeout(flight(UNA, 0));
         assert_eq!(cc.ssthresh(), 2 * MSS);
     }
@@ -309,7 +315,7 @@ mod tests {
     // A new ACK restarts the duplicate count: two, an ACK, two more is no fast retransmit.
     #[test]
     fn a_new_ack_restarts_the_duplicate_count() {
-        let mut cc = NewReno::new(MSS);
+        let mut cc = NewReno::new(MSS16);
         let _ = cc.on_dup_ack(flight(UNA, 5 * MSS));
         let _ = cc.on_dup_ack(flight(UNA, 5 * MSS));
         let _ = cc.on_ack(MSS, flight(UNA + 1000, 4 * MSS));
@@ -374,7 +380,7 @@ mod tests {
     // `recover` is compared modulo 2^32.
     #[test]
     fn recovery_ends_across_the_sequence_wrap() {
-        let mut cc = NewReno::new(MSS);
+        let mut cc = NewReno::new(MSS16);
         let una = u32::MAX - 1500;
         for _ in 0..3 {
             let _ = cc.on_dup_ack(flight(una, 4 * MSS));

@@ -44,7 +44,7 @@ pub use super::assembler::OOO_RANGES;
 use super::congestion::{CongestionControl, Flight, NewReno, Reaction};
 use super::events::EventQueue;
 use super::ring::Ring;
-use super::rtt::RttEstimator;
+use super::rtt::{RtoBounds, RttEstimator};
 use super::seq::SeqNumber;
 use super::timers::Timers;
 use crate::time::Instant;
@@ -395,7 +395,7 @@ impl Connection {
             syn_sent: false,
             fin_seq: None,
             max_snd_wnd: 0,
-            cc: Congestion::new(usize::from(DEFAULT_MSS)),
+            cc: Congestion::new(DEFAULT_MSS),
             fast_rexmit: false,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
@@ -406,7 +406,7 @@ impl Connection {
             rcv_adv: SeqNumber(0),
             dup_acks_due: 0,
             peer_fin: false,
-            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt: RttEstimator::new(cfg.rto_initial),
             timers: Timers::new(),
             retries: 0,
             ack_now: false,
@@ -494,12 +494,25 @@ impl Connection {
     /// follows from it (RFC 6928).
     fn set_peer_mss(&mut self, mss: Option<u16>) {
         self.peer_mss = mss.unwrap_or(DEFAULT_MSS).clamp(64, self.cfg.mss.max(64));
-        self.cc.set_mss(self.smss());
+        self.cc.set_mss(self.sender_mss());
+    }
+
+    /// What the RTO is kept within (RFC 6298 §2.4, §2.5), from the configuration.
+    fn rto_bounds(&self) -> RtoBounds {
+        RtoBounds {
+            min: self.cfg.rto_min,
+            max: self.cfg.rto_max,
+        }
     }
 
     /// The sender MSS: the largest segment we send.
+    fn sender_mss(&self) -> u16 {
+        self.peer_mss.min(self.cfg.mss)
+    }
+
+    /// The sender MSS, as a length.
     fn smss(&self) -> usize {
-        usize::from(self.peer_mss.min(self.cfg.mss))
+        usize::from(self.sender_mss())
     }
 
     pub fn state(&self) -> State {
@@ -887,10 +900,10 @@ impl Connection {
             let r = self.cc.on_ack(acked, self.flight());
             self.react(r);
         }
-        self.rtt.on_ack(ack, now);
+        self.rtt.on_ack(ack, now, self.rto_bounds());
         // An ACK of new data ends the back-off.
         if self.retries > 0 {
-            self.rtt.end_back_off();
+            self.rtt.end_back_off(self.rto_bounds());
         }
         self.retries = 0;
         if self.snd_nxt > self.snd_una {
@@ -1081,7 +1094,7 @@ impl Connection {
             }
             // RFC 6298 §5.5–5.7: back off, forget the sample in flight (Karn), resend
             // from SND.UNA. RFC 5681 §3.1: halve ssthresh, restart from the loss window.
-            self.rtt.back_off();
+            self.rtt.back_off(self.rto_bounds());
             // (Before the handshake completes there is no flight and nothing to change.)
             if self.synchronized() {
                 self.cc.on_timeout(self.flight());

@@ -27,13 +27,16 @@ use super::conn::Event;
 /// Events held at most: the 12 a connection can raise between two polls (see above),
 /// with room to spare.
 pub const CAPACITY: usize = 16;
+const _: () = assert!(CAPACITY <= u8::MAX as usize, "indices are bytes");
 
 /// A fixed ring of events, oldest first, with `Readable` and `PeerClosed` coalesced.
+/// It sits in every connection, so every field is made of bytes: no padding.
 #[derive(Clone, Copy, Debug)]
 pub struct EventQueue {
     ring: [Option<Event>; CAPACITY],
-    head: usize,
-    len: usize,
+    /// Where the oldest event is (below `CAPACITY`), and how many there are (at most it).
+    head: u8,
+    len: u8,
     /// A `Readable` is queued and not yet polled.
     readable: bool,
     /// A `PeerClosed` is queued and not yet polled.
@@ -59,7 +62,7 @@ impl EventQueue {
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        usize::from(self.len)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -77,10 +80,10 @@ impl EventQueue {
             return;
         }
         debug_assert!(
-            self.len < CAPACITY,
+            self.len() < CAPACITY,
             "a connection raised more events than its life allows: {self:?}, then {e:?}"
         );
-        if self.len == CAPACITY {
+        if self.len() == CAPACITY {
             return;
         }
         match e {
@@ -88,7 +91,7 @@ impl EventQueue {
             Event::PeerClosed => self.peer_closed = true,
             _ => {}
         }
-        self.ring[(self.head + self.len) % CAPACITY] = Some(e);
+        self.ring[(usize::from(self.head) + self.len()) % CAPACITY] = Some(e);
         self.len += 1;
     }
 
@@ -97,8 +100,8 @@ impl EventQueue {
         if self.len == 0 {
             return None;
         }
-        let e = self.ring[self.head].take();
-        self.head = (self.head + 1) % CAPACITY;
+        let e = self.ring[usize::from(self.head)].take();
+        self.head = (self.head + 1) % CAPACITY as u8;
         self.len -= 1;
         match e {
             Some(Event::Readable) => self.readable = false,

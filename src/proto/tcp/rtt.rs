@@ -3,10 +3,11 @@
 //! the one segment being timed; the connection decides when to time, when a timeout backs
 //! off, and when the back-off ends.
 //!
-//! Invariants: a computed RTO lies within `[min, max]` (the initial RTO is taken as
-//! configured, and a back-off is capped by `max` only); at most one segment is timed at a
-//! time; a retransmission forgets the timed segment, so no sample ever comes from a
-//! segment that was sent twice (Karn's rule).
+//! Invariants: a computed RTO lies within the [`RtoBounds`] it was computed with (the
+//! initial RTO is taken as configured, and a back-off is capped by the maximum only); at
+//! most one segment is timed at a time; a retransmission forgets the timed segment, so no
+//! sample ever comes from a segment that was sent twice (Karn's rule). The bounds are the
+//! connection's configuration, passed in rather than copied, to keep the TCB small.
 //!
 //! The minimum is configurable and defaults below RFC 6298's one second (§2.4 says
 //! SHOULD), as Linux does; RFC 6298 §5.7 (an RTO of 3 s after a lost SYN) is not applied.
@@ -18,28 +19,31 @@ use core::time::Duration;
 /// The clock granularity G of RFC 6298 §4: the least the variance term may add.
 const G: Duration = Duration::from_millis(1);
 
+/// What a computed RTO is kept within: RFC 6298 §2.4 (a minimum) and §2.5 (a maximum).
+/// `min` must not exceed `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RtoBounds {
+    pub min: Duration,
+    pub max: Duration,
+}
+
 /// SRTT, RTTVAR and RTO of one connection, and the segment being timed.
 #[derive(Clone, Copy, Debug)]
 pub struct RttEstimator {
     srtt: Option<Duration>,
     rttvar: Duration,
     rto: Duration,
-    min: Duration,
-    max: Duration,
     /// The segment being timed: the sequence number it ends at, and when it was sent.
     timed: Option<(SeqNumber, Instant)>,
 }
 
 impl RttEstimator {
-    /// No sample yet: the RTO is `initial` (RFC 6298 §2.1), and every RTO computed from
-    /// samples is kept within `[min, max]` (§2.4, §2.5). `min` must not exceed `max`.
-    pub fn new(initial: Duration, min: Duration, max: Duration) -> Self {
+    /// No sample yet: the RTO is `initial` (RFC 6298 §2.1).
+    pub fn new(initial: Duration) -> Self {
         RttEstimator {
             srtt: None,
             rttvar: Duration::ZERO,
             rto: initial,
-            min,
-            max,
             timed: None,
         }
     }
@@ -86,16 +90,17 @@ impl RttEstimator {
 
     /// SND.UNA has moved to `ack` at `now`: if that covers the timed segment, the time since
     /// it was sent is a sample.
-    pub fn on_ack(&mut self, ack: SeqNumber, now: Instant) {
+    pub fn on_ack(&mut self, ack: SeqNumber, now: Instant, bounds: RtoBounds) {
         if let Some((end, sent)) = self.timed {
             if ack >= end {
-                self.sample(now.saturating_since(sent));
+                self.sample(now.saturating_since(sent), bounds);
                 self.timed = None;
             }
         }
     }
 
-    /// Takes the round-trip sample `r` into SRTT and RTTVAR and recomputes the RTO.
+    /// Takes the round-trip sample `r` into SRTT and RTTVAR and recomputes the RTO within
+    /// `bounds`.
     //= https://www.rfc-editor.org/rfc/rfc6298#section-2
     //# (2.2) When the first RTT measurement R is made, the host MUST set
     //#
@@ -114,7 +119,7 @@ impl RttEstimator {
     //#       before updating SRTT itself using the second assignment.
     //#  [...]
     //#       The above SHOULD be computed using alpha=1/8 and beta=1/4
-    pub fn sample(&mut self, r: Duration) {
+    pub fn sample(&mut self, r: Duration, bounds: RtoBounds) {
         let srtt = match self.srtt {
             None => {
                 self.rttvar = r / 2;
@@ -127,7 +132,7 @@ impl RttEstimator {
             }
         };
         self.srtt = Some(srtt);
-        self.rto = self.computed(srtt);
+        self.rto = self.computed(srtt, bounds);
     }
 
     /// A retransmission timeout: doubles the RTO (up to the maximum) and forgets the timed
@@ -136,23 +141,23 @@ impl RttEstimator {
     //# (5.5) The host MUST set RTO <- RTO * 2 ("back off the timer").  The
     //#       maximum value discussed in (2.5) above may be used to provide
     //#       an upper bound to this doubling operation.
-    pub fn back_off(&mut self) {
-        self.rto = (self.rto * 2).min(self.max);
+    pub fn back_off(&mut self, bounds: RtoBounds) {
+        self.rto = (self.rto * 2).min(bounds.max);
         self.forget_timed();
     }
 
     /// An ACK of new data after timeouts: the RTO returns to what SRTT and RTTVAR say, as
     /// Linux does (Karn's rule forbids samples from retransmissions, not this). Before the
     /// first sample there is nothing to return to, and the backed-off RTO stays.
-    pub fn end_back_off(&mut self) {
+    pub fn end_back_off(&mut self, bounds: RtoBounds) {
         if let Some(srtt) = self.srtt {
-            self.rto = self.computed(srtt);
+            self.rto = self.computed(srtt, bounds);
         }
     }
 
-    /// RFC 6298 §2.3: RTO = SRTT + max(G, 4·RTTVAR), within `[min, max]` (§2.4, §2.5).
-    fn computed(&self, srtt: Duration) -> Duration {
-        (srtt + (self.rttvar * 4).max(G)).clamp(self.min, self.max)
+    /// RFC 6298 §2.3: RTO = SRTT + max(G, 4·RTTVAR), within the bounds (§2.4, §2.5).
+    fn computed(&self, srtt: Duration, bounds: RtoBounds) -> Duration {
+        (srtt + (self.rttvar * 4).max(G)).clamp(bounds.min, bounds.max)
     }
 }
 
@@ -168,9 +173,15 @@ mod tests {
         Instant::from_millis(n)
     }
 
-    /// 1 s initial, 200 ms floor, 60 s ceiling: the connection's defaults.
+    /// 200 ms floor, 60 s ceiling: the connection's defaults.
+    const B: RtoBounds = RtoBounds {
+        min: Duration::from_millis(200),
+        max: Duration::from_secs(60),
+    };
+
+    /// 1 s initial: the connection's default.
     fn estimator() -> RttEstimator {
-        RttEstimator::new(ms(1000), ms(200), ms(60_000))
+        RttEstimator::new(ms(1000))
     }
 
     // RFC 6298 §2.1: before any sample the RTO is the initial one.
@@ -185,7 +196,7 @@ mod tests {
     #[test]
     fn the_first_sample_sets_srtt_and_half_of_it_as_rttvar() {
         let mut r = estimator();
-        r.sample(ms(100));
+        r.sample(ms(100), B);
         assert_eq!(r.srtt(), Some(ms(100)));
         assert_eq!(r.rttvar(), ms(50));
         assert_eq!(r.rto(), ms(300));
@@ -195,14 +206,14 @@ mod tests {
     #[test]
     fn later_samples_are_smoothed_with_alpha_one_eighth_and_beta_one_quarter() {
         let mut r = estimator();
-        r.sample(ms(100));
-        r.sample(ms(200));
+        r.sample(ms(100), B);
+        r.sample(ms(200), B);
         // RTTVAR = 3/4·50 + 1/4·|100 - 200| = 62.5; SRTT = 7/8·100 + 1/8·200 = 112.5.
         assert_eq!(r.rttvar(), Duration::from_micros(62_500));
         assert_eq!(r.srtt(), Some(Duration::from_micros(112_500)));
         assert_eq!(r.rto(), Duration::from_micros(112_500 + 4 * 62_500));
         // A sample equal to SRTT shrinks only the variation.
-        r.sample(Duration::from_micros(112_500));
+        r.sample(Duration::from_micros(112_500), B);
         assert_eq!(r.srtt(), Some(Duration::from_micros(112_500)));
         assert_eq!(r.rttvar(), Duration::from_micros(46_875));
     }
@@ -211,35 +222,37 @@ mod tests {
     #[test]
     fn a_computed_rto_is_clamped_to_the_bounds() {
         let mut r = estimator();
-        r.sample(ms(1));
+        r.sample(ms(1), B);
         assert_eq!(r.rto(), ms(200), "raised to the minimum");
         let mut r = estimator();
-        r.sample(ms(40_000));
+        r.sample(ms(40_000), B);
         assert_eq!(r.rto(), ms(60_000), "cut to the maximum");
     }
 
     // RFC 6298 §4: with no variation the variance term still adds the granularity G.
     #[test]
     fn the_variance_term_is_at_least_the_clock_granularity() {
-        let mut r = RttEstimator::new(ms(1000), ms(0), ms(60_000));
-        r.sample(ms(0));
+        let b = RtoBounds { min: ms(0), ..B };
+        let mut r = estimator();
+        r.sample(ms(0), b);
         assert_eq!(r.rto(), G);
-        r.sample(ms(10));
-        r.sample(ms(10));
+        r.sample(ms(10), b);
+        r.sample(ms(10), b);
         assert!(r.rto() >= r.srtt().unwrap() + G);
     }
 
     // RFC 6298 §5.5: each timeout doubles the RTO, up to the maximum.
     #[test]
     fn back_off_doubles_the_rto_up_to_the_maximum() {
-        let mut r = RttEstimator::new(ms(1000), ms(200), ms(5000));
-        r.back_off();
+        let b = RtoBounds { max: ms(5000), ..B };
+        let mut r = estimator();
+        r.back_off(b);
         assert_eq!(r.rto(), ms(2000));
-        r.back_off();
+        r.back_off(b);
         assert_eq!(r.rto(), ms(4000));
-        r.back_off();
+        r.back_off(b);
         assert_eq!(r.rto(), ms(5000));
-        r.back_off();
+        r.back_off(b);
         assert_eq!(r.rto(), ms(5000));
     }
 
@@ -248,16 +261,16 @@ mod tests {
     #[test]
     fn ending_the_back_off_returns_to_the_computed_rto() {
         let mut r = estimator();
-        r.end_back_off();
+        r.end_back_off(B);
         assert_eq!(r.rto(), ms(1000));
-        r.back_off();
-        r.end_back_off();
+        r.back_off(B);
+        r.end_back_off(B);
         assert_eq!(r.rto(), ms(2000), "no sample: the back-off stays");
-        r.sample(ms(100));
-        r.back_off();
-        r.back_off();
+        r.sample(ms(100), B);
+        r.back_off(B);
+        r.back_off(B);
         assert_eq!(r.rto(), ms(1200));
-        r.end_back_off();
+        r.end_back_off(B);
         assert_eq!(r.rto(), ms(300));
     }
 
@@ -267,17 +280,17 @@ mod tests {
         let mut r = estimator();
         r.time_segment(SeqNumber(1100), t(10));
         r.time_segment(SeqNumber(1200), t(20));
-        r.on_ack(SeqNumber(1050), t(50));
+        r.on_ack(SeqNumber(1050), t(50), B);
         assert_eq!(r.srtt(), None, "a partial ACK is no sample");
         assert!(r.is_timing());
-        r.on_ack(SeqNumber(1200), t(90));
+        r.on_ack(SeqNumber(1200), t(90), B);
         assert_eq!(
             r.srtt(),
             Some(ms(80)),
             "timed from the first segment's send"
         );
         assert!(!r.is_timing());
-        r.on_ack(SeqNumber(1300), t(500));
+        r.on_ack(SeqNumber(1300), t(500), B);
         assert_eq!(r.srtt(), Some(ms(80)), "nothing timed, no sample");
     }
 
@@ -286,12 +299,12 @@ mod tests {
     fn karn_no_sample_after_a_retransmission() {
         let mut r = estimator();
         r.time_segment(SeqNumber(1100), t(10));
-        r.back_off();
-        r.on_ack(SeqNumber(1100), t(3000));
+        r.back_off(B);
+        r.on_ack(SeqNumber(1100), t(3000), B);
         assert_eq!(r.srtt(), None);
         r.time_segment(SeqNumber(1200), t(3000));
         r.forget_timed();
-        r.on_ack(SeqNumber(1200), t(3100));
+        r.on_ack(SeqNumber(1200), t(3100), B);
         assert_eq!(r.srtt(), None);
     }
 
@@ -300,9 +313,9 @@ mod tests {
     fn the_timed_segment_may_end_across_the_wrap() {
         let mut r = estimator();
         r.time_segment(SeqNumber(u32::MAX - 10) + 100, t(0));
-        r.on_ack(SeqNumber(u32::MAX - 5), t(5));
+        r.on_ack(SeqNumber(u32::MAX - 5), t(5), B);
         assert_eq!(r.srtt(), None);
-        r.on_ack(SeqNumber(89), t(7));
+        r.on_ack(SeqNumber(89), t(7), B);
         assert_eq!(r.srtt(), Some(ms(7)));
     }
 }
