@@ -1,5 +1,13 @@
-//! One TCP connection (the TCB of RFC 9293 §3.3.1), sans-IO: segments and `now` in,
-//! segments and events out.
+//! proto/tcp/conn: one TCP connection (the TCB of RFC 9293 §3.3.1), sans-IO: segments and
+//! `now` in, segments and events out. It owns the state, the sequence variables of both
+//! sides and the two buffers, and runs the state machine; each other concern is a small
+//! type of its own that the TCB holds:
+//! - `rtt`: the RTO from SRTT/RTTVAR, Karn's rule and back-off (RFC 6298);
+//! - `congestion`: the congestion window behind a trait, NewReno (RFC 5681, RFC 6582,
+//!   RFC 6928), held as a concrete type;
+//! - `assembler`: where the out-of-order data lies (up to [`OOO_RANGES`] ranges);
+//! - `timers`: the retransmission, persist, delayed-ACK and TIME_WAIT deadlines;
+//! - `events`: the queue behind `poll_event`, which never drops a state change.
 //!
 //! What it does:
 //! - passive and active open, simultaneous open included;
@@ -25,10 +33,20 @@
 //! TIME_WAIT or is dropped; `send_buf` holds exactly the bytes
 //! from SND.UNA on (sent and unsent); `recv_buf` holds in-order bytes the application has
 //! not read, and out-of-order bytes are written past them into its free space;
-//! SND.UNA <= SND.NXT <= SND.MAX.
+//! SND.UNA <= SND.NXT <= SND.MAX; every state transition moves forward (see
+//! `goes_forward`).
+//!
+//! Its tests are in `conn_tests.rs` (one per RFC rule) and `pair_tests.rs` (two
+//! connections over a lossy simulated link).
 
+use super::assembler::Assembler;
+pub use super::assembler::OOO_RANGES;
+use super::congestion::{CongestionControl, Flight, NewReno, Reaction};
+use super::events::EventQueue;
 use super::ring::Ring;
+use super::rtt::{RtoBounds, RttEstimator};
 use super::seq::SeqNumber;
+use super::timers::Timers;
 use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpOptions};
 use core::fmt;
@@ -163,7 +181,8 @@ pub enum Event {
         to: State,
     },
     Connected,
-    /// New in-order data can be read.
+    /// New in-order data can be read. Not queued again while one is queued: one says
+    /// "read", `recv_available` says how much.
     Readable,
     /// The peer sent FIN: no more data will come.
     PeerClosed,
@@ -184,12 +203,33 @@ pub struct ConnStats {
     pub out_of_order: u64,
 }
 
-const EVENTS: usize = 16;
-/// Out-of-order ranges kept for reassembly; a segment that would need one more is
-/// dropped (and later retransmitted by the peer).
-pub const OOO_RANGES: usize = 4;
-/// RFC 6928: the initial congestion window, in segments.
-const INITIAL_WINDOW: usize = 10;
+/// The MSS of a peer that has not said (RFC 9293 §3.7.1).
+const DEFAULT_MSS: u16 = 536;
+
+/// Whether `from -> to` moves a connection forward in its life: out of CLOSED only as a
+/// new connection opens (to SYN_SENT), into CLOSED from anywhere, and otherwise to a
+/// later stage. The event queue's bound (events.rs) rests on every transition doing so.
+fn goes_forward(from: State, to: State) -> bool {
+    fn stage(s: State) -> u8 {
+        match s {
+            State::Closed | State::Listen => 0,
+            State::SynSent => 1,
+            State::SynReceived => 2,
+            State::Established => 3,
+            State::FinWait1 | State::CloseWait => 4,
+            State::FinWait2 | State::Closing | State::LastAck => 5,
+            State::TimeWait => 6,
+        }
+    }
+    match (from, to) {
+        (State::Closed, to) => to == State::SynSent,
+        (_, State::Closed) => true,
+        _ => stage(from) < stage(to),
+    }
+}
+
+/// The congestion controller every connection uses (a concrete type: static calls).
+type Congestion = NewReno;
 
 /// Where `poll_transmit` writes a segment: the header, and the payload as up to two
 /// slices of the send ring. Returns false when no transmit buffer is free.
@@ -221,12 +261,8 @@ pub struct Connection {
     fin_seq: Option<SeqNumber>,
     /// The largest window the peer has offered (for sender SWS avoidance).
     max_snd_wnd: u32,
-    // Congestion control (RFC 5681, RFC 6582).
-    cwnd: usize,
-    ssthresh: usize,
-    dup_acks: u32,
-    /// In fast recovery until SND.UNA passes this (NewReno's "recover").
-    recover: Option<SeqNumber>,
+    /// Congestion control (RFC 5681, RFC 6582).
+    cc: Congestion,
     /// The segment at SND.UNA is to be sent again now.
     fast_rexmit: bool,
     // Receive side.
@@ -235,9 +271,8 @@ pub struct Connection {
     /// Shift we apply to the windows we advertise.
     rcv_shift: u8,
     recv_buf: Ring,
-    /// Out-of-order data held in `recv_buf` past its in-order bytes: [start, end) ranges.
-    ooo: [(SeqNumber, SeqNumber); OOO_RANGES],
-    ooo_count: usize,
+    /// Where the out-of-order data held in `recv_buf` past its in-order bytes lies.
+    ooo: Assembler,
     /// A FIN that arrived out of order, at this sequence number.
     peer_fin_at: Option<SeqNumber>,
     /// The right edge of the window we last advertised (receiver SWS avoidance).
@@ -246,29 +281,22 @@ pub struct Connection {
     dup_acks_due: u32,
     peer_fin: bool,
     // Timers.
-    rto: Duration,
-    srtt: Option<Duration>,
-    rttvar: Duration,
-    /// The segment being timed: (sequence number it ends at, when it was sent).
-    rtt_probe: Option<(SeqNumber, Instant)>,
-    retransmit_at: Option<Instant>,
-    /// Data waits on a closed window: probe it at this time.
-    persist_at: Option<Instant>,
-    persist_backoff: u32,
+    /// SRTT, RTTVAR, the RTO and the segment being timed (RFC 6298).
+    rtt: RttEstimator,
+    /// Retransmission, persist, delayed ACK and TIME_WAIT deadlines.
+    timers: Timers,
+    /// Retransmission timeouts since an ACK of new data.
     retries: u32,
-    ack_at: Option<Instant>,
     ack_now: bool,
     unacked_segments: u32,
-    time_wait_until: Option<Instant>,
     send_rst: bool,
     /// A RST to send for an unacceptable ACK (seq = that ACK).
     send_rst_for_ack: Option<SeqNumber>,
     /// Challenge ACKs sent in the current one-second window, and when it started.
     challenge_count: u32,
     challenge_window: Instant,
-    events: [Option<Event>; EVENTS],
-    event_head: usize,
-    event_len: usize,
+    /// Events for the owner, until `poll_event` takes them.
+    events: EventQueue,
     stats: ConnStats,
 }
 
@@ -360,47 +388,34 @@ impl Connection {
             snd_wl1: SeqNumber(0),
             snd_wl2: iss,
             snd_shift: 0,
-            peer_mss: 536,
+            peer_mss: DEFAULT_MSS,
             send_buf: spare_buffers::take_send(cfg.send_buffer),
             fin_queued: false,
             fin_sent: false,
             syn_sent: false,
             fin_seq: None,
             max_snd_wnd: 0,
-            cwnd: INITIAL_WINDOW * 536,
-            ssthresh: usize::MAX,
-            dup_acks: 0,
-            recover: None,
+            cc: Congestion::new(DEFAULT_MSS),
             fast_rexmit: false,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_shift: 0,
             recv_buf: spare_buffers::take_recv(cfg.recv_buffer),
-            ooo: [(SeqNumber(0), SeqNumber(0)); OOO_RANGES],
-            ooo_count: 0,
+            ooo: Assembler::new(),
             peer_fin_at: None,
             rcv_adv: SeqNumber(0),
             dup_acks_due: 0,
             peer_fin: false,
-            rto: cfg.rto_initial,
-            srtt: None,
-            rttvar: Duration::ZERO,
-            rtt_probe: None,
-            retransmit_at: None,
-            persist_at: None,
-            persist_backoff: 0,
+            rtt: RttEstimator::new(cfg.rto_initial),
+            timers: Timers::new(),
             retries: 0,
-            ack_at: None,
             ack_now: false,
             unacked_segments: 0,
-            time_wait_until: None,
             send_rst: false,
             send_rst_for_ack: None,
             challenge_count: 0,
             challenge_window: Instant::ZERO,
-            events: [None; EVENTS],
-            event_head: 0,
-            event_len: 0,
+            events: EventQueue::new(),
             stats: ConnStats::default(),
             cfg,
         }
@@ -478,13 +493,26 @@ impl Connection {
     /// RFC 9293 §3.7.1: the peer's MSS, 536 when its SYN has none; the initial window
     /// follows from it (RFC 6928).
     fn set_peer_mss(&mut self, mss: Option<u16>) {
-        self.peer_mss = mss.unwrap_or(536).clamp(64, self.cfg.mss.max(64));
-        self.cwnd = INITIAL_WINDOW * self.smss();
+        self.peer_mss = mss.unwrap_or(DEFAULT_MSS).clamp(64, self.cfg.mss.max(64));
+        self.cc.set_mss(self.sender_mss());
+    }
+
+    /// What the RTO is kept within (RFC 6298 §2.4, §2.5), from the configuration.
+    fn rto_bounds(&self) -> RtoBounds {
+        RtoBounds {
+            min: self.cfg.rto_min,
+            max: self.cfg.rto_max,
+        }
     }
 
     /// The sender MSS: the largest segment we send.
+    fn sender_mss(&self) -> u16 {
+        self.peer_mss.min(self.cfg.mss)
+    }
+
+    /// The sender MSS, as a length.
     fn smss(&self) -> usize {
-        usize::from(self.peer_mss.min(self.cfg.mss))
+        usize::from(self.sender_mss())
     }
 
     pub fn state(&self) -> State {
@@ -493,7 +521,7 @@ impl Connection {
 
     /// The congestion window and slow-start threshold, in bytes.
     pub fn congestion(&self) -> (usize, usize) {
-        (self.cwnd, self.ssthresh)
+        (self.cc.window(), self.cc.ssthresh())
     }
 
     pub fn stats(&self) -> ConnStats {
@@ -509,11 +537,11 @@ impl Connection {
             self.snd_nxt,
             self.snd_max,
             self.snd_wnd,
-            self.cwnd,
-            self.ssthresh,
+            self.cc.window(),
+            self.cc.ssthresh(),
             self.rcv_nxt,
-            self.ooo_count,
-            self.rto,
+            self.ooo.len(),
+            self.rtt.rto(),
             self.retries,
             self.send_buf.len(),
             self.recv_buf.len(),
@@ -525,37 +553,32 @@ impl Connection {
     fn set_state(&mut self, to: State) {
         if to != self.state {
             let from = self.state;
+            // The event queue's bound (events.rs) rests on this.
+            debug_assert!(
+                goes_forward(from, to),
+                "TCP state goes back: {from} -> {to}"
+            );
             self.state = to;
             self.push_event(Event::StateChanged { from, to });
         }
     }
 
     fn push_event(&mut self, e: Event) {
-        if self.event_len == EVENTS {
-            // The application is not draining events; keep the newest.
-            self.event_head = (self.event_head + 1) % EVENTS;
-            self.event_len -= 1;
-        }
-        self.events[(self.event_head + self.event_len) % EVENTS] = Some(e);
-        self.event_len += 1;
+        self.events.push(e);
     }
 
+    /// The oldest event not yet taken. None is ever dropped, however long the owner waits
+    /// (see events.rs for why the queue cannot fill).
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.event_len == 0 {
-            return None;
-        }
-        let e = self.events[self.event_head].take();
-        self.event_head = (self.event_head + 1) % EVENTS;
-        self.event_len -= 1;
-        e
+        self.events.pop()
     }
 
     fn close_with(&mut self, reason: CloseReason) {
         self.set_state(State::Closed);
-        self.retransmit_at = None;
-        self.ack_at = None;
+        self.timers.retransmit.stop();
+        self.timers.delayed_ack.stop();
         self.ack_now = false;
-        self.time_wait_until = None;
+        self.timers.time_wait.stop();
         self.push_event(Event::Closed(reason));
     }
 
@@ -684,7 +707,7 @@ impl Connection {
             self.set_state(State::SynReceived);
             self.syn_sent = true;
             self.snd_nxt = self.iss;
-            self.retransmit_at = None;
+            self.timers.retransmit.stop();
         }
     }
 
@@ -756,7 +779,7 @@ impl Connection {
             if !f.contains(TcpFlags::RST) {
                 self.ack_now = true;
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
-                    self.time_wait_until = Some(now + self.cfg.time_wait);
+                    self.timers.time_wait.set(now + self.cfg.time_wait);
                 }
             }
             return;
@@ -829,7 +852,8 @@ impl Connection {
             && self.snd_max > self.snd_una
         {
             // RFC 5681 §2: a duplicate ACK.
-            self.on_dup_ack();
+            let r = self.cc.on_dup_ack(self.flight());
+            self.react(r);
         }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2).
         if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack) {
@@ -873,88 +897,42 @@ impl Connection {
             }
         }
         if acked > 0 {
-            self.on_new_ack(acked);
+            let r = self.cc.on_ack(acked, self.flight());
+            self.react(r);
         }
-        if let Some((end, sent)) = self.rtt_probe {
-            if ack >= end {
-                self.rtt_sample(now.saturating_since(sent));
-                self.rtt_probe = None;
-            }
-        }
-        // An ACK of new data ends the back-off: the RTO returns to what SRTT and RTTVAR
-        // say (as Linux does; Karn's rule forbids samples from retransmissions, not this).
+        self.rtt.on_ack(ack, now, self.rto_bounds());
+        // An ACK of new data ends the back-off.
         if self.retries > 0 {
-            if let Some(srtt) = self.srtt {
-                self.rto = Self::rto_from(srtt, self.rttvar, &self.cfg);
-            }
+            self.rtt.end_back_off(self.rto_bounds());
         }
         self.retries = 0;
-        self.retransmit_at = (self.snd_nxt > self.snd_una).then(|| now + self.rto);
+        if self.snd_nxt > self.snd_una {
+            self.timers.retransmit.set(now + self.rtt.rto());
+        } else {
+            self.timers.retransmit.stop();
+        }
     }
 
-    /// RFC 5681 §3.1 (slow start, congestion avoidance) and RFC 6582 §3.2 (partial and
-    /// full ACKs in recovery) for an ACK of `acked` new bytes.
-    fn on_new_ack(&mut self, acked: usize) {
-        let smss = self.smss();
-        self.dup_acks = 0;
-        match self.recover {
-            Some(recover) if self.snd_una < recover => {
-                // A partial ACK: the next hole is lost too. Resend it and deflate.
+    /// What is sent and not yet acknowledged, for the congestion controller.
+    fn flight(&self) -> Flight {
+        Flight {
+            snd_una: self.snd_una,
+            snd_max: self.snd_max,
+        }
+    }
+
+    /// Does what the congestion controller asks after an ACK: resend the segment at
+    /// SND.UNA on a fast retransmit (RFC 5681 §3.2) or a partial ACK (RFC 6582 §3.2).
+    fn react(&mut self, r: Reaction) {
+        match r {
+            Reaction::Nothing => {}
+            Reaction::FastRetransmit => {
                 self.fast_rexmit = true;
-                self.cwnd = self.cwnd.saturating_sub(acked) + smss;
+                self.rtt.forget_timed();
+                self.stats.fast_retransmits += 1;
             }
-            Some(_) => {
-                self.recover = None;
-                let flight = self.snd_max - self.snd_una;
-                self.cwnd = self.ssthresh.min(flight + smss).max(smss);
-            }
-            None if self.cwnd < self.ssthresh => self.cwnd += acked.min(smss),
-            None => self.cwnd += (smss * smss / self.cwnd).max(1),
+            Reaction::PartialAck => self.fast_rexmit = true,
         }
-    }
-
-    /// RFC 5681 §3.2 and RFC 6582 §3.2: the third duplicate ACK starts fast retransmit;
-    /// further ones inflate the window in recovery.
-    fn on_dup_ack(&mut self) {
-        let smss = self.smss();
-        self.dup_acks += 1;
-        if self.recover.is_some() {
-            if self.dup_acks > 3 {
-                self.cwnd += smss;
-            }
-            return;
-        }
-        if self.dup_acks == 3 {
-            let flight = self.snd_max - self.snd_una;
-            self.ssthresh = (flight / 2).max(2 * smss);
-            self.cwnd = self.ssthresh + 3 * smss;
-            self.recover = Some(self.snd_max);
-            self.fast_rexmit = true;
-            self.rtt_probe = None;
-            self.stats.fast_retransmits += 1;
-        }
-    }
-
-    /// RFC 6298 §2.3: RTO = SRTT + max(G, 4·RTTVAR), within the configured bounds.
-    fn rto_from(srtt: Duration, rttvar: Duration, cfg: &TcpConfig) -> Duration {
-        (srtt + (rttvar * 4).max(Duration::from_millis(1))).clamp(cfg.rto_min, cfg.rto_max)
-    }
-
-    /// RFC 6298 §2.2–2.4.
-    fn rtt_sample(&mut self, r: Duration) {
-        match self.srtt {
-            None => {
-                self.srtt = Some(r);
-                self.rttvar = r / 2;
-            }
-            Some(srtt) => {
-                let diff = if srtt > r { srtt - r } else { r - srtt };
-                self.rttvar = (self.rttvar * 3 + diff) / 4;
-                self.srtt = Some((srtt * 7 + r) / 8);
-            }
-        }
-        let srtt = self.srtt.unwrap_or(r);
-        self.rto = Self::rto_from(srtt, self.rttvar, &self.cfg);
     }
 
     fn process_data(&mut self, now: Instant, seg: &Segment) {
@@ -983,7 +961,8 @@ impl Connection {
             self.stats.out_of_order += 1;
             let n = self.recv_buf.write_at(off, data);
             if n > 0 {
-                self.add_ooo(start, start + n);
+                // With no range free the bytes are forgotten; the peer sends them again.
+                let _ = self.ooo.insert(start, start + n);
             }
             self.dup_acks_due = (self.dup_acks_due + 1).min(8);
             self.ack_now = true;
@@ -992,8 +971,11 @@ impl Connection {
         let n = self.recv_buf.write_at(0, data);
         self.recv_buf.commit(n);
         self.rcv_nxt += n;
-        let filled_hole = self.ooo_count > 0;
-        self.merge_ooo();
+        let filled_hole = !self.ooo.is_empty();
+        // RCV.NXT moves over every held range it has reached.
+        let next = self.ooo.advance(self.rcv_nxt);
+        self.recv_buf.commit(next - self.rcv_nxt);
+        self.rcv_nxt = next;
         if n > 0 {
             self.push_event(Event::Readable);
         }
@@ -1002,53 +984,10 @@ impl Connection {
         self.unacked_segments += 1;
         if self.unacked_segments >= 2 || n < data.len() || filled_hole {
             self.ack_now = true;
-        } else if self.ack_at.is_none() {
-            self.ack_at = Some(now + self.cfg.delayed_ack);
-        }
-    }
-
-    /// Records [start, end) as held out of order, merged with the ranges it touches. With
-    /// no range free the bytes are forgotten; the peer sends them again.
-    fn add_ooo(&mut self, start: SeqNumber, end: SeqNumber) {
-        let (mut s, mut e) = (start, end);
-        let mut i = 0;
-        while i < self.ooo_count {
-            let (a, b) = self.ooo[i];
-            if a <= e && s <= b {
-                if a < s {
-                    s = a;
-                }
-                if b > e {
-                    e = b;
-                }
-                self.ooo_count -= 1;
-                self.ooo[i] = self.ooo[self.ooo_count];
-            } else {
-                i += 1;
-            }
-        }
-        if self.ooo_count < OOO_RANGES {
-            self.ooo[self.ooo_count] = (s, e);
-            self.ooo_count += 1;
-        }
-    }
-
-    /// Moves RCV.NXT over every held range it has reached.
-    fn merge_ooo(&mut self) {
-        let mut i = 0;
-        while i < self.ooo_count {
-            let (a, b) = self.ooo[i];
-            if a <= self.rcv_nxt {
-                if b > self.rcv_nxt {
-                    self.recv_buf.commit(b - self.rcv_nxt);
-                    self.rcv_nxt = b;
-                }
-                self.ooo_count -= 1;
-                self.ooo[i] = self.ooo[self.ooo_count];
-                i = 0; // RCV.NXT moved: earlier ranges may now be reached
-            } else {
-                i += 1;
-            }
+        } else {
+            self.timers
+                .delayed_ack
+                .set_if_idle(now + self.cfg.delayed_ack);
         }
     }
 
@@ -1057,7 +996,7 @@ impl Connection {
             // A retransmitted FIN: acknowledge it again.
             self.ack_now = true;
             if self.state == State::TimeWait {
-                self.time_wait_until = Some(now + self.cfg.time_wait);
+                self.timers.time_wait.set(now + self.cfg.time_wait);
             }
             return;
         }
@@ -1081,8 +1020,8 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
-        self.retransmit_at = None;
-        self.time_wait_until = Some(now + self.cfg.time_wait);
+        self.timers.retransmit.stop();
+        self.timers.time_wait.set(now + self.cfg.time_wait);
         // Nothing more is sent or taken in: a connection lingering in TIME_WAIT (an
         // active closer may hold thousands) keeps only its sequence numbers. Bytes the
         // application has not read yet stay.
@@ -1124,27 +1063,19 @@ impl Connection {
         if self.wants_transmit() {
             return Some(Instant::ZERO);
         }
-        [
-            self.retransmit_at,
-            self.persist_at,
-            self.ack_at,
-            self.time_wait_until,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.timers.next_deadline()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.time_wait_until.is_some_and(|t| now >= t) {
+        if self.timers.time_wait.expired(now) {
             self.close_with(CloseReason::Fin);
             return;
         }
-        if self.ack_at.is_some_and(|t| now >= t) {
-            self.ack_at = None;
+        if self.timers.delayed_ack.expired(now) {
+            self.timers.delayed_ack.stop();
             self.ack_now = true;
         }
-        if self.retransmit_at.is_some_and(|t| now >= t) {
+        if self.timers.retransmit.expired(now) {
             self.retries += 1;
             self.stats.timeouts += 1;
             let limit = if self.synchronized() {
@@ -1163,19 +1094,15 @@ impl Connection {
             }
             // RFC 6298 §5.5–5.7: back off, forget the sample in flight (Karn), resend
             // from SND.UNA. RFC 5681 §3.1: halve ssthresh, restart from the loss window.
-            self.rto = (self.rto * 2).min(self.cfg.rto_max);
-            self.rtt_probe = None;
+            self.rtt.back_off(self.rto_bounds());
+            // (Before the handshake completes there is no flight and nothing to change.)
             if self.synchronized() {
-                let flight = self.snd_max - self.snd_una;
-                self.ssthresh = (flight / 2).max(2 * self.smss());
-                self.cwnd = self.smss();
+                self.cc.on_timeout(self.flight());
             }
-            self.recover = None;
-            self.dup_acks = 0;
             self.fast_rexmit = false;
             self.snd_nxt = self.snd_una;
             self.fin_sent = false;
-            self.retransmit_at = Some(now + self.rto);
+            self.timers.retransmit.set(now + self.rtt.rto());
         }
     }
 
@@ -1185,7 +1112,7 @@ impl Connection {
     /// peer's window and the congestion window.
     fn send_room(&self, in_flight: usize) -> usize {
         (self.snd_wnd as usize)
-            .min(self.cwnd)
+            .min(self.cc.window())
             .saturating_sub(in_flight)
     }
 
@@ -1267,15 +1194,13 @@ impl Connection {
                     if emit(&h, &[], &[]) {
                         // Karn: only the first transmission of the SYN is timed.
                         if self.snd_max == self.iss {
-                            self.rtt_probe = Some((self.iss + 1, now));
+                            self.rtt.time_segment(self.iss + 1, now);
                         } else {
                             self.stats.retransmits += 1;
                         }
                         self.snd_nxt = self.iss + 1;
                         self.snd_max = self.snd_nxt;
-                        if self.retransmit_at.is_none() {
-                            self.retransmit_at = Some(now + self.rto);
-                        }
+                        self.timers.retransmit.set_if_idle(now + self.rtt.rto());
                     }
                 }
                 return;
@@ -1324,7 +1249,7 @@ impl Connection {
     fn acked_now(&mut self) {
         self.ack_now = false;
         self.dup_acks_due = 0;
-        self.ack_at = None;
+        self.timers.delayed_ack.stop();
         self.unacked_segments = 0;
     }
 
@@ -1403,21 +1328,14 @@ impl Connection {
             // flight to bring an ACK back, starts the persist timer; when it fires, one
             // byte goes out as a window probe.
             if n == 0 && unsent > 0 && in_flight == 0 {
-                match self.persist_at {
-                    None => {
-                        let wait = self.rto * (1 << self.persist_backoff.min(6));
-                        self.persist_at = Some(now + wait.min(self.cfg.rto_max));
-                    }
-                    Some(t) if now >= t => {
-                        self.persist_at = None;
-                        self.persist_backoff += 1;
-                        n = 1;
-                    }
-                    Some(_) => {}
+                if self
+                    .timers
+                    .persist_probe_due(now, self.rtt.rto(), self.cfg.rto_max)
+                {
+                    n = 1;
                 }
             } else if n > 0 {
-                self.persist_at = None;
-                self.persist_backoff = 0;
+                self.timers.window_opened();
             }
             if n == 0 {
                 break;
@@ -1440,18 +1358,16 @@ impl Connection {
             }
             if self.snd_nxt < self.snd_max {
                 self.stats.retransmits += 1;
-            } else if self.rtt_probe.is_none() {
+            } else {
                 // Karn: time only data sent for the first time.
-                self.rtt_probe = Some((self.snd_nxt + n, now));
+                self.rtt.time_segment(self.snd_nxt + n, now);
             }
             self.snd_nxt += n;
             if self.snd_nxt > self.snd_max {
                 self.snd_max = self.snd_nxt;
             }
             self.acked_now();
-            if self.retransmit_at.is_none() {
-                self.retransmit_at = Some(now + self.rto);
-            }
+            self.timers.retransmit.set_if_idle(now + self.rtt.rto());
         }
         // The FIN follows the last byte of data (and may have to wait for the window).
         let all_sent = self.snd_nxt - self.snd_una == self.send_buf.len();
@@ -1468,9 +1384,7 @@ impl Connection {
                     self.snd_max = self.snd_nxt;
                 }
                 self.acked_now();
-                if self.retransmit_at.is_none() {
-                    self.retransmit_at = Some(now + self.rto);
-                }
+                self.timers.retransmit.set_if_idle(now + self.rtt.rto());
                 match self.state {
                     State::Established | State::SynReceived => self.set_state(State::FinWait1),
                     State::CloseWait => self.set_state(State::LastAck),
@@ -1482,831 +1396,5 @@ impl Connection {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ISS: u32 = 5000;
-    const IRS: u32 = 1000;
-
-    fn t(ms: u64) -> Instant {
-        Instant::from_millis(ms)
-    }
-
-    fn seg<'a>(seq: u32, ack: u32, flags: TcpFlags, payload: &'a [u8]) -> Segment<'a> {
-        Segment {
-            seq: SeqNumber(seq),
-            ack: SeqNumber(ack),
-            flags,
-            window: 65535,
-            options: TcpOptions::default(),
-            payload,
-        }
-    }
-
-    fn syn(mss: Option<u16>, ws: Option<u8>) -> Segment<'static> {
-        Segment {
-            options: TcpOptions {
-                mss,
-                window_scale: ws,
-                ..TcpOptions::default()
-            },
-            ..seg(IRS, 0, TcpFlags::SYN, b"")
-        }
-    }
-
-    /// Everything the connection sends now: (header, payload).
-    fn out(c: &mut Connection, now: Instant) -> Vec<(SegmentHeader, Vec<u8>)> {
-        let mut v = Vec::new();
-        c.poll_transmit(now, &mut |h, a, b| {
-            v.push((*h, [a, b].concat()));
-            true
-        });
-        v
-    }
-
-    fn flags(o: &[(SegmentHeader, Vec<u8>)]) -> Vec<TcpFlags> {
-        o.iter().map(|(h, _)| h.flags).collect()
-    }
-
-    #[test]
-    fn a_new_connection_takes_the_buffers_of_a_finished_one() {
-        let cfg = TcpConfig::default();
-        let c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), None));
-        let (send, recv) = (c.send_buf.capacity(), c.recv_buf.capacity());
-        let recv_at = c.recv_buf.peek_ptr();
-        drop(c);
-        let c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), None));
-        assert_eq!(
-            c.recv_buf.peek_ptr(),
-            recv_at,
-            "the receive ring was not reused"
-        );
-        assert_eq!((c.send_buf.capacity(), c.recv_buf.capacity()), (send, recv));
-        assert!(c.recv_buf.is_empty() && c.send_buf.is_empty());
-    }
-
-    const A: TcpFlags = TcpFlags::ACK;
-    const PA: TcpFlags = TcpFlags(0x18);
-    const FA: TcpFlags = TcpFlags(0x11);
-
-    /// A connection accepted from a SYN with MSS 1460 and window scale 7, and established.
-    fn established() -> Connection {
-        let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), Some(7)));
-        out(&mut c, t(0));
-        c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
-        assert_eq!(c.state(), State::Established);
-        while c.poll_event().is_some() {}
-        c
-    }
-
-    // RFC 9293 §3.5, figure 6: LISTEN -> SYN_RCVD -> ESTABLISHED.
-    #[test]
-    fn passive_open_three_way_handshake() {
-        let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), Some(7)));
-        assert_eq!(c.state(), State::SynReceived);
-        let o = out(&mut c, t(0));
-        assert_eq!(o.len(), 1);
-        let (h, p) = &o[0];
-        assert_eq!(h.flags, TcpFlags::SYN | TcpFlags::ACK);
-        assert_eq!((h.seq.0, h.ack.0), (ISS, IRS + 1));
-        assert_eq!(h.options.mss, Some(1460));
-        assert_eq!(h.options.window_scale, Some(7));
-        assert!(p.is_empty());
-        c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
-        assert_eq!(c.state(), State::Established);
-        let ev: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
-        assert!(ev.contains(&Event::Connected));
-        assert!(ev.contains(&Event::StateChanged {
-            from: State::SynReceived,
-            to: State::Established
-        }));
-        assert!(
-            out(&mut c, t(1)).is_empty(),
-            "nothing to say after the handshake"
-        );
-    }
-
-    // RFC 9293 §3.5: CLOSED -> SYN_SENT -> ESTABLISHED, the third segment is an ACK.
-    #[test]
-    fn active_open_three_way_handshake() {
-        let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
-        let o = out(&mut c, t(0));
-        assert_eq!(flags(&o), vec![TcpFlags::SYN]);
-        assert_eq!(o[0].0.seq.0, ISS);
-        assert_eq!(
-            o[0].0.options.window_scale,
-            Some(7),
-            "an active open offers scaling"
-        );
-        let mut synack = syn(Some(1400), Some(5));
-        synack.flags = TcpFlags::SYN | A;
-        synack.ack = SeqNumber(ISS + 1);
-        c.handle_segment(t(10), &synack);
-        assert_eq!(c.state(), State::Established);
-        let o = out(&mut c, t(10));
-        assert_eq!(flags(&o), vec![A]);
-        assert_eq!((o[0].0.seq.0, o[0].0.ack.0), (ISS + 1, IRS + 1));
-    }
-
-    // RFC 9293 §3.5, figure 7: both sides send SYN; each answers with SYN-ACK.
-    #[test]
-    fn simultaneous_open() {
-        let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
-        out(&mut c, t(0));
-        c.handle_segment(t(1), &syn(Some(1460), Some(7)));
-        assert_eq!(c.state(), State::SynReceived);
-        let o = out(&mut c, t(1));
-        assert_eq!(flags(&o), vec![TcpFlags::SYN | A]);
-        assert_eq!((o[0].0.seq.0, o[0].0.ack.0), (ISS, IRS + 1));
-        c.handle_segment(t(2), &seg(IRS + 1, ISS + 1, TcpFlags::SYN | A, b""));
-        // A SYN in SYN_RCVD is answered with a challenge ACK, not a second handshake.
-        c.handle_segment(t(2), &seg(IRS + 1, ISS + 1, A, b""));
-        assert_eq!(c.state(), State::Established);
-    }
-
-    // RFC 9293 §3.7.1: a SYN without the MSS option means 536.
-    #[test]
-    fn peer_without_mss_gets_536_byte_segments() {
-        let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(None, None));
-        out(&mut c, t(0));
-        c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
-        assert_eq!(c.send(&[7u8; 1000]), 1000);
-        let o = out(&mut c, t(1));
-        let sizes: Vec<_> = o.iter().map(|(_, p)| p.len()).collect();
-        assert_eq!(sizes, vec![536, 464]);
-    }
-
-    // RFC 7323 §2.2: window scaling only if the SYN offered it; windows in SYNs unscaled.
-    #[test]
-    fn window_scale_only_if_the_syn_offered_it() {
-        let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), None));
-        let o = out(&mut c, t(0));
-        assert_eq!(o[0].0.options.window_scale, None);
-        assert_eq!(o[0].0.window, 65535, "64 KiB buffer, unscaled, capped");
-        c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
-        c.handle_segment(t(2), &seg(IRS + 1, ISS + 1, A, b"x"));
-        c.handle_segment(t(3), &seg(IRS + 2, ISS + 1, A, b"y"));
-        let o = out(&mut c, t(3));
-        assert_eq!(o[0].0.window, 65534, "unscaled: the free space itself");
-        // With scaling offered, our windows are shifted by 7.
-        let mut s = established();
-        s.handle_segment(t(2), &seg(IRS + 1, ISS + 1, A, b"x"));
-        s.handle_segment(t(3), &seg(IRS + 2, ISS + 1, A, b"y"));
-        assert_eq!(out(&mut s, t(3))[0].0.window, ((65536 - 2) >> 7) as u16);
-    }
-
-    // RFC 9293 §3.8.6.3 and RFC 5681 §4.2: ACKs may be delayed, but every second full
-    // segment is acknowledged at once and no ACK waits longer than the delay.
-    #[test]
-    fn delayed_ack_at_most_every_second_segment() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, A, &[1; 100]));
-        assert!(
-            out(&mut c, t(10)).is_empty(),
-            "the first segment's ACK waits"
-        );
-        assert_eq!(c.poll_timeout(), Some(t(50)));
-        c.handle_segment(t(11), &seg(IRS + 101, ISS + 1, A, &[2; 100]));
-        let o = out(&mut c, t(11));
-        assert_eq!(flags(&o), vec![A]);
-        assert_eq!(o[0].0.ack.0, IRS + 201);
-        c.handle_segment(t(20), &seg(IRS + 201, ISS + 1, A, &[3; 100]));
-        c.handle_timeout(t(60));
-        assert_eq!(
-            out(&mut c, t(60))[0].0.ack.0,
-            IRS + 301,
-            "acknowledged after the delay"
-        );
-    }
-
-    // RFC 5681 §4.2: an out-of-order segment gets an immediate duplicate ACK.
-    #[test]
-    fn out_of_order_segment_gets_an_immediate_duplicate_ack() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 101, ISS + 1, A, &[1; 100]));
-        let o = out(&mut c, t(10));
-        assert_eq!(flags(&o), vec![A]);
-        assert_eq!(o[0].0.ack.0, IRS + 1);
-        assert_eq!(c.recv_available(), 0);
-        assert_eq!(c.stats().out_of_order, 1);
-    }
-
-    #[test]
-    fn data_is_received_in_order_and_echoed() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, A, b"hello"));
-        assert_eq!(c.poll_event(), Some(Event::Readable));
-        let mut buf = [0u8; 16];
-        let n = c.recv(&mut buf);
-        assert_eq!(&buf[..n], b"hello");
-        assert_eq!(c.send(&buf[..n]), 5);
-        let o = out(&mut c, t(10));
-        assert_eq!(o.len(), 1, "the reply carries the ACK");
-        assert_eq!(o[0].0.flags, PA);
-        assert_eq!((o[0].0.seq.0, o[0].0.ack.0), (ISS + 1, IRS + 6));
-        assert_eq!(o[0].1, b"hello");
-        // A duplicate of the same segment is trimmed away and re-acknowledged.
-        c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, A, b"hello"));
-        assert_eq!(c.recv_available(), 0);
-    }
-
-    // RFC 6298 §5: retransmit on timeout from SND.UNA, doubling the RTO each time.
-    #[test]
-    fn rto_backs_off_exponentially() {
-        let mut c = established();
-        c.send(b"data");
-        out(&mut c, t(100));
-        let mut at = t(100);
-        // The handshake's 1 ms sample put the RTO at its 200 ms floor.
-        let mut rto = c.rto;
-        assert_eq!(rto, Duration::from_millis(200));
-        for _ in 0..3 {
-            at += rto;
-            assert_eq!(c.poll_timeout(), Some(at));
-            c.handle_timeout(at);
-            let o = out(&mut c, at);
-            assert_eq!(o.len(), 1);
-            assert_eq!((o[0].0.seq.0, o[0].1.as_slice()), (ISS + 1, &b"data"[..]));
-            rto *= 2;
-        }
-        assert_eq!(c.stats().retransmits, 3);
-    }
-
-    // RFC 6298 §5.5 backs off on timeouts; an ACK of new data ends the back-off and the
-    // RTO returns to SRTT + 4·RTTVAR (as Linux does). Found by the 5 % loss pair test,
-    // where the back-off otherwise climbed to 60 s and stalled the transfer.
-    #[test]
-    fn an_ack_of_new_data_ends_the_backoff() {
-        let mut c = established();
-        let base = c.rto;
-        c.send(b"data");
-        out(&mut c, t(100));
-        for _ in 0..3 {
-            let at = c.poll_timeout().unwrap();
-            c.handle_timeout(at);
-            out(&mut c, at);
-        }
-        assert_eq!(c.rto, base * 8);
-        c.handle_segment(t(5000), &seg(IRS + 1, ISS + 5, A, b""));
-        assert_eq!(c.rto, base);
-    }
-
-    // RFC 6298 §3 (Karn): no RTT sample from a retransmitted segment.
-    #[test]
-    fn karn_no_rtt_sample_from_a_retransmitted_segment() {
-        let mut c = established();
-        // The handshake took 1 ms: that was the first sample.
-        assert_eq!(c.srtt, Some(Duration::from_millis(1)));
-        c.send(b"data");
-        out(&mut c, t(100));
-        c.handle_timeout(t(100) + c.rto);
-        out(&mut c, t(2000));
-        c.handle_segment(t(2500), &seg(IRS + 1, ISS + 5, A, b""));
-        assert_eq!(
-            c.srtt,
-            Some(Duration::from_millis(1)),
-            "no sample from the retransmission"
-        );
-    }
-
-    // RFC 9293 §3.8.3: after too many retransmissions, give up with a RST.
-    #[test]
-    fn gives_up_after_max_retries_with_rst() {
-        let cfg = TcpConfig {
-            max_retries: 2,
-            ..TcpConfig::default()
-        };
-        let mut c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), None));
-        out(&mut c, t(0));
-        c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
-        c.send(b"x");
-        out(&mut c, t(1));
-        for _ in 0..3 {
-            let at = c.poll_timeout().unwrap();
-            c.handle_timeout(at);
-            out(&mut c, at);
-        }
-        assert_eq!(c.state(), State::Closed);
-        let ev: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
-        assert!(ev.contains(&Event::Closed(CloseReason::Timeout)), "{ev:?}");
-    }
-
-    // RFC 9293 §3.10.7.4 and the SYN-ACK timer: an unanswered SYN-ACK is sent again.
-    #[test]
-    fn syn_ack_is_retransmitted() {
-        let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), None));
-        out(&mut c, t(0));
-        assert_eq!(c.poll_timeout(), Some(t(1000)));
-        c.handle_timeout(t(1000));
-        let o = out(&mut c, t(1000));
-        assert_eq!(flags(&o), vec![TcpFlags::SYN | A]);
-        assert_eq!(o[0].0.seq.0, ISS);
-    }
-
-    // RFC 9293 §3.6, figure 12: the passive close: CLOSE_WAIT, then LAST_ACK, then CLOSED.
-    #[test]
-    fn passive_close_through_close_wait_and_last_ack() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, FA, b""));
-        assert_eq!(c.state(), State::CloseWait);
-        assert_eq!(flags(&out(&mut c, t(10))), vec![A]);
-        c.close();
-        let o = out(&mut c, t(11));
-        assert_eq!(flags(&o), vec![FA]);
-        assert_eq!(c.state(), State::LastAck);
-        c.handle_segment(t(12), &seg(IRS + 2, ISS + 2, A, b""));
-        assert_eq!(c.state(), State::Closed);
-        let ev: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
-        assert!(ev.contains(&Event::Closed(CloseReason::Fin)));
-    }
-
-    // RFC 9293 §3.6: FIN_WAIT_1, FIN_WAIT_2, TIME_WAIT for 2×MSL, then CLOSED.
-    #[test]
-    fn active_close_reaches_time_wait_for_two_msl() {
-        let mut c = established();
-        c.close();
-        assert_eq!(flags(&out(&mut c, t(10))), vec![FA]);
-        assert_eq!(c.state(), State::FinWait1);
-        c.handle_segment(t(11), &seg(IRS + 1, ISS + 2, A, b""));
-        assert_eq!(c.state(), State::FinWait2);
-        c.handle_segment(t(12), &seg(IRS + 1, ISS + 2, FA, b""));
-        assert_eq!(c.state(), State::TimeWait);
-        assert_eq!(out(&mut c, t(12))[0].0.ack.0, IRS + 2);
-        assert_eq!(
-            c.poll_timeout(),
-            Some(t(12) + TcpConfig::default().time_wait)
-        );
-        c.handle_timeout(t(12) + TcpConfig::default().time_wait);
-        assert_eq!(c.state(), State::Closed);
-    }
-
-    // RFC 9293 §3.10.7.4 (TIME_WAIT): a retransmitted FIN is acknowledged again and the
-    // 2×MSL timer restarts.
-    #[test]
-    fn time_wait_reacks_a_retransmitted_fin() {
-        let mut c = established();
-        c.close();
-        out(&mut c, t(10));
-        c.handle_segment(t(11), &seg(IRS + 1, ISS + 2, FA, b""));
-        c.handle_segment(t(11), &seg(IRS + 1, ISS + 2, A, b""));
-        out(&mut c, t(11));
-        assert_eq!(c.state(), State::TimeWait);
-        c.handle_segment(t(5000), &seg(IRS + 1, ISS + 2, FA, b""));
-        let o = out(&mut c, t(5000));
-        assert_eq!(flags(&o), vec![A]);
-        assert_eq!(o[0].0.ack.0, IRS + 2);
-        assert_eq!(
-            c.poll_timeout(),
-            Some(t(5000) + TcpConfig::default().time_wait)
-        );
-    }
-
-    // RFC 9293 §3.6, figure 13: simultaneous close goes through CLOSING.
-    #[test]
-    fn simultaneous_close_goes_through_closing() {
-        let mut c = established();
-        c.close();
-        out(&mut c, t(10));
-        c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, FA, b""));
-        assert_eq!(c.state(), State::Closing);
-        c.handle_segment(t(12), &seg(IRS + 2, ISS + 2, A, b""));
-        assert_eq!(c.state(), State::TimeWait);
-    }
-
-    // RFC 9293 §3.6: our FIN is retransmitted in LAST_ACK until acknowledged.
-    #[test]
-    fn fin_is_retransmitted_in_last_ack() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, FA, b""));
-        c.close();
-        out(&mut c, t(10));
-        let at = c.poll_timeout().unwrap();
-        c.handle_timeout(at);
-        let o = out(&mut c, at);
-        assert_eq!(flags(&o), vec![FA]);
-        assert_eq!(o[0].0.seq.0, ISS + 1);
-        assert_eq!(c.state(), State::LastAck);
-    }
-
-    // RFC 9293 §3.6: after the peer's FIN, data still flows the other way (half-close).
-    #[test]
-    fn half_close_data_still_flows_after_the_peers_fin() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, FA, b"last words"));
-        assert_eq!(c.state(), State::CloseWait);
-        let mut buf = [0u8; 32];
-        let n = c.recv(&mut buf);
-        assert_eq!(&buf[..n], b"last words");
-        assert!(c.peer_done());
-        assert_eq!(c.send(b"still here"), 10);
-        let o = out(&mut c, t(11));
-        assert_eq!(o[0].1, b"still here");
-        assert_eq!(o[0].0.ack.0, IRS + 12, "the FIN is acknowledged");
-    }
-
-    // RFC 9293 §3.10.7.4 / RFC 5961 §3.2: a RST exactly at RCV.NXT resets...
-    #[test]
-    fn rst_at_rcv_nxt_closes() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 1, 0, TcpFlags::RST, b""));
-        assert_eq!(c.state(), State::Closed);
-        assert!(out(&mut c, t(10)).is_empty(), "a RST is never answered");
-    }
-
-    // ... and one elsewhere in the window gets a challenge ACK (RFC 5961 §3.2).
-    #[test]
-    fn rst_in_window_but_not_exact_gets_a_challenge_ack() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 100, 0, TcpFlags::RST, b""));
-        assert_eq!(c.state(), State::Established);
-        let o = out(&mut c, t(10));
-        assert_eq!(flags(&o), vec![A]);
-        assert_eq!(o[0].0.ack.0, IRS + 1);
-        assert_eq!(c.stats().challenge_acks, 1);
-        // Outside the window: ignored.
-        c.handle_segment(t(11), &seg(IRS + 1_000_000, 0, TcpFlags::RST, b""));
-        assert!(out(&mut c, t(11)).is_empty());
-    }
-
-    // RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK.
-    #[test]
-    fn syn_in_established_gets_a_challenge_ack() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 1, 0, TcpFlags::SYN, b""));
-        assert_eq!(c.state(), State::Established);
-        assert_eq!(flags(&out(&mut c, t(10))), vec![A]);
-    }
-
-    // RFC 9293 §3.10.7.4: an ACK for data never sent is answered with an ACK and dropped.
-    #[test]
-    fn ack_of_unsent_data_is_answered_and_dropped() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 1, ISS + 1000, A, b"zzz"));
-        assert_eq!(c.recv_available(), 0);
-        assert_eq!(flags(&out(&mut c, t(10))), vec![A]);
-    }
-
-    // RFC 9293 §3.8.6.1: with data waiting on a zero window and nothing in flight, the
-    // persist timer sends a one-byte probe, so a lost window update cannot stall us.
-    #[test]
-    fn zero_window_probe_after_the_persist_timeout() {
-        let mut c = established();
-        let mut w = seg(IRS + 1, ISS + 1, A, b"");
-        w.window = 0;
-        c.handle_segment(t(10), &w);
-        c.send(b"waiting");
-        assert!(out(&mut c, t(10)).is_empty(), "no room in the window");
-        let at = c.poll_timeout().expect("the persist timer runs");
-        assert_eq!(at, t(10) + c.rto);
-        c.handle_timeout(at);
-        let o = out(&mut c, at);
-        assert_eq!(o.len(), 1);
-        assert_eq!((o[0].0.seq.0, o[0].1.as_slice()), (ISS + 1, &b"w"[..]));
-        // The window opens: the rest follows.
-        let mut w = seg(IRS + 1, ISS + 2, A, b"");
-        w.window = 100;
-        c.handle_segment(at + Duration::from_millis(1), &w);
-        let o = out(&mut c, at + Duration::from_millis(1));
-        assert_eq!(o[0].1, b"aiting");
-    }
-
-    // RFC 9293 §3.8.6: never send beyond the peer's window.
-    #[test]
-    fn sending_stops_at_the_peers_window() {
-        let mut c = established();
-        let mut w = seg(IRS + 1, ISS + 1, A, b"");
-        w.window = 10; // scaled by 7: 1280 bytes
-        c.handle_segment(t(10), &w);
-        c.send(&[0u8; 5000]);
-        let sent: usize = out(&mut c, t(10)).iter().map(|(_, p)| p.len()).sum();
-        assert_eq!(sent, 1280);
-    }
-
-    /// Established from a SYN with the given window scale and our config.
-    fn established_with(cfg: TcpConfig, ws: Option<u8>) -> Connection {
-        let mut c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), ws));
-        out(&mut c, t(0));
-        c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
-        assert_eq!(c.state(), State::Established);
-        while c.poll_event().is_some() {}
-        c
-    }
-
-    fn read_all(c: &mut Connection) -> Vec<u8> {
-        let mut buf = vec![0u8; 1 << 20];
-        let n = c.recv(&mut buf);
-        buf.truncate(n);
-        buf
-    }
-
-    // RFC 9293 §3.10.7.4 (segment text) and RFC 5681 §4.2: an out-of-order segment is
-    // kept and answered with an immediate duplicate ACK; the segment that fills the hole
-    // delivers both, and is acknowledged at once.
-    #[test]
-    fn out_of_order_segments_are_reassembled() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 1 + 3, ISS + 1, PA, b"def"));
-        let o = out(&mut c, t(10));
-        assert_eq!(flags(&o), vec![A]);
-        assert_eq!(o[0].0.ack.0, IRS + 1, "a duplicate ACK");
-        assert_eq!(c.recv_available(), 0);
-        c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, PA, b"abc"));
-        assert_eq!(read_all(&mut c), b"abcdef");
-        let o = out(&mut c, t(11));
-        assert_eq!(o.len(), 1, "filling a hole is acknowledged at once");
-        assert_eq!(o[0].0.ack.0, IRS + 7);
-    }
-
-    // RFC 5681 §4.2: one duplicate ACK for each out-of-order segment, even when several
-    // arrive before the connection next transmits.
-    #[test]
-    fn each_out_of_order_segment_gets_its_own_duplicate_ack() {
-        let mut c = established();
-        for i in 1..=3u32 {
-            c.handle_segment(t(10), &seg(IRS + 1 + 10 * i, ISS + 1, A, b"x"));
-        }
-        let o = out(&mut c, t(10));
-        assert_eq!(o.len(), 3);
-        assert!(o.iter().all(|(h, _)| h.ack.0 == IRS + 1 && h.flags == A));
-    }
-
-    // RFC 9293 §3.10.7.4: a FIN that arrives before the data in front of it takes effect
-    // when that data arrives.
-    #[test]
-    fn an_out_of_order_fin_waits_for_the_data_before_it() {
-        let mut c = established();
-        c.handle_segment(t(10), &seg(IRS + 1 + 2, ISS + 1, FA, b"cd"));
-        assert_eq!(c.state(), State::Established);
-        c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, A, b"ab"));
-        assert_eq!(c.state(), State::CloseWait);
-        assert_eq!(read_all(&mut c), b"abcd");
-        assert!(c.peer_done());
-        assert_eq!(
-            out(&mut c, t(11))[0].0.ack.0,
-            IRS + 6,
-            "data and FIN acknowledged"
-        );
-    }
-
-    /// Sends `segments` full segments and returns the connection with them in flight.
-    fn with_segments_in_flight(segments: usize) -> Connection {
-        let mut c = established();
-        c.send(&vec![7u8; 1460 * segments]);
-        let o = out(&mut c, t(10));
-        assert_eq!(o.len(), segments);
-        c
-    }
-
-    fn dup_ack(c: &mut Connection, at: Instant) {
-        c.handle_segment(at, &seg(IRS + 1, ISS + 1, A, b""));
-    }
-
-    // RFC 5681 §3.2: the third duplicate ACK retransmits the first unacknowledged segment
-    // at once, sets ssthresh to half the flight and cwnd to ssthresh + 3 segments.
-    #[test]
-    fn fast_retransmit_on_the_third_duplicate_ack() {
-        let mut c = with_segments_in_flight(6);
-        for _ in 0..2 {
-            dup_ack(&mut c, t(20));
-            assert!(
-                out(&mut c, t(20)).is_empty(),
-                "two duplicates are not enough"
-            );
-        }
-        dup_ack(&mut c, t(20));
-        let o = out(&mut c, t(20));
-        assert_eq!(o.len(), 1);
-        assert_eq!((o[0].0.seq.0, o[0].1.len()), (ISS + 1, 1460));
-        assert_eq!(c.congestion(), (3 * 1460 + 3 * 1460, 3 * 1460));
-        assert_eq!(c.stats().fast_retransmits, 1);
-        assert!(c.retransmit_at.is_some(), "the timer still runs");
-    }
-
-    // RFC 6582 §3.2: in recovery a partial ACK retransmits the next hole; the full ACK
-    // ends recovery with cwnd = min(ssthresh, flight + MSS).
-    #[test]
-    fn newreno_partial_ack_retransmits_the_next_hole() {
-        let mut c = with_segments_in_flight(6);
-        for _ in 0..3 {
-            dup_ack(&mut c, t(20));
-        }
-        out(&mut c, t(20));
-        c.handle_segment(t(30), &seg(IRS + 1, ISS + 1 + 1460, A, b""));
-        let o = out(&mut c, t(30));
-        assert_eq!(o.len(), 1, "{o:?}");
-        assert_eq!(o[0].0.seq.0, ISS + 1 + 1460);
-        c.handle_segment(t(40), &seg(IRS + 1, ISS + 1 + 6 * 1460, A, b""));
-        assert_eq!(c.recover, None);
-        assert_eq!(c.congestion(), (1460, 3 * 1460), "nothing left in flight");
-    }
-
-    // RFC 5681 §3.1: a retransmission timeout sets cwnd to one segment (the loss window)
-    // and ssthresh to half the flight.
-    #[test]
-    fn a_timeout_collapses_cwnd_to_one_segment() {
-        let mut c = with_segments_in_flight(6);
-        let at = c.poll_timeout().unwrap();
-        c.handle_timeout(at);
-        assert_eq!(c.congestion(), (1460, 3 * 1460));
-        let o = out(&mut c, at);
-        assert_eq!(o.len(), 1, "one segment in the loss window");
-    }
-
-    // RFC 6928 and RFC 5681 §3.1: the first flight is ten segments; each ACK in slow
-    // start opens the window by up to one segment.
-    #[test]
-    fn slow_start_begins_with_ten_segments() {
-        let mut c = established();
-        c.send(&vec![1u8; 1460 * 20]);
-        assert_eq!(out(&mut c, t(10)).len(), 10);
-        c.handle_segment(t(20), &seg(IRS + 1, ISS + 1 + 2 * 1460, A, b""));
-        assert_eq!(c.congestion().0, 11 * 1460);
-        assert_eq!(
-            out(&mut c, t(20)).len(),
-            3,
-            "two acknowledged plus one more"
-        );
-    }
-
-    // RFC 5961 §5.2 / RFC 9293 §3.10.7.4: an ACK older than SND.UNA - MAX.SND.WND is
-    // answered with an ACK and its segment dropped.
-    #[test]
-    fn an_ack_far_below_snd_una_is_dropped() {
-        let mut c = established_with(TcpConfig::default(), None);
-        let old = ISS.wrapping_sub(1_000_000);
-        c.handle_segment(t(10), &seg(IRS + 1, old, PA, b"data"));
-        assert_eq!(c.recv_available(), 0, "the text is not taken");
-        assert_eq!(flags(&out(&mut c, t(10))), vec![A]);
-    }
-
-    // After a timeout restarts from SND.UNA, the peer may acknowledge beyond SND.NXT what
-    // it held out of order; that ACK is valid (it is below SND.MAX).
-    #[test]
-    fn an_ack_beyond_snd_nxt_after_a_timeout_is_accepted() {
-        let mut c = with_segments_in_flight(3);
-        let at = c.poll_timeout().unwrap();
-        c.handle_timeout(at);
-        out(&mut c, at);
-        c.handle_segment(at, &seg(IRS + 1, ISS + 1 + 3 * 1460, A, b""));
-        assert_eq!(c.snd_una.0, ISS + 1 + 3 * 1460);
-        assert_eq!(c.snd_nxt, c.snd_una);
-        assert!(out(&mut c, at).is_empty(), "nothing is resent");
-        assert_eq!(c.retransmit_at, None);
-    }
-
-    // RFC 9293 §3.8.6.2.2 (receiver SWS avoidance): a window that reading opens by less
-    // than min(buffer/2, MSS) is not advertised; one that opens by more is, at once.
-    #[test]
-    fn receiver_sws_avoidance_holds_back_small_window_increases() {
-        let cfg = TcpConfig {
-            recv_buffer: 8192,
-            window_scale: 0,
-            ..TcpConfig::default()
-        };
-        let mut c = established_with(cfg, None);
-        let mut seq = IRS + 1;
-        for len in [1460, 1460, 1460, 1460, 1460, 892] {
-            c.handle_segment(t(10), &seg(seq, ISS + 1, A, &vec![0u8; len]));
-            seq += len as u32;
-        }
-        let o = out(&mut c, t(10));
-        assert_eq!(o.last().unwrap().0.window, 0, "the buffer is full");
-        let mut buf = [0u8; 500];
-        assert_eq!(c.recv(&mut buf), 500);
-        assert!(
-            out(&mut c, t(11)).is_empty(),
-            "500 bytes are not worth announcing"
-        );
-        c.handle_segment(t(12), &seg(seq, ISS + 1, A, b""));
-        c.ack_now = true;
-        assert_eq!(
-            out(&mut c, t(12))[0].0.window,
-            0,
-            "nor advertised in an ACK"
-        );
-        let mut buf = [0u8; 1000];
-        assert_eq!(c.recv(&mut buf), 1000);
-        let o = out(&mut c, t(13));
-        assert_eq!(o.len(), 1, "a window update goes out at once");
-        assert_eq!(o[0].0.window, 1500);
-    }
-
-    // RFC 9293 §3.8.6.2.1 (sender SWS avoidance): with data in flight, a sliver of window
-    // smaller than a segment (and than half the largest window offered) is not used.
-    #[test]
-    fn sender_sws_avoidance_waits_for_a_useful_window() {
-        let mut c = established_with(TcpConfig::default(), None);
-        let mut w = seg(IRS + 1, ISS + 1, A, b"");
-        w.window = 2000;
-        c.handle_segment(t(10), &w);
-        c.send(&[3u8; 4000]);
-        let o = out(&mut c, t(10));
-        assert_eq!(o.len(), 1);
-        assert_eq!(
-            o[0].1.len(),
-            1460,
-            "one full segment; 540 bytes of room wait"
-        );
-        // Its ACK opens the window again: the next full segment goes.
-        let mut w = seg(IRS + 1, ISS + 1 + 1460, A, b"");
-        w.window = 2000;
-        c.handle_segment(t(20), &w);
-        assert_eq!(out(&mut c, t(20))[0].1.len(), 1460);
-    }
-
-    // RFC 5961 §7: challenge ACKs are rate-limited (here per connection, 10 a second).
-    #[test]
-    fn challenge_acks_are_rate_limited() {
-        let mut c = established();
-        for _ in 0..25 {
-            c.handle_segment(t(10), &seg(IRS + 100, 0, TcpFlags::RST, b""));
-        }
-        assert_eq!(c.state(), State::Established);
-        assert_eq!(c.stats().challenge_acks, 10);
-        assert_eq!(c.stats().challenge_acks_limited, 15);
-        c.handle_segment(t(1011), &seg(IRS + 100, 0, TcpFlags::RST, b""));
-        assert_eq!(
-            c.stats().challenge_acks,
-            11,
-            "a new second, a new allowance"
-        );
-    }
-
-    // RFC 9293 §3.6 and §3.10.8: our FIN is retransmitted in FIN_WAIT_1 until acknowledged.
-    #[test]
-    fn fin_is_retransmitted_in_fin_wait_1() {
-        let mut c = established();
-        c.close();
-        assert_eq!(flags(&out(&mut c, t(10))), vec![FA]);
-        assert_eq!(c.state(), State::FinWait1);
-        let at = c.poll_timeout().unwrap();
-        c.handle_timeout(at);
-        let o = out(&mut c, at);
-        assert_eq!(flags(&o), vec![FA]);
-        assert_eq!(o[0].0.seq.0, ISS + 1);
-    }
-
-    // RFC 9293 §3.6: in CLOSING (both FINs sent, ours unacknowledged) our FIN is resent.
-    #[test]
-    fn fin_is_retransmitted_in_closing() {
-        let mut c = established();
-        c.close();
-        out(&mut c, t(10));
-        c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, FA, b""));
-        assert_eq!(c.state(), State::Closing);
-        out(&mut c, t(11));
-        let at = c.poll_timeout().unwrap();
-        c.handle_timeout(at);
-        assert_eq!(flags(&out(&mut c, at)), vec![FA]);
-        c.handle_segment(at, &seg(IRS + 2, ISS + 2, A, b""));
-        assert_eq!(c.state(), State::TimeWait);
-    }
-
-    // RFC 9293 §3.8.1 / RFC 6298 §5: an unanswered SYN is sent again, with back-off.
-    #[test]
-    fn syn_is_retransmitted_in_syn_sent() {
-        let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
-        out(&mut c, t(0));
-        let first = c.poll_timeout().unwrap();
-        assert_eq!(first, t(1000));
-        c.handle_timeout(first);
-        assert_eq!(flags(&out(&mut c, first)), vec![TcpFlags::SYN]);
-        assert_eq!(c.poll_timeout(), Some(first + Duration::from_secs(2)));
-    }
-
-    // RFC 9293 §3.10.7.4: with a zero receive window no segment is acceptable, but a
-    // valid ACK in it is still taken.
-    #[test]
-    fn an_ack_is_taken_even_when_our_window_is_zero() {
-        let cfg = TcpConfig {
-            recv_buffer: 1460,
-            window_scale: 0,
-            ..TcpConfig::default()
-        };
-        let mut c = established_with(cfg, None);
-        c.send(b"ping");
-        out(&mut c, t(5));
-        c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, A, &[0u8; 1460]));
-        assert_eq!(c.rcv_wnd(), 0);
-        // A window probe's byte, which we refuse, carrying the ACK of our data.
-        c.handle_segment(t(11), &seg(IRS + 1 + 1460, ISS + 5, A, b"x"));
-        assert_eq!(c.snd_una.0, ISS + 5, "the ACK was processed");
-        assert_eq!(c.recv_available(), 1460, "the byte was not");
-    }
-
-    // RFC 6191 / RFC 1122 §4.2.2.13: a SYN may reopen a connection in TIME_WAIT only when
-    // its sequence number is above the old connection's.
-    #[test]
-    fn a_syn_may_reopen_time_wait_only_with_a_higher_sequence_number() {
-        let mut c = established();
-        c.close();
-        out(&mut c, t(10));
-        c.handle_segment(t(11), &seg(IRS + 1, ISS + 2, FA, b""));
-        assert_eq!(c.state(), State::TimeWait);
-        let mut s = syn(Some(1460), None);
-        s.seq = SeqNumber(IRS + 100_000);
-        assert!(c.syn_may_reopen(&s));
-        s.seq = SeqNumber(IRS + 1);
-        assert!(!c.syn_may_reopen(&s));
-    }
-}
+#[path = "conn_tests.rs"]
+mod tests;

@@ -1,10 +1,19 @@
 //! proto/tcp: the TCP state machine (RFC 9293), sans-IO. `conn` is one connection (the
-//! TCB); `seq` is sequence-number arithmetic. The stack owns the connection table, the
-//! listening ports and the wire format; it feeds segments in and sends what comes out.
+//! TCB), built from small parts each with its own tests: `rtt` (RFC 6298 RTO),
+//! `congestion` (the congestion-control trait and NewReno), `assembler` (out-of-order
+//! ranges), `timers` (deadlines), `events` (the event queue); `seq` is sequence-number
+//! arithmetic and `ring` the byte ring of the buffers. The stack owns the connection
+//! table, the listening ports and the wire format; it feeds segments in and sends what
+//! comes out.
 
+pub mod assembler;
+pub mod congestion;
 pub mod conn;
+pub mod events;
 mod ring;
+pub mod rtt;
 pub mod seq;
+pub mod timers;
 
 pub use conn::{
     CloseReason, ConnStats, Connection, Event, Segment, SegmentHeader, State, TcpConfig,

@@ -1,0 +1,961 @@
+//! Tier 2 of the TCP tests for one connection (`conn`): each starts a connection in a
+//! state, feeds it segments at explicit times and checks what it sends and where it goes,
+//! one test per RFC rule, named after it. A child module of `conn`, so tests may look at
+//! the TCB's private variables.
+
+use super::*;
+
+const ISS: u32 = 5000;
+const IRS: u32 = 1000;
+
+fn t(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn seg<'a>(seq: u32, ack: u32, flags: TcpFlags, payload: &'a [u8]) -> Segment<'a> {
+    Segment {
+        seq: SeqNumber(seq),
+        ack: SeqNumber(ack),
+        flags,
+        window: 65535,
+        options: TcpOptions::default(),
+        payload,
+    }
+}
+
+fn syn(mss: Option<u16>, ws: Option<u8>) -> Segment<'static> {
+    Segment {
+        options: TcpOptions {
+            mss,
+            window_scale: ws,
+            ..TcpOptions::default()
+        },
+        ..seg(IRS, 0, TcpFlags::SYN, b"")
+    }
+}
+
+/// Everything the connection sends now: (header, payload).
+fn out(c: &mut Connection, now: Instant) -> Vec<(SegmentHeader, Vec<u8>)> {
+    let mut v = Vec::new();
+    c.poll_transmit(now, &mut |h, a, b| {
+        v.push((*h, [a, b].concat()));
+        true
+    });
+    v
+}
+
+fn flags(o: &[(SegmentHeader, Vec<u8>)]) -> Vec<TcpFlags> {
+    o.iter().map(|(h, _)| h.flags).collect()
+}
+
+#[test]
+fn a_new_connection_takes_the_buffers_of_a_finished_one() {
+    let cfg = TcpConfig::default();
+    let c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), None));
+    let (send, recv) = (c.send_buf.capacity(), c.recv_buf.capacity());
+    let recv_at = c.recv_buf.peek_ptr();
+    drop(c);
+    let c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), None));
+    assert_eq!(
+        c.recv_buf.peek_ptr(),
+        recv_at,
+        "the receive ring was not reused"
+    );
+    assert_eq!((c.send_buf.capacity(), c.recv_buf.capacity()), (send, recv));
+    assert!(c.recv_buf.is_empty() && c.send_buf.is_empty());
+}
+
+const A: TcpFlags = TcpFlags::ACK;
+const PA: TcpFlags = TcpFlags(0x18);
+const FA: TcpFlags = TcpFlags(0x11);
+
+/// A connection accepted from a SYN with MSS 1460 and window scale 7, and established.
+fn established() -> Connection {
+    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), Some(7)));
+    out(&mut c, t(0));
+    c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
+    assert_eq!(c.state(), State::Established);
+    while c.poll_event().is_some() {}
+    c
+}
+
+// RFC 9293 §3.5, figure 6: LISTEN -> SYN_RCVD -> ESTABLISHED.
+#[test]
+fn passive_open_three_way_handshake() {
+    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), Some(7)));
+    assert_eq!(c.state(), State::SynReceived);
+    let o = out(&mut c, t(0));
+    assert_eq!(o.len(), 1);
+    let (h, p) = &o[0];
+    assert_eq!(h.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!((h.seq.0, h.ack.0), (ISS, IRS + 1));
+    assert_eq!(h.options.mss, Some(1460));
+    assert_eq!(h.options.window_scale, Some(7));
+    assert!(p.is_empty());
+    c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
+    assert_eq!(c.state(), State::Established);
+    let ev: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(ev.contains(&Event::Connected));
+    assert!(ev.contains(&Event::StateChanged {
+        from: State::SynReceived,
+        to: State::Established
+    }));
+    assert!(
+        out(&mut c, t(1)).is_empty(),
+        "nothing to say after the handshake"
+    );
+}
+
+// RFC 9293 §3.5: CLOSED -> SYN_SENT -> ESTABLISHED, the third segment is an ACK.
+#[test]
+fn active_open_three_way_handshake() {
+    let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
+    let o = out(&mut c, t(0));
+    assert_eq!(flags(&o), vec![TcpFlags::SYN]);
+    assert_eq!(o[0].0.seq.0, ISS);
+    assert_eq!(
+        o[0].0.options.window_scale,
+        Some(7),
+        "an active open offers scaling"
+    );
+    let mut synack = syn(Some(1400), Some(5));
+    synack.flags = TcpFlags::SYN | A;
+    synack.ack = SeqNumber(ISS + 1);
+    c.handle_segment(t(10), &synack);
+    assert_eq!(c.state(), State::Established);
+    let o = out(&mut c, t(10));
+    assert_eq!(flags(&o), vec![A]);
+    assert_eq!((o[0].0.seq.0, o[0].0.ack.0), (ISS + 1, IRS + 1));
+}
+
+// RFC 9293 §3.5, figure 7: both sides send SYN; each answers with SYN-ACK.
+#[test]
+fn simultaneous_open() {
+    let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
+    out(&mut c, t(0));
+    c.handle_segment(t(1), &syn(Some(1460), Some(7)));
+    assert_eq!(c.state(), State::SynReceived);
+    let o = out(&mut c, t(1));
+    assert_eq!(flags(&o), vec![TcpFlags::SYN | A]);
+    assert_eq!((o[0].0.seq.0, o[0].0.ack.0), (ISS, IRS + 1));
+    c.handle_segment(t(2), &seg(IRS + 1, ISS + 1, TcpFlags::SYN | A, b""));
+    // A SYN in SYN_RCVD is answered with a challenge ACK, not a second handshake.
+    c.handle_segment(t(2), &seg(IRS + 1, ISS + 1, A, b""));
+    assert_eq!(c.state(), State::Established);
+}
+
+// RFC 9293 §3.7.1: a SYN without the MSS option means 536.
+#[test]
+fn peer_without_mss_gets_536_byte_segments() {
+    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(None, None));
+    out(&mut c, t(0));
+    c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
+    assert_eq!(c.send(&[7u8; 1000]), 1000);
+    let o = out(&mut c, t(1));
+    let sizes: Vec<_> = o.iter().map(|(_, p)| p.len()).collect();
+    assert_eq!(sizes, vec![536, 464]);
+}
+
+// RFC 7323 §2.2: window scaling only if the SYN offered it; windows in SYNs unscaled.
+#[test]
+fn window_scale_only_if_the_syn_offered_it() {
+    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), None));
+    let o = out(&mut c, t(0));
+    assert_eq!(o[0].0.options.window_scale, None);
+    assert_eq!(o[0].0.window, 65535, "64 KiB buffer, unscaled, capped");
+    c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
+    c.handle_segment(t(2), &seg(IRS + 1, ISS + 1, A, b"x"));
+    c.handle_segment(t(3), &seg(IRS + 2, ISS + 1, A, b"y"));
+    let o = out(&mut c, t(3));
+    assert_eq!(o[0].0.window, 65534, "unscaled: the free space itself");
+    // With scaling offered, our windows are shifted by 7.
+    let mut s = established();
+    s.handle_segment(t(2), &seg(IRS + 1, ISS + 1, A, b"x"));
+    s.handle_segment(t(3), &seg(IRS + 2, ISS + 1, A, b"y"));
+    assert_eq!(out(&mut s, t(3))[0].0.window, ((65536 - 2) >> 7) as u16);
+}
+
+// RFC 9293 §3.8.6.3 and RFC 5681 §4.2: ACKs may be delayed, but every second full
+// segment is acknowledged at once and no ACK waits longer than the delay.
+#[test]
+fn delayed_ack_at_most_every_second_segment() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, A, &[1; 100]));
+    assert!(
+        out(&mut c, t(10)).is_empty(),
+        "the first segment's ACK waits"
+    );
+    assert_eq!(c.poll_timeout(), Some(t(50)));
+    c.handle_segment(t(11), &seg(IRS + 101, ISS + 1, A, &[2; 100]));
+    let o = out(&mut c, t(11));
+    assert_eq!(flags(&o), vec![A]);
+    assert_eq!(o[0].0.ack.0, IRS + 201);
+    c.handle_segment(t(20), &seg(IRS + 201, ISS + 1, A, &[3; 100]));
+    c.handle_timeout(t(60));
+    assert_eq!(
+        out(&mut c, t(60))[0].0.ack.0,
+        IRS + 301,
+        "acknowledged after the delay"
+    );
+}
+
+// RFC 5681 §4.2: an out-of-order segment gets an immediate duplicate ACK.
+#[test]
+fn out_of_order_segment_gets_an_immediate_duplicate_ack() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 101, ISS + 1, A, &[1; 100]));
+    let o = out(&mut c, t(10));
+    assert_eq!(flags(&o), vec![A]);
+    assert_eq!(o[0].0.ack.0, IRS + 1);
+    assert_eq!(c.recv_available(), 0);
+    assert_eq!(c.stats().out_of_order, 1);
+}
+
+#[test]
+fn data_is_received_in_order_and_echoed() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, A, b"hello"));
+    assert_eq!(c.poll_event(), Some(Event::Readable));
+    let mut buf = [0u8; 16];
+    let n = c.recv(&mut buf);
+    assert_eq!(&buf[..n], b"hello");
+    assert_eq!(c.send(&buf[..n]), 5);
+    let o = out(&mut c, t(10));
+    assert_eq!(o.len(), 1, "the reply carries the ACK");
+    assert_eq!(o[0].0.flags, PA);
+    assert_eq!((o[0].0.seq.0, o[0].0.ack.0), (ISS + 1, IRS + 6));
+    assert_eq!(o[0].1, b"hello");
+    // A duplicate of the same segment is trimmed away and re-acknowledged.
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, A, b"hello"));
+    assert_eq!(c.recv_available(), 0);
+}
+
+// RFC 6298 §5: retransmit on timeout from SND.UNA, doubling the RTO each time.
+#[test]
+fn rto_backs_off_exponentially() {
+    let mut c = established();
+    c.send(b"data");
+    out(&mut c, t(100));
+    let mut at = t(100);
+    // The handshake's 1 ms sample put the RTO at its 200 ms floor.
+    let mut rto = c.rtt.rto();
+    assert_eq!(rto, Duration::from_millis(200));
+    for _ in 0..3 {
+        at += rto;
+        assert_eq!(c.poll_timeout(), Some(at));
+        c.handle_timeout(at);
+        let o = out(&mut c, at);
+        assert_eq!(o.len(), 1);
+        assert_eq!((o[0].0.seq.0, o[0].1.as_slice()), (ISS + 1, &b"data"[..]));
+        rto *= 2;
+    }
+    assert_eq!(c.stats().retransmits, 3);
+}
+
+// RFC 6298 §5.5 backs off on timeouts; an ACK of new data ends the back-off and the
+// RTO returns to SRTT + 4·RTTVAR (as Linux does). Found by the 5 % loss pair test,
+// where the back-off otherwise climbed to 60 s and stalled the transfer.
+#[test]
+fn an_ack_of_new_data_ends_the_backoff() {
+    let mut c = established();
+    let base = c.rtt.rto();
+    c.send(b"data");
+    out(&mut c, t(100));
+    for _ in 0..3 {
+        let at = c.poll_timeout().unwrap();
+        c.handle_timeout(at);
+        out(&mut c, at);
+    }
+    assert_eq!(c.rtt.rto(), base * 8);
+    c.handle_segment(t(5000), &seg(IRS + 1, ISS + 5, A, b""));
+    assert_eq!(c.rtt.rto(), base);
+}
+
+// RFC 6298 §3 (Karn): no RTT sample from a retransmitted segment.
+#[test]
+fn karn_no_rtt_sample_from_a_retransmitted_segment() {
+    let mut c = established();
+    // The handshake took 1 ms: that was the first sample.
+    assert_eq!(c.rtt.srtt(), Some(Duration::from_millis(1)));
+    c.send(b"data");
+    out(&mut c, t(100));
+    c.handle_timeout(t(100) + c.rtt.rto());
+    out(&mut c, t(2000));
+    c.handle_segment(t(2500), &seg(IRS + 1, ISS + 5, A, b""));
+    assert_eq!(
+        c.rtt.srtt(),
+        Some(Duration::from_millis(1)),
+        "no sample from the retransmission"
+    );
+}
+
+// RFC 9293 §3.8.3: after too many retransmissions, give up with a RST.
+#[test]
+fn gives_up_after_max_retries_with_rst() {
+    let cfg = TcpConfig {
+        max_retries: 2,
+        ..TcpConfig::default()
+    };
+    let mut c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), None));
+    out(&mut c, t(0));
+    c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
+    c.send(b"x");
+    out(&mut c, t(1));
+    for _ in 0..3 {
+        let at = c.poll_timeout().unwrap();
+        c.handle_timeout(at);
+        out(&mut c, at);
+    }
+    assert_eq!(c.state(), State::Closed);
+    let ev: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(ev.contains(&Event::Closed(CloseReason::Timeout)), "{ev:?}");
+}
+
+// RFC 9293 §3.10.7.4 and the SYN-ACK timer: an unanswered SYN-ACK is sent again.
+#[test]
+fn syn_ack_is_retransmitted() {
+    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), None));
+    out(&mut c, t(0));
+    assert_eq!(c.poll_timeout(), Some(t(1000)));
+    c.handle_timeout(t(1000));
+    let o = out(&mut c, t(1000));
+    assert_eq!(flags(&o), vec![TcpFlags::SYN | A]);
+    assert_eq!(o[0].0.seq.0, ISS);
+}
+
+// RFC 9293 §3.6, figure 12: the passive close: CLOSE_WAIT, then LAST_ACK, then CLOSED.
+#[test]
+fn passive_close_through_close_wait_and_last_ack() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, FA, b""));
+    assert_eq!(c.state(), State::CloseWait);
+    assert_eq!(flags(&out(&mut c, t(10))), vec![A]);
+    c.close();
+    let o = out(&mut c, t(11));
+    assert_eq!(flags(&o), vec![FA]);
+    assert_eq!(c.state(), State::LastAck);
+    c.handle_segment(t(12), &seg(IRS + 2, ISS + 2, A, b""));
+    assert_eq!(c.state(), State::Closed);
+    let ev: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(ev.contains(&Event::Closed(CloseReason::Fin)));
+}
+
+// RFC 9293 §3.6: FIN_WAIT_1, FIN_WAIT_2, TIME_WAIT for 2×MSL, then CLOSED.
+#[test]
+fn active_close_reaches_time_wait_for_two_msl() {
+    let mut c = established();
+    c.close();
+    assert_eq!(flags(&out(&mut c, t(10))), vec![FA]);
+    assert_eq!(c.state(), State::FinWait1);
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 2, A, b""));
+    assert_eq!(c.state(), State::FinWait2);
+    c.handle_segment(t(12), &seg(IRS + 1, ISS + 2, FA, b""));
+    assert_eq!(c.state(), State::TimeWait);
+    assert_eq!(out(&mut c, t(12))[0].0.ack.0, IRS + 2);
+    assert_eq!(
+        c.poll_timeout(),
+        Some(t(12) + TcpConfig::default().time_wait)
+    );
+    c.handle_timeout(t(12) + TcpConfig::default().time_wait);
+    assert_eq!(c.state(), State::Closed);
+}
+
+// RFC 9293 §3.10.7.4 (TIME_WAIT): a retransmitted FIN is acknowledged again and the
+// 2×MSL timer restarts.
+#[test]
+fn time_wait_reacks_a_retransmitted_fin() {
+    let mut c = established();
+    c.close();
+    out(&mut c, t(10));
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 2, FA, b""));
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 2, A, b""));
+    out(&mut c, t(11));
+    assert_eq!(c.state(), State::TimeWait);
+    c.handle_segment(t(5000), &seg(IRS + 1, ISS + 2, FA, b""));
+    let o = out(&mut c, t(5000));
+    assert_eq!(flags(&o), vec![A]);
+    assert_eq!(o[0].0.ack.0, IRS + 2);
+    assert_eq!(
+        c.poll_timeout(),
+        Some(t(5000) + TcpConfig::default().time_wait)
+    );
+}
+
+// RFC 9293 §3.6, figure 13: simultaneous close goes through CLOSING.
+#[test]
+fn simultaneous_close_goes_through_closing() {
+    let mut c = established();
+    c.close();
+    out(&mut c, t(10));
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, FA, b""));
+    assert_eq!(c.state(), State::Closing);
+    c.handle_segment(t(12), &seg(IRS + 2, ISS + 2, A, b""));
+    assert_eq!(c.state(), State::TimeWait);
+}
+
+// RFC 9293 §3.6: our FIN is retransmitted in LAST_ACK until acknowledged.
+#[test]
+fn fin_is_retransmitted_in_last_ack() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, FA, b""));
+    c.close();
+    out(&mut c, t(10));
+    let at = c.poll_timeout().unwrap();
+    c.handle_timeout(at);
+    let o = out(&mut c, at);
+    assert_eq!(flags(&o), vec![FA]);
+    assert_eq!(o[0].0.seq.0, ISS + 1);
+    assert_eq!(c.state(), State::LastAck);
+}
+
+// RFC 9293 §3.6: after the peer's FIN, data still flows the other way (half-close).
+#[test]
+fn half_close_data_still_flows_after_the_peers_fin() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, FA, b"last words"));
+    assert_eq!(c.state(), State::CloseWait);
+    let mut buf = [0u8; 32];
+    let n = c.recv(&mut buf);
+    assert_eq!(&buf[..n], b"last words");
+    assert!(c.peer_done());
+    assert_eq!(c.send(b"still here"), 10);
+    let o = out(&mut c, t(11));
+    assert_eq!(o[0].1, b"still here");
+    assert_eq!(o[0].0.ack.0, IRS + 12, "the FIN is acknowledged");
+}
+
+// RFC 9293 §3.10.7.4 / RFC 5961 §3.2: a RST exactly at RCV.NXT resets...
+#[test]
+fn rst_at_rcv_nxt_closes() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1, 0, TcpFlags::RST, b""));
+    assert_eq!(c.state(), State::Closed);
+    assert!(out(&mut c, t(10)).is_empty(), "a RST is never answered");
+}
+
+// ... and one elsewhere in the window gets a challenge ACK (RFC 5961 §3.2).
+#[test]
+fn rst_in_window_but_not_exact_gets_a_challenge_ack() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 100, 0, TcpFlags::RST, b""));
+    assert_eq!(c.state(), State::Established);
+    let o = out(&mut c, t(10));
+    assert_eq!(flags(&o), vec![A]);
+    assert_eq!(o[0].0.ack.0, IRS + 1);
+    assert_eq!(c.stats().challenge_acks, 1);
+    // Outside the window: ignored.
+    c.handle_segment(t(11), &seg(IRS + 1_000_000, 0, TcpFlags::RST, b""));
+    assert!(out(&mut c, t(11)).is_empty());
+}
+
+// RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK.
+#[test]
+fn syn_in_established_gets_a_challenge_ack() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1, 0, TcpFlags::SYN, b""));
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(flags(&out(&mut c, t(10))), vec![A]);
+}
+
+// RFC 9293 §3.10.7.4: an ACK for data never sent is answered with an ACK and dropped.
+#[test]
+fn ack_of_unsent_data_is_answered_and_dropped() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1000, A, b"zzz"));
+    assert_eq!(c.recv_available(), 0);
+    assert_eq!(flags(&out(&mut c, t(10))), vec![A]);
+}
+
+// RFC 9293 §3.8.6.1: with data waiting on a zero window and nothing in flight, the
+// persist timer sends a one-byte probe, so a lost window update cannot stall us.
+#[test]
+fn zero_window_probe_after_the_persist_timeout() {
+    let mut c = established();
+    let mut w = seg(IRS + 1, ISS + 1, A, b"");
+    w.window = 0;
+    c.handle_segment(t(10), &w);
+    c.send(b"waiting");
+    assert!(out(&mut c, t(10)).is_empty(), "no room in the window");
+    let at = c.poll_timeout().expect("the persist timer runs");
+    assert_eq!(at, t(10) + c.rtt.rto());
+    c.handle_timeout(at);
+    let o = out(&mut c, at);
+    assert_eq!(o.len(), 1);
+    assert_eq!((o[0].0.seq.0, o[0].1.as_slice()), (ISS + 1, &b"w"[..]));
+    // The window opens: the rest follows.
+    let mut w = seg(IRS + 1, ISS + 2, A, b"");
+    w.window = 100;
+    c.handle_segment(at + Duration::from_millis(1), &w);
+    let o = out(&mut c, at + Duration::from_millis(1));
+    assert_eq!(o[0].1, b"aiting");
+}
+
+// RFC 9293 §3.8.6: never send beyond the peer's window.
+#[test]
+fn sending_stops_at_the_peers_window() {
+    let mut c = established();
+    let mut w = seg(IRS + 1, ISS + 1, A, b"");
+    w.window = 10; // scaled by 7: 1280 bytes
+    c.handle_segment(t(10), &w);
+    c.send(&[0u8; 5000]);
+    let sent: usize = out(&mut c, t(10)).iter().map(|(_, p)| p.len()).sum();
+    assert_eq!(sent, 1280);
+}
+
+/// Established from a SYN with the given window scale and our config.
+fn established_with(cfg: TcpConfig, ws: Option<u8>) -> Connection {
+    let mut c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), ws));
+    out(&mut c, t(0));
+    c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
+    assert_eq!(c.state(), State::Established);
+    while c.poll_event().is_some() {}
+    c
+}
+
+fn read_all(c: &mut Connection) -> Vec<u8> {
+    let mut buf = vec![0u8; 1 << 20];
+    let n = c.recv(&mut buf);
+    buf.truncate(n);
+    buf
+}
+
+// RFC 9293 §3.10.7.4 (segment text) and RFC 5681 §4.2: an out-of-order segment is
+// kept and answered with an immediate duplicate ACK; the segment that fills the hole
+// delivers both, and is acknowledged at once.
+#[test]
+fn out_of_order_segments_are_reassembled() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1 + 3, ISS + 1, PA, b"def"));
+    let o = out(&mut c, t(10));
+    assert_eq!(flags(&o), vec![A]);
+    assert_eq!(o[0].0.ack.0, IRS + 1, "a duplicate ACK");
+    assert_eq!(c.recv_available(), 0);
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, PA, b"abc"));
+    assert_eq!(read_all(&mut c), b"abcdef");
+    let o = out(&mut c, t(11));
+    assert_eq!(o.len(), 1, "filling a hole is acknowledged at once");
+    assert_eq!(o[0].0.ack.0, IRS + 7);
+}
+
+// RFC 5681 §4.2: one duplicate ACK for each out-of-order segment, even when several
+// arrive before the connection next transmits.
+#[test]
+fn each_out_of_order_segment_gets_its_own_duplicate_ack() {
+    let mut c = established();
+    for i in 1..=3u32 {
+        c.handle_segment(t(10), &seg(IRS + 1 + 10 * i, ISS + 1, A, b"x"));
+    }
+    let o = out(&mut c, t(10));
+    assert_eq!(o.len(), 3);
+    assert!(o.iter().all(|(h, _)| h.ack.0 == IRS + 1 && h.flags == A));
+}
+
+// RFC 9293 §3.10.7.4: a FIN that arrives before the data in front of it takes effect
+// when that data arrives.
+#[test]
+fn an_out_of_order_fin_waits_for_the_data_before_it() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1 + 2, ISS + 1, FA, b"cd"));
+    assert_eq!(c.state(), State::Established);
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, A, b"ab"));
+    assert_eq!(c.state(), State::CloseWait);
+    assert_eq!(read_all(&mut c), b"abcd");
+    assert!(c.peer_done());
+    assert_eq!(
+        out(&mut c, t(11))[0].0.ack.0,
+        IRS + 6,
+        "data and FIN acknowledged"
+    );
+}
+
+/// Sends `segments` full segments and returns the connection with them in flight.
+fn with_segments_in_flight(segments: usize) -> Connection {
+    let mut c = established();
+    c.send(&vec![7u8; 1460 * segments]);
+    let o = out(&mut c, t(10));
+    assert_eq!(o.len(), segments);
+    c
+}
+
+fn dup_ack(c: &mut Connection, at: Instant) {
+    c.handle_segment(at, &seg(IRS + 1, ISS + 1, A, b""));
+}
+
+// RFC 5681 §3.2: the third duplicate ACK retransmits the first unacknowledged segment
+// at once, sets ssthresh to half the flight and cwnd to ssthresh + 3 segments.
+#[test]
+fn fast_retransmit_on_the_third_duplicate_ack() {
+    let mut c = with_segments_in_flight(6);
+    for _ in 0..2 {
+        dup_ack(&mut c, t(20));
+        assert!(
+            out(&mut c, t(20)).is_empty(),
+            "two duplicates are not enough"
+        );
+    }
+    dup_ack(&mut c, t(20));
+    let o = out(&mut c, t(20));
+    assert_eq!(o.len(), 1);
+    assert_eq!((o[0].0.seq.0, o[0].1.len()), (ISS + 1, 1460));
+    assert_eq!(c.congestion(), (3 * 1460 + 3 * 1460, 3 * 1460));
+    assert_eq!(c.stats().fast_retransmits, 1);
+    assert!(c.timers.retransmit.is_armed(), "the timer still runs");
+}
+
+// RFC 6582 §3.2: in recovery a partial ACK retransmits the next hole; the full ACK
+// ends recovery with cwnd = min(ssthresh, flight + MSS).
+#[test]
+fn newreno_partial_ack_retransmits_the_next_hole() {
+    let mut c = with_segments_in_flight(6);
+    for _ in 0..3 {
+        dup_ack(&mut c, t(20));
+    }
+    out(&mut c, t(20));
+    c.handle_segment(t(30), &seg(IRS + 1, ISS + 1 + 1460, A, b""));
+    let o = out(&mut c, t(30));
+    assert_eq!(o.len(), 1, "{o:?}");
+    assert_eq!(o[0].0.seq.0, ISS + 1 + 1460);
+    c.handle_segment(t(40), &seg(IRS + 1, ISS + 1 + 6 * 1460, A, b""));
+    assert!(!c.cc.in_recovery());
+    assert_eq!(c.congestion(), (1460, 3 * 1460), "nothing left in flight");
+}
+
+// RFC 5681 §3.1: a retransmission timeout sets cwnd to one segment (the loss window)
+// and ssthresh to half the flight.
+#[test]
+fn a_timeout_collapses_cwnd_to_one_segment() {
+    let mut c = with_segments_in_flight(6);
+    let at = c.poll_timeout().unwrap();
+    c.handle_timeout(at);
+    assert_eq!(c.congestion(), (1460, 3 * 1460));
+    let o = out(&mut c, at);
+    assert_eq!(o.len(), 1, "one segment in the loss window");
+}
+
+// RFC 6928 and RFC 5681 §3.1: the first flight is ten segments; each ACK in slow
+// start opens the window by up to one segment.
+#[test]
+fn slow_start_begins_with_ten_segments() {
+    let mut c = established();
+    c.send(&vec![1u8; 1460 * 20]);
+    assert_eq!(out(&mut c, t(10)).len(), 10);
+    c.handle_segment(t(20), &seg(IRS + 1, ISS + 1 + 2 * 1460, A, b""));
+    assert_eq!(c.congestion().0, 11 * 1460);
+    assert_eq!(
+        out(&mut c, t(20)).len(),
+        3,
+        "two acknowledged plus one more"
+    );
+}
+
+// RFC 5961 §5.2 / RFC 9293 §3.10.7.4: an ACK older than SND.UNA - MAX.SND.WND is
+// answered with an ACK and its segment dropped.
+#[test]
+fn an_ack_far_below_snd_una_is_dropped() {
+    let mut c = established_with(TcpConfig::default(), None);
+    let old = ISS.wrapping_sub(1_000_000);
+    c.handle_segment(t(10), &seg(IRS + 1, old, PA, b"data"));
+    assert_eq!(c.recv_available(), 0, "the text is not taken");
+    assert_eq!(flags(&out(&mut c, t(10))), vec![A]);
+}
+
+// After a timeout restarts from SND.UNA, the peer may acknowledge beyond SND.NXT what
+// it held out of order; that ACK is valid (it is below SND.MAX).
+#[test]
+fn an_ack_beyond_snd_nxt_after_a_timeout_is_accepted() {
+    let mut c = with_segments_in_flight(3);
+    let at = c.poll_timeout().unwrap();
+    c.handle_timeout(at);
+    out(&mut c, at);
+    c.handle_segment(at, &seg(IRS + 1, ISS + 1 + 3 * 1460, A, b""));
+    assert_eq!(c.snd_una.0, ISS + 1 + 3 * 1460);
+    assert_eq!(c.snd_nxt, c.snd_una);
+    assert!(out(&mut c, at).is_empty(), "nothing is resent");
+    assert_eq!(c.timers.retransmit.deadline(), None);
+}
+
+// RFC 9293 §3.8.6.2.2 (receiver SWS avoidance): a window that reading opens by less
+// than min(buffer/2, MSS) is not advertised; one that opens by more is, at once.
+#[test]
+fn receiver_sws_avoidance_holds_back_small_window_increases() {
+    let cfg = TcpConfig {
+        recv_buffer: 8192,
+        window_scale: 0,
+        ..TcpConfig::default()
+    };
+    let mut c = established_with(cfg, None);
+    let mut seq = IRS + 1;
+    for len in [1460, 1460, 1460, 1460, 1460, 892] {
+        c.handle_segment(t(10), &seg(seq, ISS + 1, A, &vec![0u8; len]));
+        seq += len as u32;
+    }
+    let o = out(&mut c, t(10));
+    assert_eq!(o.last().unwrap().0.window, 0, "the buffer is full");
+    let mut buf = [0u8; 500];
+    assert_eq!(c.recv(&mut buf), 500);
+    assert!(
+        out(&mut c, t(11)).is_empty(),
+        "500 bytes are not worth announcing"
+    );
+    c.handle_segment(t(12), &seg(seq, ISS + 1, A, b""));
+    c.ack_now = true;
+    assert_eq!(
+        out(&mut c, t(12))[0].0.window,
+        0,
+        "nor advertised in an ACK"
+    );
+    let mut buf = [0u8; 1000];
+    assert_eq!(c.recv(&mut buf), 1000);
+    let o = out(&mut c, t(13));
+    assert_eq!(o.len(), 1, "a window update goes out at once");
+    assert_eq!(o[0].0.window, 1500);
+}
+
+// RFC 9293 §3.8.6.2.1 (sender SWS avoidance): with data in flight, a sliver of window
+// smaller than a segment (and than half the largest window offered) is not used.
+#[test]
+fn sender_sws_avoidance_waits_for_a_useful_window() {
+    let mut c = established_with(TcpConfig::default(), None);
+    let mut w = seg(IRS + 1, ISS + 1, A, b"");
+    w.window = 2000;
+    c.handle_segment(t(10), &w);
+    c.send(&[3u8; 4000]);
+    let o = out(&mut c, t(10));
+    assert_eq!(o.len(), 1);
+    assert_eq!(
+        o[0].1.len(),
+        1460,
+        "one full segment; 540 bytes of room wait"
+    );
+    // Its ACK opens the window again: the next full segment goes.
+    let mut w = seg(IRS + 1, ISS + 1 + 1460, A, b"");
+    w.window = 2000;
+    c.handle_segment(t(20), &w);
+    assert_eq!(out(&mut c, t(20))[0].1.len(), 1460);
+}
+
+// RFC 5961 §7: challenge ACKs are rate-limited (here per connection, 10 a second).
+#[test]
+fn challenge_acks_are_rate_limited() {
+    let mut c = established();
+    for _ in 0..25 {
+        c.handle_segment(t(10), &seg(IRS + 100, 0, TcpFlags::RST, b""));
+    }
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(c.stats().challenge_acks, 10);
+    assert_eq!(c.stats().challenge_acks_limited, 15);
+    c.handle_segment(t(1011), &seg(IRS + 100, 0, TcpFlags::RST, b""));
+    assert_eq!(
+        c.stats().challenge_acks,
+        11,
+        "a new second, a new allowance"
+    );
+}
+
+// RFC 9293 §3.6 and §3.10.8: our FIN is retransmitted in FIN_WAIT_1 until acknowledged.
+#[test]
+fn fin_is_retransmitted_in_fin_wait_1() {
+    let mut c = established();
+    c.close();
+    assert_eq!(flags(&out(&mut c, t(10))), vec![FA]);
+    assert_eq!(c.state(), State::FinWait1);
+    let at = c.poll_timeout().unwrap();
+    c.handle_timeout(at);
+    let o = out(&mut c, at);
+    assert_eq!(flags(&o), vec![FA]);
+    assert_eq!(o[0].0.seq.0, ISS + 1);
+}
+
+// RFC 9293 §3.6: in CLOSING (both FINs sent, ours unacknowledged) our FIN is resent.
+#[test]
+fn fin_is_retransmitted_in_closing() {
+    let mut c = established();
+    c.close();
+    out(&mut c, t(10));
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, FA, b""));
+    assert_eq!(c.state(), State::Closing);
+    out(&mut c, t(11));
+    let at = c.poll_timeout().unwrap();
+    c.handle_timeout(at);
+    assert_eq!(flags(&out(&mut c, at)), vec![FA]);
+    c.handle_segment(at, &seg(IRS + 2, ISS + 2, A, b""));
+    assert_eq!(c.state(), State::TimeWait);
+}
+
+// RFC 9293 §3.8.1 / RFC 6298 §5: an unanswered SYN is sent again, with back-off.
+#[test]
+fn syn_is_retransmitted_in_syn_sent() {
+    let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
+    out(&mut c, t(0));
+    let first = c.poll_timeout().unwrap();
+    assert_eq!(first, t(1000));
+    c.handle_timeout(first);
+    assert_eq!(flags(&out(&mut c, first)), vec![TcpFlags::SYN]);
+    assert_eq!(c.poll_timeout(), Some(first + Duration::from_secs(2)));
+}
+
+// RFC 9293 §3.10.7.4: with a zero receive window no segment is acceptable, but a
+// valid ACK in it is still taken.
+#[test]
+fn an_ack_is_taken_even_when_our_window_is_zero() {
+    let cfg = TcpConfig {
+        recv_buffer: 1460,
+        window_scale: 0,
+        ..TcpConfig::default()
+    };
+    let mut c = established_with(cfg, None);
+    c.send(b"ping");
+    out(&mut c, t(5));
+    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, A, &[0u8; 1460]));
+    assert_eq!(c.rcv_wnd(), 0);
+    // A window probe's byte, which we refuse, carrying the ACK of our data.
+    c.handle_segment(t(11), &seg(IRS + 1 + 1460, ISS + 5, A, b"x"));
+    assert_eq!(c.snd_una.0, ISS + 5, "the ACK was processed");
+    assert_eq!(c.recv_available(), 1460, "the byte was not");
+}
+
+// RFC 6191 / RFC 1122 §4.2.2.13: a SYN may reopen a connection in TIME_WAIT only when
+// its sequence number is above the old connection's.
+#[test]
+fn a_syn_may_reopen_time_wait_only_with_a_higher_sequence_number() {
+    let mut c = established();
+    c.close();
+    out(&mut c, t(10));
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 2, FA, b""));
+    assert_eq!(c.state(), State::TimeWait);
+    let mut s = syn(Some(1460), None);
+    s.seq = SeqNumber(IRS + 100_000);
+    assert!(c.syn_may_reopen(&s));
+    s.seq = SeqNumber(IRS + 1);
+    assert!(!c.syn_may_reopen(&s));
+}
+
+/// Every event queued, oldest first.
+fn events(c: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+// The owner may leave events unpolled for a while. A burst of data must not push the
+// state changes out of the queue: the stack counts a half-open connection until the
+// StateChanged from SYN_RCVD, opens it on Connected and removes it on Closed.
+#[test]
+fn a_burst_of_data_never_pushes_state_changes_out_of_the_event_queue() {
+    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), Some(7)));
+    out(&mut c, t(0));
+    c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
+    let mut seq = IRS + 1;
+    for i in 0..100 {
+        c.handle_segment(t(2 + i), &seg(seq, ISS + 1, PA, &[7u8; 100]));
+        seq += 100;
+        out(&mut c, t(2 + i));
+    }
+    c.handle_segment(t(200), &seg(seq, ISS + 1, FA, b""));
+    c.close();
+    assert_eq!(flags(&out(&mut c, t(200))), vec![FA]);
+    c.handle_segment(t(201), &seg(seq + 1, ISS + 2, A, b""));
+    assert_eq!(c.state(), State::Closed);
+    use State::*;
+    assert_eq!(
+        events(&mut c),
+        vec![
+            Event::StateChanged {
+                from: Listen,
+                to: SynReceived
+            },
+            Event::StateChanged {
+                from: SynReceived,
+                to: Established
+            },
+            Event::Connected,
+            // A hundred segments of data, none read: one Readable says it.
+            Event::Readable,
+            Event::PeerClosed,
+            Event::StateChanged {
+                from: Established,
+                to: CloseWait
+            },
+            Event::StateChanged {
+                from: CloseWait,
+                to: LastAck
+            },
+            Event::StateChanged {
+                from: LastAck,
+                to: Closed
+            },
+            Event::Closed(CloseReason::Fin),
+        ]
+    );
+    assert_eq!(
+        c.recv_available(),
+        100 * 100,
+        "all the data is there to read"
+    );
+}
+
+// Readable is reported again once the owner has polled it; state changes in between
+// keep their order.
+#[test]
+fn readable_is_reported_again_after_it_was_polled() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, PA, b"ab"));
+    c.handle_segment(t(11), &seg(IRS + 3, ISS + 1, PA, b"cd"));
+    assert_eq!(events(&mut c), vec![Event::Readable]);
+    c.handle_segment(t(12), &seg(IRS + 5, ISS + 1, PA, b"ef"));
+    c.handle_segment(t(13), &seg(IRS + 7, ISS + 1, FA, b"gh"));
+    assert_eq!(
+        events(&mut c),
+        vec![
+            Event::Readable,
+            Event::PeerClosed,
+            Event::StateChanged {
+                from: State::Established,
+                to: State::CloseWait
+            },
+        ]
+    );
+    assert_eq!(read_all(&mut c), b"abcdefgh");
+}
+
+// The longest life a connection has (simultaneous open, then simultaneous close through
+// CLOSING and TIME_WAIT: seven state changes), with a burst of data in the middle and no
+// event polled: every change is reported, in order (the bound in events.rs).
+#[test]
+fn the_longest_life_reports_every_state_change_in_order() {
+    let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
+    out(&mut c, t(0));
+    c.handle_segment(t(1), &syn(Some(1460), Some(7)));
+    out(&mut c, t(1));
+    c.handle_segment(t(2), &seg(IRS + 1, ISS + 1, A, b""));
+    let mut seq = IRS + 1;
+    for i in 0..50 {
+        c.handle_segment(t(3 + i), &seg(seq, ISS + 1, PA, &[1u8; 10]));
+        seq += 10;
+    }
+    c.close();
+    out(&mut c, t(100));
+    c.handle_segment(t(101), &seg(seq, ISS + 1, FA, b""));
+    c.handle_segment(t(102), &seg(seq + 1, ISS + 2, A, b""));
+    assert_eq!(c.state(), State::TimeWait);
+    c.handle_timeout(t(102) + TcpConfig::default().time_wait);
+    assert_eq!(c.state(), State::Closed);
+    use State::*;
+    let changes: Vec<_> = events(&mut c)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::StateChanged { from, to } => Some((from, to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (Closed, SynSent),
+            (SynSent, SynReceived),
+            (SynReceived, Established),
+            (Established, FinWait1),
+            (FinWait1, Closing),
+            (Closing, TimeWait),
+            (TimeWait, Closed),
+        ]
+    );
+}
