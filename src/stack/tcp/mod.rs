@@ -756,8 +756,11 @@ fn drain_events<C>(
                 counters.tcp_connections_opened.inc();
                 seen.connected = true;
             }
+            // A connection that aborted and was reset by the peer before its own RST
+            // left can say Closed twice; it closed once.
+            Event::Closed(_) if seen.closed.is_some() => {}
             Event::Closed(reason) => {
-                seen.closed.get_or_insert(reason);
+                seen.closed = Some(reason);
                 match reason {
                     CloseReason::Fin => counters.tcp_closed_fin.inc(),
                     CloseReason::Rst => counters.tcp_closed_rst.inc(),
