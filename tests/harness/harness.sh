@@ -41,6 +41,7 @@ unset _hx_env
 declare -gA HX_START=() HX_NAME=()
 HX_ORDER=()
 HX_STATUS=""
+_HX_STATE="" _HX_STARTED=""
 HX_ARGV=()
 
 hx_lab_up() { hx lab up; }
@@ -71,20 +72,20 @@ _hx_forget() {
 }
 
 hx_spawn() {
-    local _hx_var=$1 _hx_name=$2 _hx_ns=$3 _hx_out=$4 _hx_err=$5 _hx_pid
+    local _hxs_var=$1 _hxs_name=$2 _hxs_ns=$3 _hxs_out=$4 _hxs_err=$5 _hxs_pid
     shift 5
-    if [ -n "$_hx_ns" ]; then
+    if [ -n "$_hxs_ns" ]; then
         # ip netns exec execs CMD: $! is CMD's own PID, and signals reach it.
-        ip netns exec "$_hx_ns" "$@" </dev/null >"$_hx_out" 2>"$_hx_err" &
+        ip netns exec "$_hxs_ns" "$@" </dev/null >"$_hxs_out" 2>"$_hxs_err" &
     else
-        "$@" </dev/null >"$_hx_out" 2>"$_hx_err" &
+        "$@" </dev/null >"$_hxs_out" 2>"$_hxs_err" &
     fi
-    _hx_pid=$!
-    _hx_stat "$_hx_pid" || true
-    HX_START[$_hx_pid]=$_HX_STARTED
-    HX_NAME[$_hx_pid]=$_hx_name
-    HX_ORDER+=("$_hx_pid")
-    printf -v "$_hx_var" %s "$_hx_pid"
+    _hxs_pid=$!
+    _hx_stat "$_hxs_pid" || true
+    HX_START[$_hxs_pid]=$_HX_STARTED
+    HX_NAME[$_hxs_pid]=$_hxs_name
+    HX_ORDER+=("$_hxs_pid")
+    printf -v "$_hxs_var" %s "$_hxs_pid"
 }
 
 hx_stop() {
