@@ -14,6 +14,11 @@ from . import jsonio, stats
 NAN = stats.NAN
 
 
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def compare(out, secs, rounds, update_docs=False, docs="docs/performance.md"):
     """bench/compare.sh: OUT/results and OUT/micro.txt -> table, JSON, and with
     UPDATE_DOCS the block of DOCS between the compare.sh markers."""
@@ -57,7 +62,7 @@ def compare(out, secs, rounds, update_docs=False, docs="docs/performance.md"):
       f"{ratio('udp-tput-kernel', 'udp-kernel-kernel', 3):.2f}x sockperf | |")
     p("")
     micro_path = os.path.join(out, "micro.txt")
-    micro = open(micro_path).read().strip() if os.path.exists(micro_path) else ""
+    micro = _read(micro_path).strip() if os.path.exists(micro_path) else ""
     if micro:
         p("Micro-benchmarks (`cargo bench --bench micro`):")
         p("")
@@ -69,7 +74,7 @@ def compare(out, secs, rounds, update_docs=False, docs="docs/performance.md"):
     print()
     print(json.dumps({"secs": float(secs), "rounds": int(rounds), "medians": med}))
     if update_docs:
-        doc = open(docs).read()
+        doc = _read(docs)
         begin, end = "<!-- compare.sh begin -->", "<!-- compare.sh end -->"
         block = (f"{begin}\n{md}\n\nPlot: `{out}/compare.svg` (xstack load against the kernel's "
                  f"and xstack's servers, UDP and TCP).\n{end}")

@@ -8,7 +8,8 @@ from harness import lab
 class Lab(unittest.TestCase):
     def test_names_match_lab_sh(self):
         """harness.lab holds the same defaults as scripts/lab.sh (with no LAB_* set)."""
-        text = open(lab.LAB_SH).read()
+        with open(lab.LAB_SH) as f:
+            text = f.read()
         defaults = dict(re.findall(r"^\w+=\$\{(LAB_\w+):-([^}]*)\}", text, re.M))
         env = {k: v for k, v in os.environ.items() if k.startswith("LAB_")}
         if env:

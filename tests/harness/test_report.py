@@ -60,7 +60,8 @@ class Compare(unittest.TestCase):
         with open(docs, "w") as f:
             f.write("# P\n\nbefore\n<!-- compare.sh begin -->\nold table\n<!-- compare.sh end -->\nafter\n")
         run(report.compare, self.out, "3", "2", True, docs)
-        text = open(docs).read()
+        with open(docs) as f:
+            text = f.read()
         self.assertNotIn("old table", text)
         self.assertTrue(text.startswith("# P\n\nbefore\n<!-- compare.sh begin -->\nbench/compare.sh, "))
         self.assertTrue(text.endswith(f"UDP and TCP).\n<!-- compare.sh end -->\nafter\n"))
