@@ -1,40 +1,68 @@
 # bench/lib.sh: what the bench scripts share. Source it from the repository root.
+# Starting, readiness, stopping, JSON and statistics go through tests/harness
+# (harness.sh and `hx`): every server is stopped by the PID recorded when it started,
+# and a server that never becomes ready stops the bench with a sentence saying so.
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/harness/harness.sh"
 
 # bench_init NAME: needs root, installs and builds what is missing, sets BIN, OUT (a new
-# directory unless OUT is given), B (the server's address) and SPID.
+# directory unless OUT is given), B (the server's address) and SPID; on exit, stops
+# whatever is still running and tears the lab down.
 bench_init() {
     NAME=$1
     [ "$(id -u)" = 0 ] || { echo "$NAME: needs root (network namespaces, XDP): run with sudo" >&2; exit 1; }
     scripts/setup.sh >&2
-    BIN=target/release/xstack
+    BIN=$HX_BIN
     OUT=${OUT:-$(mktemp -d "/tmp/xstack-${NAME%.sh}.XXXXXX")}
     mkdir -p "$OUT"
-    B=198.18.0.2
+    B=$HX_B
     SPID=""
+    trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+    hx_stop_all
+    hx_lab_down || true
 }
 
 log() { echo "$NAME: $*" >&2; }
 
-# stop_server: stops the server started last. TERM, not INT: a background job of a
-# script starts with SIGINT ignored.
+# stop_server: stops the server started last (SIGTERM; SIGKILL after 10 s).
 stop_server() {
     if [ -n "$SPID" ]; then
-        kill -TERM "$SPID" 2>/dev/null || true
-        wait "$SPID" 2>/dev/null || true
+        hx_stop "$SPID" TERM 10 || log "the server (pid $SPID) did not stop on SIGTERM"
         SPID=""
     fi
 }
 
-# serve_xstack FILE ARGS...: xstack serve in xs-b owning $B with ARGS, its stdout in FILE;
-# returns once it says it is ready.
+# serve_xstack FILE ARGS...: xstack serve in xs-b owning $B with ARGS, its stdout in FILE
+# and its stderr beside it (FILE with .err for .out); returns once it says it is ready,
+# or fails (status 1), with a sentence and serve's stderr, when it exits first or is not
+# ready within 10 s. HX_TASKSET=CPUS runs it under taskset.
 serve_xstack() {
     local out=$1
     shift
-    ip netns exec xs-b "$BIN" serve --iface xsb0 --ip "$B/24" "$@" >"$out" 2>/dev/null &
-    SPID=$!
-    for _ in $(seq 100); do
-        grep -q ready "$out" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    log "xstack serve $* was not ready after 10 s"
+    hx_serve SPID "$out" "${out%.out}.err" "$@" \
+        || { log "xstack serve $* never became ready"; return 1; }
+}
+
+# serve_peer PROTO:PORT CMD...: a kernel server (sockperf, the epoll echo server) in
+# xs-b; returns once it listens on PORT, or fails (status 1) with a sentence.
+serve_peer() {
+    local listen=$1 name
+    shift
+    name=${1##*/}
+    [ "$name" = taskset ] && name=${4##*/} # taskset -c CPUS CMD
+    hx_peer SPID "$name" "$HX_NS_B" "$listen" "$OUT/peer.out" "$OUT/peer.err" "$@" \
+        || { log "$* never listened on $listen"; return 1; }
+}
+
+# load_result NAME FILE KEY...: the values at the dotted KEYs of xstack load's JSON report
+# in FILE (the last line), on one line; fails, saying why and with the last line of its
+# stderr (FILE with .err for .out), when there is no report.
+load_result() {
+    local name=$1 file=$2
+    shift 2
+    hx json "$file" "$@" && return 0
+    log "xstack load $name gave no result: $(grep -v -E '^lib(bpf|xdp)' "${file%.out}.err" 2>/dev/null | tail -n 1)"
+    return 1
 }

@@ -14,57 +14,36 @@ udp) TCPFLAG=() ;;
 tcp) TCPFLAG=(--tcp) ;;
 *) echo "load_vs_sockperf.sh: PROTO must be udp or tcp, not $PROTO" >&2; exit 2 ;;
 esac
-[ "$(id -u)" = 0 ] || { echo "load_vs_sockperf.sh: needs root: run with sudo" >&2; exit 1; }
-scripts/setup.sh
-BIN=target/release/xstack
-OUT=$(mktemp -d /tmp/xstack-bench.XXXXXX)
-trap 'pkill -f "sockperf server -i 198.18.0.2" || true; scripts/lab.sh down; rm -rf "$OUT"' EXIT
+source bench/lib.sh
+bench_init load_vs_sockperf.sh
 SERVER_CPU=$(($(nproc) > 1 ? 1 : 0))
-LAB_B_KERNEL=1 scripts/lab.sh up
-ip netns exec xs-b taskset -c "$SERVER_CPU" sockperf server "${TCPFLAG[@]}" -i 198.18.0.2 -p 11111 >/dev/null 2>&1 &
-sleep 0.5
+LAB_B_KERNEL=1 hx_lab_up
+serve_peer "$PROTO:11111" taskset -c "$SERVER_CPU" sockperf server "${TCPFLAG[@]}" -i "$B" -p 11111
+: >"$OUT/res"
 for r in $(seq "$ROUNDS"); do
     for mode in blocking busy; do
         busy=()
         [ "$mode" = busy ] && busy=(--timeout 0 --nonblocked)
         ip netns exec xs-a taskset -c 0 sockperf ping-pong "${TCPFLAG[@]}" "${busy[@]}" -i 198.18.0.2 \
             -p 11111 -t "$SECS" --full-rtt 2>&1 |
-            sed 's/\x1b\[[0-9;]*m//g' | awk -v k="sockperf-$mode" '
+            sed 's/\x1b\[[0-9;]*m//g' | awk -v r="$r" -v k="sockperf-$mode" '
                 /ReceivedMessages=/ {match($0, /RunTime=[0-9.]+/); rt=substr($0, RSTART+8, RLENGTH-8);
                                      match($0, /ReceivedMessages=[0-9]+/); n=substr($0, RSTART+17, RLENGTH-17)}
                 /percentile 50.000/ {p50=$NF} /percentile 99.000/ {p99=$NF} /percentile 99.900/ {p999=$NF}
-                END {print k, p50, p99, p999, n/rt}' >>"$OUT/res"
+                END {print r, k, p50, p99, p999, n/rt}' >>"$OUT/res"
     done
     # sockperf's TCP server serves one connection at a time (it blocks in recvfrom on
     # one socket, and its listen queue overflows): over TCP only one flow is meaningful.
     flows=(1 16)
     [ "$PROTO" = tcp ] && flows=(1)
     for c in "${flows[@]}"; do
-        ip netns exec xs-a taskset -c 0 "$BIN" load --iface xsa0 --ip 198.18.0.10/24 \
-            --target 198.18.0.2:11111 --proto "$PROTO" --app sockperf --size 64 --connections "$c" \
-            --duration "$SECS" --poll busy --json 2>/dev/null | tail -1 |
-            python3 -c "import json,sys; r=json.load(sys.stdin); l=r['latency_us']; print('xstack-$c', l['p50'], l['p99'], l['p999'], r['throughput_rps'], r['errors'])" >>"$OUT/res"
+        HX_TASKSET=0 hx_load "$OUT/last.out" "$OUT/last.err" --target "$B:11111" --proto "$PROTO" \
+            --app sockperf --size 64 --connections "$c" --duration "$SECS" --poll busy --json || true
+        if vals=$(load_result "xstack-$c" "$OUT/last.out" latency_us.p50 latency_us.p99 \
+            latency_us.p999 throughput_rps errors); then
+            echo "$r xstack-$c $vals" >>"$OUT/res"
+        fi
     done
 done
-python3 - "$OUT/res" "$SECS" "$ROUNDS" "$PROTO" <<'PY'
-import json, statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    k, *v = line.split()
-    rows.setdefault(k, []).append([float(x) for x in v[:4]])
-med = {k: [statistics.median(c) for c in zip(*v)] for k, v in rows.items()}
-print(f"{sys.argv[4].upper()} ping-pong against the kernel's sockperf server (64 B), {sys.argv[2]} s x {sys.argv[3]} rounds, medians;"
-      " client core 0, server core 1, on a shared 2-core machine\n")
-print("| client | flows | p50 (us) | p99 (us) | p99.9 (us) | requests/s |")
-print("|---|---|---|---|---|---|")
-for k, label, flows in (("sockperf-blocking", "sockperf ping-pong", 1),
-                        ("sockperf-busy", "sockperf ping-pong --timeout 0 --nonblocked", 1),
-                        ("xstack-1", "xstack load --app sockperf", 1),
-                        ("xstack-16", "xstack load --app sockperf", 16)):
-    if k not in med:
-        continue
-    p50, p99, p999, rate = med[k]
-    print(f"| {label} | {flows} | {p50:.2f} | {p99:.2f} | {p999:.2f} | {rate:.0f} |")
-print()
-print(json.dumps(med))
-PY
+hx report load-vs-sockperf "$OUT/res" "$SECS" "$ROUNDS" "$PROTO"
+log "raw results in $OUT"

@@ -19,9 +19,8 @@ if ! command -v perf >/dev/null 2>&1 || ! perf --version >/dev/null 2>&1; then
     log "installing linux-perf"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
 fi
-trap 'stop_server; scripts/lab.sh down' EXIT
 
-scripts/lab.sh up >&2
+hx_lab_up
 for w in udp-rtt tcp-rtt udp-tput crr; do
     case $w in
     udp-rtt) args=(--target "$B:11111" --proto udp --app sockperf --duration "$SECS") ;;
@@ -30,23 +29,12 @@ for w in udp-rtt tcp-rtt udp-tput crr; do
     crr) args=(--target "$B:7" --proto tcp --mode crr --connections 4 --requests 15000) ;;
     esac
     serve_xstack "$OUT/serve-$w.out" --sockperf 11111 --tcp-echo 7 --poll busy --cores 1 --json
-    perf record -q -F 2999 -g -a -o "$OUT/$w.data" -- ip netns exec xs-a "$BIN" load --iface xsa0 \
-        --ip 198.18.0.10/24 --poll busy --cores 0 --json "${args[@]}" 2>/dev/null \
+    hx_load_argv --poll busy --cores 0 --json "${args[@]}"
+    perf record -q -F 2999 -g -a -o "$OUT/$w.data" -- "${HX_ARGV[@]}" 2>/dev/null \
         | tail -1 >"$OUT/load-$w.json"
     stop_server
     echo "== $w"
-    python3 - "$OUT/load-$w.json" "$OUT/serve-$w.out" <<'PY'
-import json, sys
-load = json.load(open(sys.argv[1]))
-serve = json.loads(open(sys.argv[2]).read().splitlines()[-1])
-b, f = serve["batch_us"], serve["flush_us"]
-busy = b["batches"] * (b["mean"] + f["mean"]) / 1e6
-span = load["duration_s"]
-print(f"rate {load['throughput_rps']:.0f}/s, p50 {load['latency_us']['p50']:.2f} us (under perf)")
-print(f"server worker: {b['batches']} busy batches, {b['frames']} frames; per batch "
-      f"{b['mean']:.2f} us in the stack and {f['mean']:.2f} us in the TX kick; "
-      f"busy {busy:.3f} s of {span:.3f} s ({100 * busy / span:.0f}%)")
-PY
+    hx report profile "$OUT/load-$w.json" "$OUT/serve-$w.out"
     for comm in xstack-q0 xstack-load0; do
         perf report -i "$OUT/$w.data" --comms "$comm" --no-children --percentage relative \
             --sort sym --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' >"$OUT/$w-$comm.txt" || true

@@ -2,6 +2,7 @@
 # Runs every test tier and exits non-zero if any fails:
 #   0. scripts/check-layers.sh: imports run down the layers only;
 #   1. cargo test: unit, property, state-machine and simulated-network tests;
+#      and the unit tests of the test harness itself (tests/harness, python3 -m unittest);
 #   2. kernel peers over the veth lab (tests/kernel/*.sh), over the xdp and packet drivers.
 # Tier 2 needs root; without it this script fails, unless --no-root-tests is given (for a
 # developer's unprivileged run), in which case it says clearly that it skipped them.
@@ -48,6 +49,14 @@ if ! cargo test --release >"$unit_log" 2>&1; then
 fi
 grep -E '^test result' "$unit_log"
 rm -f "$unit_log"
+
+echo "== harness: python3 -m unittest (tests/harness)"
+if ! harness_log=$(PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s tests/harness -t tests 2>&1); then
+    echo "$harness_log" | tail -40
+    echo "test.sh: the harness's unit tests failed" >&2
+    exit 1
+fi
+echo "$harness_log" | grep -E '^(Ran|OK)'
 
 if [ "$no_root" = 1 ]; then
     echo "== tier 4: kernel-peer tests SKIPPED (--no-root-tests)"

@@ -1,99 +1,96 @@
 # Shared helpers for the kernel-peer tests. Source it; then call lab_up, serve_start,
-# serve_stop, and the checks. Each test script takes the driver (xdp|packet) as $1.
-# Every wait is bounded; the lab is torn down on exit.
+# serve_stop, peer_start, and the checks. Each test script takes the driver (xdp|packet)
+# as $1. Starting, readiness, stopping and JSON go through tests/harness (harness.sh):
+# every process is stopped by the PID recorded when it started. Every wait is bounded;
+# what is still running is stopped and the lab torn down on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BIN="$ROOT/target/release/xstack"
+source "$ROOT/tests/harness/harness.sh"
+BIN=$HX_BIN
 KDIR="$ROOT/tests/kernel"
 DRIVER=${1:-xdp}
 WORK=$(mktemp -d /tmp/xstack-test.XXXXXX)
 NAME=$(basename "$0" .sh)
 SERVE_PID=""
-A=198.18.0.1
-B=198.18.0.2
-LOADGEN=198.18.0.10
+PEER_PID=""
+PEERS=0
+A=$HX_A
+B=$HX_B
+LOADGEN=$HX_LOADGEN
 
 # alive PID: running and not a zombie waiting to be reaped.
-alive() {
-    local st
-    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    [[ $st != Z* ]]
-}
+alive() { hx_running "$1"; }
 
 log() { echo "[$NAME/$DRIVER] $*" >&2; }
 die() { log "FAIL: $*"; [ -s "$WORK/serve.err" ] && sed 's/^/    serve: /' "$WORK/serve.err" | grep -v libbpf >&2; exit 1; }
 
 cleanup() {
-    if [ -n "$SERVE_PID" ] && alive "$SERVE_PID"; then
-        kill -INT "$SERVE_PID" 2>/dev/null || true
-        sleep 0.5
-        kill -KILL "$SERVE_PID" 2>/dev/null || true
-    fi
-    pkill -f "xstack-test-peer-$$" 2>/dev/null || true
-    "$ROOT/scripts/lab.sh" down
+    hx_stop_all
+    hx_lab_down || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-in_a() { ip netns exec xs-a "$@"; }
-in_b() { ip netns exec xs-b "$@"; }
+in_a() { ip netns exec "$HX_NS_A" "$@"; }
+in_b() { ip netns exec "$HX_NS_B" "$@"; }
 
 lab_up() {
     [ "$(id -u)" = 0 ] || die "needs root (network namespaces, XDP)"
     [ -x "$BIN" ] || die "no $BIN: run scripts/setup.sh first"
-    "$ROOT/scripts/lab.sh" up
+    hx_lab_up || die "the lab did not come up"
 }
 
-# serve_start ARGS...: xstack serve in xs-b owning 198.18.0.2, waiting for "ready".
+# serve_start ARGS...: xstack serve in xs-b owning 198.18.0.2, waiting for "ready"; the
+# test fails, with serve's stderr, if it exits first or is not ready within 10 s.
 serve_start() {
-    # Not through in_b: a backgrounded function is a subshell, and $! must be xstack
-    # itself (ip netns exec execs it) for SIGINT to reach it.
-    ip netns exec xs-b "$BIN" serve --iface xsb0 --ip "$B/24" --driver "$DRIVER" --json "$@" \
-        >"$WORK/serve.out" 2>"$WORK/serve.err" &
-    SERVE_PID=$!
-    for _ in $(seq 100); do
-        grep -q ready "$WORK/serve.out" 2>/dev/null && return 0
-        alive "$SERVE_PID" || die "xstack serve exited before ready"
-        sleep 0.1
-    done
-    die "xstack serve not ready after 10 s"
+    hx_serve SERVE_PID "$WORK/serve.out" "$WORK/serve.err" --driver "$DRIVER" --json "$@" \
+        || { log "FAIL: xstack serve $* did not become ready"; exit 1; }
 }
 
 # serve_stop: SIGINT, wait (bounded), leave the JSON summary in $WORK/summary.json.
 serve_stop() {
-    kill -INT "$SERVE_PID"
-    for _ in $(seq 100); do
-        alive "$SERVE_PID" || break
-        sleep 0.1
-    done
-    alive "$SERVE_PID" && die "xstack serve did not stop within 10 s of SIGINT"
-    wait "$SERVE_PID" || die "xstack serve exited with status $?"
+    local rc=0
+    hx_stop "$SERVE_PID" INT 10 || rc=$?
+    [ "$rc" = 3 ] && die "xstack serve did not stop within 10 s of SIGINT"
+    [ "$rc" = 0 ] || die "xstack serve (pid $SERVE_PID) could not be stopped"
+    [ "$HX_STATUS" = 0 ] || die "xstack serve exited with status $HX_STATUS"
     SERVE_PID=""
     tail -n 1 "$WORK/serve.out" >"$WORK/summary.json"
-    python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/summary.json" \
+    hx json "$WORK/summary.json" >/dev/null \
         || die "the summary is not one JSON object: $(cat "$WORK/summary.json")"
-    if ip -n xs-b link show xsb0 | grep -q prog/xdp; then
+    if ip -n "$HX_NS_B" link show "$HX_IF_B" | grep -q prog/xdp; then
         die "an XDP program is still attached to xsb0 after xstack stopped"
     fi
 }
 
+# peer_start NS PROTO:PORT CMD...: a kernel peer (sockperf server, a Python echo server)
+# run in namespace NS, waiting until it listens on PORT; PEER_PID is its PID. It is
+# stopped by peer_stop, or at exit.
+peer_start() {
+    local ns=$1 listen=$2 name
+    shift 2
+    PEERS=$((PEERS + 1))
+    name=${*//$KDIR\//}
+    hx_peer PEER_PID "$name" "$ns" "$listen" "$WORK/peer$PEERS.out" "$WORK/peer$PEERS.err" "$@" \
+        || { log "FAIL: the peer '$name' did not start"; exit 1; }
+}
+
+# peer_stop PID: SIGTERM, bounded wait, SIGKILL if need be.
+peer_stop() { hx_stop "$1" TERM 5 || [ "$?" = 3 ] || die "could not stop the peer (pid $1)"; }
+
 # xstack_load ARGS...: xstack load in xs-a owning $LOADGEN, with the JSON report in
 # $WORK/load.out; dies, with the end of its stderr, if it fails.
 xstack_load() {
-    ip netns exec xs-a "$BIN" load --iface xsa0 --ip "$LOADGEN/24" --driver "$DRIVER" --json \
-        "$@" >"$WORK/load.out" 2>"$WORK/load.err" \
+    hx_load "$WORK/load.out" "$WORK/load.err" --driver "$DRIVER" --json "$@" \
         || die "xstack load $* failed: $(grep -v -E 'libbpf|libxdp' "$WORK/load.err" | tail -3)"
 }
 
+# load_json KEY...: values from xstack load's JSON report (dotted keys), on one line.
+load_json() { hx json "$WORK/load.out" "$@"; }
+
 # summary KEY: a value from the JSON summary (drops.X for drop reasons).
-summary() {
-    python3 -c '
-import json,sys
-d=json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."): d=d[k]
-print(d)' "$WORK/summary.json" "$1"
-}
+summary() { hx json "$WORK/summary.json" "$1"; }
 
 pass() { log "ok: $*"; }
 

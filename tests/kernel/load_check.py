@@ -2,12 +2,17 @@
 """Checks the JSON report of xstack load (the last line of stdout): requests > 0, no
 errors (unless allowed), p50 <= p99 <= p99.9 <= max, and the open-loop fields."""
 import json
+import os
 import sys
 
-lines = [l for l in open(sys.argv[1]).read().splitlines() if l.strip()]
-if not lines:
-    sys.exit("no output")
-r = json.loads(lines[-1])
+sys.dont_write_bytecode = True  # no __pycache__ in the tree from a root run
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness.jsonio import JsonError, last_json  # noqa: E402
+
+try:
+    r = last_json(sys.argv[1])
+except JsonError as e:
+    sys.exit(str(e))
 lat = r["latency_us"]
 problems = []
 if r["requests"] <= 0:
@@ -22,7 +27,7 @@ for k in ("requests", "errors", "duration_s", "throughput_rps"):
 if "--open-loop" in sys.argv and "latency_uncorrected_us" not in r:
     problems.append("open loop without latency_uncorrected_us")
 if problems:
-    sys.exit("; ".join(problems) + f"\n{lines[-1]}")
+    sys.exit("; ".join(problems) + f"\n{json.dumps(r)}")
 extra = ""
 if r.get("mode") == "stream":
     extra = f", {r['throughput_bps'] / 1e6:.1f} Mbit/s echoed"

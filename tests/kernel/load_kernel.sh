@@ -6,9 +6,8 @@ LAB_B_KERNEL=1
 export LAB_B_KERNEL
 source "$(dirname "$0")/lib.sh"
 lab_up
-in_b python3 "$KDIR/udp_echo_server.py" "$B" 7 60 &
-in_b timeout 120 sockperf server -i "$B" -p 11111 >/dev/null 2>&1 &
-sleep 0.5
+peer_start xs-b udp:7 python3 "$KDIR/udp_echo_server.py" "$B" 7 60
+peer_start xs-b udp:11111 timeout 120 sockperf server -i "$B" -p 11111
 load() { xstack_load --interval 1 "$@"; }
 load --target "$B:7" --proto udp --connections 4 --duration 2
 pass "udp pingpong x4 vs kernel echo: $(python3 "$KDIR/load_check.py" "$WORK/load.out")" || exit 1
@@ -18,9 +17,6 @@ pass "udp open loop 5000/s vs kernel echo: $(python3 "$KDIR/load_check.py" "$WOR
 load --target "$B:11111" --proto udp --app sockperf --duration 2
 pass "udp pingpong vs sockperf server: $(python3 "$KDIR/load_check.py" "$WORK/load.out")"
 load --target "$B:9" --proto udp --requests 5 --timeout-ms 200
-python3 - "$WORK/load.out" <<'PY' || die "a closed port was not reported as refused"
-import json, sys
-r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
-assert r["errors_by_kind"]["refused"] == 5, r
-PY
+[ "$(load_json errors_by_kind.refused)" = 5 ] \
+    || die "a closed port was not reported as refused: $(load_json errors_by_kind)"
 pass "a closed UDP port counts as refused"

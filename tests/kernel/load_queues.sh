@@ -8,22 +8,27 @@ LAB_B_KERNEL=1
 export LAB_QUEUES LAB_B_KERNEL
 source "$(dirname "$0")/lib.sh"
 lab_up
-in_b python3 "$KDIR/udp_echo_server.py" "$B" 7 60 &
-in_b timeout 120 python3 "$KDIR/tcp_echo_server.py" "$B" 7 >/dev/null 2>&1 &
-sleep 0.5
+peer_start xs-b udp:7 python3 "$KDIR/udp_echo_server.py" "$B" 7 60
+peer_start xs-b tcp:7 timeout 120 python3 "$KDIR/tcp_echo_server.py" "$B" 7
 load() { xstack_load --interval 1 --queues 2 "$@"; }
+# steered: the report's steered_frames, once it says it ran 2 workers.
 steered() {
-    python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().splitlines()[-1]); assert r["queues"] == 2, r; print(r["steered_frames"])' "$WORK/load.out"
+    local q s
+    read -r q s < <(load_json queues steered_frames) || true
+    [ "$q" = 2 ] || die "the load report says queues '$q', not 2: $(tail -n 1 "$WORK/load.out")"
+    echo "$s"
 }
 load --target "$B:7" --proto udp --connections 16 --duration 2
 r=$(python3 "$KDIR/load_check.py" "$WORK/load.out") || die "$r"
-pass "udp pingpong x16 on 2 workers: $r, $(steered) replies handed over"
+moved=$(steered) || exit 1
+pass "udp pingpong x16 on 2 workers: $r, $moved replies handed over"
 load --target "$B:7" --proto tcp --connections 16 --duration 2
 r=$(python3 "$KDIR/load_check.py" "$WORK/load.out") || die "$r"
-pass "tcp pingpong x16 on 2 workers: $r, $(steered) segments handed over"
+moved=$(steered) || exit 1
+pass "tcp pingpong x16 on 2 workers: $r, $moved segments handed over"
 load --target "$B:7" --proto tcp --mode crr --connections 4 --duration 2
 r=$(python3 "$KDIR/load_check.py" "$WORK/load.out") || die "$r"
-moved=$(steered)
+moved=$(steered) || exit 1
 [ "$moved" -gt 0 ] || die "no segment landed on the other worker: the hand-off went untested"
 pass "tcp crr on 2 workers: $r, $moved segments handed over"
 sleep 0.5

@@ -7,9 +7,8 @@ LAB_B_KERNEL=1
 export LAB_B_KERNEL
 source "$(dirname "$0")/lib.sh"
 lab_up
-in_b timeout 120 python3 "$KDIR/tcp_echo_server.py" "$B" 7 >/dev/null 2>&1 &
-in_b timeout 120 sockperf server --tcp -i "$B" -p 11111 >/dev/null 2>&1 &
-sleep 0.5
+peer_start xs-b tcp:7 timeout 120 python3 "$KDIR/tcp_echo_server.py" "$B" 7
+peer_start xs-b tcp:11111 timeout 120 sockperf server --tcp -i "$B" -p 11111
 load() { xstack_load --interval 1 --proto tcp "$@"; }
 check() { python3 "$KDIR/load_check.py" "$WORK/load.out" "$@" || die "bad report"; }
 load --target "$B:7" --connections 16 --duration 2
@@ -28,11 +27,8 @@ load --target "$B:11111" --app sockperf --duration 2
 r=$(check) || die "$r"
 pass "tcp pingpong vs sockperf server --tcp: $r"
 load --target "$B:9" --requests 5 --timeout-ms 200
-python3 - "$WORK/load.out" <<'PY' || die "a closed TCP port was not reported as refused"
-import json, sys
-r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
-assert r["errors_by_kind"]["refused"] == 5, r
-PY
+[ "$(load_json errors_by_kind.refused)" = 5 ] \
+    || die "a closed TCP port was not reported as refused: $(load_json errors_by_kind)"
 pass "a closed TCP port counts as refused"
 sleep 0.5
 left=$(in_b ss -tanH | grep -v LISTEN | grep -c "$LOADGEN" || true)

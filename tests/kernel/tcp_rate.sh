@@ -5,10 +5,9 @@
 source "$(dirname "$0")/lib.sh"
 N=3000
 LAB_B_KERNEL=1 lab_up
-in_b timeout 120 python3 "$KDIR/tcp_echo_server.py" "$B" 7 >/dev/null 2>&1 &
-sleep 0.5
+peer_start xs-b tcp:7 timeout 120 python3 "$KDIR/tcp_echo_server.py" "$B" 7
 kernel=$(in_a timeout 120 python3 "$KDIR/tcp_echo_check.py" "$B" 7 0 0 $N) || die "kernel server: $kernel"
-pkill -f "tcp_echo_server.py $B 7" || true
+peer_stop "$PEER_PID"
 LAB_B_KERNEL=0 lab_up
 serve_start --tcp-echo 7
 ours=$(in_a timeout 120 python3 "$KDIR/tcp_echo_check.py" "$B" 7 0 0 $N) || die "xstack: $ours"

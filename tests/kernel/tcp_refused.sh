@@ -4,19 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 lab_up
 serve_start --udp-echo 7
-in_a python3 - "$B" <<'PY' || die "connect() was not refused"
-import socket, sys, time
-for port in (7, 80, 5001):
-    s = socket.socket(); s.settimeout(2)
-    t = time.time()
-    try:
-        s.connect((sys.argv[1], port))
-        sys.exit(f"port {port}: connected")
-    except ConnectionRefusedError:
-        print(f"port {port}: refused in {(time.time() - t) * 1e6:.0f} us")
-    except socket.timeout:
-        sys.exit(f"port {port}: timed out instead of refused")
-PY
+in_a python3 "$KDIR/tcp_refused_check.py" "$B" || die "connect() was not refused"
 in_a nc -z -w 2 "$B" 80 && die "nc -z reports port 80 open"
 serve_stop
 [ "$(summary tcp_rst_sent)" -ge 4 ] || die "tcp_rst_sent < 4"

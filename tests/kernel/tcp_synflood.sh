@@ -5,11 +5,11 @@
 source "$(dirname "$0")/lib.sh"
 lab_up
 serve_start --tcp-echo 7 --syn-backlog 64
-in_a python3 "$KDIR/tcp_connect_loop.py" "$B" 7 6 >"$WORK/legit.out" &
-legit=$!
+hx_spawn legit tcp_connect_loop.py xs-a "$WORK/legit.out" "$WORK/legit.err" \
+    python3 "$KDIR/tcp_connect_loop.py" "$B" 7 6
 sleep 1
 in_a timeout 4 hping3 --flood -S -p 7 "$B" >/dev/null 2>&1 || true
-wait "$legit" || die "the legitimate client failed"
+hx_wait "$legit" || die "the legitimate client failed: $(tail -n 3 "$WORK/legit.err")"
 read -r _ attempts _ ok <"$WORK/legit.out"
 log "legitimate client: $ok of $attempts connections succeeded during the flood"
 [ "$attempts" -ge 50 ] || die "only $attempts legitimate attempts were made"

@@ -1,0 +1,171 @@
+"""The tables the benches print, from their raw results (see stats for the format).
+
+Each function prints what its bench prints on stdout: a Markdown table and, for most,
+one JSON object. Absolute numbers are medians over the rounds; every ratio is the median
+of the per-round ratios (stats.median_ratio), as docs/performance.md explains.
+"""
+
+import datetime
+import json
+import os
+
+from . import jsonio, stats
+
+NAN = stats.NAN
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def compare(out, secs, rounds, update_docs=False, docs="docs/performance.md"):
+    """bench/compare.sh: OUT/results and OUT/micro.txt -> table, JSON, and with
+    UPDATE_DOCS the block of DOCS between the compare.sh markers."""
+    res = stats.read_rounds(os.path.join(out, "results"))
+    med = stats.column_medians(res)
+
+    def get(k, i):
+        return med[k][i] if k in med else NAN
+
+    def ratio(num, den, col):
+        return stats.median_ratio(res, num, den, col)
+
+    lines = []
+    p = lines.append
+    p(f"bench/compare.sh, {datetime.date.today()}: {rounds} round(s) of {secs} s, medians. "
+      "veth lab; client on core 0, server on core 1 of a 2-core machine that they share.")
+    p("")
+    p("| test | pair | p50 (us) | p99 (us) | p99.9 (us) | rate (/s) | p50 vs kernel | p99.9 vs kernel |")
+    p("|---|---|---|---|---|---|---|---|")
+    for proto in ("udp", "tcp"):
+        base = f"{proto}-kernel-kernel"
+        for k, label in ((base, "kernel <-> kernel (sockperf both, busy-polling)"),
+                         (f"{proto}-sockperf-xstack", "sockperf client -> xstack serve"),
+                         (f"{proto}-load-xstack", "xstack load -> xstack serve"),
+                         (f"{proto}-load-kernel", "xstack load -> kernel sockperf server")):
+            p(f"| {proto.upper()} ping-pong 64 B | {label} | {get(k,0):.2f} | {get(k,1):.2f} | {get(k,2):.2f} | "
+              f"{get(k,3):.0f} | {ratio(k, base, 0):.2f}x | {ratio(k, base, 2):.2f}x |")
+    tk, tx = get("udp-tput-kernel", 3), get("udp-tput-xstack", 3)
+    p(f"| UDP echo throughput, one server core | kernel sockperf server | | | | {tk:.0f} | | |")
+    p(f"| UDP echo throughput, one server core | xstack serve | | | | {tx:.0f} | "
+      f"{ratio('udp-tput-xstack', 'udp-tput-kernel', 3):.2f}x the kernel | |")
+    ck, cx = get("crr-kernel", 3), get("crr-xstack", 3)
+    p(f"| TCP connect/request/close | kernel epoll echo server | {get('crr-kernel',0):.2f} | {get('crr-kernel',1):.2f} | {get('crr-kernel',2):.2f} | {ck:.0f} | | |")
+    p(f"| TCP connect/request/close | xstack serve | {get('crr-xstack',0):.2f} | {get('crr-xstack',1):.2f} | {get('crr-xstack',2):.2f} | {cx:.0f} | "
+      f"{ratio('crr-xstack', 'crr-kernel', 3):.2f}x the kernel | |")
+    sk, xl = get("udp-kernel-kernel", 3), get("udp-load-kernel", 3)
+    p(f"| load generator, one core, 1 flow | sockperf client (busy) -> kernel server | | | | {sk:.0f} | | |")
+    p(f"| load generator, one core, 1 flow | xstack load -> kernel server | | | | {xl:.0f} | "
+      f"{ratio('udp-load-kernel', 'udp-kernel-kernel', 3):.2f}x sockperf | |")
+    p(f"| load generator, one core, 16 flows | xstack load -> kernel server | | | | {tk:.0f} | "
+      f"{ratio('udp-tput-kernel', 'udp-kernel-kernel', 3):.2f}x sockperf | |")
+    p("")
+    micro_path = os.path.join(out, "micro.txt")
+    micro = _read(micro_path).strip() if os.path.exists(micro_path) else ""
+    if micro:
+        p("Micro-benchmarks (`cargo bench --bench micro`):")
+        p("")
+        p("```")
+        p(micro)
+        p("```")
+    md = "\n".join(lines)
+    print(md)
+    print()
+    print(json.dumps({"secs": float(secs), "rounds": int(rounds), "medians": med}))
+    if update_docs:
+        doc = _read(docs)
+        begin, end = "<!-- compare.sh begin -->", "<!-- compare.sh end -->"
+        block = (f"{begin}\n{md}\n\nPlot: `{out}/compare.svg` (xstack load against the kernel's "
+                 f"and xstack's servers, UDP and TCP).\n{end}")
+        if begin in doc and end in doc:
+            doc = doc[:doc.index(begin)] + block + doc[doc.index(end) + len(end):]
+        else:
+            doc = doc.rstrip() + "\n\n## bench/compare.sh: xstack against the kernel\n\n" + block + "\n"
+        with open(docs, "w") as f:
+            f.write(doc)
+
+
+def queues(out, secs, rounds):
+    """bench/queues.sh: OUT/results (rate, p50, steered frames, requests, errors) -> table."""
+    res = stats.read_rounds(os.path.join(out, "results"))
+    med = stats.column_medians(res)
+    print(f"bench/queues.sh, {datetime.date.today()}: {rounds} round(s) of {secs} s, medians; "
+          "xstack load -> xstack serve on a 2-queue veth, 2-core machine shared by both sides.")
+    print()
+    print("| test | workers a side | polling | UMEM | rate (/s) | p50 (us) | vs 1 worker | replies handed over |")
+    print("|---|---|---|---|---|---|---|---|")
+    names = {"udp": "UDP ping-pong, 16 flows", "tcp": "TCP ping-pong, 16 connections",
+             "crr": "TCP connect/request/close"}
+    for t in ("udp", "tcp", "crr"):
+        base = f"{t}-q1-busy-per-queue"
+        for q, poll, umem in ((1, "busy", "per-queue"), (2, "busy", "per-queue"),
+                              (2, "adaptive", "per-queue"), (2, "adaptive", "shared")):
+            key = f"{t}-q{q}-{poll}-{umem}"
+            m = med.get(key)
+            if not m:
+                continue
+            r = stats.median_ratio(res, key, base, 0)
+            rel = f"{r:.2f}x" if r == r else ""
+            # Frames handed over per completed request (a ping-pong reply is one frame).
+            moved = f"{m[2]:.0f} ({m[2] / m[3]:.2f} per request)" if m[3] else f"{m[2]:.0f}"
+            print(f"| {names[t]} | {q} | {poll} | {umem} | {m[0]:.0f} | {m[1]:.2f} | {rel} | {moved} |")
+
+
+def udp_rtt(results, secs, rounds, proto):
+    """bench/udp_rtt.sh: RESULTS (ping avg ms, p50, p99, p99.9, dropped) -> table, JSON."""
+    res = stats.read_rounds(results)
+    med = stats.column_medians(res)
+    names = {"kernel": "kernel sockperf server", "xdp": "xstack serve, xdp",
+             "packet": "xstack serve, packet"}
+    print(f"{proto.upper()} RTT, veth lab, client on core 0, server on core 1, sockperf -t {secs}, "
+          f"{rounds} round(s), medians; the machine's 2 cores are shared by client and server\n")
+    print("| server | ping avg (us) | sockperf p50 (us) | p99 (us) | p99.9 (us) | dropped | p50 vs kernel | p99.9 vs kernel |")
+    print("|---|---|---|---|---|---|---|---|")
+    out = {}
+    for k in ("kernel", "xdp", "packet"):
+        ping, p50, p99, p999, drop = med[k]
+        r50, r999 = stats.median_ratio(res, k, "kernel", 1), stats.median_ratio(res, k, "kernel", 3)
+        print(f"| {names[k]} | {ping*1000:.1f} | {p50:.2f} | {p99:.2f} | {p999:.2f} | {drop:.0f} | "
+              f"{r50:.2f}x | {r999:.2f}x |")
+        out[k] = {"ping_avg_us": ping * 1000, "p50_us": p50, "p99_us": p99, "p999_us": p999,
+                  "dropped": drop, "p50_ratio_vs_kernel": r50, "p999_ratio_vs_kernel": r999}
+    print()
+    print(json.dumps(out))
+
+
+def load_vs_sockperf(results, secs, rounds, proto):
+    """bench/load_vs_sockperf.sh: RESULTS (p50, p99, p99.9, rate[, errors]) -> table, JSON."""
+    med = stats.column_medians(stats.read_rounds(results), columns=4)
+    print(f"{proto.upper()} ping-pong against the kernel's sockperf server (64 B), {secs} s x {rounds} rounds, medians;"
+          " client core 0, server core 1, on a shared 2-core machine\n")
+    print("| client | flows | p50 (us) | p99 (us) | p99.9 (us) | requests/s |")
+    print("|---|---|---|---|---|---|")
+    for k, label, flows in (("sockperf-blocking", "sockperf ping-pong", 1),
+                            ("sockperf-busy", "sockperf ping-pong --timeout 0 --nonblocked", 1),
+                            ("xstack-1", "xstack load --app sockperf", 1),
+                            ("xstack-16", "xstack load --app sockperf", 16)):
+        if k not in med:
+            continue
+        p50, p99, p999, rate = med[k]
+        print(f"| {label} | {flows} | {p50:.2f} | {p99:.2f} | {p999:.2f} | {rate:.0f} |")
+    print()
+    print(json.dumps(med))
+
+
+def profile(load_json, serve_out):
+    """bench/profile.sh: the rate of one workload and how busy the server's worker was,
+    from xstack load's report and xstack serve's summary (both JSON on the last line)."""
+    load = jsonio.last_json(load_json)
+    serve = jsonio.last_json(serve_out)
+    b, f = serve["batch_us"], serve["flush_us"]
+    busy = b["batches"] * (b["mean"] + f["mean"]) / 1e6
+    span = load["duration_s"]
+    print(f"rate {load['throughput_rps']:.0f}/s, p50 {load['latency_us']['p50']:.2f} us (under perf)")
+    print(f"server worker: {b['batches']} busy batches, {b['frames']} frames; per batch "
+          f"{b['mean']:.2f} us in the stack and {f['mean']:.2f} us in the TX kick; "
+          f"busy {busy:.3f} s of {span:.3f} s ({100 * busy / span:.0f}%)")
+
+
+BENCHES = {"compare": compare, "queues": queues, "udp-rtt": udp_rtt,
+           "load-vs-sockperf": load_vs_sockperf, "profile": profile}

@@ -1,0 +1,82 @@
+import contextlib
+import io
+import json
+import os
+import tempfile
+import unittest
+
+from harness import report
+
+# Two rounds of bench/compare.sh in which the whole VM was twice as slow in round 2.
+RESULTS = """\
+1 udp-kernel-kernel 5 10 50 200000
+1 udp-sockperf-xstack 4 8 60 250000
+2 udp-kernel-kernel 10 20 100 100000
+2 udp-sockperf-xstack 6 16 80 170000
+1 udp-tput-kernel 0 0 0 300000 0
+1 udp-tput-xstack 0 0 0 600000 0
+2 udp-tput-kernel 0 0 0 150000 0
+2 udp-tput-xstack 0 0 0 450000 0
+"""
+
+
+def run(fn, *args):
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        fn(*args)
+    return buf.getvalue()
+
+
+class Compare(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.out = self.dir.name
+        with open(os.path.join(self.out, "results"), "w") as f:
+            f.write(RESULTS)
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def row(self, text, start):
+        return next(line for line in text.splitlines() if line.startswith(start))
+
+    def test_medians_and_per_round_ratios(self):
+        text = run(report.compare, self.out, "3", "2")
+        row = self.row(text, "| UDP ping-pong 64 B | sockperf client -> xstack serve |")
+        # p50 median 5.00; ratios per round 0.8 and 0.6 -> 0.70x (the ratio of the
+        # medians would be 5 / 7.5 = 0.67x); p99.9 1.2 and 0.8 -> 1.00x.
+        self.assertEqual(row, "| UDP ping-pong 64 B | sockperf client -> xstack serve | 5.00 | 12.00 | "
+                              "70.00 | 210000 | 0.70x | 1.00x |")
+        row = self.row(text, "| UDP echo throughput, one server core | xstack serve |")
+        self.assertIn("| 525000 | 2.50x the kernel |", row)  # 2.0 and 3.0 per round
+        # Pairs never measured print as nan, as before.
+        self.assertIn("| nanx | nanx |", self.row(text, "| TCP ping-pong 64 B | xstack load -> xstack serve |"))
+        last = json.loads(text.strip().splitlines()[-1])
+        self.assertEqual(last["rounds"], 2)
+        self.assertEqual(last["medians"]["udp-kernel-kernel"], [7.5, 15.0, 75.0, 150000.0])
+
+    def test_update_docs_replaces_the_marked_block(self):
+        docs = os.path.join(self.out, "performance.md")
+        with open(docs, "w") as f:
+            f.write("# P\n\nbefore\n<!-- compare.sh begin -->\nold table\n<!-- compare.sh end -->\nafter\n")
+        run(report.compare, self.out, "3", "2", True, docs)
+        with open(docs) as f:
+            text = f.read()
+        self.assertNotIn("old table", text)
+        self.assertTrue(text.startswith("# P\n\nbefore\n<!-- compare.sh begin -->\nbench/compare.sh, "))
+        self.assertTrue(text.endswith(f"UDP and TCP).\n<!-- compare.sh end -->\nafter\n"))
+
+
+class LoadVsSockperf(unittest.TestCase):
+    def test_only_the_first_four_columns(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".res") as f:
+            f.write("1 sockperf-busy 5 9 40 150000\n1 xstack-1 4 8 30 170000 0\n"
+                    "2 sockperf-busy 7 9 60 130000\n2 xstack-1 6 8 50 160000 2\n")
+            f.flush()
+            text = run(report.load_vs_sockperf, f.name, "1", "2", "udp")
+        self.assertIn("| xstack load --app sockperf | 1 | 5.00 | 8.00 | 40.00 | 165000 |", text)
+        self.assertEqual(json.loads(text.strip().splitlines()[-1])["xstack-1"], [5.0, 8.0, 40.0, 165000.0])
+
+
+if __name__ == "__main__":
+    unittest.main()
