@@ -11,7 +11,7 @@ use std::time::Instant as WallClock;
 use xstack::driver::{Transmit, Verdict};
 use xstack::metrics::hist::{latency_histogram, record};
 use xstack::metrics::StackCounters;
-use xstack::proto::tcp::{Connection, Segment, SeqNumber, TcpConfig};
+use xstack::proto::tcp::{Buffers, Connection, Segment, SeqNumber, TcpConfig};
 use xstack::stack::table::{ConnTable, FlowKey};
 use xstack::stack::{NoApp, Secrets, Stack, StackConfig};
 use xstack::time::Instant;
@@ -181,7 +181,7 @@ fn main() {
                 options: TcpOptions::default(),
                 payload: &[],
             };
-            Connection::accept(cfg, Instant::ZERO, i, &syn)
+            Connection::accept(cfg, Instant::ZERO, i, &syn, Buffers::for_config(&cfg))
         })
         .collect();
     let heap_per_conn =

@@ -13,7 +13,9 @@ use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
 use xstack::driver::{Device, Verdict};
 use xstack::metrics::{StackCounters, StackSnapshot};
 use xstack::proto::arp::ArpConfig;
-use xstack::proto::tcp::{Connection, Segment, SegmentHeader, SeqNumber, State, TcpConfig};
+use xstack::proto::tcp::{
+    Buffers, Connection, Segment, SegmentHeader, SeqNumber, State, TcpConfig,
+};
 use xstack::stack::trace::{Captured, Tracer};
 use xstack::stack::{Secrets, Stack, StackConfig};
 use xstack::wire::{
@@ -148,7 +150,7 @@ fn echo(run: Run) -> Outcome {
         max_retries: 30,
         ..TcpConfig::default()
     };
-    let mut client = Connection::connect(cfg, clock.now(), 0x1234_5678);
+    let mut client = Connection::connect(cfg, clock.now(), 0x1234_5678, Buffers::for_config(&cfg));
     let data = pattern(run.size);
     let (mut sent, mut received) = (0usize, Vec::with_capacity(run.size));
     let mut buf = vec![0u8; 65536];

@@ -28,9 +28,9 @@
 //! SACK and timestamps are never offered, so a peer never uses them (RFC 2018 §2,
 //! RFC 7323 §3.2), and any it sends are ignored.
 //!
-//! Invariants: buffers are taken once, at creation (from the thread's spare buffers of
-//! finished connections, else allocated), and given back when the connection enters
-//! TIME_WAIT or is dropped; `send_buf` holds exactly the bytes
+//! Invariants: the buffers are handed in at creation (`Buffers`: where they come from is
+//! the stack's affair) and handed back by `take_buffers` in TIME_WAIT or CLOSED, or by
+//! `release_buffers`; `send_buf` holds exactly the bytes
 //! from SND.UNA on (sent and unsent); `recv_buf` holds in-order bytes the application has
 //! not read, and out-of-order bytes are written past them into its free space;
 //! SND.UNA <= SND.NXT <= SND.MAX; every state transition moves forward (see
@@ -41,6 +41,7 @@
 
 use super::assembler::Assembler;
 pub use super::assembler::OOO_RANGES;
+use super::buffers::Buffers;
 use super::congestion::{CongestionControl, Flight, NewReno, Reaction};
 use super::events::EventQueue;
 use super::ring::Ring;
@@ -300,84 +301,9 @@ pub struct Connection {
     stats: ConnStats,
 }
 
-impl Drop for Connection {
-    fn drop(&mut self) {
-        spare_buffers::give_send(std::mem::take(&mut self.send_buf));
-        spare_buffers::give_recv(std::mem::replace(&mut self.recv_buf, Ring::none()));
-    }
-}
-
-/// Buffers of finished connections, kept per thread (a worker) for the next ones: a new
-/// connection then costs no allocation, and no zeroing of its receive buffer, which
-/// dominated a connect/request/close exchange. A few dozen are kept; the rest are freed.
-mod spare_buffers {
-    use super::Ring;
-    use std::cell::RefCell;
-    use std::collections::VecDeque;
-    use std::thread::LocalKey;
-
-    const KEEP: usize = 64;
-
-    type Shelf<T> = LocalKey<RefCell<Vec<T>>>;
-
-    thread_local! {
-        static SEND: RefCell<Vec<VecDeque<u8>>> = const { RefCell::new(Vec::new()) };
-        static RECV: RefCell<Vec<Ring>> = const { RefCell::new(Vec::new()) };
-    }
-
-    /// The last buffer on the shelf if it `fits`, else a new one from `make`.
-    fn take<T>(shelf: &'static Shelf<T>, fits: impl Fn(&T) -> bool, make: impl FnOnce() -> T) -> T {
-        shelf
-            .with(|s| {
-                let mut s = s.borrow_mut();
-                if s.last().is_some_and(fits) {
-                    s.pop()
-                } else {
-                    None
-                }
-            })
-            .unwrap_or_else(make)
-    }
-
-    /// Shelves `item` if there is room; otherwise (or while the thread exits) it is freed.
-    fn give<T>(shelf: &'static Shelf<T>, item: T) {
-        let _ = shelf.try_with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < KEEP {
-                s.push(item);
-            }
-        });
-    }
-
-    pub fn take_send(cap: usize) -> VecDeque<u8> {
-        take(
-            &SEND,
-            |q| q.capacity() >= cap,
-            || VecDeque::with_capacity(cap),
-        )
-    }
-
-    pub fn take_recv(cap: usize) -> Ring {
-        take(&RECV, |r| r.capacity() == cap.max(1), || Ring::new(cap))
-    }
-
-    pub fn give_send(mut q: VecDeque<u8>) {
-        if q.capacity() > 0 {
-            q.clear();
-            give(&SEND, q);
-        }
-    }
-
-    pub fn give_recv(mut r: Ring) {
-        if r.capacity() > 1 {
-            r.reset();
-            give(&RECV, r);
-        }
-    }
-}
-
 impl Connection {
-    fn new(cfg: TcpConfig, iss: SeqNumber, state: State) -> Self {
+    fn new(cfg: TcpConfig, iss: SeqNumber, state: State, bufs: Buffers) -> Self {
+        let Buffers { send, recv } = bufs;
         Connection {
             state,
             iss,
@@ -389,7 +315,7 @@ impl Connection {
             snd_wl2: iss,
             snd_shift: 0,
             peer_mss: DEFAULT_MSS,
-            send_buf: spare_buffers::take_send(cfg.send_buffer),
+            send_buf: send,
             fin_queued: false,
             fin_sent: false,
             syn_sent: false,
@@ -400,7 +326,7 @@ impl Connection {
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_shift: 0,
-            recv_buf: spare_buffers::take_recv(cfg.recv_buffer),
+            recv_buf: recv,
             ooo: Assembler::new(),
             peer_fin_at: None,
             rcv_adv: SeqNumber(0),
@@ -423,8 +349,8 @@ impl Connection {
 
     /// Passive open: a listener got `syn` and creates the connection in SYN_RCVD; the
     /// SYN-ACK goes out at the next `poll_transmit`.
-    pub fn accept(cfg: TcpConfig, now: Instant, iss: u32, syn: &Segment) -> Self {
-        let mut c = Connection::new(cfg, SeqNumber(iss), State::Listen);
+    pub fn accept(cfg: TcpConfig, now: Instant, iss: u32, syn: &Segment, bufs: Buffers) -> Self {
+        let mut c = Connection::new(cfg, SeqNumber(iss), State::Listen, bufs);
         c.irs = syn.seq;
         c.rcv_nxt = syn.seq + 1;
         c.rcv_adv = c.rcv_nxt;
@@ -442,8 +368,8 @@ impl Connection {
     /// out without a connection, for a SYN with sequence number `irs` and MSS
     /// `peer_mss`, without window scaling. The connection starts in SYN_RCVD as if it had
     /// sent that SYN-ACK; `handle_segment` with the returning ACK completes it.
-    pub fn accept_cookie(cfg: TcpConfig, iss: u32, irs: u32, peer_mss: u16) -> Self {
-        let mut c = Connection::new(cfg, SeqNumber(iss), State::Listen);
+    pub fn accept_cookie(cfg: TcpConfig, iss: u32, irs: u32, peer_mss: u16, bufs: Buffers) -> Self {
+        let mut c = Connection::new(cfg, SeqNumber(iss), State::Listen, bufs);
         c.irs = SeqNumber(irs);
         c.rcv_nxt = c.irs + 1;
         c.rcv_adv = c.rcv_nxt;
@@ -464,8 +390,8 @@ impl Connection {
     }
 
     /// Active open: SYN_SENT; the SYN goes out at the next `poll_transmit`.
-    pub fn connect(cfg: TcpConfig, now: Instant, iss: u32) -> Self {
-        let mut c = Connection::new(cfg, SeqNumber(iss), State::Closed);
+    pub fn connect(cfg: TcpConfig, now: Instant, iss: u32, bufs: Buffers) -> Self {
+        let mut c = Connection::new(cfg, SeqNumber(iss), State::Closed, bufs);
         // We offer window scaling; it holds only if the SYN-ACK offers it too.
         c.rcv_shift = cfg.window_scale.min(14);
         c.set_state(State::SynSent);
@@ -1023,12 +949,36 @@ impl Connection {
         self.timers.retransmit.stop();
         self.timers.time_wait.set(now + self.cfg.time_wait);
         // Nothing more is sent or taken in: a connection lingering in TIME_WAIT (an
-        // active closer may hold thousands) keeps only its sequence numbers. Bytes the
-        // application has not read yet stay.
-        spare_buffers::give_send(std::mem::take(&mut self.send_buf));
-        if self.recv_buf.is_empty() {
-            spare_buffers::give_recv(std::mem::replace(&mut self.recv_buf, Ring::new(1)));
+        // active closer may hold thousands) needs only its sequence numbers, and its
+        // owner takes the buffers back (`take_buffers`) once the application has read
+        // what is left.
+    }
+
+    /// The buffers, once the connection no longer needs them: in TIME_WAIT or CLOSED,
+    /// after the application has read every byte that arrived. Taken once; the
+    /// connection then owns no buffer memory.
+    pub fn take_buffers(&mut self) -> Option<Buffers> {
+        let done = matches!(self.state, State::TimeWait | State::Closed);
+        if !done || !self.recv_buf.is_empty() || self.recv_buf.capacity() <= 1 {
+            return None;
         }
+        let mut b = Buffers {
+            send: std::mem::take(&mut self.send_buf),
+            recv: std::mem::replace(&mut self.recv_buf, Ring::none()),
+        };
+        b.clear();
+        Some(b)
+    }
+
+    /// Hands back whatever buffer memory the connection still holds, emptied, whatever
+    /// its state (for a connection about to be dropped).
+    pub fn release_buffers(&mut self) -> Buffers {
+        let mut b = Buffers {
+            send: std::mem::take(&mut self.send_buf),
+            recv: std::mem::replace(&mut self.recv_buf, Ring::none()),
+        };
+        b.clear();
+        b
     }
 
     /// The highest sequence number sent: a new connection on the same ports must start

@@ -49,20 +49,41 @@ fn flags(o: &[(SegmentHeader, Vec<u8>)]) -> Vec<TcpFlags> {
 }
 
 #[test]
-fn a_new_connection_takes_the_buffers_of_a_finished_one() {
-    let cfg = TcpConfig::default();
-    let c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), None));
-    let (send, recv) = (c.send_buf.capacity(), c.recv_buf.capacity());
-    let recv_at = c.recv_buf.peek_ptr();
-    drop(c);
-    let c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), None));
-    assert_eq!(
-        c.recv_buf.peek_ptr(),
-        recv_at,
-        "the receive ring was not reused"
+fn time_wait_hands_its_buffers_back_once_and_still_acks() {
+    let mut c = established();
+    c.close();
+    out(&mut c, t(10));
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 2, A, b""));
+    assert!(
+        c.take_buffers().is_none(),
+        "FIN_WAIT_2 may still receive data"
     );
-    assert_eq!((c.send_buf.capacity(), c.recv_buf.capacity()), (send, recv));
-    assert!(c.recv_buf.is_empty() && c.send_buf.is_empty());
+    c.handle_segment(t(12), &seg(IRS + 1, ISS + 2, FA, b""));
+    assert_eq!(c.state(), State::TimeWait);
+    let b = c.take_buffers().expect("TIME_WAIT needs no buffers");
+    assert!(b.holds_memory());
+    assert!(c.take_buffers().is_none(), "taken once");
+    // A retransmitted FIN is still answered, from no buffers at all.
+    c.handle_segment(t(13), &seg(IRS + 1, ISS + 2, FA, b""));
+    assert_eq!(flags(&out(&mut c, t(13))), vec![A]);
+}
+
+#[test]
+fn buffers_come_back_once_the_connection_needs_them_no_more() {
+    let cfg = TcpConfig::default();
+    let mut c = Connection::accept(
+        cfg,
+        t(0),
+        ISS,
+        &syn(Some(1460), None),
+        Buffers::for_config(&cfg),
+    );
+    assert!(
+        c.take_buffers().is_none(),
+        "SYN_RCVD still needs its buffers"
+    );
+    let b = c.release_buffers();
+    assert!(b.fits(&cfg) && b.holds_memory());
 }
 
 const A: TcpFlags = TcpFlags::ACK;
@@ -71,7 +92,13 @@ const FA: TcpFlags = TcpFlags(0x11);
 
 /// A connection accepted from a SYN with MSS 1460 and window scale 7, and established.
 fn established() -> Connection {
-    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), Some(7)));
+    let mut c = Connection::accept(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        &syn(Some(1460), Some(7)),
+        Buffers::for_config(&TcpConfig::default()),
+    );
     out(&mut c, t(0));
     c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
     assert_eq!(c.state(), State::Established);
@@ -82,7 +109,13 @@ fn established() -> Connection {
 // RFC 9293 §3.5, figure 6: LISTEN -> SYN_RCVD -> ESTABLISHED.
 #[test]
 fn passive_open_three_way_handshake() {
-    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), Some(7)));
+    let mut c = Connection::accept(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        &syn(Some(1460), Some(7)),
+        Buffers::for_config(&TcpConfig::default()),
+    );
     assert_eq!(c.state(), State::SynReceived);
     let o = out(&mut c, t(0));
     assert_eq!(o.len(), 1);
@@ -109,7 +142,12 @@ fn passive_open_three_way_handshake() {
 // RFC 9293 §3.5: CLOSED -> SYN_SENT -> ESTABLISHED, the third segment is an ACK.
 #[test]
 fn active_open_three_way_handshake() {
-    let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
+    let mut c = Connection::connect(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        Buffers::for_config(&TcpConfig::default()),
+    );
     let o = out(&mut c, t(0));
     assert_eq!(flags(&o), vec![TcpFlags::SYN]);
     assert_eq!(o[0].0.seq.0, ISS);
@@ -131,7 +169,12 @@ fn active_open_three_way_handshake() {
 // RFC 9293 §3.5, figure 7: both sides send SYN; each answers with SYN-ACK.
 #[test]
 fn simultaneous_open() {
-    let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
+    let mut c = Connection::connect(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        Buffers::for_config(&TcpConfig::default()),
+    );
     out(&mut c, t(0));
     c.handle_segment(t(1), &syn(Some(1460), Some(7)));
     assert_eq!(c.state(), State::SynReceived);
@@ -147,7 +190,13 @@ fn simultaneous_open() {
 // RFC 9293 §3.7.1: a SYN without the MSS option means 536.
 #[test]
 fn peer_without_mss_gets_536_byte_segments() {
-    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(None, None));
+    let mut c = Connection::accept(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        &syn(None, None),
+        Buffers::for_config(&TcpConfig::default()),
+    );
     out(&mut c, t(0));
     c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
     assert_eq!(c.send(&[7u8; 1000]), 1000);
@@ -159,7 +208,13 @@ fn peer_without_mss_gets_536_byte_segments() {
 // RFC 7323 §2.2: window scaling only if the SYN offered it; windows in SYNs unscaled.
 #[test]
 fn window_scale_only_if_the_syn_offered_it() {
-    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), None));
+    let mut c = Connection::accept(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        &syn(Some(1460), None),
+        Buffers::for_config(&TcpConfig::default()),
+    );
     let o = out(&mut c, t(0));
     assert_eq!(o[0].0.options.window_scale, None);
     assert_eq!(o[0].0.window, 65535, "64 KiB buffer, unscaled, capped");
@@ -296,7 +351,13 @@ fn gives_up_after_max_retries_with_rst() {
         max_retries: 2,
         ..TcpConfig::default()
     };
-    let mut c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), None));
+    let mut c = Connection::accept(
+        cfg,
+        t(0),
+        ISS,
+        &syn(Some(1460), None),
+        Buffers::for_config(&cfg),
+    );
     out(&mut c, t(0));
     c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
     c.send(b"x");
@@ -314,7 +375,13 @@ fn gives_up_after_max_retries_with_rst() {
 // RFC 9293 §3.10.7.4 and the SYN-ACK timer: an unanswered SYN-ACK is sent again.
 #[test]
 fn syn_ack_is_retransmitted() {
-    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), None));
+    let mut c = Connection::accept(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        &syn(Some(1460), None),
+        Buffers::for_config(&TcpConfig::default()),
+    );
     out(&mut c, t(0));
     assert_eq!(c.poll_timeout(), Some(t(1000)));
     c.handle_timeout(t(1000));
@@ -504,7 +571,13 @@ fn sending_stops_at_the_peers_window() {
 
 /// Established from a SYN with the given window scale and our config.
 fn established_with(cfg: TcpConfig, ws: Option<u8>) -> Connection {
-    let mut c = Connection::accept(cfg, t(0), ISS, &syn(Some(1460), ws));
+    let mut c = Connection::accept(
+        cfg,
+        t(0),
+        ISS,
+        &syn(Some(1460), ws),
+        Buffers::for_config(&cfg),
+    );
     out(&mut c, t(0));
     c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
     assert_eq!(c.state(), State::Established);
@@ -785,7 +858,12 @@ fn fin_is_retransmitted_in_closing() {
 // RFC 9293 §3.8.1 / RFC 6298 §5: an unanswered SYN is sent again, with back-off.
 #[test]
 fn syn_is_retransmitted_in_syn_sent() {
-    let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
+    let mut c = Connection::connect(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        Buffers::for_config(&TcpConfig::default()),
+    );
     out(&mut c, t(0));
     let first = c.poll_timeout().unwrap();
     assert_eq!(first, t(1000));
@@ -840,7 +918,13 @@ fn events(c: &mut Connection) -> Vec<Event> {
 // StateChanged from SYN_RCVD, opens it on Connected and removes it on Closed.
 #[test]
 fn a_burst_of_data_never_pushes_state_changes_out_of_the_event_queue() {
-    let mut c = Connection::accept(TcpConfig::default(), t(0), ISS, &syn(Some(1460), Some(7)));
+    let mut c = Connection::accept(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        &syn(Some(1460), Some(7)),
+        Buffers::for_config(&TcpConfig::default()),
+    );
     out(&mut c, t(0));
     c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
     let mut seq = IRS + 1;
@@ -921,7 +1005,12 @@ fn readable_is_reported_again_after_it_was_polled() {
 // event polled: every change is reported, in order (the bound in events.rs).
 #[test]
 fn the_longest_life_reports_every_state_change_in_order() {
-    let mut c = Connection::connect(TcpConfig::default(), t(0), ISS);
+    let mut c = Connection::connect(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        Buffers::for_config(&TcpConfig::default()),
+    );
     out(&mut c, t(0));
     c.handle_segment(t(1), &syn(Some(1460), Some(7)));
     out(&mut c, t(1));

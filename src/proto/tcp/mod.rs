@@ -2,11 +2,13 @@
 //! TCB), built from small parts each with its own tests: `rtt` (RFC 6298 RTO),
 //! `congestion` (the congestion-control trait and NewReno), `assembler` (out-of-order
 //! ranges), `timers` (deadlines), `events` (the event queue); `seq` is sequence-number
-//! arithmetic and `ring` the byte ring of the buffers. The stack owns the connection
+//! arithmetic, `ring` the byte ring of the buffers and `buffers` the memory a connection
+//! is given and hands back (the stack keeps the pool). The stack owns the connection
 //! table, the listening ports and the wire format; it feeds segments in and sends what
 //! comes out.
 
 pub mod assembler;
+pub mod buffers;
 pub mod congestion;
 pub mod conn;
 pub mod events;
@@ -15,6 +17,7 @@ pub mod rtt;
 pub mod seq;
 pub mod timers;
 
+pub use buffers::Buffers;
 pub use conn::{
     CloseReason, ConnStats, Connection, Event, Segment, SegmentHeader, State, TcpConfig,
 };

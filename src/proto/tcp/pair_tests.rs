@@ -3,6 +3,7 @@
 //! byte for byte. Bounded in steps, so a livelock fails instead of hanging.
 
 use super::conn::{ConnStats, Connection, Segment, SegmentHeader, State, TcpConfig};
+use super::Buffers;
 use crate::driver::sim::Rng;
 use crate::time::Instant;
 use core::time::Duration;
@@ -132,7 +133,12 @@ fn transfer_with(
         in_flight: VecDeque::new(),
     };
     let mut client = End::new(
-        Some(Connection::connect(cfg, Instant::ZERO, 0xfff0_0000)),
+        Some(Connection::connect(
+            cfg,
+            Instant::ZERO,
+            0xfff0_0000,
+            Buffers::for_config(&cfg),
+        )),
         pattern(7, size),
     );
     let mut server = End::new(None, pattern(13, size));
@@ -160,7 +166,13 @@ fn transfer_with(
                 match server.conn.as_mut() {
                     Some(c) => c.handle_segment(now, &seg),
                     None if seg.flags.contains(crate::wire::TcpFlags::SYN) => {
-                        server.conn = Some(Connection::accept(cfg, now, 0x7fff_0000, &seg))
+                        server.conn = Some(Connection::accept(
+                            cfg,
+                            now,
+                            0x7fff_0000,
+                            &seg,
+                            Buffers::for_config(&cfg),
+                        ))
                     }
                     None => {}
                 }

@@ -89,6 +89,10 @@ impl Ring {
     /// Drops `n` bytes from the front.
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.len);
+        if n == 0 {
+            // Also the whole story for a ring that owns no memory.
+            return;
+        }
         self.head = (self.head + n) % self.buf.len();
         self.len -= n;
     }
@@ -128,5 +132,17 @@ mod tests {
         r.commit(3);
         let (a, b) = r.peek(5, 3);
         assert_eq!([a, b].concat(), b"UXY");
+    }
+
+    #[test]
+    fn a_ring_without_memory_refuses_writes_and_reads_nothing() {
+        let mut r = Ring::none();
+        assert_eq!(r.write_at(0, b"abc"), 0);
+        r.commit(3);
+        assert_eq!(r.len(), 0);
+        let mut out = [0u8; 4];
+        assert_eq!(r.pop(&mut out), 0);
+        r.consume(1);
+        assert!(r.is_empty());
     }
 }

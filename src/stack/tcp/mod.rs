@@ -25,6 +25,7 @@
 //! is followed by the application's `closed`; nothing here allocates per segment (the
 //! heap and lists grow to their high-water mark and stay).
 
+pub mod pool;
 pub mod ports;
 
 use super::app::{App, ConnId, TcpSocket};
@@ -46,6 +47,7 @@ use core::cmp::Reverse;
 use core::hash::{Hash, Hasher};
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
+use pool::BufferPool;
 use ports::{EphemeralPorts, PortSet};
 use std::collections::BinaryHeap;
 use std::hash::DefaultHasher;
@@ -130,6 +132,8 @@ pub struct TcpEndpoint<C> {
     /// Connections in TIME_WAIT.
     time_wait: usize,
     ports: EphemeralPorts,
+    /// Buffers of finished connections, for the next ones.
+    pool: BufferPool,
     /// `--trace`: the ladder of every connection.
     trace: Option<Tracer>,
     /// Connection timers, earliest first: (deadline, slot). An entry is live only while
@@ -163,6 +167,7 @@ impl<C> TcpEndpoint<C> {
             last_cookie: None,
             time_wait: 0,
             ports: EphemeralPorts::new(cfg.ports),
+            pool: BufferPool::new(pool::KEEP),
             trace: None,
             timers: BinaryHeap::with_capacity(1024),
             due: Vec::with_capacity(1024),
@@ -222,8 +227,9 @@ impl<C> TcpEndpoint<C> {
 
     /// Takes a connection out of the table, keeping every count that depends on it.
     fn remove(&mut self, slot: u32) -> Option<(FlowKey, Flow<C>)> {
-        let (key, flow) = self.conns.remove(slot)?;
+        let (key, mut flow) = self.conns.remove(slot)?;
         self.counters.tcp_table_removed.inc();
+        self.pool.give(flow.conn.release_buffers());
         if flow.half_open {
             self.half_open -= 1;
         }
@@ -291,7 +297,7 @@ impl<C> TcpEndpoint<C> {
                 continue;
             }
             let flow = Flow {
-                conn: Connection::connect(self.cfg, now, isn),
+                conn: Connection::connect(self.cfg, now, isn, self.pool.take(&self.cfg)),
                 app: state,
                 peer_mac,
                 dirty: true,
@@ -426,7 +432,13 @@ impl<C> TcpEndpoint<C> {
                     if let Some(state) = app.accept(now, r.dst_port) {
                         self.counters.tcp_syn_cookies_ok.inc();
                         let flow = Flow {
-                            conn: Connection::accept_cookie(self.cfg, iss, irs, mss),
+                            conn: Connection::accept_cookie(
+                                self.cfg,
+                                iss,
+                                irs,
+                                mss,
+                                self.pool.take(&self.cfg),
+                            ),
                             app: state,
                             peer_mac,
                             dirty: false,
@@ -541,7 +553,7 @@ impl<C> TcpEndpoint<C> {
     ) {
         let isn = self.isn(now, &key);
         let flow = Flow {
-            conn: Connection::accept(self.cfg, now, isn, syn),
+            conn: Connection::accept(self.cfg, now, isn, syn, self.pool.take(&self.cfg)),
             app: state,
             peer_mac,
             dirty: true,
@@ -584,6 +596,7 @@ impl<C> TcpEndpoint<C> {
             trace,
             half_open,
             time_wait,
+            pool,
             ..
         } = self;
         let Some(flow) = conns.get_mut(slot) else {
@@ -653,6 +666,11 @@ impl<C> TcpEndpoint<C> {
         drain_events(
             flow, now, &key, counters, trace, half_open, time_wait, &mut seen,
         );
+        // A connection in TIME_WAIT (an active closer holds thousands) needs only its
+        // sequence numbers: its buffers go back to the pool.
+        if let Some(b) = flow.conn.take_buffers() {
+            pool.give(b);
+        }
         if let Some(reason) = seen.closed {
             if let Some((_, f)) = self.remove(slot) {
                 app.closed(now, id, f.app, reason);

@@ -1,0 +1,87 @@
+//! The buffers of finished connections, kept by the endpoint for the next ones: a new
+//! connection then costs no allocation and no zeroing of its receive ring, which
+//! dominated a connect/request/close exchange before the pool existed. A few dozen are
+//! kept (a burst of closes frees the rest); buffers of another size than the current
+//! configuration asks for are not kept.
+
+use crate::proto::tcp::{Buffers, TcpConfig};
+
+/// How many sets of buffers are kept at most.
+pub const KEEP: usize = 64;
+
+pub struct BufferPool {
+    spare: Vec<Buffers>,
+    keep: usize,
+}
+
+impl BufferPool {
+    pub fn new(keep: usize) -> Self {
+        BufferPool {
+            spare: Vec::with_capacity(keep),
+            keep,
+        }
+    }
+
+    /// Buffers for a new connection: a kept set if one fits `cfg`, else new ones.
+    pub fn take(&mut self, cfg: &TcpConfig) -> Buffers {
+        match self.spare.last() {
+            Some(b) if b.fits(cfg) => self.spare.pop().unwrap_or_else(|| Buffers::for_config(cfg)),
+            _ => Buffers::for_config(cfg),
+        }
+    }
+
+    /// Keeps `bufs` for a later connection if they hold memory and there is room.
+    pub fn give(&mut self, mut bufs: Buffers) {
+        if bufs.holds_memory() && self.spare.len() < self.keep {
+            bufs.clear();
+            self.spare.push(bufs);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.spare.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spare.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_connection_takes_the_buffers_of_a_finished_one() {
+        let cfg = TcpConfig::default();
+        let mut pool = BufferPool::new(2);
+        let first = pool.take(&cfg);
+        let at = first.recv_ptr();
+        pool.give(first);
+        assert_eq!(pool.len(), 1);
+        let again = pool.take(&cfg);
+        assert_eq!(again.recv_ptr(), at, "the receive ring was not reused");
+        assert!(again.fits(&cfg));
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn buffers_of_another_size_are_not_handed_out_and_the_pool_is_bounded() {
+        let cfg = TcpConfig::default();
+        let small = TcpConfig {
+            recv_buffer: 4096,
+            send_buffer: 4096,
+            ..cfg
+        };
+        let mut pool = BufferPool::new(1);
+        pool.give(Buffers::for_config(&small));
+        pool.give(Buffers::for_config(&small));
+        assert_eq!(pool.len(), 1, "bounded");
+        let b = pool.take(&cfg);
+        assert!(
+            b.fits(&cfg),
+            "a smaller set is not handed out for a larger config"
+        );
+        assert_eq!(pool.len(), 1);
+    }
+}
