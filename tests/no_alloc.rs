@@ -13,10 +13,9 @@ use xstack::app::load::engine::UdpLoad;
 use xstack::app::load::tcp::TcpLoad;
 use xstack::config::{AppProto, LoadConfig};
 use xstack::config::{LoadMode, Transport};
-use xstack::driver::sim::{Faults, SimClock, SimLink};
-use xstack::driver::Device;
+use xstack::driver::sim::Faults;
 use xstack::metrics::StackCounters;
-use xstack::stack::{Engine, Stack, StackConfig};
+use xstack::stack::{Stack, StackConfig};
 use xstack::time::Instant;
 
 struct Counting;
@@ -62,42 +61,29 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn steady_state_udp_echo_allocates_nothing() {
     COUNTING.with(|c| c.set(true));
-    let clock = SimClock::new();
-    let (mut cdev, mut sdev) = SimLink::pair(&clock, Faults::default(), 9);
-    let mut server = common::stack("198.18.0.2/24", sdev.info().mac, vec![7], None);
     let cfg = LoadConfig {
         size: 512,
         requests: Some(200_000),
         timeout: Duration::from_millis(100),
         ..common::load_config(7, AppProto::Echo)
     };
-    let mut load = common::stack_with(
-        "198.18.0.10/24",
-        cdev.info().mac,
-        vec![],
-        None,
-        UdpLoad::new(&cfg, clock.now()),
+    let mut pair = Pair::new(
+        Faults::default(),
+        9,
+        |dev| {
+            let app = UdpLoad::new(&cfg, Instant::ZERO);
+            common::stack_with("198.18.0.10/24", dev.mac, vec![], None, app)
+        },
+        |dev| common::stack("198.18.0.2/24", dev.mac, vec![7], None),
     );
-    let mut step = |n: u32, load: &mut Stack<UdpLoad>| {
-        for _ in 0..n {
-            let now = clock.now();
-            cdev.receive(64, &mut |f, tx| load.on_frame(now, f, tx))
-                .unwrap();
-            load.poll(now, cdev.transmitter());
-            sdev.receive(64, &mut |f, tx| server.handle_frame(now, f, tx))
-                .unwrap();
-            server.poll(now, sdev.transmitter());
-            clock.advance(Duration::from_micros(10));
-        }
-    };
     // Warm-up: ARP, buffer pools and queues reach their working size.
-    step(5_000, &mut load);
-    let before_requests = load.app().total().requests;
+    pair.steps(5_000);
+    let before_requests = pair.a.engine.app().total().requests;
     let before = allocations();
     assert!(before > 0, "the counter sees the warm-up's allocations");
-    step(20_000, &mut load);
+    pair.steps(20_000);
     let allocs = allocations() - before;
-    let requests = load.app().total().requests - before_requests;
+    let requests = pair.a.engine.app().total().requests - before_requests;
     assert!(
         requests > 5_000,
         "only {requests} requests in the measured span"

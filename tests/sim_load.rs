@@ -4,80 +4,45 @@
 
 mod common;
 
-use common::{stack, stack_with};
+use common::{stack, stack_with, Pair};
 use std::time::Duration;
 use xstack::app::load::engine::{Phase, UdpLoad};
 use xstack::config::{AppProto, LoadConfig};
-use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
-use xstack::driver::Device;
+use xstack::driver::sim::Faults;
 use xstack::metrics::hist::LatencySummary;
-use xstack::stack::Engine;
-use xstack::stack::Stack;
+use xstack::stack::{Engine, Stack};
+use xstack::time::Instant;
 
 fn config(port: u16, app: AppProto) -> xstack::config::LoadConfig {
     common::load_config(port, app)
 }
 
+/// xstack load (UDP) against xstack's responder on the simulated link.
 struct Run {
-    clock: SimClock,
-    client_dev: SimDevice,
-    server_dev: SimDevice,
-    load: Stack<UdpLoad>,
-    server: Stack,
+    pair: Pair<Stack<UdpLoad>, Stack>,
 }
 
 impl Run {
     fn new(cfg: &LoadConfig) -> Run {
-        let clock = SimClock::new();
-        let (client_dev, server_dev) = SimLink::pair(&clock, Faults::default(), 3);
-        let server = stack("198.18.0.2/24", server_dev.info().mac, vec![7], Some(11111));
-        Run {
-            load: stack_with(
-                "198.18.0.10/24",
-                client_dev.info().mac,
-                vec![],
-                None,
-                UdpLoad::new(cfg, clock.now()),
-            ),
-            clock,
-            client_dev,
-            server_dev,
-            server,
-        }
-    }
-
-    fn step_client(&mut self) {
-        let now = self.clock.now();
-        let load = &mut self.load;
-        self.client_dev
-            .receive(64, &mut |f, tx| load.on_frame(now, f, tx))
-            .unwrap();
-        load.poll(now, self.client_dev.transmitter());
-    }
-
-    fn step_server(&mut self) {
-        let now = self.clock.now();
-        let server = &mut self.server;
-        self.server_dev
-            .receive(64, &mut |f, tx| server.handle_frame(now, f, tx))
-            .unwrap();
-        server.poll(now, self.server_dev.transmitter());
-    }
-
-    /// Runs until the load is finished, 10 us of virtual time a step; bounded.
-    fn until_done(&mut self, max_steps: u32) {
-        for _ in 0..max_steps {
-            if self.load.finished() {
-                return;
-            }
-            self.step_client();
-            self.step_server();
-            self.clock.advance(Duration::from_micros(10));
-        }
-        panic!(
-            "load did not finish in {max_steps} steps: {:?}",
-            self.load.app().phase()
+        let pair = Pair::new(
+            Faults::default(),
+            3,
+            |dev| {
+                let app = UdpLoad::new(cfg, Instant::ZERO);
+                stack_with("198.18.0.10/24", dev.mac, vec![], None, app)
+            },
+            |dev| stack("198.18.0.2/24", dev.mac, vec![7], Some(11111)),
         );
+        Run { pair }
+    }
+
+    fn load(&self) -> &Stack<UdpLoad> {
+        &self.pair.a.engine
+    }
+
+    /// Runs until the load is finished; bounded.
+    fn until_done(&mut self, max_steps: u32) {
+        self.pair.run_until(max_steps, |p| p.a.engine.finished());
     }
 }
 
@@ -86,8 +51,8 @@ fn closed_loop_echo_completes_every_request_without_errors() {
     let cfg = config(7, AppProto::Echo);
     let mut run = Run::new(&cfg);
     run.until_done(200_000);
-    let t = run.load.app().total();
-    assert_eq!(run.load.app().phase(), Phase::Done);
+    let t = run.load().app().total();
+    assert_eq!(run.load().app().phase(), Phase::Done);
     assert_eq!(t.requests, 2000);
     assert_eq!(t.errors.total(), 0, "{:?}", t.errors);
     let s = LatencySummary::of(&t.corrected);
@@ -101,7 +66,7 @@ fn closed_loop_sockperf_is_answered() {
     let cfg = config(11111, AppProto::Sockperf);
     let mut run = Run::new(&cfg);
     run.until_done(200_000);
-    let t = run.load.app().total();
+    let t = run.load().app().total();
     assert_eq!((t.requests, t.errors.total()), (2000, 0), "{:?}", t.errors);
 }
 
@@ -111,7 +76,7 @@ fn a_closed_port_counts_as_refused() {
     cfg.requests = Some(20);
     let mut run = Run::new(&cfg);
     run.until_done(200_000);
-    let t = run.load.app().total();
+    let t = run.load().app().total();
     assert_eq!(t.requests, 0);
     assert_eq!(t.errors.refused, 20, "{:?}", t.errors);
 }
@@ -122,21 +87,19 @@ fn a_silent_server_counts_timeouts() {
     cfg.requests = Some(8);
     let mut run = Run::new(&cfg);
     // Let ARP resolve; the server goes silent as the first requests leave.
-    while run.load.app().phase() != Phase::Measuring {
-        run.step_client();
-        run.step_server();
-        run.clock.advance(Duration::from_micros(10));
+    while run.load().app().phase() != Phase::Measuring {
+        run.pair.step();
     }
-    let done_before = run.load.app().total().requests;
+    let done_before = run.load().app().total().requests;
     for _ in 0..100_000 {
-        if run.load.finished() {
+        if run.load().finished() {
             break;
         }
-        run.step_client();
-        run.clock.advance(Duration::from_micros(10));
+        // The server is silent: only the client runs.
+        run.pair.step_ends(true, false);
     }
-    let t = run.load.app().total();
-    assert!(run.load.finished());
+    let t = run.load().app().total();
+    assert!(run.load().finished());
     assert_eq!(done_before, 0);
     assert_eq!(t.requests, 0);
     assert_eq!(t.errors.timeout, 8, "{:?}", t.errors);
@@ -151,18 +114,14 @@ fn open_loop_corrects_coordinated_omission_on_a_sender_stall() {
     cfg.timeout = Duration::from_secs(1);
     let mut run = Run::new(&cfg);
     let mut steps = 0u32;
-    while !run.load.finished() {
+    while !run.load().finished() {
         steps += 1;
         assert!(steps < 500_000, "bounded");
         // At 100 ms the sender stalls for 50 ms: nothing is polled, nothing leaves.
-        let t = run.clock.now().as_millis();
-        if !(100..150).contains(&t) {
-            run.step_client();
-        }
-        run.step_server();
-        run.clock.advance(Duration::from_micros(10));
+        let t = run.pair.clock.now().as_millis();
+        run.pair.step_ends(!(100..150).contains(&t), true);
     }
-    let t = run.load.app().total();
+    let t = run.load().app().total();
     assert_eq!((t.requests, t.errors.total()), (3000, 0), "{:?}", t.errors);
     let corrected = LatencySummary::of(&t.corrected);
     let uncorrected = LatencySummary::of(&t.uncorrected);

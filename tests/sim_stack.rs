@@ -1,14 +1,19 @@
 //! Tier 3: the whole stack on the simulated link. A scripted peer on the other end of a
 //! `sim` link sends hand-built frames (built here with their own checksum code, not with
-//! `wire/`) and checks the replies byte by byte.
+//! `wire/`) and checks the replies byte by byte; the `Pair` harness (`tests/common`)
+//! drives both ends.
 
+mod common;
+
+use common::Pair;
 use std::sync::Arc;
 use std::time::Duration;
-use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
-use xstack::driver::{Device, Verdict};
+use xstack::driver::sim::{Faults, SimClock, SimLink};
+use xstack::driver::{Device, Transmit, Verdict};
 use xstack::metrics::{DropReason, StackCounters, StackSnapshot};
 use xstack::proto::arp::ArpConfig;
-use xstack::stack::{NoApp, Secrets, Stack, StackConfig};
+use xstack::stack::{Engine, NoApp, Secrets, Stack, StackConfig};
+use xstack::time::Instant;
 
 const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
@@ -17,68 +22,83 @@ const OUR_IP: [u8; 4] = [198, 18, 0, 2];
 const ECHO: u16 = 7;
 const SOCKPERF: u16 = 11111;
 
+/// The scripted peer's end: records every frame that reaches it.
+#[derive(Default)]
+struct Recorder {
+    got: Vec<Vec<u8>>,
+}
+
+impl Engine for Recorder {
+    fn on_frame(&mut self, _: Instant, frame: &mut [u8], _: &mut dyn Transmit) -> Verdict {
+        self.got.push(frame.to_vec());
+        Verdict::Drop
+    }
+    fn poll(&mut self, _: Instant, _: &mut dyn Transmit) {}
+    fn poll_at(&self) -> Option<Instant> {
+        None
+    }
+}
+
 struct Lab {
-    clock: SimClock,
-    peer: SimDevice,
-    dut: SimDevice,
-    stack: Stack,
+    pair: Pair<Recorder, Stack>,
     counters: Arc<StackCounters>,
 }
 
 impl Lab {
     fn new() -> Lab {
-        let clock = SimClock::new();
-        let (peer, dut) = SimLink::pair(&clock, Faults::default(), 7);
         let counters = Arc::new(StackCounters::default());
-        let stack = Stack::new(
-            StackConfig {
-                mtu: 1500,
-                udp_echo: vec![ECHO],
-                sockperf: Some(SOCKPERF),
-                tcp_capacity: 1024,
-                icmp_unreachable_rate: 10,
-                arp: ArpConfig::default(),
-                gratuitous_arp: false,
-                ..StackConfig::new(
-                    "198.18.0.2/24".parse().unwrap(),
-                    OUR_MAC,
-                    Secrets::from_seed(1),
+        let c = counters.clone();
+        let pair = Pair::new(
+            Faults::default(),
+            7,
+            |_| Recorder::default(),
+            |_| {
+                Stack::new(
+                    StackConfig {
+                        mtu: 1500,
+                        udp_echo: vec![ECHO],
+                        sockperf: Some(SOCKPERF),
+                        tcp_capacity: 1024,
+                        icmp_unreachable_rate: 10,
+                        arp: ArpConfig::default(),
+                        gratuitous_arp: false,
+                        ..StackConfig::new(
+                            "198.18.0.2/24".parse().unwrap(),
+                            OUR_MAC,
+                            Secrets::from_seed(1),
+                        )
+                    },
+                    c,
+                    NoApp,
                 )
             },
-            counters.clone(),
-            NoApp,
         );
-        Lab {
-            clock,
-            peer,
-            dut,
-            stack,
-            counters,
-        }
+        let mut pair = pair;
+        pair.max_step = Duration::from_millis(1);
+        Lab { pair, counters }
     }
 
-    /// Lets the link deliver, the stack answer, and the answers come back.
+    /// Lets the link deliver, the stack answer, and the answers come back: steps until
+    /// nothing is on the link (bounded), and returns what reached the peer. An exchange
+    /// takes exactly 2 ms of virtual time (the rate-limit tests count on it).
     fn run(&mut self) -> Vec<Vec<u8>> {
-        self.clock.advance(Duration::from_millis(1));
-        let now = self.clock.now();
-        let stack = &mut self.stack;
-        self.dut
-            .receive(usize::MAX, &mut |f, tx| stack.handle_frame(now, f, tx))
-            .unwrap();
-        stack.poll(now, self.dut.transmitter());
-        self.clock.advance(Duration::from_millis(1));
-        let mut got = Vec::new();
-        self.peer
-            .receive(usize::MAX, &mut |f, _| {
-                got.push(f.to_vec());
-                Verdict::Drop
-            })
-            .unwrap();
-        got
+        let start = self.pair.clock.now();
+        for _ in 0..16 {
+            self.pair.step();
+            let quiet = self.pair.a.dev.next_arrival().is_none()
+                && self.pair.b.dev.next_arrival().is_none();
+            if quiet {
+                break;
+            }
+        }
+        let end = start + Duration::from_millis(2);
+        assert!(self.pair.clock.now() <= end, "an exchange took over 2 ms");
+        self.pair.clock.set(end);
+        std::mem::take(&mut self.pair.a.engine.got)
     }
 
     fn exchange(&mut self, frame: &[u8]) -> Vec<Vec<u8>> {
-        self.peer.inject(frame);
+        self.pair.a.dev.inject(frame);
         self.run()
     }
 

@@ -1,23 +1,27 @@
 //! Tier 3 for TCP: two xstack endpoints on the simulated link. One is a whole `Stack`
 //! serving RFC 862 echo; the other is a client driving a `proto::tcp::Connection` over
-//! its own end of the link. Seeded loss, duplication, reordering and corruption, on
+//! its own end of the link, both driven by the `Pair` harness (`tests/common`). Seeded loss, duplication, reordering and corruption, on
 //! virtual time; every transfer is checked byte for byte, and the server's table must be
 //! empty once the client has closed.
 
+mod common;
+
+use common::Pair;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 use xstack::app::responder::Responder;
 use xstack::app::serve::responder_stack_with;
-use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
-use xstack::driver::{Device, Verdict};
+use xstack::driver::sim::Faults;
+use xstack::driver::{Transmit, Verdict};
 use xstack::metrics::{StackCounters, StackSnapshot};
 use xstack::proto::arp::ArpConfig;
 use xstack::proto::tcp::{
     Buffers, Connection, Segment, SegmentHeader, SeqNumber, State, TcpConfig,
 };
 use xstack::stack::trace::{Captured, Tracer};
-use xstack::stack::{Secrets, Stack, StackConfig};
+use xstack::stack::{Engine, Secrets, Stack, StackConfig};
+use xstack::time::Instant;
 use xstack::wire::{
     EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr,
 };
@@ -133,101 +137,133 @@ struct Outcome {
     client_retransmits: u64,
 }
 
+/// The client end: a bare `Connection` on its own end of the link, driven as an engine,
+/// that sends `data`, closes, and reads the echo (not before `stall` has passed).
+struct BareClient {
+    conn: Connection,
+    data: Vec<u8>,
+    sent: usize,
+    received: Vec<u8>,
+    buf: Vec<u8>,
+    start: Instant,
+    stall: Duration,
+    /// The stall is over: the client reads.
+    reading: bool,
+}
+
+impl Engine for BareClient {
+    fn on_frame(&mut self, now: Instant, frame: &mut [u8], _: &mut dyn Transmit) -> Verdict {
+        if let Some(t) = parse(frame) {
+            let seg = Segment {
+                seq: SeqNumber(t.seq),
+                ack: SeqNumber(t.ack),
+                flags: t.flags,
+                window: t.window,
+                options: t.options,
+                payload: t.payload,
+            };
+            self.conn.handle_segment(now, &seg);
+        }
+        Verdict::Drop
+    }
+
+    fn poll(&mut self, now: Instant, tx: &mut dyn Transmit) {
+        let c = &mut self.conn;
+        if self.sent < self.data.len() {
+            self.sent += c.send(&self.data[self.sent..]);
+            if self.sent == self.data.len() {
+                c.close();
+            }
+        }
+        self.reading |= now.saturating_since(self.start) >= self.stall;
+        if self.reading {
+            loop {
+                let n = c.recv(&mut self.buf);
+                if n == 0 {
+                    break;
+                }
+                self.received.extend_from_slice(&self.buf[..n]);
+            }
+        }
+        while c.poll_event().is_some() {}
+        if c.poll_timeout().is_some_and(|t| t <= now) {
+            c.handle_timeout(now);
+        }
+        c.poll_transmit(now, &mut |h, a, b| {
+            tx.send_with(&mut |buf| client_frame(buf, h, a, b))
+        });
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        // While stalled, wake when reading may start.
+        let read_at = (!self.reading).then(|| self.start + self.stall);
+        [self.conn.poll_timeout(), read_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
 /// The client sends `size` bytes and closes; the server echoes them and closes after it.
 fn echo(run: Run) -> Outcome {
-    let clock = SimClock::new();
-    let (mut peer, mut dut): (SimDevice, SimDevice) = SimLink::pair(&clock, run.faults, run.seed);
     let counters = Arc::new(StackCounters::default());
-    let mut stack = server(counters.clone());
-    if let Some(b) = run.backlog {
-        stack.set_syn_backlog(b);
-    }
-    if let Some(t) = run.tracer {
-        stack = stack.with_tracer(t);
-    }
     let cfg = TcpConfig {
         time_wait: Duration::from_secs(1),
         max_retries: 30,
         ..TcpConfig::default()
     };
-    let mut client = Connection::connect(cfg, clock.now(), 0x1234_5678, Buffers::for_config(&cfg));
     let data = pattern(run.size);
-    let (mut sent, mut received) = (0usize, Vec::with_capacity(run.size));
-    let mut buf = vec![0u8; 65536];
-    let start = clock.now();
-    for _ in 0..20_000_000u32 {
-        let now = clock.now();
-        dut.receive(usize::MAX, &mut |f, tx| stack.handle_frame(now, f, tx))
-            .unwrap();
-        stack.poll(now, dut.transmitter());
-        peer.receive(usize::MAX, &mut |f, _| {
-            if let Some(t) = parse(f) {
-                let seg = Segment {
-                    seq: SeqNumber(t.seq),
-                    ack: SeqNumber(t.ack),
-                    flags: t.flags,
-                    window: t.window,
-                    options: t.options,
-                    payload: t.payload,
-                };
-                client.handle_segment(now, &seg);
+    let mut pair = Pair::new(
+        run.faults,
+        run.seed,
+        |_| BareClient {
+            conn: Connection::connect(cfg, Instant::ZERO, 0x1234_5678, Buffers::for_config(&cfg)),
+            data: data.clone(),
+            sent: 0,
+            received: Vec::with_capacity(run.size),
+            buf: vec![0u8; 65536],
+            start: Instant::ZERO,
+            stall: run.stall,
+            reading: false,
+        },
+        |_| {
+            let mut stack = server(counters.clone());
+            if let Some(b) = run.backlog {
+                stack.set_syn_backlog(b);
             }
-            Verdict::Drop
-        })
-        .unwrap();
-        if sent < data.len() {
-            sent += client.send(&data[sent..]);
-            if sent == data.len() {
-                client.close();
+            match run.tracer {
+                Some(t) => stack.with_tracer(t),
+                None => stack,
             }
-        }
-        if now.saturating_since(start) >= run.stall {
-            loop {
-                let n = client.recv(&mut buf);
-                if n == 0 {
-                    break;
-                }
-                received.extend_from_slice(&buf[..n]);
-            }
-        }
-        while client.poll_event().is_some() {}
-        if client.poll_timeout().is_some_and(|t| t <= now) {
-            client.handle_timeout(now);
-        }
-        let tx = peer.transmitter();
-        client.poll_transmit(now, &mut |h, a, b| {
-            tx.send_with(&mut |buf| client_frame(buf, h, a, b))
-        });
-        let client_done = matches!(client.state(), State::TimeWait | State::Closed);
-        if client_done && received.len() == run.size && stack.tcp_connections() == 0 {
-            assert!(received == data, "the echo differs from what was sent");
+        },
+    );
+    let done = |p: &Pair<BareClient, Stack<Responder>>| {
+        let c = &p.a.engine;
+        matches!(c.conn.state(), State::TimeWait | State::Closed)
+            && c.received.len() == c.data.len()
+            && p.b.engine.tcp_connections() == 0
+    };
+    let bound = 20_000_000;
+    for _ in 0..bound {
+        if done(&pair) {
+            let c = &pair.a.engine;
+            assert!(c.received == data, "the echo differs from what was sent");
             return Outcome {
-                took: now.saturating_since(start),
+                took: pair.clock.now().saturating_since(c.start),
                 server: counters.snapshot(),
-                client_retransmits: client.stats().retransmits,
+                client_retransmits: c.conn.stats().retransmits,
             };
         }
-        let next = [
-            peer.next_arrival(),
-            dut.next_arrival(),
-            client.poll_timeout(),
-            stack.poll_at(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(now + Duration::from_millis(1));
-        let next = next
-            .max(now + Duration::from_micros(1))
-            .min(now + Duration::from_millis(10));
-        clock.set(next);
+        pair.step();
     }
+    let c = &pair.a.engine;
     panic!(
-        "no completion: sent {sent}, echoed {}/{}, client {}, server holds {} connections",
-        received.len(),
+        "no completion in {bound} steps: sent {}, echoed {}/{}, client {}, server holds {} connections",
+        c.sent,
+        c.received.len(),
         run.size,
-        client.debug_vars(),
-        stack.tcp_connections()
+        c.conn.debug_vars(),
+        pair.b.engine.tcp_connections()
     );
 }
 
@@ -364,7 +400,6 @@ impl xstack::driver::Transmit for Collect {
 // of all four and one cumulative ACK, not four ACKs and four echoes.
 #[test]
 fn a_batch_of_segments_is_acknowledged_once_per_connection() {
-    use xstack::stack::Engine;
     use xstack::wire::{TcpFlags, TcpOptions};
     let mut s = server(Arc::new(StackCounters::default()));
     let now = xstack::time::Instant::from_millis(1);

@@ -67,14 +67,12 @@ pub struct Node<E> {
 
 impl<E: Engine> Node<E> {
     /// What the worker loop does once: the whole receive batch, then poll.
-    fn step(&mut self, now: Instant) -> usize {
+    fn step(&mut self, now: Instant) {
         let engine = &mut self.engine;
-        let n = self
-            .dev
+        self.dev
             .receive(64, &mut |f, tx| engine.on_frame(now, f, tx))
             .unwrap();
         engine.poll(now, self.dev.transmitter());
-        n
     }
 }
 
@@ -83,8 +81,9 @@ pub struct Pair<A, B> {
     pub clock: SimClock,
     pub a: Node<A>,
     pub b: Node<B>,
-    /// Virtual time between steps while anything is happening.
-    pub tick: Duration,
+    /// Bounds on how far virtual time moves in one step.
+    pub min_step: Duration,
+    pub max_step: Duration,
 }
 
 impl<A: Engine, B: Engine> Pair<A, B> {
@@ -108,16 +107,28 @@ impl<A: Engine, B: Engine> Pair<A, B> {
                 dev: db,
             },
             clock,
-            tick: Duration::from_micros(10),
+            min_step: Duration::from_micros(1),
+            max_step: Duration::from_millis(10),
         }
     }
 
-    /// One step of both ends, then time moves on: by `tick`, or, when no frame is on
-    /// the link and neither end has anything due before then, straight to the next
-    /// arrival or timer.
+    /// One step of both ends, then virtual time jumps to the next thing that happens —
+    /// a frame's arrival or either end's next timer — but at least `min_step` and at most
+    /// `max_step` ahead.
     pub fn step(&mut self) {
+        self.step_ends(true, true);
+    }
+
+    /// One step of the ends chosen (a silent end neither receives nor polls), then time
+    /// moves on as in [`step`](Self::step).
+    pub fn step_ends(&mut self, a: bool, b: bool) {
         let now = self.clock.now();
-        let busy = self.a.step(now) + self.b.step(now);
+        if a {
+            self.a.step(now);
+        }
+        if b {
+            self.b.step(now);
+        }
         let next = [
             self.a.dev.next_arrival(),
             self.b.dev.next_arrival(),
@@ -126,13 +137,10 @@ impl<A: Engine, B: Engine> Pair<A, B> {
         ]
         .into_iter()
         .flatten()
-        .min();
-        let soon = now + self.tick;
-        match next {
-            Some(t) if busy == 0 && t > soon => self.clock.set(t),
-            None if busy == 0 => self.clock.set(now + Duration::from_millis(100)),
-            _ => self.clock.advance(self.tick),
-        }
+        .min()
+        .unwrap_or(now + self.max_step);
+        self.clock
+            .set(next.max(now + self.min_step).min(now + self.max_step));
     }
 
     /// Steps until `done` holds; panics after `max_steps` (a livelock, not a hang).
