@@ -113,6 +113,21 @@ struct Flow<C> {
     timer_at: Option<Instant>,
 }
 
+impl<C> Flow<C> {
+    fn new(conn: Connection, app: C, peer_mac: EthernetAddress) -> Self {
+        Flow {
+            conn,
+            app,
+            peer_mac,
+            dirty: false,
+            half_open: false,
+            time_wait_since: None,
+            reported: ConnStats::default(),
+            timer_at: None,
+        }
+    }
+}
+
 pub struct TcpEndpoint<C> {
     ip: Ipv4Addr,
     mac: EthernetAddress,
@@ -240,6 +255,23 @@ impl<C> TcpEndpoint<C> {
         Some((key, flow))
     }
 
+    /// Puts a connection in the table (counted); `None` when the table is full.
+    fn insert(&mut self, key: FlowKey, flow: Flow<C>) -> Option<u32> {
+        let slot = self.conns.insert(key, flow).ok()?;
+        self.counters.tcp_table_inserted.inc();
+        Some(slot)
+    }
+
+    /// A connection that a received segment would open but the table has no room for:
+    /// the segment is dropped under `tcp_table_full`.
+    fn accept_into_table(&mut self, key: FlowKey, flow: Flow<C>) -> Option<u32> {
+        let slot = self.insert(key, flow);
+        if slot.is_none() {
+            self.counters.count_drop(DropReason::TcpTableFull);
+        }
+        slot
+    }
+
     /// The connection `id` names and the application's state for it, marked for
     /// service after this batch (so what is written on it goes out).
     pub fn socket(&mut self, id: ConnId) -> Option<(TcpSocket<'_>, &mut C)> {
@@ -296,28 +328,16 @@ impl<C> TcpEndpoint<C> {
             if self.conns.find(&key).is_some() {
                 continue;
             }
-            let flow = Flow {
-                conn: Connection::connect(self.cfg, now, isn, self.pool.take(&self.cfg)),
-                app: state,
-                peer_mac,
-                dirty: true,
-                half_open: false,
-                time_wait_since: None,
-                reported: ConnStats::default(),
-                timer_at: None,
+            let conn = Connection::connect(self.cfg, now, isn, self.pool.take(&self.cfg));
+            let Some(slot) = self.insert(key, Flow::new(conn, state, peer_mac)) else {
+                return Err(ConnectError::TableFull);
             };
-            return match self.conns.insert(key, flow) {
-                Ok(slot) => {
-                    self.counters.tcp_table_inserted.inc();
-                    self.ports.hold(port, slot);
-                    self.dirty.push(slot);
-                    Ok(ConnId {
-                        slot,
-                        local_port: port,
-                    })
-                }
-                Err(_) => Err(ConnectError::TableFull),
-            };
+            self.ports.hold(port, slot);
+            self.mark_slot_dirty(slot);
+            return Ok(ConnId {
+                slot,
+                local_port: port,
+            });
         }
         self.counters.tcp_connect_no_port.inc();
         Err(ConnectError::NoPort)
@@ -431,28 +451,16 @@ impl<C> TcpEndpoint<C> {
                 if let Some((iss, irs, mss)) = self.cookies.check(now, tuple, r.seq, r.ack) {
                     if let Some(state) = app.accept(now, r.dst_port) {
                         self.counters.tcp_syn_cookies_ok.inc();
-                        let flow = Flow {
-                            conn: Connection::accept_cookie(
-                                self.cfg,
-                                iss,
-                                irs,
-                                mss,
-                                self.pool.take(&self.cfg),
-                            ),
-                            app: state,
-                            peer_mac,
-                            dirty: false,
-                            half_open: false,
-                            time_wait_since: None,
-                            reported: ConnStats::default(),
-                            timer_at: None,
-                        };
-                        match self.conns.insert(key, flow) {
-                            Ok(slot) => {
-                                self.counters.tcp_table_inserted.inc();
-                                self.segment_arrived(now, slot, &seg);
-                            }
-                            Err(_) => self.counters.count_drop(DropReason::TcpTableFull),
+                        let conn = Connection::accept_cookie(
+                            self.cfg,
+                            iss,
+                            irs,
+                            mss,
+                            self.pool.take(&self.cfg),
+                        );
+                        let flow = Flow::new(conn, state, peer_mac);
+                        if let Some(slot) = self.accept_into_table(key, flow) {
+                            self.segment_arrived(now, slot, &seg);
                         }
                         return Verdict::Drop;
                     }
@@ -535,6 +543,12 @@ impl<C> TcpEndpoint<C> {
         Verdict::Reflect(len)
     }
 
+    fn mark_slot_dirty(&mut self, slot: u32) {
+        if let Some(flow) = self.conns.get_mut(slot) {
+            Self::mark_dirty(&mut self.dirty, flow, slot);
+        }
+    }
+
     fn segment_arrived(&mut self, now: Instant, slot: u32, seg: &Segment) {
         if let Some(flow) = self.conns.get_mut(slot) {
             flow.conn.handle_segment(now, seg);
@@ -552,23 +566,12 @@ impl<C> TcpEndpoint<C> {
         state: C,
     ) {
         let isn = self.isn(now, &key);
-        let flow = Flow {
-            conn: Connection::accept(self.cfg, now, isn, syn, self.pool.take(&self.cfg)),
-            app: state,
-            peer_mac,
-            dirty: true,
-            half_open: true,
-            time_wait_since: None,
-            reported: ConnStats::default(),
-            timer_at: None,
-        };
-        match self.conns.insert(key, flow) {
-            Ok(slot) => {
-                self.counters.tcp_table_inserted.inc();
-                self.half_open += 1;
-                self.dirty.push(slot);
-            }
-            Err(_) => self.counters.count_drop(DropReason::TcpTableFull),
+        let conn = Connection::accept(self.cfg, now, isn, syn, self.pool.take(&self.cfg));
+        let mut flow = Flow::new(conn, state, peer_mac);
+        flow.half_open = true;
+        if let Some(slot) = self.accept_into_table(key, flow) {
+            self.half_open += 1;
+            self.mark_slot_dirty(slot);
         }
     }
 
