@@ -24,7 +24,7 @@ use std::collections::BinaryHeap;
 use std::rc::Rc;
 
 pub mod threaded;
-pub use threaded::{SimNet, Spread, ThreadedSimDevice};
+pub use threaded::{SimNet, Spread, ThreadedSimDevice, Wakes};
 
 /// Virtual time shared by everything in one simulation.
 #[derive(Clone, Debug, Default)]

@@ -238,6 +238,20 @@ impl Transmit for ThreadedTx {
     }
 }
 
+/// What ended each of a device's sleeps in `wait`, so a test can tell that a worker
+/// really slept and what woke it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wakes {
+    /// Calls of `wait` that slept (no frame was waiting).
+    pub slept: u64,
+    /// Sleeps ended by the caller's doorbell (a hand-off from another worker).
+    pub by_bell: u64,
+    /// Sleeps ended by a frame on the queue (the sender's flush).
+    pub by_frame: u64,
+    /// Sleeps that ran to the timeout, or woke with nothing to do.
+    pub timed_out: u64,
+}
+
 /// One receive queue of one end of a [`SimNet`], with a transmitter to the other end.
 /// It is `Send`: each can run on its own worker thread.
 pub struct ThreadedSimDevice {
@@ -245,6 +259,7 @@ pub struct ThreadedSimDevice {
     end: usize,
     tx: ThreadedTx,
     rx_frames: u64,
+    wakes: Wakes,
 }
 
 impl ThreadedSimDevice {
@@ -268,7 +283,13 @@ impl ThreadedSimDevice {
                 no_buffer: 0,
             },
             rx_frames: 0,
+            wakes: Wakes::default(),
         }
+    }
+
+    /// What ended this device's sleeps so far.
+    pub fn wakes(&self) -> Wakes {
+        self.wakes
     }
 
     fn queue(&self) -> &RxQueue {
@@ -342,11 +363,22 @@ impl Device for ThreadedSimDevice {
     }
 
     fn wait(&mut self, timeout: Duration, bell: Option<&Doorbell>) -> Result<(), DriverError> {
-        let queue = self.queue();
+        let link = &self.tx.link;
+        let queue = &link.ends[self.end][self.info.queue as usize];
         queue.sleeping.store(true, Relaxed);
         fence(SeqCst);
         let r = if queue.frames.is_empty() {
-            poll_readable(queue.wake.fd.as_raw_fd(), bell, timeout, &self.info.name)
+            let r = poll_readable(queue.wake.fd.as_raw_fd(), bell, timeout, &self.info.name);
+            let w = &mut self.wakes;
+            w.slept += 1;
+            if bell.is_some_and(Doorbell::is_rung) {
+                w.by_bell += 1;
+            } else if !queue.frames.is_empty() {
+                w.by_frame += 1;
+            } else {
+                w.timed_out += 1;
+            }
+            r
         } else {
             Ok(())
         };
@@ -500,6 +532,8 @@ mod tests {
         net.b[0].wait(Duration::from_millis(30), None).unwrap();
         let slept = t.elapsed();
         assert!(slept >= Duration::from_millis(25), "{slept:?}");
+        let w = net.b[0].wakes();
+        assert_eq!((w.slept, w.timed_out), (1, 1), "{w:?}");
     }
 
     #[test]
@@ -509,6 +543,7 @@ mod tests {
         let t = WallClock::now();
         net.b[0].wait(Duration::from_secs(5), None).unwrap();
         assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        assert_eq!(net.b[0].wakes().slept, 0, "it did not sleep");
     }
 
     /// Waits until queue `q` of end B says it sleeps in `wait`.
@@ -530,14 +565,17 @@ mod tests {
         let mut rx = b.pop().unwrap();
         let sleeper = std::thread::spawn(move || {
             rx.wait(Duration::from_secs(10), None).unwrap();
-            drain(&mut rx).len()
+            (rx.wakes(), drain(&mut rx).len())
         });
         until_asleep(&link, 0);
         let t = WallClock::now();
         a[0].inject(&[1; 60]);
         a[0].flush().unwrap();
-        assert_eq!(sleeper.join().unwrap(), 1);
+        let (wakes, got) = sleeper.join().unwrap();
+        assert_eq!(got, 1);
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        // It may have seen the frame before it slept; if it slept, the frame woke it.
+        assert_eq!(wakes.timed_out + wakes.by_bell, 0, "{wakes:?}");
     }
 
     #[test]
@@ -549,11 +587,13 @@ mod tests {
         let theirs = bell.clone();
         let sleeper = std::thread::spawn(move || {
             rx.wait(Duration::from_secs(10), Some(&theirs)).unwrap();
+            rx.wakes()
         });
         until_asleep(&link, 0);
         let t = WallClock::now();
         bell.ring();
-        sleeper.join().unwrap();
+        let wakes = sleeper.join().unwrap();
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!((wakes.slept, wakes.by_bell), (1, 1), "{wakes:?}");
     }
 }
