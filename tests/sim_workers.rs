@@ -410,9 +410,14 @@ fn assert_clean(out: &Outcome, requests: u64) {
     }
     let d = out.drivers();
     assert_eq!((d.rx_ring_full, d.tx_no_buffer), (0, 0), "{d:?}");
-    for s in [out.serve_total(), out.load_total()] {
+    let (serve, load) = (out.serve_total(), out.load_total());
+    for (s, other) in [(&serve, &load), (&load, &serve)] {
         assert_eq!(s.drops[DropReason::SteerFull as usize], 0, "{s:?}");
         assert_eq!(s.steered_out, s.steered_in, "every hand-off handled");
+        // The only frames dropped are the other side's announcements of itself.
+        let drops: Vec<_> = s.drops_by_reason().collect();
+        let announced = other.gratuitous_arps;
+        assert_eq!(drops, vec![(DropReason::NotForUs, announced)], "{drops:?}");
     }
 }
 
@@ -428,6 +433,9 @@ fn assert_tcp_closed(out: &Outcome, connections: u64) {
         "tables empty"
     );
     assert_eq!(s.tcp_closed_rst + s.tcp_closed_timeout, 0);
+    // A segment handed to a worker without its connection would have been answered by
+    // a RST.
+    assert_eq!((s.tcp_rst_sent, out.load_total().tcp_rst_sent), (0, 0));
     for (w, sw) in out.serve_workers.iter().enumerate() {
         assert!(sw.tcp_connections_opened > 0, "serve worker {w} owns none");
     }
