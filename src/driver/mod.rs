@@ -263,6 +263,18 @@ impl Doorbell {
         // SAFETY: reads at most 8 bytes into a live u64; EAGAIN (not rung) is fine.
         let _ = unsafe { libc::read(self.fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
     }
+
+    /// Whether it has rung since the last `clear`, without waiting or silencing it.
+    pub fn is_rung(&self) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd that lives across the call; a zero timeout never
+        // blocks.
+        unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
+    }
 }
 
 /// A boxed device is a device, so wrappers (pcap) compose with `open`'s boxed result.
@@ -288,5 +300,24 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn stats(&self) -> DriverStats {
         (**self).stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_doorbell_stays_rung_until_cleared() {
+        let bell = Doorbell::new().unwrap();
+        assert!(!bell.is_rung());
+        bell.ring();
+        bell.ring();
+        assert!(
+            bell.is_rung() && bell.is_rung(),
+            "looking does not silence it"
+        );
+        bell.clear();
+        assert!(!bell.is_rung());
     }
 }

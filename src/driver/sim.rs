@@ -9,6 +9,9 @@
 //! pool and go back to it; the in-flight heap keeps its capacity), so the allocation
 //! counting test of the runtime can run on this driver. A reflected frame is moved, not
 //! copied, to the other side.
+//!
+//! [`threaded`] is the other simulated link: multi-queue, on real time, with devices
+//! that run on threads of their own, for tests of the worker loop itself.
 
 use super::{
     Device, DeviceInfo, Doorbell, DriverError, DriverKind, DriverStats, Transmit, Verdict,
@@ -19,6 +22,9 @@ use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::rc::Rc;
+
+pub mod threaded;
+pub use threaded::{SimNet, Spread, ThreadedSimDevice, Wakes};
 
 /// Virtual time shared by everything in one simulation.
 #[derive(Clone, Debug, Default)]
