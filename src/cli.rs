@@ -19,14 +19,40 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The exit statuses of `xstack load`, as `--help` prints them.
+pub const LOAD_EXIT_CODES: &str = "\
+Exit status:
+  0    the run completed and no more requests failed than --max-errors allows
+  1    a usage or set-up error (bad arguments, no privilege, no such interface, ...)
+  3    the run completed, but no request succeeded or more failed than --max-errors
+  130  stopped by SIGINT (143: SIGTERM); the report of what was measured is printed";
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Answer ARP, ICMP echo, UDP echo and sockperf on an interface xstack owns.
     Serve(ServeArgs),
     /// Drive many UDP flows or TCP connections against a server and measure RTT.
+    #[command(after_help = LOAD_EXIT_CODES)]
     Load(LoadArgs),
     /// Draw HdrHistogram interval logs as one percentile-distribution SVG.
     Plot(PlotArgs),
+    /// Print the JSON Schema of a --json document (docs/schema/ holds them too).
+    Schema(SchemaArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SchemaArgs {
+    /// Which document.
+    #[arg(value_enum)]
+    pub document: SchemaDoc,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaDoc {
+    /// `xstack load --json`.
+    Load,
+    /// `xstack serve --json`.
+    Serve,
 }
 
 #[derive(Args, Debug)]
@@ -185,6 +211,10 @@ pub struct LoadArgs {
     /// A reply later than this counts as a timeout.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub timeout_ms: u64,
+    /// Failed requests (timeouts, refusals, mismatches, overload) the run may have and
+    /// still exit 0: a count, or a share of all requests like 0.5%. Past it, exit 3.
+    #[arg(long, value_name = "N|P%", default_value = "0")]
+    pub max_errors: String,
     /// Print the report as one JSON object on the last line of stdout.
     #[arg(long)]
     pub json: bool,
@@ -401,6 +431,7 @@ impl LoadArgs {
             json: self.json,
             hdr_log: self.hdr_log,
             pcap: self.pcap,
+            max_errors: self.max_errors.parse()?,
             plot: self.plot,
             poll: match self.poll {
                 PollArg::Busy => PollMode::Busy,

@@ -119,6 +119,69 @@ pub const fn min_request_size(app: AppProto) -> usize {
 }
 
 /// Everything `xstack load` needs.
+/// How many failed requests a load run may have and still count as a success
+/// (`--max-errors N|P%`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MaxErrors {
+    /// At most this many.
+    Count(u64),
+    /// At most this share of all requests, in percent.
+    Percent(f64),
+}
+
+impl Default for MaxErrors {
+    /// Any error fails the run: what a CI job expects of a load test that went wrong.
+    fn default() -> Self {
+        MaxErrors::Count(0)
+    }
+}
+
+impl MaxErrors {
+    /// Whether `errors` out of `errors + ok` requests passes this limit.
+    pub fn allows(&self, errors: u64, ok: u64) -> bool {
+        match *self {
+            MaxErrors::Count(n) => errors <= n,
+            MaxErrors::Percent(p) => {
+                let total = errors + ok;
+                total == 0 || errors as f64 * 100.0 <= p * total as f64
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for MaxErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxErrors::Count(n) => write!(f, "{n}"),
+            MaxErrors::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl FromStr for MaxErrors {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let bad = || {
+            ConfigError::Invalid(format!(
+                "--max-errors '{s}' is neither a count (e.g. 10) nor a percentage (e.g. 0.5%)"
+            ))
+        };
+        match s.strip_suffix('%') {
+            Some(p) => {
+                let p: f64 = p.trim().parse().map_err(|_| bad())?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(ConfigError::Invalid(format!(
+                        "--max-errors {s}: a percentage from 0% to 100%"
+                    )));
+                }
+                Ok(MaxErrors::Percent(p))
+            }
+            None => s.trim().parse().map(MaxErrors::Count).map_err(|_| bad()),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
     pub iface: String,
@@ -141,6 +204,8 @@ pub struct LoadConfig {
     pub hdr_log: Option<PathBuf>,
     /// Record every frame to this pcap file.
     pub pcap: Option<PathBuf>,
+    /// Failed requests allowed before the run counts as failed (exit status 3).
+    pub max_errors: MaxErrors,
     pub plot: Option<PathBuf>,
     pub poll: PollMode,
     /// Worker threads, one per queue.

@@ -2,6 +2,7 @@
 //! and the load generator (`load`). Applications implement `stack::App` and see the
 //! stack's handles and the validated config, never the driver internals or clap.
 
+pub mod json;
 pub mod load;
 pub mod plot;
 pub mod responder;

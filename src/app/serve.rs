@@ -2,6 +2,7 @@
 //! the stack's fast path, TCP echo and sockperf ([`Responder`]) on its endpoint — on one
 //! worker per queue, until SIGINT or SIGTERM; then a summary of what every worker counted.
 
+use super::json;
 use super::responder::Responder;
 use crate::config::ServeConfig;
 use crate::driver::DriverStats;
@@ -26,6 +27,7 @@ pub struct ServeSummary {
     /// The workers' batch times, merged.
     pub workers: WorkerStats,
     pub duration: Duration,
+    pub started_at: std::time::SystemTime,
 }
 
 /// The stack one serve worker runs: `cfg`'s services on a device with `mac` and `mtu`.
@@ -95,10 +97,11 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
                 env.counters.clone(),
             ))
         },
-        |_stack| (),
+        |_stack, _| (),
     )?;
     let started = crew.clock.now();
-    println!(
+    let started_at = std::time::SystemTime::now();
+    let ready = format!(
         "xstack: ready on {} {}/{} (driver {}, {} queue{})",
         cfg.iface,
         cfg.addr.ip,
@@ -107,7 +110,13 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         cfg.queues,
         if cfg.queues == 1 { "" } else { "s" }
     );
-    std::io::stdout().flush().ok();
+    // With --json, stdout carries the one JSON document alone.
+    if cfg.json {
+        eprintln!("{ready}");
+    } else {
+        println!("{ready}");
+        std::io::stdout().flush().ok();
+    }
 
     live_report(cfg.interval, &stop, crew.counters(), &crew.clock);
 
@@ -119,6 +128,7 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         driver_stats: joined.driver_stats,
         workers: joined.workers,
         duration: clock.now().saturating_since(started),
+        started_at,
     })
 }
 
@@ -163,28 +173,39 @@ fn live_report(
 }
 
 impl ServeSummary {
-    /// The one-line JSON object printed with `--json`.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut m = self.stack.to_json();
-        m.insert("driver".into(), self.driver.clone().into());
-        m.insert("duration_s".into(), self.duration.as_secs_f64().into());
-        m.insert("rx_ring_full".into(), self.driver_stats.rx_ring_full.into());
-        m.insert("rx_oversize".into(), self.driver_stats.rx_oversize.into());
-        m.insert("tx_no_buffer".into(), self.driver_stats.tx_no_buffer.into());
-        m.insert("tx_errors".into(), self.driver_stats.tx_errors.into());
-        m.insert(
-            "tcp_connections_left".into(),
-            self.connections_left().into(),
-        );
-        let mut b = LatencySummary::of(&self.workers.batch_ns).to_json_us();
-        b["batches"] = self.workers.batch_ns.len().into();
-        b["frames"] = self.workers.frames.into();
-        m.insert("batch_us".into(), b);
-        m.insert(
-            "flush_us".into(),
-            LatencySummary::of(&self.workers.flush_ns).to_json_us(),
-        );
-        serde_json::Value::Object(m)
+    /// The document `--json` prints: one JSON object, the only thing on stdout.
+    pub fn to_doc(&self, cfg: &ServeConfig) -> json::ServeDoc {
+        let counters = self
+            .stack
+            .fields()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let d = &self.driver_stats;
+        json::ServeDoc {
+            xstack_version: env!("CARGO_PKG_VERSION").into(),
+            schema_version: json::SCHEMA_VERSION,
+            kind: "serve".into(),
+            started_at: json::rfc3339(self.started_at),
+            config: json::ServeSettings::of(cfg),
+            driver: self.driver.clone(),
+            queues: cfg.queues,
+            duration_s: self.duration.as_secs_f64(),
+            counters,
+            drops_total: self.stack.drops_total(),
+            drops: json::drops(&self.stack),
+            rx_ring_full: d.rx_ring_full,
+            rx_oversize: d.rx_oversize,
+            tx_no_buffer: d.tx_no_buffer,
+            tx_errors: d.tx_errors,
+            tcp_connections_left: self.connections_left(),
+            batch_us: json::BatchTimes {
+                batches: self.workers.batch_ns.len(),
+                frames: self.workers.frames,
+                latency: json::Latency::of(&self.workers.batch_ns),
+            },
+            flush_us: json::Latency::of(&self.workers.flush_ns),
+        }
     }
 
     /// TCP connections still in the tables when the workers stopped.

@@ -7,7 +7,7 @@
 //!
 //! What runs on a worker is the caller's: `build` makes its engine from the worker's
 //! [`WorkerEnv`], and `finish` turns the engine into the caller's per-worker result once
-//! the loop has returned. The caller's thread meanwhile prints live lines from
+//! the loop has returned (it is told when: an interrupted run measures up to then). The caller's thread meanwhile prints live lines from
 //! [`Crew::counters`] or its own channels, until the workers finish or `stop` is set.
 
 use super::steer::{Mesh, Steer, SteerRule};
@@ -16,6 +16,7 @@ use crate::config::{DriverChoice, IfaceAddr, PollMode};
 use crate::driver::{self, Device, DeviceInfo, DriverError, DriverStats};
 use crate::metrics::{StackCounters, StackSnapshot};
 use crate::stack::{Engine, Secrets};
+use crate::time::Instant;
 use anyhow::{bail, Context};
 use core::hash::BuildHasher;
 use std::collections::hash_map::RandomState;
@@ -131,7 +132,7 @@ where
     E: Engine,
     R: Send + 'static,
     B: Fn(&WorkerEnv) -> anyhow::Result<E> + Send + Sync + 'static,
-    F: Fn(E) -> R + Send + Sync + 'static,
+    F: Fn(E, Instant) -> R + Send + Sync + 'static,
 {
     let info = driver::iface::lookup(&spec.iface)?;
     if spec.driver == DriverChoice::Packet && info.ipv4.contains(&spec.addr.ip) {
@@ -260,7 +261,7 @@ impl<B, F> Shared<B, F> {
     where
         E: Engine,
         B: Fn(&WorkerEnv) -> anyhow::Result<E>,
-        F: Fn(E) -> R,
+        F: Fn(E, Instant) -> R,
     {
         let opened = self.open(queue).and_then(|dev| {
             let env = WorkerEnv {
@@ -294,7 +295,7 @@ impl<B, F> Shared<B, F> {
         )
         .with_context(|| format!("worker for {} queue {queue} failed", self.spec.iface))?;
         Ok(WorkerDone {
-            result: (self.finish)(engine),
+            result: (self.finish)(engine, self.clock.now()),
             driver: dev.stats(),
             worker,
         })

@@ -189,6 +189,7 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         hdr_log: None,
         plot: None,
         pcap: None,
+        max_errors: Default::default(),
         poll: PollMode::Busy,
         queues: 1,
         shared_umem: false,

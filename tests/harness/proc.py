@@ -123,7 +123,7 @@ def wait_ready(pid, what, stdout=None, stderr=None, word="ready", listen=None, t
     """Waits until PID is ready, and returns the seconds it took.
 
     Ready means: with LISTEN ("tcp:PORT"/"udp:PORT"), its namespace listens on that port;
-    otherwise WORD appears in the file STDOUT. Raises NotReady, with the end of the file
+    otherwise WORD appears in the file STDOUT (or STDERR). Raises NotReady, with the end of the file
     STDERR, when PID exits first or TIMEOUT seconds pass.
     """
     if listen is not None:
@@ -133,7 +133,9 @@ def wait_ready(pid, what, stdout=None, stderr=None, word="ready", listen=None, t
     else:
         if stdout is None:
             raise ValueError("wait_ready needs STDOUT (to look for WORD) or LISTEN")
-        ready = lambda: _said(stdout, word)  # noqa: E731
+        # A server run with --json says it is ready on stderr (stdout holds its JSON
+        # alone); without --json on stdout.
+        ready = lambda: _said(stdout, word) or (stderr is not None and _said(stderr, word))  # noqa: E731
         cond = f"said {word!r}"
     running = is_alive or (lambda: alive(pid))
     t0 = time.monotonic()

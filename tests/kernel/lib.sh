@@ -86,6 +86,16 @@ xstack_load() {
         || die "xstack load $* failed: $(grep -v -E 'libbpf|libxdp' "$WORK/load.err" | tail -3)"
 }
 
+# xstack_load_status CODE ARGS...: as xstack_load, but the run must exit with status CODE
+# (3: completed with no success or too many errors); its JSON report is still read.
+xstack_load_status() {
+    local want=$1 rc=0
+    shift
+    hx_load "$WORK/load.out" "$WORK/load.err" --driver "$DRIVER" --json "$@" || rc=$?
+    [ "$rc" = "$want" ] \
+        || die "xstack load $* exited with $rc, not $want: $(grep -v -E 'libbpf|libxdp' "$WORK/load.err" | tail -3)"
+}
+
 # load_json KEY...: values from xstack load's JSON report (dotted keys), on one line.
 load_json() { hx json "$WORK/load.out" "$@"; }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Checks the JSON report of xstack load (the last line of stdout): requests > 0, no
-errors (unless allowed), p50 <= p99 <= p99.9 <= max, and the open-loop fields."""
+errors (unless allowed), p50 <= p99 <= p99.9 <= max (a stream run has no latency: every
+percentile is null), the open-loop fields, and with --interrupted a run stopped by a
+signal: marked so, its span measured, its rate over that span, an interval series."""
 import json
 import os
 import sys
@@ -19,8 +21,26 @@ if r["requests"] <= 0:
     problems.append("no requests completed")
 if r["errors"] != 0 and "--allow-errors" not in sys.argv:
     problems.append(f"errors: {r['errors_by_kind']}")
-if not (lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["p9999"] <= lat["max"]):
+order = ("min", "p50", "p90", "p99", "p999", "p9999", "max")
+if r.get("mode") == "stream":
+    if any(lat[k] is not None for k in order):
+        problems.append(f"a stream run with latency figures: {lat}")
+elif any(lat[k] is None for k in order):
+    problems.append(f"no latency figures: {lat}")
+elif not all(lat[a] <= lat[b] for a, b in zip(order, order[1:])):
     problems.append(f"percentiles out of order: {lat}")
+if r.get("schema_version") != 1 or "outcome" not in r:
+    problems.append("not a schema_version 1 document")
+if "--interrupted" in sys.argv:
+    span, n = r["duration_s"], r["requests"]
+    if r.get("interrupted") is not True or r["outcome"]["status"] != "interrupted":
+        problems.append(f"not marked interrupted: {r.get('outcome')}")
+    if not 0.5 < span < 5:
+        problems.append(f"measured span {span} s")
+    elif abs(r["throughput_rps"] - n / span) > 1e-6 * max(n / span, 1):
+        problems.append(f"rate {r['throughput_rps']} is not {n} requests over {span} s")
+    if not r.get("intervals"):
+        problems.append("no interval series")
 for k in ("requests", "errors", "duration_s", "throughput_rps"):
     if k not in r:
         problems.append(f"missing {k}")

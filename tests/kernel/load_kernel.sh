@@ -16,7 +16,9 @@ pass "udp open loop 5000/s vs kernel echo: $(python3 "$KDIR/load_check.py" "$WOR
 "$BIN" plot "$WORK/x.hlog" -o "$WORK/x.svg" 2>/dev/null || die "xstack plot could not read the log"
 load --target "$B:11111" --proto udp --app sockperf --duration 2
 pass "udp pingpong vs sockperf server: $(python3 "$KDIR/load_check.py" "$WORK/load.out")"
-load --target "$B:9" --proto udp --requests 5 --timeout-ms 200
+# Nothing succeeds against a closed port: the run completes, says why, and exits 3.
+xstack_load_status 3 --interval 1 --target "$B:9" --proto udp --requests 5 --timeout-ms 200
+[ "$(load_json outcome.status)" = no_success ] || die "outcome $(load_json outcome)"
 [ "$(load_json errors_by_kind.refused)" = 5 ] \
     || die "a closed port was not reported as refused: $(load_json errors_by_kind)"
-pass "a closed UDP port counts as refused"
+pass "a closed UDP port counts as refused, and the run exits 3"

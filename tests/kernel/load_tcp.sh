@@ -26,10 +26,12 @@ pass "tcp stream vs kernel echo: $r"
 load --target "$B:11111" --app sockperf --duration 2
 r=$(check) || die "$r"
 pass "tcp pingpong vs sockperf server --tcp: $r"
-load --target "$B:9" --requests 5 --timeout-ms 200
+# Nothing succeeds against a closed port: the run completes, says why, and exits 3.
+xstack_load_status 3 --interval 1 --proto tcp --target "$B:9" --requests 5 --timeout-ms 200
+[ "$(load_json outcome.status)" = no_success ] || die "outcome $(load_json outcome)"
 [ "$(load_json errors_by_kind.refused)" = 5 ] \
     || die "a closed TCP port was not reported as refused: $(load_json errors_by_kind)"
-pass "a closed TCP port counts as refused"
+pass "a closed TCP port counts as refused, and the run exits 3"
 sleep 0.5
 left=$(in_b ss -tanH | grep -v LISTEN | grep -c "$LOADGEN" || true)
 [ "$left" = 0 ] || die "the kernel still holds $left connections from the load generator: $(in_b ss -tanH | grep -v LISTEN | head -3)"

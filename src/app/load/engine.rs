@@ -51,6 +51,25 @@ impl ErrorCounts {
     }
 }
 
+impl core::fmt::Display for ErrorCounts {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "timeout {}, refused {}, mismatch {}, overload {}",
+            self.timeout, self.refused, self.mismatch, self.overload
+        )
+    }
+}
+
+/// Replies that were not errors but are worth knowing about, as sockperf reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplyCounts {
+    /// A reply to a request no longer waited for: it came after its timeout, or twice.
+    pub late_or_duplicate: u64,
+    /// A reply to a request while an older one of the same flow was still unanswered.
+    pub out_of_order: u64,
+}
+
 /// What one interval (or the whole run) measured.
 #[derive(Clone, Debug)]
 pub struct Measured {
@@ -60,6 +79,7 @@ pub struct Measured {
     pub uncorrected: Histogram<u64>,
     pub requests: u64,
     pub errors: ErrorCounts,
+    pub replies: ReplyCounts,
     pub bytes: u64,
 }
 
@@ -70,6 +90,7 @@ impl Measured {
             uncorrected: latency_histogram(),
             requests: 0,
             errors: ErrorCounts::default(),
+            replies: ReplyCounts::default(),
             bytes: 0,
         }
     }
@@ -83,6 +104,8 @@ impl Measured {
         self.errors.refused += other.errors.refused;
         self.errors.mismatch += other.errors.mismatch;
         self.errors.overload += other.errors.overload;
+        self.replies.late_or_duplicate += other.replies.late_or_duplicate;
+        self.replies.out_of_order += other.replies.out_of_order;
         self.bytes += other.bytes;
     }
 
@@ -91,6 +114,7 @@ impl Measured {
         self.uncorrected.reset();
         self.requests = 0;
         self.errors = ErrorCounts::default();
+        self.replies = ReplyCounts::default();
         self.bytes = 0;
     }
 }
@@ -160,6 +184,12 @@ impl Tally {
     pub fn error(&mut self, kind: fn(&mut ErrorCounts) -> &mut u64) {
         *kind(&mut self.interval.errors) += 1;
         *kind(&mut self.total.errors) += 1;
+    }
+
+    /// Counts a reply of one kind in the interval and the total.
+    pub fn reply(&mut self, kind: fn(&mut ReplyCounts) -> &mut u64) {
+        *kind(&mut self.interval.replies) += 1;
+        *kind(&mut self.total.replies) += 1;
     }
 
     /// Counts a success: latency from the intended and from the actual send time.
@@ -302,11 +332,15 @@ impl UdpLoad {
         self
     }
 
-    /// The measured span: from the end of warm-up to when sending stopped.
-    pub fn measured_span(&self) -> Duration {
-        self.ended
-            .unwrap_or(self.measure_from)
-            .saturating_since(self.measure_from)
+    /// The measured span: from the end of warm-up to when sending stopped, or, for a run
+    /// stopped early, to `now`.
+    pub fn measured_span(&self, now: Instant) -> Duration {
+        let end = match (self.ended, self.phase) {
+            (Some(t), _) => t,
+            (None, Phase::Measuring) => now,
+            _ => self.measure_from,
+        };
+        end.saturating_since(self.measure_from)
     }
 
     /// Requests sent, warm-up included.
@@ -408,13 +442,19 @@ impl UdpLoad {
         };
         let flow = &mut self.flows[idx];
         let Some(pos) = flow.waiting.iter().position(|o| o.seq == seq) else {
-            // Late (already timed out) or never sent: not ours to measure.
+            // Late (already timed out), twice, or never sent: not ours to measure.
+            if self.measuring() {
+                self.tally.reply(|r| &mut r.late_or_duplicate);
+            }
             return true;
         };
         let o = flow
             .waiting
             .remove(pos)
             .unwrap_or_else(|| unreachable!("found above"));
+        if pos > 0 && self.measuring() {
+            self.tally.reply(|r| &mut r.out_of_order);
+        }
         self.in_flight -= 1;
         self.prune_answered();
         let ok = self.reply_matches(payload, seq);

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod schedule;
 pub mod tcp;
 
+use super::json;
 use crate::config::{LoadConfig, LoadMode, Transport};
 use crate::metrics::hist::{percentile_table, HdrLog, LatencySummary};
 use crate::metrics::plot::percentile_svg;
@@ -16,9 +17,9 @@ use crate::runtime::launch::{launch, LaunchSpec, WorkerEnv};
 use crate::runtime::steer::SteerRule;
 use crate::stack::tcp::ports::PortSet;
 use crate::stack::{App, Stack, StackConfig};
+use crate::time::Instant;
 use anyhow::{bail, Context};
 use engine::{Measured, Phase, UdpLoad};
-use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -33,7 +34,21 @@ pub struct LoadReport {
     pub open_loop: bool,
     pub stack: StackSnapshot,
     pub driver: String,
+    /// When the run started.
+    pub started_at: SystemTime,
+    /// The measured span's intervals, merged over the workers.
+    pub intervals: Vec<json::Interval>,
+    /// Stopped by a signal before it was done.
+    pub interrupted: bool,
 }
+
+/// The exit status of a run that completed, but not well: no request succeeded, or
+/// more errors than `--max-errors` allows.
+pub const EXIT_RUN_FAILED: u8 = 3;
+/// The exit status of a run stopped by SIGINT (after its report), as a shell gives it.
+pub const EXIT_SIGINT: u8 = 130;
+/// The same for SIGTERM.
+pub const EXIT_SIGTERM: u8 = 143;
 
 impl LoadReport {
     pub fn throughput(&self) -> f64 {
@@ -45,41 +60,123 @@ impl LoadReport {
         }
     }
 
-    pub fn to_json(&self, cfg: &LoadConfig) -> Value {
+    /// How the run ended, with its exit status. `signal` is the exit status of the
+    /// signal that stopped it, if one did.
+    pub fn outcome(&self, cfg: &LoadConfig, signal: Option<u8>) -> json::Outcome {
+        let (ok, errors) = (self.total.requests, self.total.errors.total());
+        let (status, code, reason) = if let (true, Some(code)) = (self.interrupted, signal) {
+            (
+                "interrupted",
+                code,
+                Some(format!(
+                    "stopped by {} after {:.3} s of measuring; the figures cover that span",
+                    if code == EXIT_SIGINT {
+                        "SIGINT"
+                    } else {
+                        "SIGTERM"
+                    },
+                    self.span.as_secs_f64()
+                )),
+            )
+        } else if ok == 0 {
+            let why = if errors > 0 {
+                format!("all {errors} requests failed ({})", self.total.errors)
+            } else {
+                "nothing was measured".to_string()
+            };
+            (
+                "no_success",
+                EXIT_RUN_FAILED,
+                Some(format!("no request succeeded: {why}")),
+            )
+        } else if !cfg.max_errors.allows(errors, ok) {
+            (
+                "too_many_errors",
+                EXIT_RUN_FAILED,
+                Some(format!(
+                    "{errors} of {} requests failed ({}), more than --max-errors {} allows",
+                    ok + errors,
+                    self.total.errors,
+                    cfg.max_errors
+                )),
+            )
+        } else {
+            ("ok", 0, None)
+        };
+        json::Outcome {
+            status: status.into(),
+            exit_code: code,
+            reason,
+        }
+    }
+
+    /// What held a figure back, one sentence each.
+    pub fn limits(&self, cfg: &LoadConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        let waits = self.stack.tcp_connect_no_port;
+        if cfg.transport == Transport::Tcp && waits > 0 {
+            out.push(format!(
+                "the connection rate was held back by the ephemeral ports of one source \
+                 address: {} ports per address, each held in TIME_WAIT for at least {} s \
+                 before reuse, so about {:.0} new connections a second per address at most \
+                 ({waits} connection attempts waited for a free port); the server may be \
+                 faster than this figure — spread the load over more source addresses to \
+                 measure it",
+                PortSet::ALL.len(),
+                crate::stack::tcp::TIME_WAIT_REUSE_AFTER.as_secs(),
+                PortSet::ALL.len() as f64 / crate::stack::tcp::TIME_WAIT_REUSE_AFTER.as_secs_f64()
+            ));
+        }
+        out
+    }
+
+    /// The report as `load --json` prints it.
+    pub fn to_doc(&self, cfg: &LoadConfig, outcome: json::Outcome) -> json::LoadDoc {
         let e = &self.total.errors;
-        let mut v = json!({
-            "target": cfg.target.to_string(),
-            "proto": match cfg.transport { Transport::Udp => "udp", Transport::Tcp => "tcp" },
-            "app": format!("{:?}", cfg.app).to_lowercase(),
-            "mode": format!("{:?}", cfg.mode).to_lowercase(),
-            "driver": self.driver,
-            "connections": cfg.connections,
-            "size": cfg.size,
-            "requests": self.total.requests,
-            "errors": e.total(),
-            "errors_by_kind": {
-                "timeout": e.timeout, "refused": e.refused,
-                "mismatch": e.mismatch, "overload": e.overload,
+        json::LoadDoc {
+            xstack_version: env!("CARGO_PKG_VERSION").into(),
+            schema_version: json::SCHEMA_VERSION,
+            kind: "load".into(),
+            started_at: json::rfc3339(self.started_at),
+            config: json::LoadSettings::of(cfg),
+            driver: self.driver.clone(),
+            queues: cfg.queues,
+            outcome,
+            interrupted: self.interrupted,
+            target: cfg.target.to_string(),
+            proto: json::proto_name(cfg.transport).into(),
+            app: json::app_name(cfg.app).into(),
+            mode: json::mode_name(cfg.mode).into(),
+            connections: cfg.connections,
+            size: cfg.size,
+            requests: self.total.requests,
+            errors: e.total(),
+            errors_by_kind: json::ErrorsByKind {
+                timeout: e.timeout,
+                refused: e.refused,
+                mismatch: e.mismatch,
+                overload: e.overload,
             },
-            "duration_s": self.span.as_secs_f64(),
-            "throughput_rps": self.throughput(),
-            "rate_target_rps": cfg.rate,
-            "latency_us": LatencySummary::of(&self.total.corrected).to_json_us(),
-        });
-        if self.open_loop {
-            v["latency_uncorrected_us"] = LatencySummary::of(&self.total.uncorrected).to_json_us();
+            replies: json::Replies {
+                dropped: e.timeout,
+                late_or_duplicate: self.total.replies.late_or_duplicate,
+                out_of_order: self.total.replies.out_of_order,
+            },
+            duration_s: self.span.as_secs_f64(),
+            throughput_rps: self.throughput(),
+            rate_target_rps: cfg.rate,
+            throughput_bps: self.bits_per_second(),
+            connections_per_s: (cfg.mode == LoadMode::Crr).then(|| self.throughput()),
+            latency_us: json::Latency::of(&self.total.corrected),
+            latency_uncorrected_us: self
+                .open_loop
+                .then(|| json::Latency::of(&self.total.uncorrected)),
+            steered_frames: self.stack.steered_out,
+            drops_total: self.stack.drops_total(),
+            drops: json::drops(&self.stack),
+            limits: self.limits(cfg),
+            intervals: self.intervals.clone(),
         }
-        v["throughput_bps"] = self.bits_per_second().into();
-        v["queues"] = cfg.queues.into();
-        v["steered_frames"] = self.stack.steered_out.into();
-        // Frames the load generator's own stack dropped, by reason.
-        let stack = self.stack.to_json();
-        v["drops_total"] = stack["drops_total"].clone();
-        v["drops"] = stack["drops"].clone();
-        if cfg.mode == LoadMode::Crr {
-            v["connections_per_s"] = self.throughput().into();
-        }
-        v
     }
 
     /// Payload bits a second that came back (requests × size, or the stream's bytes).
@@ -92,47 +189,73 @@ impl LoadReport {
         }
     }
 
-    pub fn to_text(&self, cfg: &LoadConfig) -> String {
+    pub fn to_text(&self, cfg: &LoadConfig, outcome: &json::Outcome) -> String {
         let e = &self.total.errors;
         let mut s = format!(
-            "xstack load: {} {} {:?} to {} over {} ({} connection{}, {} B)\n",
-            match cfg.transport {
-                Transport::Udp => "udp",
-                Transport::Tcp => "tcp",
-            },
-            format!("{:?}", cfg.app).to_lowercase(),
-            cfg.mode,
+            "xstack load: {} {} {} to {} over {} ({} connection{}, {} B)\n",
+            json::proto_name(cfg.transport),
+            json::app_name(cfg.app),
+            json::mode_name(cfg.mode),
             cfg.target,
             self.driver,
             cfg.connections,
             if cfg.connections == 1 { "" } else { "s" },
             cfg.size
         );
+        if self.interrupted {
+            s += &format!(
+                "  INTERRUPTED: the figures cover the {:.3} s measured before the signal\n",
+                self.span.as_secs_f64()
+            );
+        }
         if cfg.mode == LoadMode::Stream {
             s += &format!(
-                "  echoed {} bytes = {:.1} Mbit/s\n",
+                "  echoed {} bytes in {:.3} s = {:.1} Mbit/s\n  errors {} ({})\n",
                 self.total.bytes,
-                self.bits_per_second() / 1e6
+                self.span.as_secs_f64(),
+                self.bits_per_second() / 1e6,
+                e.total(),
+                e
             );
-        }
-        if cfg.mode == LoadMode::Crr {
+        } else {
+            if cfg.mode == LoadMode::Crr {
+                s += &format!(
+                    "  {:.0} connections/s (connect, request, response, close)\n",
+                    self.throughput()
+                );
+            }
             s += &format!(
-                "  {:.0} connections/s (connect, request, response, close)\n",
-                self.throughput()
+                "  requests {} in {:.3} s = {:.0} req/s{}\n  errors {} ({})\n",
+                self.total.requests,
+                self.span.as_secs_f64(),
+                self.throughput(),
+                cfg.rate
+                    .map(|r| format!(" (target {r:.0})"))
+                    .unwrap_or_default(),
+                e.total(),
+                e
             );
+            let r = &self.total.replies;
+            if r.late_or_duplicate + r.out_of_order > 0 {
+                s += &format!(
+                    "  replies late or duplicated {}, out of order {}\n",
+                    r.late_or_duplicate, r.out_of_order
+                );
+            }
         }
-        s += &format!(
-            "  requests {} in {:.3} s = {:.0} req/s{}\n  errors {} (timeout {}, refused {}, mismatch {}, overload {})\n",
-            self.total.requests,
-            self.span.as_secs_f64(),
-            self.throughput(),
-            cfg.rate.map(|r| format!(" (target {r:.0})")).unwrap_or_default(),
-            e.total(),
-            e.timeout,
-            e.refused,
-            e.mismatch,
-            e.overload
-        );
+        for l in self.limits(cfg) {
+            s += &format!("  limit: {l}\n");
+        }
+        if let Some(reason) = &outcome.reason {
+            s += &format!("  result: {} — {reason}\n", outcome.status);
+        }
+        if cfg.mode == LoadMode::Stream {
+            return s;
+        }
+        if self.total.corrected.is_empty() {
+            s += "  latency: no samples\n";
+            return s;
+        }
         let label = if self.open_loop {
             "latency (from intended send time)"
         } else {
@@ -158,7 +281,7 @@ impl LoadReport {
 trait LoadApp: App {
     fn flush_report(&mut self);
     fn total(&self) -> &Measured;
-    fn measured_span(&self) -> Duration;
+    fn measured_span(&self, now: Instant) -> Duration;
     fn phase(&self) -> Phase;
 }
 
@@ -171,8 +294,8 @@ macro_rules! load_app {
             fn total(&self) -> &Measured {
                 <$t>::total(self)
             }
-            fn measured_span(&self) -> Duration {
-                <$t>::measured_span(self)
+            fn measured_span(&self, now: Instant) -> Duration {
+                <$t>::measured_span(self, now)
             }
             fn phase(&self) -> Phase {
                 <$t>::phase(self)
@@ -206,10 +329,10 @@ pub fn load_stack<A: App>(cfg: &LoadConfig, env: &WorkerEnv, tcp: TcpConfig, app
 /// What one worker measured.
 type WorkerResult = (Measured, Duration, Phase);
 
-fn finish<A: LoadApp>(mut stack: Stack<A>) -> WorkerResult {
+fn finish<A: LoadApp>(mut stack: Stack<A>, now: Instant) -> WorkerResult {
     let app = stack.app_mut();
     app.flush_report();
-    (app.total().clone(), app.measured_span(), app.phase())
+    (app.total().clone(), app.measured_span(now), app.phase())
 }
 
 /// The workers' next interval, merged: once each has sent it, or (`partial`, at the
@@ -249,6 +372,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         intervals.push(rx);
         senders.push(tx);
     }
+    let started_at = SystemTime::now();
     let whole = cfg.clone();
     let crew = match cfg.transport {
         Transport::Udp => launch(
@@ -293,6 +417,22 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let mut offset = Duration::ZERO;
+    let mut series = Vec::new();
+    let interval_doc = |m: &Measured, offset: Duration| {
+        let secs = cfg.interval.as_secs_f64();
+        let l = json::Latency::of(&m.corrected);
+        json::Interval {
+            t_s: offset.as_secs_f64(),
+            length_s: secs,
+            requests: m.requests,
+            rate_rps: m.requests as f64 / secs,
+            errors: m.errors.total(),
+            throughput_bps: m.bytes as f64 * 8.0 / secs,
+            p50_us: l.p50,
+            p99_us: l.p99,
+            max_us: l.max,
+        }
+    };
     while !crew.finished() {
         let mut sel = crossbeam::channel::Select::new();
         for rx in &intervals {
@@ -314,11 +454,13 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
             }
         }
         while let Some(m) = merged_interval(&mut pending, false) {
+            series.push(interval_doc(&m, offset));
             if m.requests == 0 && m.errors.total() == 0 {
                 offset += cfg.interval;
                 continue;
             }
-            let s = LatencySummary::of(&m.corrected);
+            let l = json::Latency::of(&m.corrected);
+            let us = |v: Option<f64>| v.map_or("        -".to_string(), |v| format!("{v:9.3}"));
             let secs = cfg.interval.as_secs_f64();
             if cfg.mode == LoadMode::Stream {
                 eprintln!(
@@ -328,10 +470,10 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
                 );
             } else {
                 eprintln!(
-                    "xstack load: {:8.0} req/s  p50 {:9.3} us  p99 {:9.3} us  errors {}",
+                    "xstack load: {:8.0} req/s  p50 {} us  p99 {} us  errors {}",
                     m.requests as f64 / secs,
-                    s.p50 as f64 / 1000.0,
-                    s.p99 as f64 / 1000.0,
+                    us(l.p50),
+                    us(l.p99),
                     m.errors.total()
                 );
             }
@@ -361,6 +503,9 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         q.extend(rx.try_iter());
     }
     while let Some(m) = merged_interval(&mut pending, true) {
+        if m.requests + m.errors.total() > 0 {
+            series.push(interval_doc(&m, offset));
+        }
         if let Some(l) = &mut log {
             if !m.corrected.is_empty() {
                 l.append(&m.corrected, offset, cfg.interval, None)?;
@@ -384,6 +529,9 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         open_loop: cfg.rate.is_some(),
         stack,
         driver,
+        started_at,
+        intervals: series,
+        interrupted: stop.load(Relaxed) && phase != Phase::Unreachable,
     };
     if let Some(p) = &cfg.plot {
         let label = format!("{} {}", cfg.target, report.driver);
@@ -392,9 +540,6 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
             percentile_svg("xstack load", &[(label, &report.total.corrected)]),
         )
         .with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    if stop.load(Relaxed) && report.total.requests == 0 {
-        bail!("stopped before any reply was measured");
     }
     Ok(report)
 }

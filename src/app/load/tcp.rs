@@ -219,10 +219,15 @@ impl TcpLoad {
         self
     }
 
-    pub fn measured_span(&self) -> Duration {
-        self.ended
-            .unwrap_or(self.measure_from)
-            .saturating_since(self.measure_from)
+    /// The measured span: from the end of warm-up to when sending stopped, or, for a run
+    /// stopped early, to `now`.
+    pub fn measured_span(&self, now: Instant) -> Duration {
+        let end = match (self.ended, self.phase) {
+            (Some(t), _) => t,
+            (None, Phase::Measuring) => now,
+            _ => self.measure_from,
+        };
+        end.saturating_since(self.measure_from)
     }
 
     pub fn phase(&self) -> Phase {
