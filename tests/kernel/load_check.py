@@ -48,9 +48,11 @@ if "--open-loop" in sys.argv and "latency_uncorrected_us" not in r:
     problems.append("open loop without latency_uncorrected_us")
 if problems:
     sys.exit("; ".join(problems) + f"\n{json.dumps(r)}")
-extra = ""
 if r.get("mode") == "stream":
-    extra = f", {r['throughput_bps'] / 1e6:.1f} Mbit/s echoed"
+    print(f"{r['requests']} units, {r['throughput_bps'] / 1e6:.1f} Mbit/s echoed, "
+          "no latency (a stream run measures bytes)")
+    sys.exit(0)
+extra = ""
 if "connections_per_s" in r:
     extra = f", {r['connections_per_s']:.0f} connections/s"
 print(f"{r['requests']} requests, {r['throughput_rps']:.0f}/s, p50 {lat['p50']:.1f} us, "
