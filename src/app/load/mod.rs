@@ -4,6 +4,7 @@
 //! on the last line of stdout) and the percentile plot.
 
 pub mod engine;
+pub mod live;
 pub mod schedule;
 pub mod tcp;
 
@@ -21,7 +22,7 @@ use crate::time::Instant;
 use anyhow::{bail, Context};
 use engine::{Measured, Phase, UdpLoad};
 use std::collections::VecDeque;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -414,7 +415,12 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         )),
         None => None,
     };
-    let tty = std::io::stderr().is_terminal();
+    let live = live::Live::new(match (cfg.duration, cfg.requests) {
+        (Some(d), _) => Some(live::Bound::Time(d + cfg.warmup)),
+        (None, Some(n)) => Some(live::Bound::Requests(n)),
+        (None, None) => None,
+    });
+    let mut done = 0u64;
     let started = std::time::Instant::now();
     let mut offset = Duration::ZERO;
     let mut series = Vec::new();
@@ -438,23 +444,15 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         for rx in &intervals {
             sel.recv(rx);
         }
-        let ready = sel.ready_timeout(Duration::from_millis(100));
+        // Woken by an interval, or every 100 ms to move the bar.
+        let _ = sel.ready_timeout(Duration::from_millis(100));
         for (q, rx) in pending.iter_mut().zip(&intervals) {
             q.extend(rx.try_iter());
         }
-        if ready.is_err() && tty {
-            if let Some(d) = cfg.duration {
-                let total = (d + cfg.warmup).as_secs_f64();
-                let pct = (started.elapsed().as_secs_f64() / total * 100.0).min(100.0);
-                eprint!(
-                    "\r[{:<40}] {:3.0}%\r",
-                    "=".repeat((pct / 2.5) as usize),
-                    pct
-                );
-            }
-        }
+        live.progress(started.elapsed(), done);
         while let Some(m) = merged_interval(&mut pending, false) {
             series.push(interval_doc(&m, offset));
+            done += m.requests + m.errors.total();
             if m.requests == 0 && m.errors.total() == 0 {
                 offset += cfg.interval;
                 continue;
@@ -463,19 +461,19 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
             let us = |v: Option<f64>| v.map_or("        -".to_string(), |v| format!("{v:9.3}"));
             let secs = cfg.interval.as_secs_f64();
             if cfg.mode == LoadMode::Stream {
-                eprintln!(
+                live.line(&format!(
                     "xstack load: {:8.1} Mbit/s echoed  errors {}",
                     m.bytes as f64 * 8.0 / secs / 1e6,
                     m.errors.total()
-                );
+                ));
             } else {
-                eprintln!(
+                live.line(&format!(
                     "xstack load: {:8.0} req/s  p50 {} us  p99 {} us  errors {}",
                     m.requests as f64 / secs,
                     us(l.p50),
                     us(l.p99),
                     m.errors.total()
-                );
+                ));
             }
             if let Some(l) = &mut log {
                 l.append(&m.corrected, offset, cfg.interval, None)?;
@@ -483,9 +481,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
             offset += cfg.interval;
         }
     }
-    if tty {
-        eprint!("\r{:60}\r", "");
-    }
+    live.finish();
     let joined = crew.join()?;
     let mut total = Measured::new();
     let mut span = Duration::ZERO;
