@@ -15,7 +15,7 @@
     medians FILE [--columns N]       per key of a "ROUND KEY VALUE..." file: "KEY MEDIAN..."
     ratio FILE NUM DEN COL [--den-col C]
                                      the median of the per-round ratios NUM[COL]/DEN[COL]
-    report compare|queues|udp-rtt|load-vs-sockperf|profile ARGS...
+    report compare|queues|udp-rtt|load-vs-sockperf|profile|demo ARGS...
                                      a bench's table (see harness/report.py)
 
 Errors are one sentence on stderr and a non-zero exit status.
@@ -97,6 +97,9 @@ def main(argv=None):
         r.add_argument("secs")
         r.add_argument("rounds")
         r.add_argument("proto")
+    r = rs.add_parser("demo")
+    r.add_argument("sockperf_out")
+    r.add_argument("runs", nargs="+", metavar="LABEL=LOAD_JSON")
     r = rs.add_parser("profile")
     r.add_argument("load_json")
     r.add_argument("serve_out")
@@ -154,6 +157,8 @@ def run(a):
             report.load_vs_sockperf(a.results, a.secs, a.rounds, a.proto)
         elif a.bench == "profile":
             report.profile(a.load_json, a.serve_out)
+        elif a.bench == "demo":
+            report.demo(a.sockperf_out, a.runs)
     return 0
 
 

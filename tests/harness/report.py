@@ -167,5 +167,43 @@ def profile(load_json, serve_out):
           f"busy {busy:.3f} s of {span:.3f} s ({100 * busy / span:.0f}%)")
 
 
+def sockperf_percentiles(text):
+    """{name: microseconds} from sockperf's --full-rtt summary: p50, p90, p99, p999,
+    p9999 and max (sockperf prints "---> percentile 99.900 = 30.159" and
+    "---> <MAX> observation = 61.347")."""
+    want = {"50.000": "p50", "90.000": "p90", "99.000": "p99", "99.900": "p999",
+            "99.990": "p9999"}
+    out = {}
+    for line in text.splitlines():
+        words = line.replace("=", " = ").split()
+        if "percentile" in words and "=" in words:
+            q = words[words.index("percentile") + 1]
+            if q in want:
+                out[want[q]] = float(words[words.index("=") + 1])
+        elif "<MAX>" in words and "=" in words:
+            out["max"] = float(words[words.index("=") + 1])
+    return out
+
+
+def demo(sockperf_out, runs):
+    """scripts/demo.sh: the percentile table of sockperf's own client beside xstack load's
+    runs (LABEL=FILE, each a load --json report), in microseconds of full round trip."""
+    with open(sockperf_out, errors="replace") as f:
+        cols = [("sockperf client -> kernel server", sockperf_percentiles(f.read()))]
+    for run in runs:
+        label, _, path = run.partition("=")
+        cols.append((label, jsonio.last_json(path)["latency_us"]))
+    rows = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99.9", "p999"),
+            ("p99.99", "p9999"), ("max", "max"))
+    print("| percentile (us) | " + " | ".join(c for c, _ in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for name, key in rows:
+        cells = []
+        for _, v in cols:
+            x = v.get(key)
+            cells.append("-" if x is None else f"{x:.2f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 BENCHES = {"compare": compare, "queues": queues, "udp-rtt": udp_rtt,
-           "load-vs-sockperf": load_vs_sockperf, "profile": profile}
+           "load-vs-sockperf": load_vs_sockperf, "profile": profile, "demo": demo}

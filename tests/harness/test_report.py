@@ -80,3 +80,18 @@ class LoadVsSockperf(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SockperfPercentiles(unittest.TestCase):
+    def test_reads_the_full_rtt_summary(self):
+        text = """sockperf: ---> <MAX> observation =   61.347
+sockperf: ---> percentile 99.999 =   61.347
+sockperf: ---> percentile 99.990 =   47.263
+sockperf: ---> percentile 99.900 =   30.159
+sockperf: ---> percentile 99.000 =   17.571
+sockperf: ---> percentile 90.000 =    8.813
+sockperf: ---> percentile 50.000 =    7.519
+sockperf: ---> <MIN> observation =    5.838"""
+        p = report.sockperf_percentiles(text)
+        self.assertEqual(p, {"max": 61.347, "p9999": 47.263, "p999": 30.159, "p99": 17.571,
+                             "p90": 8.813, "p50": 7.519})
