@@ -211,6 +211,14 @@ pub struct LoadArgs {
     /// A reply later than this counts as a timeout.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub timeout_ms: u64,
+    /// Wait until this wall-clock instant, then start (warm-up follows): RFC 3339
+    /// (2026-12-01T10:30:00Z) or Unix seconds. For instances on many hosts that must
+    /// measure the same window; at most a day ahead, at most a second late.
+    #[arg(long, value_name = "RFC3339|UNIX_SECONDS")]
+    pub start_at: Option<String>,
+    /// Name of this instance in the report and the interval log (default: hostname-PID).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
     /// Failed requests (timeouts, refusals, mismatches, overload) the run may have and
     /// still exit 0: a count, or a share of all requests like 0.5%. Past it, exit 3.
     #[arg(long, value_name = "N|P%", default_value = "0")]
@@ -432,6 +440,15 @@ impl LoadArgs {
             hdr_log: self.hdr_log,
             pcap: self.pcap,
             max_errors: self.max_errors.parse()?,
+            start_at: self
+                .start_at
+                .as_deref()
+                .map(|s| crate::config::parse_start_at(s, std::time::SystemTime::now()))
+                .transpose()?,
+            instance: match self.instance {
+                Some(name) => check_instance(&name)?,
+                None => default_instance(),
+            },
             plot: self.plot,
             poll: match self.poll {
                 PollArg::Busy => PollMode::Busy,
@@ -499,6 +516,42 @@ impl ServeArgs {
             cores: self.cores.map(|c| c.0).unwrap_or_default(),
         })
     }
+}
+
+/// `--instance NAME`: printable, no spaces or commas (it becomes an HdrHistogram log tag).
+fn check_instance(name: &str) -> Result<String, ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != ',' && c != '"');
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "--instance '{name}': use 1 to 64 printable characters without spaces, commas or quotes"
+        )))
+    }
+}
+
+/// The default instance name: the host's name and our PID.
+fn default_instance() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != ',' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{host}-{}", std::process::id())
 }
 
 #[cfg(test)]

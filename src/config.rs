@@ -119,6 +119,48 @@ pub const fn min_request_size(app: AppProto) -> usize {
 }
 
 /// Everything `xstack load` needs.
+/// The latest `--start-at` accepted, from now.
+pub const START_AT_MAX_AHEAD: Duration = Duration::from_secs(24 * 3600);
+/// How far in the past a `--start-at` may lie (clocks of hosts differ a little).
+pub const START_AT_MAX_LATE: Duration = Duration::from_secs(1);
+
+/// `--start-at RFC3339|UNIX_SECONDS`, checked against `now`: not more than a second in
+/// the past, not more than a day ahead.
+pub fn parse_start_at(
+    s: &str,
+    now: std::time::SystemTime,
+) -> Result<std::time::SystemTime, ConfigError> {
+    use std::time::UNIX_EPOCH;
+    let t = if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        let secs: f64 = s.parse().map_err(|_| {
+            ConfigError::Invalid(format!("--start-at '{s}' is not a number of seconds"))
+        })?;
+        UNIX_EPOCH + Duration::from_secs_f64(secs)
+    } else {
+        humantime::parse_rfc3339_weak(s).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "--start-at '{s}' is neither an RFC 3339 time (2026-12-01T10:30:00Z) nor Unix seconds: {e}"
+            ))
+        })?
+    };
+    let stamp = |t: std::time::SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+    if t + START_AT_MAX_LATE < now {
+        return Err(ConfigError::Invalid(format!(
+            "--start-at {} is in the past (it is {} now): give a time ahead, e.g. a minute from now",
+            stamp(t),
+            stamp(now)
+        )));
+    }
+    if t > now + START_AT_MAX_AHEAD {
+        return Err(ConfigError::Invalid(format!(
+            "--start-at {} is more than a day ahead (it is {} now)",
+            stamp(t),
+            stamp(now)
+        )));
+    }
+    Ok(t)
+}
+
 /// How many failed requests a load run may have and still count as a success
 /// (`--max-errors N|P%`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -206,6 +248,11 @@ pub struct LoadConfig {
     pub pcap: Option<PathBuf>,
     /// Failed requests allowed before the run counts as failed (exit status 3).
     pub max_errors: MaxErrors,
+    /// Start at this wall-clock instant (`--start-at`), so that instances on many hosts
+    /// measure the same window.
+    pub start_at: Option<std::time::SystemTime>,
+    /// Who this instance is, in the report and the log (`--instance`).
+    pub instance: String,
     pub plot: Option<PathBuf>,
     pub poll: PollMode,
     /// Worker threads, one per queue.
@@ -265,6 +312,25 @@ pub struct ServeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_at_takes_rfc3339_or_unix_seconds_within_a_day() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let now = UNIX_EPOCH + Duration::from_secs(1_780_000_000);
+        let t = parse_start_at("1780000060", now).unwrap();
+        assert_eq!(t, now + Duration::from_secs(60));
+        let r = parse_start_at("2026-05-28T20:27:40Z", now).unwrap();
+        assert_eq!(r, UNIX_EPOCH + Duration::from_secs(1_780_000_060));
+        assert!(
+            parse_start_at("1779999999.5", now).is_ok(),
+            "half a second late is fine"
+        );
+        let late = parse_start_at("1779999990", now).unwrap_err().to_string();
+        assert!(late.contains("in the past"), "{late}");
+        let far = parse_start_at("1780090000", now).unwrap_err().to_string();
+        assert!(far.contains("more than a day"), "{far}");
+        assert!(parse_start_at("tomorrow", now).is_err());
+    }
 
     #[test]
     fn subnet_arithmetic() {

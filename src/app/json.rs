@@ -144,6 +144,8 @@ pub struct LoadSettings {
     pub hdr_log: Option<String>,
     pub plot: Option<String>,
     pub pcap: Option<String>,
+    /// `--start-at`, RFC 3339 UTC.
+    pub start_at: Option<String>,
 }
 
 /// `xstack load --json`.
@@ -153,6 +155,8 @@ pub struct LoadDoc {
     pub schema_version: u32,
     /// Always `load`.
     pub kind: String,
+    /// This instance's name (`--instance`; default hostname-PID), as in its log's tags.
+    pub instance: String,
     /// When the run started, RFC 3339 UTC.
     pub started_at: String,
     pub config: LoadSettings,
@@ -339,6 +343,7 @@ impl LoadSettings {
             hdr_log: path(&cfg.hdr_log),
             plot: path(&cfg.plot),
             pcap: path(&cfg.pcap),
+            start_at: cfg.start_at.map(rfc3339),
         }
     }
 }

@@ -190,6 +190,8 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         plot: None,
         pcap: None,
         max_errors: Default::default(),
+        start_at: None,
+        instance: "sim".into(),
         poll: PollMode::Busy,
         queues: 1,
         shared_umem: false,

@@ -138,6 +138,7 @@ impl LoadReport {
             xstack_version: env!("CARGO_PKG_VERSION").into(),
             schema_version: json::SCHEMA_VERSION,
             kind: "load".into(),
+            instance: cfg.instance.clone(),
             started_at: json::rfc3339(self.started_at),
             config: json::LoadSettings::of(cfg),
             driver: self.driver.clone(),
@@ -350,6 +351,24 @@ fn merged_interval(pending: &mut [VecDeque<Measured>], partial: bool) -> Option<
     Some(m)
 }
 
+/// `--start-at`: sleeps until the wall clock reaches `at`, saying so; a stop request
+/// ends the wait.
+fn wait_until(at: SystemTime, stop: &AtomicBool) -> anyhow::Result<()> {
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    eprintln!(
+        "xstack load: waiting until {} ({:.1} s) to start",
+        json::rfc3339(at),
+        left.as_secs_f64()
+    );
+    while let Ok(left) = at.duration_since(SystemTime::now()) {
+        if stop.load(Relaxed) {
+            bail!("stopped while waiting for --start-at");
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
+    Ok(())
+}
+
 /// Runs a load test until it completes or `stop` is set.
 pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport> {
     let n = cfg.queues.max(1);
@@ -372,6 +391,11 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         let (tx, rx) = crossbeam::channel::unbounded::<Measured>();
         intervals.push(rx);
         senders.push(tx);
+    }
+    if let Some(at) = cfg.start_at {
+        // Say what is wrong with the interface now, not after the wait.
+        crate::driver::iface::lookup(&cfg.iface)?;
+        wait_until(at, &stop)?;
     }
     let started_at = SystemTime::now();
     let whole = cfg.clone();
