@@ -25,6 +25,25 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Python packages the tests read logs and manifests with (the hdrhistogram package, PyYAML),
+# in the project's own folder: no change to the system's Python, and it works where that
+# Python is externally managed. scripts/test.sh puts the folder on PYTHONPATH.
+PYDEPS=.cache/python
+need_py=()
+PYTHONPATH=$PYDEPS python3 -c 'import hdrh' 2>/dev/null || need_py+=(hdrhistogram)
+PYTHONPATH=$PYDEPS python3 -c 'import yaml' 2>/dev/null || need_py+=(pyyaml)
+if [ ${#need_py[@]} -gt 0 ]; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        [ "$(id -u)" = 0 ] || { echo "setup.sh: python3 has no pip — run as root (sudo) to install python3-pip" >&2; exit 1; }
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    fi
+    echo "setup.sh: installing ${need_py[*]} into $PYDEPS" >&2
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        --target "$PYDEPS" "${need_py[@]}"
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
     sudo_home=""
     if [ -n "${SUDO_USER:-}" ]; then sudo_home=$(getent passwd "$SUDO_USER" | cut -d: -f6); fi

@@ -37,8 +37,12 @@ else
     cargo build --release --quiet
 fi
 
-echo "== tier 0: layers"
+# The Python packages scripts/setup.sh installed for the tests (hdrhistogram, PyYAML).
+export PYTHONPATH="$PWD/.cache/python${PYTHONPATH:+:$PYTHONPATH}"
+
+echo "== tier 0: layers, and the Kubernetes manifest (offline)"
 scripts/check-layers.sh
+python3 deploy/kubernetes/check_manifest.py deploy/kubernetes/*.yaml
 
 echo "== tier 1-3: cargo test (release: the property and simulated-network tests are heavy)"
 unit_log=$(mktemp /tmp/xstack-unit.XXXXXX)
