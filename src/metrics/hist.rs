@@ -1,6 +1,7 @@
 //! Latency histograms: one HdrHistogram per worker (1 ns to 60 s at 3 significant
 //! digits), merged at report time, summarised as the percentiles people compare
-//! (p50 … p99.99, max), printed as the percentile table users of sockperf and wrk2 know,
+//! (p50 … p99.99, max), printed as HdrHistogram's percentile distribution table (the one
+//! users of sockperf and wrk2 know),
 //! and written as a standard HdrHistogram interval log (V2, compressed, base64).
 
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
@@ -106,43 +107,59 @@ impl LatencySummary {
     }
 }
 
-/// The classic percentile distribution table (values in microseconds), with
-/// `ticks_per_half` steps per halving of the remaining distance to 100 %.
+/// The percentile distribution table of HdrHistogram's `outputPercentileDistribution`,
+/// column for column, with values in microseconds: `Value`, `Percentile`, `TotalCount`
+/// (the samples at or below the value), `1/(1-Percentile)` (left blank on the last row,
+/// at 100 %), then the `#[Mean …]`, `#[Max …]` and `#[Buckets …]` footer lines.
+/// `ticks_per_half` is the number of rows per halving of the distance to 100 %.
 pub fn percentile_table(h: &Histogram<u64>, ticks_per_half: u32) -> String {
     use std::fmt::Write as _;
+    const US: f64 = 1000.0;
+    let digits = usize::from(h.sigfig());
     let mut s = String::new();
-    let _ = writeln!(
+    let _ = write!(
         s,
-        "{:>12} {:>14} {:>10} {:>14}\n",
-        "Value(us)", "Percentile", "TotalCount", "1/(1-Percentile)"
+        "{:>12} {:>14} {:>10} {:>14}\n\n",
+        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
     );
-    if h.is_empty() {
-        return s;
+    let mut total = 0u64;
+    if !h.is_empty() {
+        for v in h.iter_quantiles(ticks_per_half.max(1)) {
+            total += v.count_since_last_iteration();
+            let q = v.quantile_iterated_to();
+            let value = v.value_iterated_to() as f64 / US;
+            if q < 1.0 {
+                let _ = writeln!(
+                    s,
+                    "{value:12.digits$} {q:2.12} {total:10} {:14.2}",
+                    1.0 / (1.0 - q)
+                );
+            } else {
+                let _ = writeln!(s, "{value:12.digits$} {q:2.12} {total:10}");
+            }
+        }
     }
-    for v in h.iter_quantiles(ticks_per_half) {
-        let q = v.quantile_iterated_to();
-        let inv = if q < 1.0 {
-            format!("{:14.2}", 1.0 / (1.0 - q))
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            s,
-            "{:12.3} {:14.12} {:10} {}",
-            v.value_iterated_to() as f64 / 1000.0,
-            q,
-            v.count_since_last_iteration(),
-            inv
-        );
-    }
-    let m = LatencySummary::of(h);
+    let (mean, stdev) = if h.is_empty() {
+        (0.0, 0.0)
+    } else {
+        (h.mean() / US, h.stdev() / US)
+    };
     let _ = writeln!(
         s,
-        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]",
-        m.mean / 1000.0,
-        m.stdev / 1000.0,
-        m.max as f64 / 1000.0,
-        m.count
+        "#[Mean    = {mean:12.digits$}, StdDeviation   = {stdev:12.digits$}]"
+    );
+    let _ = writeln!(
+        s,
+        "#[Max     = {:12.digits$}, Total count    = {:12}]",
+        h.max() as f64 / US,
+        h.len()
+    );
+    let buckets = usize::from(h.buckets());
+    // The counts array holds (buckets + 1) half-buckets of sub-buckets.
+    let sub_buckets = 2 * h.distinct_values() / (buckets + 1);
+    let _ = writeln!(
+        s,
+        "#[Buckets = {buckets:12}, SubBuckets     = {sub_buckets:12}]"
     );
     s
 }
@@ -309,9 +326,67 @@ mod tests {
     }
 
     #[test]
-    fn percentile_table_has_the_classic_columns() {
-        let t = percentile_table(&sample(), 5);
-        assert!(t.contains("Percentile") && t.contains("1/(1-Percentile)"));
-        assert!(t.contains("Total count    =        10000"), "{t}");
+    fn percentile_table_has_hdrhistograms_columns_and_footer() {
+        let h = sample();
+        let t = percentile_table(&h, 5);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0],
+            "       Value     Percentile TotalCount 1/(1-Percentile)"
+        );
+        assert_eq!(lines[1], "");
+        // The first row: the minimum, at percentile 0.
+        assert_eq!(
+            lines[2],
+            "       1.000 0.000000000000          1           1.00"
+        );
+        let n = lines.len();
+        assert_eq!(
+            lines[n - 3..],
+            [
+                "#[Mean    =     5000.505, StdDeviation   =     2886.752]",
+                "#[Max     =    10002.431, Total count    =        10000]",
+                "#[Buckets =           26, SubBuckets     =         2048]",
+            ],
+            "{t}"
+        );
+        // The last row is at 100 %, with no 1/(1-Percentile), and counts everything.
+        let last: Vec<&str> = lines[n - 4].split_whitespace().collect();
+        assert_eq!(last, ["10002.431", "1.000000000000", "10000"]);
+    }
+
+    #[test]
+    fn percentile_table_total_count_is_cumulative() {
+        let mut h = latency_histogram();
+        for v in [1_000u64, 1_000, 2_000, 50_000, 50_000, 50_000, 900_000] {
+            record(&mut h, v);
+        }
+        let t = percentile_table(&h, 5);
+        let rows: Vec<Vec<f64>> = t
+            .lines()
+            .skip(2)
+            .take_while(|l| !l.starts_with('#'))
+            .map(|l| l.split_whitespace().map(|x| x.parse().unwrap()).collect())
+            .collect();
+        assert!(rows.len() > 5, "{t}");
+        let mut previous = 0.0;
+        for r in &rows {
+            let (value_ns, total) = ((r[0] * 1000.0).round() as u64, r[2]);
+            assert!(total >= previous, "{t}");
+            previous = total;
+            // TotalCount is how many samples lie at or below the row's value.
+            assert_eq!(total as u64, h.count_between(1, value_ns), "{t}");
+            if r[1] < 1.0 {
+                assert!((r[3] - 1.0 / (1.0 - r[1])).abs() < 0.01, "{t}");
+            }
+        }
+        assert_eq!(rows.last().unwrap()[2] as u64, h.len());
+    }
+
+    #[test]
+    fn percentile_table_of_nothing_is_headers_and_zeros() {
+        let t = percentile_table(&latency_histogram(), 5);
+        assert_eq!(t.lines().count(), 5, "{t}");
+        assert!(t.contains("Total count    =            0"), "{t}");
     }
 }
