@@ -1,15 +1,10 @@
 //! Latency histograms: one HdrHistogram per worker (1 ns to 60 s at 3 significant
 //! digits), merged at report time, summarised as the percentiles people compare
-//! (p50 … p99.99, max), printed as HdrHistogram's percentile distribution table (the one
-//! users of sockperf and wrk2 know),
-//! and written as a standard HdrHistogram interval log (V2, compressed, base64).
+//! (p50 … p99.99, max), and printed as HdrHistogram's percentile distribution table,
+//! the one users of sockperf and wrk2 know. Interval logs are `metrics::hlog`.
 
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value};
-use std::io::Write;
-use std::time::{Duration, SystemTime};
 
 /// Lowest and highest trackable values, in nanoseconds.
 pub const LOWEST_NS: u64 = 1;
@@ -164,81 +159,9 @@ pub fn percentile_table(h: &Histogram<u64>, ticks_per_half: u32) -> String {
     s
 }
 
-/// Reads an HdrHistogram interval log and adds up all of its intervals.
-pub fn read_hdr_log(bytes: &[u8]) -> Result<Histogram<u64>, String> {
-    use base64::Engine as _;
-    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    use hdrhistogram::serialization::Deserializer;
-    let mut total = latency_histogram();
-    let mut de = Deserializer::new();
-    for (i, entry) in IntervalLogIterator::new(bytes).enumerate() {
-        let entry =
-            entry.map_err(|e| format!("entry {}: not an interval log line ({e:?})", i + 1))?;
-        if let LogEntry::Interval(iv) = entry {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(iv.encoded_histogram())
-                .map_err(|e| format!("entry {}: bad base64: {e}", i + 1))?;
-            let part: Histogram<u64> = de
-                .deserialize(&mut &raw[..])
-                .map_err(|e| format!("entry {}: bad histogram: {e:?}", i + 1))?;
-            total
-                .add(&part)
-                .map_err(|e| format!("entry {}: cannot merge: {e:?}", i + 1))?;
-        }
-    }
-    Ok(total)
-}
-
-/// Writes an HdrHistogram interval log: one compressed histogram per interval.
-pub struct HdrLog<W: Write> {
-    out: W,
-    serializer: V2DeflateSerializer,
-    start: SystemTime,
-    header_done: bool,
-}
-
-impl<W: Write> HdrLog<W> {
-    pub fn new(out: W, start: SystemTime) -> Self {
-        HdrLog {
-            out,
-            serializer: V2DeflateSerializer::new(),
-            start,
-            header_done: false,
-        }
-    }
-
-    /// Appends the histogram of one interval, which began `offset` after the start and
-    /// lasted `length`.
-    pub fn append(
-        &mut self,
-        h: &Histogram<u64>,
-        offset: Duration,
-        length: Duration,
-        tag: Option<&str>,
-    ) -> std::io::Result<()> {
-        let mut builder = IntervalLogWriterBuilder::new();
-        if !self.header_done {
-            builder.add_comment("xstack latency log, values in nanoseconds");
-            builder.with_start_time(self.start);
-            builder.with_base_time(self.start);
-        }
-        builder.with_max_value_divisor(1000.0);
-        let mut w = builder.begin_log_with(&mut self.out, &mut self.serializer)?;
-        self.header_done = true;
-        w.write_histogram(h, offset, length, tag.and_then(Tag::new))
-            .map_err(|e| std::io::Error::other(format!("cannot write histogram: {e:?}")))
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    use hdrhistogram::serialization::Deserializer;
 
     fn sample() -> Histogram<u64> {
         let mut h = latency_histogram();
@@ -286,43 +209,6 @@ mod tests {
         let m = merge([&a, &b]);
         assert_eq!(m.len(), 10_001);
         assert!(m.max() >= 19_990_000);
-    }
-
-    #[test]
-    fn interval_log_reads_back_with_the_crate_reader() {
-        let h = sample();
-        let mut log = HdrLog::new(
-            Vec::new(),
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1000),
-        );
-        log.append(&h, Duration::ZERO, Duration::from_secs(1), None)
-            .unwrap();
-        log.append(&h, Duration::from_secs(1), Duration::from_secs(1), None)
-            .unwrap();
-        let bytes = log.into_inner();
-        let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(text.starts_with("#xstack latency log"), "{text}");
-        let mut total = latency_histogram();
-        let mut intervals = 0;
-        let mut de = Deserializer::new();
-        for entry in IntervalLogIterator::new(&bytes) {
-            if let LogEntry::Interval(i) = entry.unwrap() {
-                let raw = base64_decode(i.encoded_histogram());
-                let part: Histogram<u64> = de.deserialize(&mut &raw[..]).unwrap();
-                total.add(&part).unwrap();
-                intervals += 1;
-            }
-        }
-        assert_eq!(intervals, 2);
-        assert_eq!(total.len(), 2 * h.len());
-        assert_eq!(total.value_at_quantile(0.99), h.value_at_quantile(0.99));
-        assert_eq!(read_hdr_log(&bytes).unwrap(), total);
-        assert!(read_hdr_log(b"Tag=x,0.1,1.0,2.0,notbase64!!\n").is_err());
-    }
-
-    fn base64_decode(s: &str) -> Vec<u8> {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.decode(s).unwrap()
     }
 
     #[test]

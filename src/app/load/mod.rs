@@ -4,11 +4,12 @@
 //! on the last line of stdout) and the percentile plot.
 
 pub mod engine;
+pub mod output;
 pub mod schedule;
 pub mod tcp;
 
 use crate::config::{LoadConfig, LoadMode, Transport};
-use crate::metrics::hist::{percentile_table, HdrLog, LatencySummary};
+use crate::metrics::hist::{percentile_table, LatencySummary};
 use crate::metrics::plot::percentile_svg;
 use crate::metrics::StackSnapshot;
 use crate::proto::tcp::TcpConfig;
@@ -20,10 +21,10 @@ use anyhow::{bail, Context};
 use engine::{Measured, Phase, UdpLoad};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tcp::TcpLoad;
 
 /// What a load run measured.
@@ -280,19 +281,10 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     // Interval k is printed once every worker has sent its interval k.
     let mut pending: Vec<VecDeque<Measured>> = (0..n).map(|_| VecDeque::new()).collect();
 
-    let mut log = match &cfg.hdr_log {
-        Some(p) => Some(HdrLog::new(
-            std::io::BufWriter::new(
-                std::fs::File::create(p)
-                    .with_context(|| format!("cannot create {}", p.display()))?,
-            ),
-            SystemTime::now(),
-        )),
-        None => None,
-    };
+    // The measured intervals, and the --hdr-log they go to.
+    let mut measured = output::Intervals::for_run(cfg)?;
     let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
-    let mut offset = Duration::ZERO;
     while !crew.finished() {
         let mut sel = crossbeam::channel::Select::new();
         for rx in &intervals {
@@ -314,8 +306,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
             }
         }
         while let Some(m) = merged_interval(&mut pending, false) {
-            if m.requests == 0 && m.errors.total() == 0 {
-                offset += cfg.interval;
+            if !measured.push(&m)? || (m.requests == 0 && m.errors.total() == 0) {
                 continue;
             }
             let s = LatencySummary::of(&m.corrected);
@@ -335,10 +326,6 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
                     m.errors.total()
                 );
             }
-            if let Some(l) = &mut log {
-                l.append(&m.corrected, offset, cfg.interval, None)?;
-            }
-            offset += cfg.interval;
         }
     }
     if tty {
@@ -361,16 +348,9 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         q.extend(rx.try_iter());
     }
     while let Some(m) = merged_interval(&mut pending, true) {
-        if let Some(l) = &mut log {
-            if !m.corrected.is_empty() {
-                l.append(&m.corrected, offset, cfg.interval, None)?;
-            }
-        }
-        offset += cfg.interval;
+        measured.push(&m)?;
     }
-    if let Some(l) = log {
-        l.into_inner().flush()?;
-    }
+    measured.finish(span)?;
     if phase == Phase::Unreachable {
         bail!(
             "no ARP reply from {} on {} after the retries: is the target up and on this link?",
