@@ -1,13 +1,15 @@
 //! `xstack plot A.hlog B.hlog -o cmp.svg`: overlays the percentile distributions of
 //! several runs, each read from an HdrHistogram interval log (each log's main latency:
-//! its untagged intervals, or those tagged `corrected`).
+//! its untagged intervals, or those tagged `corrected`), as SVG or PNG by the output's
+//! extension. `xstack report --plot` draws the merge of several logs instead.
 
 use crate::metrics::hlog::IntervalLog;
-use crate::metrics::plot;
+use crate::metrics::plot::{self, Curve, PlotFormat};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 
 pub fn run(logs: &[PathBuf], output: &Path, title: &str) -> anyhow::Result<()> {
+    let format = PlotFormat::of_path(output)?;
     let mut runs = Vec::new();
     for path in logs {
         let bytes =
@@ -33,8 +35,8 @@ pub fn run(logs: &[PathBuf], output: &Path, title: &str) -> anyhow::Result<()> {
             .unwrap_or_else(|| path.display().to_string());
         runs.push((label, h));
     }
-    let refs: Vec<_> = runs.iter().map(|(l, h)| (l.clone(), h)).collect();
-    std::fs::write(output, plot::percentile_svg(title, &refs))
+    let curves: Vec<Curve> = runs.iter().map(|(l, h)| Curve::new(l, h)).collect();
+    std::fs::write(output, plot::render(format, title, &curves)?)
         .with_context(|| format!("cannot write {}", output.display()))?;
     eprintln!("xstack: wrote {} ({} runs)", output.display(), runs.len());
     Ok(())

@@ -10,14 +10,13 @@ pub mod tcp;
 
 use crate::config::{LoadConfig, LoadMode, Transport};
 use crate::metrics::hist::{percentile_table, LatencySummary};
-use crate::metrics::plot::percentile_svg;
 use crate::metrics::StackSnapshot;
 use crate::proto::tcp::TcpConfig;
 use crate::runtime::launch::{launch, LaunchSpec, WorkerEnv};
 use crate::runtime::steer::SteerRule;
 use crate::stack::tcp::ports::PortSet;
 use crate::stack::{App, Stack, StackConfig};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use engine::{Measured, Phase, UdpLoad};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -366,12 +365,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         driver,
     };
     if let Some(p) = &cfg.plot {
-        let label = format!("{} {}", cfg.target, report.driver);
-        std::fs::write(
-            p,
-            percentile_svg("xstack load", &[(label, &report.total.corrected)]),
-        )
-        .with_context(|| format!("cannot write {}", p.display()))?;
+        output::write_plot(p, cfg, &report.total, report.open_loop)?;
     }
     if stop.load(Relaxed) && report.total.requests == 0 {
         bail!("stopped before any reply was measured");

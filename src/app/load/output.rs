@@ -1,6 +1,6 @@
 //! What a load run leaves besides its report: the HdrHistogram interval log
-//! (`--hdr-log`), and the rule that decides which of the workers' intervals were
-//! measured.
+//! (`--hdr-log`), the percentile plot (`--plot`), and the rule that decides which of the
+//! workers' intervals were measured.
 //!
 //! The workers hand over an interval every `--interval` from the start of measuring, and
 //! one more, partial, when they finish. Replies to requests sent before sending stopped
@@ -17,12 +17,14 @@
 use super::engine::Measured;
 use crate::config::{LoadConfig, Transport};
 use crate::metrics::hlog::{HdrLogWriter, LogWriteError, CORRECTED, UNCORRECTED};
+use crate::metrics::plot::{self, Curve, PlotFormat};
 use anyhow::Context;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-/// The run's configuration in one line, for the log's header:
+/// The run's configuration in one line, for the plot's title and the log's header:
 /// `xstack load udp echo pingpong 198.18.0.2:7, 16 flows, 64 B`.
 pub fn run_title(cfg: &LoadConfig) -> String {
     let (proto, unit) = match cfg.transport {
@@ -223,6 +225,27 @@ fn log_comment(title: &str, open_loop: bool) -> String {
     format!("{title}\nvalues in nanoseconds; {tags}")
 }
 
+/// Draws the run's latency to `path` (SVG or PNG by its extension): corrected and
+/// uncorrected in open loop, with the run's configuration as the title.
+pub fn write_plot(
+    path: &Path,
+    cfg: &LoadConfig,
+    total: &Measured,
+    open_loop: bool,
+) -> anyhow::Result<()> {
+    let format = PlotFormat::of_path(path)?;
+    let curves = if open_loop {
+        vec![
+            Curve::new("corrected (from intended send time)", &total.corrected),
+            Curve::new("uncorrected (from actual send time)", &total.uncorrected),
+        ]
+    } else {
+        vec![Curve::new("latency", &total.corrected)]
+    };
+    let bytes = plot::render(format, &run_title(cfg), &curves)?;
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +365,73 @@ mod tests {
             text.contains("#[Histogram log format version 1.3]"),
             "{text}"
         );
+    }
+
+    fn config(transport: Transport, connections: u32, rate: Option<f64>) -> LoadConfig {
+        use crate::config::{AppProto, DriverChoice, IfaceAddr, LoadMode, PollMode};
+        LoadConfig {
+            iface: "xsa0".into(),
+            addr: IfaceAddr {
+                ip: core::net::Ipv4Addr::new(198, 18, 0, 10),
+                prefix: 24,
+            },
+            target: "198.18.0.2:7".parse().unwrap(),
+            driver: DriverChoice::Auto,
+            transport,
+            app: AppProto::Echo,
+            mode: LoadMode::PingPong,
+            connections,
+            size: 64,
+            duration: Some(Duration::from_secs(2)),
+            requests: None,
+            warmup: Duration::ZERO,
+            rate,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            json: false,
+            hdr_log: None,
+            pcap: None,
+            plot: None,
+            poll: PollMode::Busy,
+            queues: 1,
+            shared_umem: false,
+            cores: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_title_says_what_ran() {
+        assert_eq!(
+            run_title(&config(Transport::Udp, 16, None)),
+            "xstack load udp echo pingpong 198.18.0.2:7, 16 flows, 64 B"
+        );
+        assert_eq!(
+            run_title(&config(Transport::Tcp, 1, Some(5000.0))),
+            "xstack load tcp echo pingpong 198.18.0.2:7, 1 connection, 64 B, open loop at 5000 req/s"
+        );
+    }
+
+    #[test]
+    fn load_plots_corrected_and_uncorrected_in_open_loop() {
+        let dir = std::env::temp_dir().join(format!("xstack-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = interval(&[20_000, 21_000, 5_000_000]);
+        let svg = dir.join("open.svg");
+        write_plot(&svg, &config(Transport::Udp, 16, Some(1000.0)), &m, true).unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.contains("corrected (from intended send time): n=3"));
+        assert!(text.contains("uncorrected (from actual send time): n=3"));
+        assert!(text.contains("16 flows, 64 B, open loop at 1000 req/s"));
+        let png = dir.join("closed.png");
+        write_plot(&png, &config(Transport::Udp, 16, None), &m, false).unwrap();
+        assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+        assert!(write_plot(
+            &dir.join("x.pdf"),
+            &config(Transport::Udp, 1, None),
+            &m,
+            false
+        )
+        .is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
