@@ -53,14 +53,16 @@ impl<W: Write> HdrLogWriter<W> {
         for line in comment.lines() {
             writeln!(out, "#{line}")?;
         }
-        let secs = epoch_seconds(start);
+        // Both forms of the start, from the same milliseconds.
+        let since = start
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let ms = since.as_millis() + u128::from(since.subsec_nanos() % 1_000_000 >= 500_000);
+        let secs = format!("{}.{:03}", ms / 1000, ms % 1000);
+        let date = utc_from_epoch(Duration::from_millis(ms as u64));
         writeln!(out, "#[Histogram log format version {FORMAT_VERSION}]")?;
-        writeln!(
-            out,
-            "#[StartTime: {secs:.3} (seconds since epoch), {}]",
-            utc_timestamp(start)
-        )?;
-        writeln!(out, "#[BaseTime: {secs:.3} (seconds since epoch)]")?;
+        writeln!(out, "#[StartTime: {secs} (seconds since epoch), {date}]")?;
+        writeln!(out, "#[BaseTime: {secs} (seconds since epoch)]")?;
         writeln!(out, "#[MaxValueDivisor: {MAX_VALUE_DIVISOR:.3}]")?;
         writeln!(out, "{LEGEND}")?;
         Ok(HdrLogWriter {
@@ -281,13 +283,8 @@ pub fn epoch_seconds(t: SystemTime) -> f64 {
     }
 }
 
-/// `t` as an ISO 8601 UTC timestamp with milliseconds, e.g. `2024-06-10T06:13:20.123Z`.
-pub fn utc_timestamp(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    utc_from_epoch(d)
-}
-
-/// An instant given as time since the epoch, as an ISO 8601 UTC timestamp.
+/// An instant given as time since the epoch, as an ISO 8601 UTC timestamp with
+/// milliseconds (truncated), e.g. `2024-06-10T06:13:20.123Z`.
 pub fn utc_from_epoch(d: Duration) -> String {
     let secs = d.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
@@ -510,6 +507,22 @@ mod tests {
         ));
         let empty = IntervalLog::parse(b"").unwrap();
         assert!(empty.intervals.is_empty() && empty.primary_tag().is_none());
+    }
+
+    #[test]
+    fn start_times_round_to_the_same_millisecond_in_both_forms() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_999_600_000);
+        let text = String::from_utf8(
+            HdrLogWriter::new(Vec::new(), "", at)
+                .unwrap()
+                .finish()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            text.contains("#[StartTime: 2.000 (seconds since epoch), 1970-01-01T00:00:02.000Z]"),
+            "{text}"
+        );
     }
 
     #[test]
