@@ -27,6 +27,8 @@ const MAX_NINES: f64 = 7.0;
 /// Points per curve.
 const STEPS: u32 = 400;
 const FONT: &str = "sans-serif";
+/// The height of a line of label text, in pixels.
+const LABEL_HEIGHT: i32 = 17;
 const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
@@ -245,7 +247,10 @@ impl Layout {
         }
         let us = |ns: u64| ns as f64 / 1000.0;
         let most = shown.iter().map(|c| c.histogram.len()).max().unwrap_or(1);
-        let nines = (most as f64).log10().ceil().clamp(MIN_NINES, MAX_NINES);
+        // 100 001 samples show five nines, not six.
+        let nines = ((most as f64).log10() - 0.01)
+            .ceil()
+            .clamp(MIN_NINES, MAX_NINES);
         let lo = shown
             .iter()
             .map(|c| us(c.histogram.min()))
@@ -425,18 +430,33 @@ fn draw<DB: DrawingBackend>(
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
             });
-        // The maximum: a dot at the end of the curve, labelled to its left.
-        let text = TextStyle::from((FONT, 14).into_font())
+        // The maximum: a dot at the end of the curve.
+        chart.draw_series(std::iter::once(Circle::new(line.max_at, 5, color.filled())))?;
+    }
+    // Its label goes above and left of the dot (below it when the dot is at the top), and
+    // labels that would overlap are moved down, one under the other.
+    let top = chart.plotting_area().get_pixel_range().1.start;
+    let mut marks: Vec<(usize, (i32, i32))> = layout
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, chart.backend_coord(&l.max_at)))
+        .collect();
+    marks.sort_by_key(|&(_, (_, y))| y);
+    let mut last_top = i32::MIN;
+    for (i, (x, y)) in marks {
+        let above = y - 8 - LABEL_HEIGHT;
+        let want = if above < top { y + 8 } else { above };
+        let label_top = want.max(last_top.saturating_add(LABEL_HEIGHT + 1));
+        last_top = label_top;
+        let color = PALETTE[i % PALETTE.len()];
+        let style = TextStyle::from((FONT, 14).into_font())
             .color(&color)
-            .pos(Pos::new(HPos::Right, VPos::Bottom));
-        chart.draw_series(std::iter::once(
-            EmptyElement::at(line.max_at)
-                + Circle::new((0, 0), 5, color.filled())
-                + Text::new(
-                    format!("max {} µs", short(line.max_us)),
-                    (-8, -6 - 16 * i as i32),
-                    text,
-                ),
+            .pos(Pos::new(HPos::Right, VPos::Top));
+        root.draw(&Text::new(
+            format!("max {} µs", short(layout.lines[i].max_us)),
+            (x - 8, label_top),
+            style,
         ))?;
     }
     chart
