@@ -25,8 +25,42 @@ pub enum Command {
     Serve(ServeArgs),
     /// Drive many UDP flows or TCP connections against a server and measure RTT.
     Load(LoadArgs),
-    /// Draw HdrHistogram interval logs as one percentile-distribution SVG.
+    /// Draw HdrHistogram interval logs as one percentile-distribution plot (SVG or PNG).
     Plot(PlotArgs),
+    /// Merge HdrHistogram interval logs and report their percentiles.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Interval logs (written with --hdr-log, or by any HdrHistogram tool); their
+    /// histograms are added up.
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+    /// Take the intervals with this tag (default: untagged, else "corrected").
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw the merged percentile distribution (.svg or .png).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// The plot's title (default: the logs' names).
+    #[arg(long)]
+    pub title: Option<String>,
+}
+
+impl ReportArgs {
+    pub fn into_options(self) -> crate::app::report::Options {
+        crate::app::report::Options {
+            logs: self.logs,
+            tag: self.tag,
+            json: self.json,
+            plot: self.plot,
+            title: self.title,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -34,7 +68,7 @@ pub struct PlotArgs {
     /// Interval logs written with --hdr-log; each becomes one line, named after its file.
     #[arg(required = true, value_name = "LOG")]
     pub logs: Vec<PathBuf>,
-    /// The SVG file to write.
+    /// The plot to write: .svg or .png.
     #[arg(short, long, value_name = "FILE.svg")]
     pub output: PathBuf,
     #[arg(long, default_value = "latency by percentile")]
@@ -665,6 +699,33 @@ mod tests {
         ])
         .unwrap_err()
         .contains("IP:PORT"));
+    }
+
+    #[test]
+    fn report_parses_the_documented_contract() {
+        let cli = Cli::try_parse_from([
+            "xstack",
+            "report",
+            "a.hlog",
+            "b.hlog",
+            "--tag",
+            "uncorrected",
+            "--json",
+            "--plot",
+            "m.svg",
+        ])
+        .unwrap();
+        let Command::Report(a) = cli.command else {
+            panic!("not report")
+        };
+        let o = a.into_options();
+        assert_eq!(o.logs, [PathBuf::from("a.hlog"), PathBuf::from("b.hlog")]);
+        assert_eq!(o.tag.as_deref(), Some("uncorrected"));
+        assert!(o.json && o.plot.is_some() && o.title.is_none());
+        assert!(
+            Cli::try_parse_from(["xstack", "report"]).is_err(),
+            "a log is required"
+        );
     }
 
     #[test]

@@ -43,6 +43,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plot(args) => xstack::app::plot::run(&args.logs, &args.output, &args.title),
+        Command::Report(args) => Ok(xstack::app::report::run(&args.into_options())?),
     }
 }
 

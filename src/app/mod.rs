@@ -4,6 +4,7 @@
 
 pub mod load;
 pub mod plot;
+pub mod report;
 pub mod responder;
 pub mod serve;
 pub mod sockperf;
