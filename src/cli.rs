@@ -229,7 +229,7 @@ pub struct LoadArgs {
     /// several queues: FILE.q0.pcap, …).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
-    /// Write a percentile plot.
+    /// Write a percentile plot (.svg or .png).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
     /// Allow a target outside 198.18.0.0/15 and loopback.
