@@ -34,10 +34,44 @@ pub enum Command {
     /// Drive many UDP flows or TCP connections against a server and measure RTT.
     #[command(after_help = LOAD_EXIT_CODES)]
     Load(LoadArgs),
-    /// Draw HdrHistogram interval logs as one percentile-distribution SVG.
+    /// Draw HdrHistogram interval logs as one percentile-distribution plot (SVG or PNG).
     Plot(PlotArgs),
+    /// Merge HdrHistogram interval logs and report their percentiles.
+    Report(ReportArgs),
     /// Print the JSON Schema of a --json document (docs/schema/ holds them too).
     Schema(SchemaArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Interval logs (written with --hdr-log, or by any HdrHistogram tool); their
+    /// histograms are added up.
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+    /// Take the intervals with this tag (default: untagged, else "corrected").
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw the merged percentile distribution (.svg or .png).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// The plot's title (default: the logs' names).
+    #[arg(long)]
+    pub title: Option<String>,
+}
+
+impl ReportArgs {
+    pub fn into_options(self) -> crate::app::report::Options {
+        crate::app::report::Options {
+            logs: self.logs,
+            tag: self.tag,
+            json: self.json,
+            plot: self.plot,
+            title: self.title,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -60,7 +94,7 @@ pub struct PlotArgs {
     /// Interval logs written with --hdr-log; each becomes one line, named after its file.
     #[arg(required = true, value_name = "LOG")]
     pub logs: Vec<PathBuf>,
-    /// The SVG file to write.
+    /// The plot to write: .svg or .png.
     #[arg(short, long, value_name = "FILE.svg")]
     pub output: PathBuf,
     #[arg(long, default_value = "latency by percentile")]
@@ -233,7 +267,7 @@ pub struct LoadArgs {
     /// several queues: FILE.q0.pcap, …).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
-    /// Write a percentile plot.
+    /// Write a percentile plot (.svg or .png).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
     /// Allow a target outside 198.18.0.0/15 and loopback.
@@ -749,6 +783,33 @@ mod tests {
         ])
         .unwrap_err()
         .contains("IP:PORT"));
+    }
+
+    #[test]
+    fn report_parses_the_documented_contract() {
+        let cli = Cli::try_parse_from([
+            "xstack",
+            "report",
+            "a.hlog",
+            "b.hlog",
+            "--tag",
+            "uncorrected",
+            "--json",
+            "--plot",
+            "m.svg",
+        ])
+        .unwrap();
+        let Command::Report(a) = cli.command else {
+            panic!("not report")
+        };
+        let o = a.into_options();
+        assert_eq!(o.logs, [PathBuf::from("a.hlog"), PathBuf::from("b.hlog")]);
+        assert_eq!(o.tag.as_deref(), Some("uncorrected"));
+        assert!(o.json && o.plot.is_some() && o.title.is_none());
+        assert!(
+            Cli::try_parse_from(["xstack", "report"]).is_err(),
+            "a log is required"
+        );
     }
 
     #[test]

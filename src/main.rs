@@ -73,6 +73,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(0)
         }
+        Command::Report(args) => {
+            xstack::app::report::run(&args.into_options())?;
+            Ok(0)
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod json;
 pub mod load;
 pub mod plot;
+pub mod report;
 pub mod responder;
 pub mod serve;
 pub mod sockperf;

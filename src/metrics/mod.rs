@@ -221,4 +221,5 @@ mod tests {
     }
 }
 pub mod hist;
+pub mod hlog;
 pub mod plot;

@@ -5,13 +5,13 @@
 
 pub mod engine;
 pub mod live;
+pub mod output;
 pub mod schedule;
 pub mod tcp;
 
 use super::json;
 use crate::config::{LoadConfig, LoadMode, Transport};
-use crate::metrics::hist::{percentile_table, HdrLog, LatencySummary};
-use crate::metrics::plot::percentile_svg;
+use crate::metrics::hist::{percentile_table, LatencySummary};
 use crate::metrics::StackSnapshot;
 use crate::proto::tcp::TcpConfig;
 use crate::runtime::launch::{launch, LaunchSpec, WorkerEnv};
@@ -19,10 +19,9 @@ use crate::runtime::steer::SteerRule;
 use crate::stack::tcp::ports::PortSet;
 use crate::stack::{App, Stack, StackConfig};
 use crate::time::Instant;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use engine::{Measured, Phase, UdpLoad};
 use std::collections::VecDeque;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -429,16 +428,8 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     // Interval k is printed once every worker has sent its interval k.
     let mut pending: Vec<VecDeque<Measured>> = (0..n).map(|_| VecDeque::new()).collect();
 
-    let mut log = match &cfg.hdr_log {
-        Some(p) => Some(HdrLog::new(
-            std::io::BufWriter::new(
-                std::fs::File::create(p)
-                    .with_context(|| format!("cannot create {}", p.display()))?,
-            ),
-            SystemTime::now(),
-        )),
-        None => None,
-    };
+    // The measured intervals, and the --hdr-log they go to.
+    let mut measured = output::Intervals::for_run(cfg)?;
     let live = live::Live::new(match (cfg.duration, cfg.requests) {
         (Some(d), _) => Some(live::Bound::Time(d + cfg.warmup)),
         (None, Some(n)) => Some(live::Bound::Requests(n)),
@@ -446,23 +437,6 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     });
     let mut done = 0u64;
     let started = std::time::Instant::now();
-    let mut offset = Duration::ZERO;
-    let mut series = Vec::new();
-    let interval_doc = |m: &Measured, offset: Duration| {
-        let secs = cfg.interval.as_secs_f64();
-        let l = json::Latency::of(&m.corrected);
-        json::Interval {
-            t_s: offset.as_secs_f64(),
-            length_s: secs,
-            requests: m.requests,
-            rate_rps: m.requests as f64 / secs,
-            errors: m.errors.total(),
-            throughput_bps: m.bytes as f64 * 8.0 / secs,
-            p50_us: l.p50,
-            p99_us: l.p99,
-            max_us: l.max,
-        }
-    };
     while !crew.finished() {
         let mut sel = crossbeam::channel::Select::new();
         for rx in &intervals {
@@ -475,10 +449,8 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         }
         live.progress(started.elapsed(), done);
         while let Some(m) = merged_interval(&mut pending, false) {
-            series.push(interval_doc(&m, offset));
             done += m.requests + m.errors.total();
-            if m.requests == 0 && m.errors.total() == 0 {
-                offset += cfg.interval;
+            if !measured.push(&m)? || (m.requests == 0 && m.errors.total() == 0) {
                 continue;
             }
             let l = json::Latency::of(&m.corrected);
@@ -499,10 +471,6 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
                     m.errors.total()
                 ));
             }
-            if let Some(l) = &mut log {
-                l.append(&m.corrected, offset, cfg.interval, None)?;
-            }
-            offset += cfg.interval;
         }
     }
     live.finish();
@@ -523,19 +491,9 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         q.extend(rx.try_iter());
     }
     while let Some(m) = merged_interval(&mut pending, true) {
-        if m.requests + m.errors.total() > 0 {
-            series.push(interval_doc(&m, offset));
-        }
-        if let Some(l) = &mut log {
-            if !m.corrected.is_empty() {
-                l.append(&m.corrected, offset, cfg.interval, None)?;
-            }
-        }
-        offset += cfg.interval;
+        measured.push(&m)?;
     }
-    if let Some(l) = log {
-        l.into_inner().flush()?;
-    }
+    let series = measured.finish(span)?;
     if phase == Phase::Unreachable {
         bail!(
             "no ARP reply from {} on {} after the retries: is the target up and on this link?",
@@ -554,12 +512,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         interrupted: stop.load(Relaxed) && phase != Phase::Unreachable,
     };
     if let Some(p) = &cfg.plot {
-        let label = format!("{} {}", cfg.target, report.driver);
-        std::fs::write(
-            p,
-            percentile_svg("xstack load", &[(label, &report.total.corrected)]),
-        )
-        .with_context(|| format!("cannot write {}", p.display()))?;
+        output::write_plot(p, cfg, &report.total, report.open_loop)?;
     }
     Ok(report)
 }
