@@ -112,8 +112,12 @@ impl Input {
         span
     }
 
+    /// The file, and the instance that wrote it when the log says.
     fn name(&self) -> String {
-        self.path.display().to_string()
+        match &self.log.instance {
+            Some(who) => format!("{} [{who}]", self.path.display()),
+            None => self.path.display().to_string(),
+        }
     }
 }
 
@@ -210,6 +214,20 @@ impl Report {
         out
     }
 
+    /// Whether every input's measured window overlaps every other's (the instances of a
+    /// scale-out run started with one `--start-at`); `None` when a log does not say when
+    /// its intervals were, or there is one input.
+    pub fn windows_overlap(&self) -> Option<bool> {
+        if self.inputs.len() < 2 {
+            return None;
+        }
+        let spans: Option<Vec<_>> = self.inputs.iter().map(Input::span).collect();
+        let spans = spans?;
+        let latest_start = spans.iter().map(|s| s.0).max()?;
+        let earliest_end = spans.iter().map(|s| s.1).min()?;
+        Some(latest_start < earliest_end)
+    }
+
     /// The report as text: inputs, span, merged percentiles, and the table.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
@@ -274,6 +292,12 @@ impl Report {
                 row_percentiles(&self.merged)
             );
         }
+        if self.windows_overlap() == Some(false) {
+            s.push_str(
+                "\n  warning: the logs' measured windows do not overlap, so their merge is not \
+                 one window of load: start the instances with one --start-at\n",
+            );
+        }
         s.push('\n');
         if self.merged.is_empty() {
             s.push_str("  latency: no samples\n");
@@ -312,6 +336,7 @@ impl Report {
                 let span = i.span();
                 json!({
                     "file": i.name(),
+                    "instance": i.log.instance,
                     "tag": i.tag,
                     "intervals": i.intervals(),
                     "samples": i.merged.len(),
@@ -332,6 +357,7 @@ impl Report {
             "start_time": span.map(|s| secs(s.0)),
             "end_time": span.map(|s| secs(s.1)),
             "span_s": span.map(|(a, b)| b.saturating_sub(a).as_secs_f64()),
+            "windows_overlap": self.windows_overlap(),
             "latency_us": percentiles_us(
                 &self.merged,
                 &[("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999), ("p9999", 0.9999)],
@@ -542,6 +568,23 @@ mod tests {
             (curves[1].0.as_str(), curves[1].1.len()),
             ("uncorrected", 4500)
         );
+    }
+
+    #[test]
+    fn windows_that_do_not_overlap_are_warned_about() {
+        // a: 3 s from t0; b: 3 s from t0 + 1 s (overlap); c: 3 s from t0 + 10 s (none).
+        let a = log_bytes(1_718_000_000, 3, 100, 20_000, false);
+        let b = log_bytes(1_718_000_001, 3, 100, 20_000, false);
+        let c = log_bytes(1_718_000_010, 3, 100, 20_000, false);
+        let ok = report(&[("a.hlog", a.clone()), ("b.hlog", b)], None).unwrap();
+        assert_eq!(ok.windows_overlap(), Some(true));
+        assert!(!ok.to_text().contains("do not overlap"));
+        let apart = report(&[("a.hlog", a), ("c.hlog", c)], None).unwrap();
+        assert_eq!(apart.windows_overlap(), Some(false));
+        assert!(apart
+            .to_text()
+            .contains("warning: the logs' measured windows do not overlap"));
+        assert_eq!(apart.to_json()["windows_overlap"], false);
     }
 
     #[test]

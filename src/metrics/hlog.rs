@@ -145,7 +145,22 @@ pub struct IntervalLog {
     pub start_time: Option<Duration>,
     /// `#[BaseTime]`, since the epoch.
     pub base_time: Option<Duration>,
+    /// Who wrote it: a comment line `#instance: NAME` (xstack load's `--instance`).
+    pub instance: Option<String>,
     pub intervals: Vec<LoggedInterval>,
+}
+
+/// The prefix of the comment line that names the instance that wrote a log.
+pub const INSTANCE_COMMENT: &str = "instance: ";
+
+/// The instance a log's `#instance: NAME` comment names, if it has one.
+fn instance_comment(bytes: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(bytes.get(..bytes.len().min(4096))?).ok()?;
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| l.strip_prefix('#')?.strip_prefix(INSTANCE_COMMENT))
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
 }
 
 impl IntervalLog {
@@ -158,7 +173,10 @@ impl IntervalLog {
                 .filter(|&&b| b == b'\n')
                 .count()
         };
-        let mut log = IntervalLog::default();
+        let mut log = IntervalLog {
+            instance: instance_comment(bytes),
+            ..IntervalLog::default()
+        };
         let mut de = Deserializer::new();
         for entry in IntervalLogIterator::new(bytes) {
             let entry = entry.map_err(|e| {
@@ -316,6 +334,25 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_instance_comment_names_the_writer() {
+        let mut w = HdrLogWriter::new(
+            Vec::new(),
+            "a run\ninstance: load-7",
+            std::time::UNIX_EPOCH + Duration::from_secs(1_718_000_000),
+        )
+        .unwrap();
+        let mut h = crate::metrics::hist::latency_histogram();
+        h.record(1000).unwrap();
+        w.write(None, Duration::ZERO, Duration::from_secs(1), &h)
+            .unwrap();
+        let bytes = w.finish().unwrap();
+        let log = IntervalLog::parse(&bytes).unwrap();
+        assert_eq!(log.instance.as_deref(), Some("load-7"));
+        let plain = IntervalLog::parse(b"#[StartTime: 1.000 (seconds since epoch)]\n").unwrap();
+        assert_eq!(plain.instance, None);
+    }
     use crate::metrics::hist::{latency_histogram, record};
 
     fn hist(values: impl IntoIterator<Item = u64>) -> Histogram<u64> {

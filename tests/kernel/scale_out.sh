@@ -55,7 +55,7 @@ pids=()
 for i in 1 2 3; do
     hx_spawn pid "xstack load $i" "xs-so-l$i" "$WORK/l$i.json" "$WORK/l$i.err" \
         "$BIN" load --iface "so-l${i}0" --ip "198.18.0.1$i/24" --target "$B:7" --proto udp \
-        --driver "$DRIVER" --connections 2 --duration 2 --interval 0.5 --start-at "$at" \
+        --driver "$DRIVER" --poll adaptive --connections 2 --duration 2 --interval 0.5 --start-at "$at" \
         --instance "load-$i" --hdr-log "$WORK/l$i.hlog" --json
     pids+=("$pid")
 done

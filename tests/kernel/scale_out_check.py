@@ -5,9 +5,10 @@ interval logs) and report.json (xstack report --json over the three logs).
 - The report's total is the sum of the three reports' requests.
 - Its percentiles are those of one histogram made by adding every interval of the three
   logs, read with the Python hdrhistogram package (not xstack's reader).
-- It has one row per instance, each with its instance's sample count.
+- It has one row per instance, named after it, each with its instance's sample count.
 - The instances' measured windows overlap (one --start-at)."""
 import json
+import math
 import sys
 
 from hdrh.histogram import HdrHistogram
@@ -39,6 +40,25 @@ def read_log(path, tag):
     return total, span
 
 
+def value_at_rank(h, rank):
+    """The highest value equivalent to the RANK-th smallest sample of H."""
+    seen = 0
+    for index in range(h.counts_len):
+        seen += h.get_count_at_index(index)
+        if seen >= rank:
+            return h.get_highest_equivalent_value(h.get_value_from_index(index))
+    return 0
+
+
+def value_at_quantile(h, q):
+    """The value at quantile Q with the rank rule of the Rust hdrhistogram crate that
+    xstack uses, ceil(q * n) (the Python package rounds its rank, int(q * n + 0.5), which
+    can pick the neighbouring sample's bucket): both are read from this package's
+    histogram, so the comparison is of the merged distributions, not of two rules."""
+    n = h.get_total_count()
+    return value_at_rank(h, max(1, math.ceil(q * n - 1e-9)))
+
+
 def main(d):
     loads = [last_json(f"{d}/l{i}.json") for i in (1, 2, 3)]
     report = last_json(f"{d}/report.json")
@@ -59,9 +79,9 @@ def main(d):
     if merged.get_total_count() != want:
         problems.append(f"the three logs hold {merged.get_total_count()} samples, not {want}")
     lat = report["latency_us"]
-    for key, pct in (("p50", 50), ("p90", 90), ("p99", 99), ("p999", 99.9)):
+    for key, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)):
         ours = round(lat[key] * 1000)
-        theirs = merged.get_value_at_percentile(pct)
+        theirs = value_at_quantile(merged, q)
         if not merged.values_are_equivalent(ours, theirs):
             problems.append(f"{key}: report {ours} ns, the added histogram {theirs} ns")
     if not merged.values_are_equivalent(round(lat["max"] * 1000), merged.get_max_value()):
@@ -69,6 +89,10 @@ def main(d):
     rows = report["inputs"]
     if len(rows) != 3 or sorted(r["samples"] for r in rows) != sorted(x["requests"] for x in loads):
         problems.append(f"per-instance rows: {[(r['file'], r['samples']) for r in rows]}")
+    if sorted(r.get("instance") or "" for r in rows) != ["load-1", "load-2", "load-3"]:
+        problems.append(f"rows do not name their instances: {[r.get('instance') for r in rows]}")
+    if report.get("windows_overlap") is not True:
+        problems.append(f"xstack report says the windows overlap: {report.get('windows_overlap')}")
     if any(s is None for s in spans):
         problems.append("a log without timed intervals")
     elif max(s[0] for s in spans) >= min(s[1] for s in spans):

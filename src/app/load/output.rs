@@ -94,7 +94,15 @@ impl Intervals<BufWriter<File>> {
             cfg.interval,
             cfg.duration,
             cfg.requests,
-            log.map(|w| (w, run_title(cfg), cfg.rate.is_some())),
+            log.map(|w| {
+                let title = format!(
+                    "{}\n{}{}",
+                    run_title(cfg),
+                    crate::metrics::hlog::INSTANCE_COMMENT,
+                    cfg.instance
+                );
+                (w, title, cfg.rate.is_some())
+            }),
         ))
     }
 }
