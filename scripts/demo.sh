@@ -104,9 +104,12 @@ say "round-trip time, full RTT in microseconds: sockperf's client and xstack loa
 hx report demo "$RESULTS/sockperf-client-kernel-server.txt" \
     "xstack load -> kernel server=$RESULTS/load-kernel-server.json" \
     "xstack load -> xstack serve=$RESULTS/load-xstack-serve.json" | tee "$RESULTS/table.md"
-if command -v rsvg-convert >/dev/null 2>&1; then
-    for f in "$RESULTS"/*.svg; do rsvg-convert "$f" -o "${f%.svg}.png"; done
-fi
+# Both runs of xstack load on one plot, as PNG and SVG (drawn by xstack itself).
+for ext in png svg; do
+    target/release/xstack plot "$RESULTS/load-kernel-server.hlog" "$RESULTS/load-xstack-serve.hlog" \
+        -o "$RESULTS/compare.$ext" --title "xstack load, UDP sockperf ping-pong: kernel server vs xstack serve" \
+        2>/dev/null || echo "demo.sh: could not draw compare.$ext" >&2
+done
 
 say "results"
 echo "The JSON reports, HdrHistogram interval logs and plots are in $RESULTS:"
