@@ -169,6 +169,7 @@ counters! {
         tcp_retransmits: "TCP segments sent again (after a timeout, or fast retransmit).",
         tcp_fast_retransmits: "TCP fast retransmits on three duplicate ACKs (each starts NewReno recovery).",
         tcp_out_of_order: "TCP segments received out of order (kept for reassembly).",
+        tcp_window_probes: "TCP zero-window probes sent (RFC 9293 §3.8.6.1; not counted as retransmissions).",
         tcp_syn_cookies_sent: "SYN-ACKs sent as SYN cookies because the half-open backlog was full.",
         tcp_syn_cookies_ok: "Connections completed from a valid SYN cookie.",
         tcp_time_wait_reopened: "Connections in TIME_WAIT reopened by a new SYN (RFC 6191).",

@@ -663,6 +663,9 @@ impl<C> TcpEndpoint<C> {
         counters
             .tcp_out_of_order
             .add(stats.out_of_order - before.out_of_order);
+        counters
+            .tcp_window_probes
+            .add(stats.window_probes - before.window_probes);
         drain_events(
             flow, now, &key, counters, trace, half_open, time_wait, &mut seen,
         );
