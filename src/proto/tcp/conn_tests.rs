@@ -685,6 +685,42 @@ fn a_retransmission_into_a_closed_window_becomes_a_window_probe() {
     assert_eq!(c.state(), State::Established);
 }
 
+// RFC 9293 §3.8.6.1: the ACK that opens a window after probes restarts transmission at
+// once (Linux resumes within milliseconds), not when a timer next fires.
+//= https://www.rfc-editor.org/rfc/rfc9293#section-3.8.6.1
+//# If the window is opened, the sending TCP peer continues transmitting
+//# data immediately.
+#[test]
+fn a_window_update_after_probes_restarts_transmission_at_once() {
+    let mut c = established();
+    c.send(&vec![9u8; 40_000]);
+    assert_eq!(out(&mut c, t(10)).len(), 10);
+    let una = ISS + 1 + 10 * 1460;
+    c.handle_segment(t(11), &zero_window_ack(una));
+    assert!(out(&mut c, t(11)).is_empty());
+    let mut last = t(11);
+    let mut probes = 0;
+    while probes < 3 {
+        let at = c.poll_timeout().unwrap();
+        c.handle_timeout(at);
+        for (_, p) in out(&mut c, at) {
+            if p.len() == 1 {
+                probes += 1;
+                last = at;
+                c.handle_segment(at + Duration::from_millis(1), &zero_window_ack(una));
+                out(&mut c, at + Duration::from_millis(1));
+            }
+        }
+    }
+    let now = last + Duration::from_millis(5);
+    let mut w = seg(IRS + 1, una, A, b"");
+    w.window = 512; // 64 KiB
+    c.handle_segment(now, &w);
+    let o = out(&mut c, now);
+    assert!(!o.is_empty(), "nothing sent when the window opened");
+    assert_eq!((o[0].0.seq.0, o[0].1.len()), (una, 1460));
+}
+
 // RFC 9293 §3.8.6: never send beyond the peer's window.
 #[test]
 fn sending_stops_at_the_peers_window() {
