@@ -8,11 +8,13 @@ mod common;
 use common::Pair;
 use std::sync::Arc;
 use std::time::Duration;
+use xstack::app::responder::Responder;
+use xstack::app::serve::responder_stack_with;
 use xstack::driver::sim::{Faults, SimClock, SimLink};
 use xstack::driver::{Device, Transmit, Verdict};
 use xstack::metrics::{DropReason, StackCounters, StackSnapshot};
 use xstack::proto::arp::ArpConfig;
-use xstack::stack::{Engine, NoApp, Secrets, Stack, StackConfig};
+use xstack::stack::{App, Engine, NoApp, Secrets, Stack, StackConfig};
 use xstack::time::Instant;
 
 const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -21,6 +23,8 @@ const PEER_IP: [u8; 4] = [198, 18, 0, 1];
 const OUR_IP: [u8; 4] = [198, 18, 0, 2];
 const ECHO: u16 = 7;
 const SOCKPERF: u16 = 11111;
+/// The TCP port the `tcp()` segments go to; [`Lab::tcp_echo`] listens on it.
+const TCP_ECHO: u16 = 80;
 
 /// The scripted peer's end: records every frame that reaches it.
 #[derive(Default)]
@@ -39,41 +43,53 @@ impl Engine for Recorder {
     }
 }
 
-struct Lab {
-    pair: Pair<Recorder, Stack>,
+struct Lab<A: App = NoApp> {
+    pair: Pair<Recorder, Stack<A>>,
     counters: Arc<StackCounters>,
 }
 
+/// The stack under test: 198.18.0.2/24, UDP echo and sockperf, no gratuitous ARP.
+fn lab_config() -> StackConfig {
+    StackConfig {
+        mtu: 1500,
+        udp_echo: vec![ECHO],
+        sockperf: Some(SOCKPERF),
+        tcp_capacity: 1024,
+        icmp_unreachable_rate: 10,
+        arp: ArpConfig::default(),
+        gratuitous_arp: false,
+        ..StackConfig::new(
+            "198.18.0.2/24".parse().unwrap(),
+            OUR_MAC,
+            Secrets::from_seed(1),
+        )
+    }
+}
+
 impl Lab {
+    /// No application: nothing listens on TCP.
     fn new() -> Lab {
+        Lab::with(|cfg, c| Stack::new(cfg, c, NoApp))
+    }
+}
+
+impl Lab<Responder> {
+    /// `xstack serve`'s responder, with TCP echo listening on [`TCP_ECHO`].
+    fn tcp_echo() -> Lab<Responder> {
+        Lab::with(|cfg, c| responder_stack_with(cfg, &[TCP_ECHO], c))
+    }
+}
+
+impl<A: App> Lab<A> {
+    fn with(build: impl FnOnce(StackConfig, Arc<StackCounters>) -> Stack<A>) -> Lab<A> {
         let counters = Arc::new(StackCounters::default());
         let c = counters.clone();
-        let pair = Pair::new(
+        let mut pair = Pair::new(
             Faults::default(),
             7,
             |_| Recorder::default(),
-            |_| {
-                Stack::new(
-                    StackConfig {
-                        mtu: 1500,
-                        udp_echo: vec![ECHO],
-                        sockperf: Some(SOCKPERF),
-                        tcp_capacity: 1024,
-                        icmp_unreachable_rate: 10,
-                        arp: ArpConfig::default(),
-                        gratuitous_arp: false,
-                        ..StackConfig::new(
-                            "198.18.0.2/24".parse().unwrap(),
-                            OUR_MAC,
-                            Secrets::from_seed(1),
-                        )
-                    },
-                    c,
-                    NoApp,
-                )
-            },
+            |_| build(lab_config(), c),
         );
-        let mut pair = pair;
         pair.max_step = Duration::from_millis(1);
         Lab { pair, counters }
     }
@@ -521,7 +537,7 @@ fn malformed_frames_are_counted_by_reason_and_never_answered() {
 fn tcp(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     let mut t = Vec::new();
     t.extend_from_slice(&40001u16.to_be_bytes());
-    t.extend_from_slice(&80u16.to_be_bytes());
+    t.extend_from_slice(&TCP_ECHO.to_be_bytes());
     t.extend_from_slice(&seq.to_be_bytes());
     t.extend_from_slice(&ack.to_be_bytes());
     t.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
@@ -540,9 +556,16 @@ fn tcp(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
 
 /// (seq, ack, flags) of a TCP reply, after checking its checksums and ports.
 fn tcp_reply(frame: &[u8]) -> (u32, u32, u8) {
+    let (_, t) = ip_reply(frame);
+    assert_eq!(t.len(), 20, "no options, no payload");
+    tcp_segment(frame)
+}
+
+/// (seq, ack, flags) of any TCP segment from the stack (options and payload allowed),
+/// after checking its checksums and ports.
+fn tcp_segment(frame: &[u8]) -> (u32, u32, u8) {
     let (proto, t) = ip_reply(frame);
     assert_eq!(proto, 6);
-    assert_eq!(t.len(), 20, "no options, no payload");
     let pseudo = [
         &OUR_IP[..],
         &PEER_IP[..],
@@ -600,4 +623,40 @@ fn tcp_with_a_bad_checksum_is_dropped_unanswered() {
     f[n - 3] ^= 0x40;
     assert!(lab.exchange(&f).is_empty());
     assert_eq!(lab.stats().drops[DropReason::BadChecksum as usize], 1);
+}
+
+// RFC 9293 §3.10.7.4, LAST-ACK STATE: the ACK of our FIN deletes the TCB, and a new SYN on
+// the same 4-tuple then meets LISTEN. A client that reuses its port at once sends that
+// SYN a fraction of a millisecond after the ACK, so both land in one receive batch: the
+// connection the ACK closed must be gone before the SYN is looked up.
+//= https://www.rfc-editor.org/rfc/rfc9293#section-3.10.7.4
+//# LAST-ACK STATE
+//#   The only thing that can arrive in this state is an acknowledgment
+//#   of our FIN.  If our FIN is now acknowledged, delete the TCB, enter
+//#   the CLOSED state, and return.
+#[test]
+fn a_syn_in_the_same_batch_as_the_last_ack_of_last_ack_gets_a_syn_ack() {
+    let mut lab = Lab::tcp_echo();
+    let got = lab.exchange(&tcp(1000, 0, SYN, b""));
+    let (iss, ack, flags) = tcp_segment(&got[0]);
+    assert_eq!((ack, flags), (1001, SYN | ACK));
+    assert!(lab.exchange(&tcp(1001, iss + 1, ACK, b"")).is_empty());
+    // The peer closes; echo has nothing left to send and closes too: LAST_ACK.
+    let got = lab.exchange(&tcp(1001, iss + 1, FIN | ACK, b""));
+    let fin = got.iter().map(|f| tcp_segment(f)).find(|s| s.2 & FIN != 0);
+    assert_eq!(fin, Some((iss + 1, 1002, FIN | ACK)), "{got:?}");
+    // The last ACK, and 0.3 ms later a new SYN from the same port: one batch.
+    lab.pair.a.dev.inject(&tcp(1002, iss + 2, ACK, b""));
+    lab.pair.a.dev.inject(&tcp(90_000, 0, SYN, b""));
+    let got = lab.run();
+    let replies: Vec<_> = got.iter().map(|f| tcp_segment(f)).collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!((replies[0].1, replies[0].2), (90_001, SYN | ACK));
+    let s = lab.stats();
+    assert_eq!(s.tcp_closed_fin, 1, "the first connection closed by FIN");
+    assert_eq!(
+        s.tcp_table_inserted - s.tcp_table_removed,
+        1,
+        "only the new one is left"
+    );
 }
