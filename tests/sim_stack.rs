@@ -581,7 +581,9 @@ fn tcp_segment(frame: &[u8]) -> (u32, u32, u8) {
 
 const SYN: u8 = 0x02;
 const RST: u8 = 0x04;
+const PSH: u8 = 0x08;
 const ACK: u8 = 0x10;
+const URG: u8 = 0x20;
 const FIN: u8 = 0x01;
 
 // RFC 9293 §3.10.7.1: a segment without ACK to a closed port gets
@@ -659,4 +661,30 @@ fn a_syn_in_the_same_batch_as_the_last_ack_of_last_ack_gets_a_syn_ack() {
         1,
         "only the new one is left"
     );
+}
+
+// RFC 9293 §3.10.7.2, LISTEN STATE, fourth: a segment with none of SYN, RST and ACK is
+// dropped, not answered (a RST would tell a scanner the port listens, and §3.10.7.1's
+// RST is for CLOSED, where it still goes).
+//= https://www.rfc-editor.org/rfc/rfc9293#section-3.10.7.2
+//# Any other control or text-bearing segment (not containing SYN)
+//# must have an ACK and thus would have been discarded by the ACK
+//# processing in the second step, unless it was first discarded by
+//# RST checking in the first step.  So you are unlikely to get here,
+//# but if you do, drop the segment and return.
+#[test]
+fn a_segment_without_syn_rst_or_ack_to_a_listening_port_is_dropped_unanswered() {
+    let mut lab = Lab::tcp_echo();
+    for flags in [0, FIN, PSH, FIN | PSH | URG] {
+        let got = lab.exchange(&tcp(1000, 0, flags, b"data"));
+        assert!(got.is_empty(), "flags {flags:#04x} answered");
+    }
+    let s = lab.stats();
+    assert_eq!(s.drops[DropReason::TcpListenNoFlags as usize], 4);
+    assert_eq!(s.drops_total(), 4, "each counted once");
+    assert_eq!((s.tcp_rst_sent, s.tcp_table_inserted), (0, 0));
+    // To a port nobody listens on, the same segment still gets §3.10.7.1's RST.
+    let mut lab = Lab::new();
+    let got = lab.exchange(&tcp(1000, 0, 0, b"data"));
+    assert_eq!(tcp_reply(&got[0]), (0, 1004, RST | ACK));
 }

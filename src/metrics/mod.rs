@@ -65,6 +65,7 @@ drop_reasons! {
     BadSource => "bad_source": "A broadcast, multicast or own source address.",
     UdpClosedPort => "udp_closed_port": "UDP to a port nobody serves (answered with ICMP port unreachable, rate-limited).",
     TcpNoListener => "tcp_no_listener": "TCP for no connection and no listener (answered with RST).",
+    TcpListenNoFlags => "tcp_listen_no_flags": "A segment to a listening port with none of SYN, RST and ACK (RFC 9293 §3.10.7.2 drops it unanswered).",
     TcpTableFull => "tcp_table_full": "A SYN dropped because the connection table was full.",
     TxNoBuffer => "tx_no_buffer": "A reply could not be sent: no transmit buffer was free.",
     SteerFull => "steer_full": "A frame for another worker's flow, dropped because that worker's queue was full.",

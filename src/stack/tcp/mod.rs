@@ -409,6 +409,15 @@ impl<C> TcpEndpoint<C> {
                 }
             }
             let listening = self.is_listening(r.dst_port);
+            if listening
+                && !r
+                    .flags
+                    .intersects(TcpFlags::SYN | TcpFlags::RST | TcpFlags::ACK)
+            {
+                // RFC 9293 §3.10.7.2, LISTEN, fourth: drop it; no RST (that is for
+                // CLOSED, §3.10.7.1).
+                return self.dropped(DropReason::TcpListenNoFlags);
+            }
             if is_syn && listening {
                 if self.half_open < self.backlog {
                     if let Some(state) = app.accept(now, r.dst_port) {

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Hand-made frames from an AF_PACKET socket in xs-a (crafted.py), one case for each rule
+# of RFC 9293, RFC 768 and RFC 1122 that xstack once broke on them; each checks what came
+# back on the wire and the drop reason it was counted under.
+source "$(dirname "$0")/lib.sh"
+lab_up
+serve_start --tcp-echo 7 --udp-echo 7
+mac=$(ip -n "$HX_NS_B" link show "$HX_IF_B" | awk '/link\/ether/ {print $2}')
+cases=(listen-no-flags)
+in_a python3 "$KDIR/crafted.py" "$HX_IF_A" "$mac" "$A" "$B" "${cases[@]}" >"$WORK/crafted.out" \
+    || die "crafted.py failed: $(cat "$WORK/crafted.out")"
+alive "$SERVE_PID" || die "xstack died on the crafted frames"
+serve_stop
+result() { grep "\"case\": \"$1\"" "$WORK/crafted.out" || die "no result for $1"; }
+field() { echo "$1" | hx json - "$2"; }
+
+# RFC 9293 §3.10.7.2: a segment with none of SYN, RST and ACK to a listening port is
+# dropped, not answered with a RST.
+r=$(result listen-no-flags)
+[ "$(field "$r" replies)" = "[]" ] || die "answered a segment without SYN, RST or ACK: $r"
+n=$(summary drops.tcp_listen_no_flags)
+[ "$n" = "$(field "$r" sent)" ] || die "drops.tcp_listen_no_flags $n, not $(field "$r" sent)"
+log "  listen-no-flags: $n dropped unanswered"
+
+pass "${#cases[@]} kinds of crafted frame, each answered or dropped as its rule says"
