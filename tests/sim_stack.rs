@@ -688,3 +688,38 @@ fn a_segment_without_syn_rst_or_ack_to_a_listening_port_is_dropped_unanswered() 
     let got = lab.exchange(&tcp(1000, 0, 0, b"data"));
     assert_eq!(tcp_reply(&got[0]), (0, 1004, RST | ACK));
 }
+
+// RFC 768: the length field is "the length in octets of this user datagram including
+// this header and the data"; IP payload past it is not part of the datagram. Linux
+// answers such a datagram and ignores the trailing bytes; so does xstack, echoing only
+// the datagram (with an IP header that says so). A length beyond the IP payload is
+// still dropped.
+//= https://www.rfc-editor.org/rfc/rfc768
+//# Length  is the length  in octets  of this user datagram  including  this
+//# header  and the data.
+#[test]
+fn a_udp_length_shorter_than_the_ip_payload_is_answered_without_the_tail() {
+    let mut lab = Lab::new();
+    let mut payload = udp(40000, ECHO, b"hello");
+    payload.extend_from_slice(b"TRAILING BYTES");
+    let got = lab.exchange(&eth(OUR_MAC, 0x0800, &ipv4(17, &[], &payload)));
+    assert_eq!(got.len(), 1, "echoed");
+    assert_eq!(
+        udp_reply_payload(&got[0]),
+        b"hello",
+        "without the trailing bytes"
+    );
+    // sockperf's answer likewise.
+    let mut payload = udp(40000, SOCKPERF, &sockperf_msg(7, 1 | 2, 32));
+    payload.extend_from_slice(&[0xee; 9]);
+    let got = lab.exchange(&eth(OUR_MAC, 0x0800, &ipv4(17, &[], &payload)));
+    assert_eq!(udp_reply_payload(&got[0]).len(), 32);
+    assert_eq!(lab.stats().drops_total(), 0);
+    // A length field past the end of the IP payload is a malformed datagram.
+    let mut long = udp(40000, ECHO, b"hello");
+    long[4..6].copy_from_slice(&20u16.to_be_bytes());
+    assert!(lab
+        .exchange(&eth(OUR_MAC, 0x0800, &ipv4(17, &[], &long)))
+        .is_empty());
+    assert_eq!(lab.stats().drops[DropReason::BadLength as usize], 1);
+}

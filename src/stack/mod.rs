@@ -423,13 +423,20 @@ impl<A: App> Stack<A> {
         dst: Ipv4Addr,
         tx: &mut dyn Transmit,
     ) -> Verdict {
+        // A length field past the IP payload is `BadLength`; one short of it is fine.
         let udp = match UdpPacket::new_checked(&frame[ETH_HEADER + IPV4_HEADER..]) {
             Ok(u) => u,
             Err(e) => return self.dropped(drop_reason(e)),
         };
-        if udp.len() as usize != frame.len() - ETH_HEADER - IPV4_HEADER {
-            return self.dropped(DropReason::BadLength);
-        }
+        // RFC 768: the datagram is as long as its length field says; IP payload past it
+        // is not part of it (Linux ignores it too). From here on the frame ends there.
+        //= https://www.rfc-editor.org/rfc/rfc768
+        //# Length  is the length  in octets  of this user datagram  including  this
+        //# header  and the data.
+        let end = ETH_HEADER + IPV4_HEADER + usize::from(udp.len());
+        let trimmed = end < frame.len();
+        let frame = &mut frame[..end];
+        let udp = UdpPacket::new_unchecked(&frame[ETH_HEADER + IPV4_HEADER..]);
         if !udp.verify_checksum(src, dst) {
             return self.dropped(DropReason::BadChecksum);
         }
@@ -437,11 +444,19 @@ impl<A: App> Stack<A> {
         match self.udp[usize::from(port)] {
             UdpService::Echo => {
                 self.counters.udp_echo_replies.inc();
+                if trimmed {
+                    fit_ip_length(frame);
+                }
                 turn_around(frame, self.mac);
                 swap_udp_ports(frame);
                 self.reflected(frame.len())
             }
-            UdpService::Sockperf => self.sockperf_reply(frame),
+            UdpService::Sockperf => {
+                if trimmed {
+                    fit_ip_length(frame);
+                }
+                self.sockperf_reply(frame)
+            }
             UdpService::Closed => {
                 let from = SocketAddrV4::new(src, udp.src_port());
                 if self.app.datagram(now, from, port, udp.payload()) {
@@ -694,6 +709,16 @@ fn port_table<T: Copy>(
         t[usize::from(p)] = sockperf;
     }
     t
+}
+
+/// Sets the IPv4 total length to the frame's length (a reply cut down to its UDP datagram)
+/// and patches the header checksum for it (RFC 1624).
+fn fit_ip_length(frame: &mut [u8]) {
+    let new = (frame.len() - ETH_HEADER) as u16;
+    let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..]);
+    let old = ip.total_len();
+    ip.set_total_len(new);
+    ip.set_checksum(checksum::update_u16(ip.checksum(), old, new));
 }
 
 /// Swaps the UDP source and destination ports; the checksum is unchanged by a swap.

@@ -73,6 +73,12 @@ def case_frames(name):
         # RFC 9293 §3.10.7.2: none of SYN, RST, ACK to a listening port (7).
         return [eth(ipv4(6, tcp(40100 + i, 7, 1000, 0, f, b"data")))
                 for i, f in enumerate([0, FIN, PSH, FIN | PSH | URG])]
+    if name == "udp-short-length":
+        # RFC 768: the UDP length (13) is shorter than the IP payload (13 + 8).
+        return [eth(ipv4(17, udp(40200, 7, b"hello"), trailer=b"TRAILER!"))]
+    if name == "udp-long-length":
+        # A UDP length (23) past the end of the IP payload (13).
+        return [eth(ipv4(17, udp(40201, 7, b"hello", length=23)))]
     raise SystemExit(f"crafted.py: no case {name!r}")
 
 

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 lab_up
 serve_start --tcp-echo 7 --udp-echo 7
 mac=$(ip -n "$HX_NS_B" link show "$HX_IF_B" | awk '/link\/ether/ {print $2}')
-cases=(listen-no-flags)
+cases=(listen-no-flags udp-short-length udp-long-length)
 in_a python3 "$KDIR/crafted.py" "$HX_IF_A" "$mac" "$A" "$B" "${cases[@]}" >"$WORK/crafted.out" \
     || die "crafted.py failed: $(cat "$WORK/crafted.out")"
 alive "$SERVE_PID" || die "xstack died on the crafted frames"
@@ -21,5 +21,17 @@ r=$(result listen-no-flags)
 n=$(summary drops.tcp_listen_no_flags)
 [ "$n" = "$(field "$r" sent)" ] || die "drops.tcp_listen_no_flags $n, not $(field "$r" sent)"
 log "  listen-no-flags: $n dropped unanswered"
+
+# RFC 768: the datagram is what the UDP length says; the kernel answers one whose IP
+# payload goes on past it, ignoring the rest, and so must xstack (echoing 13 bytes in a
+# 33-byte IP packet). A UDP length past the IP payload is dropped as bad_length.
+r=$(result udp-short-length)
+[ "$(field "$r" replies.0.udp_len)/$(field "$r" replies.0.ip_len)/$(field "$r" replies.0.payload)" = "13/33/hello" ] \
+    || die "a UDP length shorter than the IP payload was not echoed as 13 bytes: $r"
+[ "$(field "$r" replies | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] || die "not one reply: $r"
+r=$(result udp-long-length)
+[ "$(field "$r" replies)" = "[]" ] || die "answered a UDP length past the IP payload: $r"
+[ "$(summary drops.bad_length)" = 1 ] || die "drops.bad_length $(summary drops.bad_length), not 1"
+log "  udp-short-length: echoed as the 13-byte datagram; udp-long-length: dropped as bad_length"
 
 pass "${#cases[@]} kinds of crafted frame, each answered or dropped as its rule says"
