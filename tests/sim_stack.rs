@@ -155,6 +155,10 @@ fn eth(dst: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 fn ipv4(protocol: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
+    ipv4_from(PEER_IP, protocol, options, payload)
+}
+
+fn ipv4_from(src: [u8; 4], protocol: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
     let hl = 20 + options.len();
     let mut h = vec![0u8; hl];
     h[0] = 0x40 | (hl / 4) as u8;
@@ -163,7 +167,7 @@ fn ipv4(protocol: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
     h[6] = 0x40; // DF
     h[8] = 33;
     h[9] = protocol;
-    h[12..16].copy_from_slice(&PEER_IP);
+    h[12..16].copy_from_slice(&src);
     h[16..20].copy_from_slice(&OUR_IP);
     h[20..].copy_from_slice(options);
     let c = csum(&[&h]);
@@ -173,6 +177,10 @@ fn ipv4(protocol: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
 }
 
 fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    udp_from(PEER_IP, sport, dport, payload)
+}
+
+fn udp_from(src: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     let len = (8 + payload.len()) as u16;
     let mut u = Vec::new();
     u.extend_from_slice(&sport.to_be_bytes());
@@ -180,7 +188,7 @@ fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     u.extend_from_slice(&len.to_be_bytes());
     u.extend_from_slice(&[0, 0]);
     u.extend_from_slice(payload);
-    let pseudo = [&PEER_IP[..], &OUR_IP[..], &[0, 17], &len.to_be_bytes()[..]].concat();
+    let pseudo = [&src[..], &OUR_IP[..], &[0, 17], &len.to_be_bytes()[..]].concat();
     let mut c = csum(&[&pseudo, &u]);
     if c == 0 {
         c = 0xffff;
@@ -535,15 +543,20 @@ fn malformed_frames_are_counted_by_reason_and_never_answered() {
 }
 
 fn tcp(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    tcp_from(PEER_IP, TCP_ECHO, seq, ack, flags, payload)
+}
+
+/// A TCP segment from `src` to our port `dport`, as a whole frame.
+fn tcp_from(src: [u8; 4], dport: u16, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     let mut t = Vec::new();
     t.extend_from_slice(&40001u16.to_be_bytes());
-    t.extend_from_slice(&TCP_ECHO.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
     t.extend_from_slice(&seq.to_be_bytes());
     t.extend_from_slice(&ack.to_be_bytes());
     t.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
     t.extend_from_slice(payload);
     let pseudo = [
-        &PEER_IP[..],
+        &src[..],
         &OUR_IP[..],
         &[0, 6],
         &(t.len() as u16).to_be_bytes()[..],
@@ -551,7 +564,7 @@ fn tcp(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     .concat();
     let c = csum(&[&pseudo, &t]);
     t[16..18].copy_from_slice(&c.to_be_bytes());
-    eth(OUR_MAC, 0x0800, &ipv4(6, &[], &t))
+    eth(OUR_MAC, 0x0800, &ipv4_from(src, 6, &[], &t))
 }
 
 /// (seq, ack, flags) of a TCP reply, after checking its checksums and ports.
@@ -722,4 +735,69 @@ fn a_udp_length_shorter_than_the_ip_payload_is_answered_without_the_tail() {
         .exchange(&eth(OUR_MAC, 0x0800, &ipv4(17, &[], &long)))
         .is_empty());
     assert_eq!(lab.stats().drops[DropReason::BadLength as usize], 1);
+}
+
+// RFC 1122 §3.2.1.3: no host sends from 0.0.0.0/8 ({0, Host-number} outside start-up),
+// 127.0.0.0/8, a multicast address, the limited broadcast or a directed broadcast (here
+// our subnet's, 198.18.0.255), and "a host MUST silently discard an incoming datagram
+// containing an IP source address that is invalid by the rules of this section";
+// §4.2.3.10 says the same of a SYN. Nothing is answered: no echo, no ICMP, no RST, and
+// no half-open connection; each is counted as martian_source.
+//= https://www.rfc-editor.org/rfc/rfc1122#section-3.2.1.3
+//# A host MUST silently discard an incoming datagram containing an IP
+//# source address that is invalid by the rules of this section.
+#[test]
+fn packets_from_martian_sources_are_discarded_silently() {
+    let mut lab = Lab::tcp_echo();
+    let martians: [[u8; 4]; 8] = [
+        [198, 18, 0, 255],
+        [127, 0, 0, 1],
+        [127, 1, 2, 3],
+        [0, 0, 0, 0],
+        [0, 1, 2, 3],
+        [224, 0, 0, 1],
+        [239, 255, 255, 250],
+        [255, 255, 255, 255],
+    ];
+    let mut sent = 0;
+    for m in martians {
+        let frames = [
+            eth(
+                OUR_MAC,
+                0x0800,
+                &ipv4_from(m, 1, &[], &icmp_echo(1, 1, b"x")),
+            ),
+            eth(
+                OUR_MAC,
+                0x0800,
+                &ipv4_from(m, 17, &[], &udp_from(m, 4000, ECHO, b"x")),
+            ),
+            eth(
+                OUR_MAC,
+                0x0800,
+                &ipv4_from(m, 17, &[], &udp_from(m, 4000, 9, b"x")),
+            ),
+            tcp_from(m, TCP_ECHO, 1000, 0, SYN, b""),
+            tcp_from(m, 9, 1000, 0, SYN, b""),
+        ];
+        for f in &frames {
+            let got = lab.exchange(f);
+            assert!(got.is_empty(), "from {m:?}: {got:?}");
+            sent += 1;
+        }
+    }
+    let s = lab.stats();
+    assert_eq!(s.drops[DropReason::MartianSource as usize], sent);
+    assert_eq!(s.drops_total(), sent, "each counted once");
+    assert_eq!((s.tcp_table_inserted, s.tcp_rst_sent), (0, 0));
+    // Our subnet's network address and other subnets' broadcast addresses are hosts as
+    // far as we can tell.
+    for ok in [[198, 18, 0, 0], [198, 18, 1, 255]] {
+        let f = eth(
+            OUR_MAC,
+            0x0800,
+            &ipv4_from(ok, 1, &[], &icmp_echo(1, 1, b"x")),
+        );
+        assert_eq!(lab.exchange(&f).len(), 1, "{ok:?} is answered");
+    }
 }

@@ -348,7 +348,10 @@ impl<A: App> Stack<A> {
         if dst != self.addr.ip {
             return self.dropped(DropReason::NotForUs);
         }
-        if src.is_broadcast() || src.is_multicast() || src.is_unspecified() || src == self.addr.ip {
+        if is_martian(&self.addr, src) {
+            return self.dropped(DropReason::MartianSource);
+        }
+        if src == self.addr.ip {
             return self.dropped(DropReason::BadSource);
         }
         let total = header + payload_len;
@@ -729,6 +732,21 @@ fn swap_udp_ports(frame: &mut [u8]) {
     udp.set_dst_port(s);
 }
 
+/// A source address no host sends from, as seen on a link where we own `addr`: RFC 1122
+/// §3.2.1.3's {0, any} (0.0.0.0/8), {127, any}, multicast (a class D address), the
+/// limited broadcast {-1, -1} and the directed broadcast of our subnet. A /31 has no
+/// broadcast address (RFC 3021), and a /32's would be our own.
+//= https://www.rfc-editor.org/rfc/rfc1122#section-3.2.1.3
+//# A host MUST silently discard an incoming datagram containing an IP
+//# source address that is invalid by the rules of this section.
+fn is_martian(addr: &IfaceAddr, src: Ipv4Addr) -> bool {
+    src.octets()[0] == 0
+        || src.is_loopback()
+        || src.is_multicast()
+        || src.is_broadcast()
+        || (addr.prefix < 31 && src == addr.broadcast())
+}
+
 /// The counter a parse error is dropped under.
 pub fn drop_reason(e: WireError) -> DropReason {
     match e {
@@ -779,4 +797,44 @@ pub(crate) fn turn_around(frame: &mut [u8], mac: EthernetAddress) {
     let new = u16::from_be_bytes([TTL, ip.protocol().into()]);
     ip.set_ttl(TTL);
     ip.set_checksum(checksum::update_u16(ip.checksum(), old, new));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn martian_sources_are_the_ones_rfc_1122_forbids() {
+        let ours: IfaceAddr = "198.18.0.2/24".parse().unwrap();
+        for m in [
+            "0.0.0.0",
+            "0.255.1.2",
+            "127.0.0.1",
+            "127.255.255.254",
+            "224.0.0.1",
+            "239.255.255.250",
+            "255.255.255.255",
+            "198.18.0.255",
+        ] {
+            assert!(is_martian(&ours, a(m)), "{m}");
+        }
+        for h in [
+            "198.18.0.1",
+            "198.18.0.0",
+            "198.18.1.255",
+            "198.19.0.1",
+            "1.2.3.4",
+        ] {
+            assert!(!is_martian(&ours, a(h)), "{h}");
+        }
+        // RFC 3021: on a /31 the other address is a host, not a broadcast.
+        let p2p: IfaceAddr = "198.18.0.2/31".parse().unwrap();
+        assert!(!is_martian(&p2p, a("198.18.0.3")));
+        let host: IfaceAddr = "198.18.0.2/32".parse().unwrap();
+        assert!(!is_martian(&host, a("198.18.0.3")));
+    }
 }

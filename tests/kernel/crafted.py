@@ -56,7 +56,7 @@ def tcp(sport, dport, seq, ack, flags, payload=b"", src_addr=src_ip):
     return t[:16] + struct.pack("!H", c) + t[18:]
 
 
-def icmp_echo(seq, src_addr=src_ip):
+def icmp_echo(seq):
     m = struct.pack("!BBHHH", 8, 0, 0, 0x4242, seq) + b"crafted!" * 4
     return m[:2] + struct.pack("!H", csum(m)) + m[4:]
 
@@ -79,6 +79,16 @@ def case_frames(name):
     if name == "udp-long-length":
         # A UDP length (23) past the end of the IP payload (13).
         return [eth(ipv4(17, udp(40201, 7, b"hello", length=23)))]
+    if name.startswith("martian:"):
+        # RFC 1122 §3.2.1.3: from a source no host sends from, to xstack's address: a
+        # ping, UDP to the echo port and to a closed one, a SYN to the listening port
+        # and to a closed one.
+        m = name.split(":", 1)[1]
+        return [eth(ipv4(1, icmp_echo(1), src_addr=m)),
+                eth(ipv4(17, udp(40300, 7, b"martian", src_addr=m), src_addr=m)),
+                eth(ipv4(17, udp(40301, 9, b"martian", src_addr=m), src_addr=m)),
+                eth(ipv4(6, tcp(40302, 7, 1000, 0, SYN, src_addr=m), src_addr=m)),
+                eth(ipv4(6, tcp(40303, 9, 1000, 0, SYN, src_addr=m), src_addr=m))]
     raise SystemExit(f"crafted.py: no case {name!r}")
 
 

@@ -6,7 +6,8 @@ source "$(dirname "$0")/lib.sh"
 lab_up
 serve_start --tcp-echo 7 --udp-echo 7
 mac=$(ip -n "$HX_NS_B" link show "$HX_IF_B" | awk '/link\/ether/ {print $2}')
-cases=(listen-no-flags udp-short-length udp-long-length)
+martians=(198.18.0.255 127.0.0.1 127.1.2.3 0.0.0.0 0.1.2.3 224.0.0.1 239.255.255.250 255.255.255.255)
+cases=(listen-no-flags udp-short-length udp-long-length "${martians[@]/#/martian:}")
 in_a python3 "$KDIR/crafted.py" "$HX_IF_A" "$mac" "$A" "$B" "${cases[@]}" >"$WORK/crafted.out" \
     || die "crafted.py failed: $(cat "$WORK/crafted.out")"
 alive "$SERVE_PID" || die "xstack died on the crafted frames"
@@ -33,5 +34,17 @@ r=$(result udp-long-length)
 [ "$(field "$r" replies)" = "[]" ] || die "answered a UDP length past the IP payload: $r"
 [ "$(summary drops.bad_length)" = 1 ] || die "drops.bad_length $(summary drops.bad_length), not 1"
 log "  udp-short-length: echoed as the 13-byte datagram; udp-long-length: dropped as bad_length"
+
+# RFC 1122 §3.2.1.3 / §4.2.3.10: nothing from a martian source is answered (no echo, no
+# ICMP error, no SYN-ACK, no RST), and each is counted as martian_source.
+martian_sent=0
+for m in "${martians[@]}"; do
+    r=$(result "martian:$m")
+    [ "$(field "$r" replies)" = "[]" ] || die "answered packets from $m: $r"
+    martian_sent=$((martian_sent + $(field "$r" sent)))
+done
+n=$(summary drops.martian_source)
+[ "$n" = "$martian_sent" ] || die "drops.martian_source $n, not $martian_sent"
+log "  martian sources: ${martians[*]}: $n packets dropped unanswered"
 
 pass "${#cases[@]} kinds of crafted frame, each answered or dropped as its rule says"
