@@ -801,3 +801,25 @@ fn packets_from_martian_sources_are_discarded_silently() {
         assert_eq!(lab.exchange(&f).len(), 1, "{ok:?} is answered");
     }
 }
+
+// A frame with a VLAN tag belongs to a VLAN, and xstack serves only the untagged LAN:
+// answering it untagged would answer, on our LAN, for a host on another one. 802.1Q,
+// 802.1ad (double-tagged) and the pre-standard 0x9100 tag are all dropped as
+// vlan_tagged. (On AF_PACKET the kernel takes the tag out of the frame; the packet
+// driver puts it back, so the stack sees what AF_XDP sees.)
+#[test]
+fn vlan_tagged_frames_are_dropped_as_vlan_tagged() {
+    let mut lab = Lab::new();
+    let ping = ipv4(1, &[], &icmp_echo(1, 1, b"x"));
+    for tpid in [0x8100u16, 0x88a8, 0x9100] {
+        let mut inner = vec![0, 5, 0x08, 0x00];
+        inner.extend_from_slice(&ping);
+        let got = lab.exchange(&eth(OUR_MAC, tpid, &inner));
+        assert!(got.is_empty(), "tag {tpid:#06x} answered");
+    }
+    let s = lab.stats();
+    assert_eq!(s.drops[DropReason::VlanTagged as usize], 3);
+    assert_eq!(s.drops_total(), 3);
+    // Untagged, the same ping is answered.
+    assert_eq!(lab.exchange(&eth(OUR_MAC, 0x0800, &ping)).len(), 1);
+}

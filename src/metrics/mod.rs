@@ -60,6 +60,7 @@ drop_reasons! {
     Malformed => "malformed": "Bad options or field values.",
     Unsupported => "unsupported": "A valid packet of a kind xstack does not handle (ARP for other protocols, ICMP types).",
     UnknownEthertype => "unknown_ethertype": "Neither IPv4 nor ARP.",
+    VlanTagged => "vlan_tagged": "An 802.1Q or 802.1ad tagged frame: it belongs to a VLAN, and xstack serves only the untagged LAN (on AF_PACKET the kernel moves the tag out of the frame; the driver puts it back).",
     UnknownProtocol => "unknown_protocol": "An IPv4 protocol other than ICMP, UDP and TCP.",
     NotForUs => "not_for_us": "Addressed to another MAC or IP.",
     BadSource => "bad_source": "An Ethernet source that is not unicast or is our own MAC, or our own IPv4 address as the source of ARP or IPv4.",

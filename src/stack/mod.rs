@@ -284,6 +284,7 @@ impl<A: App> Stack<A> {
             EtherType::Arp => self.handle_arp(now, frame),
             EtherType::Ipv4 if dst.is_broadcast() => self.dropped(DropReason::NotForUs),
             EtherType::Ipv4 => self.handle_ipv4(now, frame, tx),
+            t if t.is_vlan_tag() => self.dropped(DropReason::VlanTagged),
             _ => self.dropped(DropReason::UnknownEthertype),
         }
     }

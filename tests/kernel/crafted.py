@@ -89,6 +89,16 @@ def case_frames(name):
                 eth(ipv4(17, udp(40301, 9, b"martian", src_addr=m), src_addr=m)),
                 eth(ipv4(6, tcp(40302, 7, 1000, 0, SYN, src_addr=m), src_addr=m)),
                 eth(ipv4(6, tcp(40303, 9, 1000, 0, SYN, src_addr=m), src_addr=m))]
+    if name == "vlan":
+        # 802.1Q-tagged (VLAN 5) and 802.1ad/802.1Q double-tagged frames for xstack's MAC
+        # and address: a ping, UDP echo and a SYN to the listening port, each on a LAN
+        # xstack is not on.
+        q = struct.pack("!HH", 0x8100, 5)
+        qinq = struct.pack("!HHHH", 0x88A8, 100, 0x8100, 5)
+        return [dst + src + tag + struct.pack("!H", 0x0800) + pkt
+                for tag in (q, qinq)
+                for pkt in (ipv4(1, icmp_echo(2)), ipv4(17, udp(40400, 7, b"tagged")),
+                            ipv4(6, tcp(40401, 7, 1000, 0, SYN)))]
     raise SystemExit(f"crafted.py: no case {name!r}")
 
 
