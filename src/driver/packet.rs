@@ -14,6 +14,11 @@
 //! the frame where it was on the wire, so the stack sees what AF_XDP shows it and drops
 //! the frame as `vlan_tagged`.
 //!
+//! Receive drops: a frame that arrives while the socket's receive buffer is full is
+//! dropped by the kernel, which counts it (`PACKET_STATISTICS` tp_drops, the `d` of
+//! `ss -0 -nem`). The driver adds that count up into `rx_ring_full`, reading it (which
+//! resets it) every [`STATS_EVERY`] receive calls and in `stats`.
+//!
 //! A reflected frame is not copied: the receive buffer and a free transmit slot trade
 //! places. Frames larger than the buffers (a GRO/TSO super-frame) arrive truncated; they
 //! are counted in `rx_oversize` and dropped.
@@ -26,6 +31,7 @@ use super::iface;
 use super::{
     Device, DeviceInfo, Doorbell, DriverError, DriverKind, DriverStats, Transmit, Verdict,
 };
+use core::cell::Cell;
 use core::time::Duration;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -38,11 +44,23 @@ const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 const PACKET_FANOUT: libc::c_int = 18;
 const PACKET_FANOUT_HASH: libc::c_int = 0;
 const PACKET_AUXDATA: libc::c_int = 8;
+const PACKET_STATISTICS: libc::c_int = 6;
+/// Receive calls between two reads of the kernel's drop count (a 32-bit counter).
+const STATS_EVERY: u32 = 1024;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 /// Bytes of control data per received message: one cmsg with a `tpacket_auxdata`
 /// (CMSG_SPACE(20) is 40 on 64-bit Linux), in u64s for the cmsghdr's alignment.
 const CONTROL_WORDS: usize = 8;
+
+/// `struct tpacket_stats` (linux/if_packet.h), what PACKET_STATISTICS returns: the counts
+/// since it was last read.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct TpacketStats {
+    tp_packets: u32,
+    tp_drops: u32,
+}
 
 /// `struct tpacket_auxdata` (linux/if_packet.h), what PACKET_AUXDATA delivers.
 #[repr(C)]
@@ -201,6 +219,11 @@ pub struct PacketDevice {
     rx_control: Vec<[u64; CONTROL_WORDS]>,
     tx: PacketTx,
     stats: DriverStats,
+    /// Frames the kernel dropped for want of room in the receive buffer, as read so far
+    /// (a Cell: `stats` takes `&self`, and reading the count resets it in the kernel).
+    rx_dropped: Cell<u64>,
+    /// Receive calls until the drop count is read again.
+    stats_countdown: u32,
 }
 
 fn setsockopt_int(
@@ -308,7 +331,30 @@ impl PacketDevice {
             },
             fd,
             stats: DriverStats::default(),
+            rx_dropped: Cell::new(0),
+            stats_countdown: STATS_EVERY,
         })
+    }
+
+    /// Adds the kernel's receive-drop count since its last read to `rx_dropped`.
+    fn take_kernel_drops(&self) {
+        let mut st = TpacketStats::default();
+        let mut len = core::mem::size_of::<TpacketStats>() as libc::socklen_t;
+        // SAFETY: `st` is a live tpacket_stats and `len` its size; the kernel writes at
+        // most `len` bytes into it.
+        let r = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                PACKET_STATISTICS,
+                (&mut st as *mut TpacketStats).cast(),
+                &mut len,
+            )
+        };
+        if r == 0 {
+            self.rx_dropped
+                .set(self.rx_dropped.get() + u64::from(st.tp_drops));
+        }
     }
 }
 
@@ -379,6 +425,11 @@ impl Device for PacketDevice {
         let n = budget.min(self.rx.bufs.len());
         if n == 0 {
             return Ok(0);
+        }
+        self.stats_countdown -= 1;
+        if self.stats_countdown == 0 {
+            self.stats_countdown = STATS_EVERY;
+            self.take_kernel_drops();
         }
         self.rx.lens[..n].fill(FRAME);
         self.rx.prepare(n);
@@ -455,7 +506,9 @@ impl Device for PacketDevice {
     }
 
     fn stats(&self) -> DriverStats {
+        self.take_kernel_drops();
         DriverStats {
+            rx_ring_full: self.rx_dropped.get(),
             tx_frames: self.tx.tx_frames,
             tx_errors: self.tx.tx_errors,
             tx_no_buffer: self.tx.tx_no_buffer,
