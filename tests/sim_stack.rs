@@ -8,11 +8,13 @@ mod common;
 use common::Pair;
 use std::sync::Arc;
 use std::time::Duration;
+use xstack::app::responder::Responder;
+use xstack::app::serve::responder_stack_with;
 use xstack::driver::sim::{Faults, SimClock, SimLink};
 use xstack::driver::{Device, Transmit, Verdict};
 use xstack::metrics::{DropReason, StackCounters, StackSnapshot};
 use xstack::proto::arp::ArpConfig;
-use xstack::stack::{Engine, NoApp, Secrets, Stack, StackConfig};
+use xstack::stack::{App, Engine, NoApp, Secrets, Stack, StackConfig};
 use xstack::time::Instant;
 
 const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -21,6 +23,8 @@ const PEER_IP: [u8; 4] = [198, 18, 0, 1];
 const OUR_IP: [u8; 4] = [198, 18, 0, 2];
 const ECHO: u16 = 7;
 const SOCKPERF: u16 = 11111;
+/// The TCP port the `tcp()` segments go to; [`Lab::tcp_echo`] listens on it.
+const TCP_ECHO: u16 = 80;
 
 /// The scripted peer's end: records every frame that reaches it.
 #[derive(Default)]
@@ -39,41 +43,53 @@ impl Engine for Recorder {
     }
 }
 
-struct Lab {
-    pair: Pair<Recorder, Stack>,
+struct Lab<A: App = NoApp> {
+    pair: Pair<Recorder, Stack<A>>,
     counters: Arc<StackCounters>,
 }
 
+/// The stack under test: 198.18.0.2/24, UDP echo and sockperf, no gratuitous ARP.
+fn lab_config() -> StackConfig {
+    StackConfig {
+        mtu: 1500,
+        udp_echo: vec![ECHO],
+        sockperf: Some(SOCKPERF),
+        tcp_capacity: 1024,
+        icmp_unreachable_rate: 10,
+        arp: ArpConfig::default(),
+        gratuitous_arp: false,
+        ..StackConfig::new(
+            "198.18.0.2/24".parse().unwrap(),
+            OUR_MAC,
+            Secrets::from_seed(1),
+        )
+    }
+}
+
 impl Lab {
+    /// No application: nothing listens on TCP.
     fn new() -> Lab {
+        Lab::with(|cfg, c| Stack::new(cfg, c, NoApp))
+    }
+}
+
+impl Lab<Responder> {
+    /// `xstack serve`'s responder, with TCP echo listening on [`TCP_ECHO`].
+    fn tcp_echo() -> Lab<Responder> {
+        Lab::with(|cfg, c| responder_stack_with(cfg, &[TCP_ECHO], c))
+    }
+}
+
+impl<A: App> Lab<A> {
+    fn with(build: impl FnOnce(StackConfig, Arc<StackCounters>) -> Stack<A>) -> Lab<A> {
         let counters = Arc::new(StackCounters::default());
         let c = counters.clone();
-        let pair = Pair::new(
+        let mut pair = Pair::new(
             Faults::default(),
             7,
             |_| Recorder::default(),
-            |_| {
-                Stack::new(
-                    StackConfig {
-                        mtu: 1500,
-                        udp_echo: vec![ECHO],
-                        sockperf: Some(SOCKPERF),
-                        tcp_capacity: 1024,
-                        icmp_unreachable_rate: 10,
-                        arp: ArpConfig::default(),
-                        gratuitous_arp: false,
-                        ..StackConfig::new(
-                            "198.18.0.2/24".parse().unwrap(),
-                            OUR_MAC,
-                            Secrets::from_seed(1),
-                        )
-                    },
-                    c,
-                    NoApp,
-                )
-            },
+            |_| build(lab_config(), c),
         );
-        let mut pair = pair;
         pair.max_step = Duration::from_millis(1);
         Lab { pair, counters }
     }
@@ -139,6 +155,10 @@ fn eth(dst: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 fn ipv4(protocol: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
+    ipv4_from(PEER_IP, protocol, options, payload)
+}
+
+fn ipv4_from(src: [u8; 4], protocol: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
     let hl = 20 + options.len();
     let mut h = vec![0u8; hl];
     h[0] = 0x40 | (hl / 4) as u8;
@@ -147,7 +167,7 @@ fn ipv4(protocol: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
     h[6] = 0x40; // DF
     h[8] = 33;
     h[9] = protocol;
-    h[12..16].copy_from_slice(&PEER_IP);
+    h[12..16].copy_from_slice(&src);
     h[16..20].copy_from_slice(&OUR_IP);
     h[20..].copy_from_slice(options);
     let c = csum(&[&h]);
@@ -157,6 +177,10 @@ fn ipv4(protocol: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
 }
 
 fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    udp_from(PEER_IP, sport, dport, payload)
+}
+
+fn udp_from(src: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     let len = (8 + payload.len()) as u16;
     let mut u = Vec::new();
     u.extend_from_slice(&sport.to_be_bytes());
@@ -164,7 +188,7 @@ fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     u.extend_from_slice(&len.to_be_bytes());
     u.extend_from_slice(&[0, 0]);
     u.extend_from_slice(payload);
-    let pseudo = [&PEER_IP[..], &OUR_IP[..], &[0, 17], &len.to_be_bytes()[..]].concat();
+    let pseudo = [&src[..], &OUR_IP[..], &[0, 17], &len.to_be_bytes()[..]].concat();
     let mut c = csum(&[&pseudo, &u]);
     if c == 0 {
         c = 0xffff;
@@ -519,15 +543,20 @@ fn malformed_frames_are_counted_by_reason_and_never_answered() {
 }
 
 fn tcp(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    tcp_from(PEER_IP, TCP_ECHO, seq, ack, flags, payload)
+}
+
+/// A TCP segment from `src` to our port `dport`, as a whole frame.
+fn tcp_from(src: [u8; 4], dport: u16, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     let mut t = Vec::new();
     t.extend_from_slice(&40001u16.to_be_bytes());
-    t.extend_from_slice(&80u16.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
     t.extend_from_slice(&seq.to_be_bytes());
     t.extend_from_slice(&ack.to_be_bytes());
     t.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
     t.extend_from_slice(payload);
     let pseudo = [
-        &PEER_IP[..],
+        &src[..],
         &OUR_IP[..],
         &[0, 6],
         &(t.len() as u16).to_be_bytes()[..],
@@ -535,14 +564,21 @@ fn tcp(seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
     .concat();
     let c = csum(&[&pseudo, &t]);
     t[16..18].copy_from_slice(&c.to_be_bytes());
-    eth(OUR_MAC, 0x0800, &ipv4(6, &[], &t))
+    eth(OUR_MAC, 0x0800, &ipv4_from(src, 6, &[], &t))
 }
 
 /// (seq, ack, flags) of a TCP reply, after checking its checksums and ports.
 fn tcp_reply(frame: &[u8]) -> (u32, u32, u8) {
+    let (_, t) = ip_reply(frame);
+    assert_eq!(t.len(), 20, "no options, no payload");
+    tcp_segment(frame)
+}
+
+/// (seq, ack, flags) of any TCP segment from the stack (options and payload allowed),
+/// after checking its checksums and ports.
+fn tcp_segment(frame: &[u8]) -> (u32, u32, u8) {
     let (proto, t) = ip_reply(frame);
     assert_eq!(proto, 6);
-    assert_eq!(t.len(), 20, "no options, no payload");
     let pseudo = [
         &OUR_IP[..],
         &PEER_IP[..],
@@ -558,7 +594,9 @@ fn tcp_reply(frame: &[u8]) -> (u32, u32, u8) {
 
 const SYN: u8 = 0x02;
 const RST: u8 = 0x04;
+const PSH: u8 = 0x08;
 const ACK: u8 = 0x10;
+const URG: u8 = 0x20;
 const FIN: u8 = 0x01;
 
 // RFC 9293 §3.10.7.1: a segment without ACK to a closed port gets
@@ -600,4 +638,188 @@ fn tcp_with_a_bad_checksum_is_dropped_unanswered() {
     f[n - 3] ^= 0x40;
     assert!(lab.exchange(&f).is_empty());
     assert_eq!(lab.stats().drops[DropReason::BadChecksum as usize], 1);
+}
+
+// RFC 9293 §3.10.7.4, LAST-ACK STATE: the ACK of our FIN deletes the TCB, and a new SYN on
+// the same 4-tuple then meets LISTEN. A client that reuses its port at once sends that
+// SYN a fraction of a millisecond after the ACK, so both land in one receive batch: the
+// connection the ACK closed must be gone before the SYN is looked up.
+//= https://www.rfc-editor.org/rfc/rfc9293#section-3.10.7.4
+//# LAST-ACK STATE
+//#   The only thing that can arrive in this state is an acknowledgment
+//#   of our FIN.  If our FIN is now acknowledged, delete the TCB, enter
+//#   the CLOSED state, and return.
+#[test]
+fn a_syn_in_the_same_batch_as_the_last_ack_of_last_ack_gets_a_syn_ack() {
+    let mut lab = Lab::tcp_echo();
+    let got = lab.exchange(&tcp(1000, 0, SYN, b""));
+    let (iss, ack, flags) = tcp_segment(&got[0]);
+    assert_eq!((ack, flags), (1001, SYN | ACK));
+    assert!(lab.exchange(&tcp(1001, iss + 1, ACK, b"")).is_empty());
+    // The peer closes; echo has nothing left to send and closes too: LAST_ACK.
+    let got = lab.exchange(&tcp(1001, iss + 1, FIN | ACK, b""));
+    let fin = got.iter().map(|f| tcp_segment(f)).find(|s| s.2 & FIN != 0);
+    assert_eq!(fin, Some((iss + 1, 1002, FIN | ACK)), "{got:?}");
+    // The last ACK, and 0.3 ms later a new SYN from the same port: one batch.
+    lab.pair.a.dev.inject(&tcp(1002, iss + 2, ACK, b""));
+    lab.pair.a.dev.inject(&tcp(90_000, 0, SYN, b""));
+    let got = lab.run();
+    let replies: Vec<_> = got.iter().map(|f| tcp_segment(f)).collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!((replies[0].1, replies[0].2), (90_001, SYN | ACK));
+    let s = lab.stats();
+    assert_eq!(s.tcp_closed_fin, 1, "the first connection closed by FIN");
+    assert_eq!(
+        s.tcp_table_inserted - s.tcp_table_removed,
+        1,
+        "only the new one is left"
+    );
+}
+
+// RFC 9293 §3.10.7.2, LISTEN STATE, fourth: a segment with none of SYN, RST and ACK is
+// dropped, not answered (a RST would tell a scanner the port listens, and §3.10.7.1's
+// RST is for CLOSED, where it still goes).
+//= https://www.rfc-editor.org/rfc/rfc9293#section-3.10.7.2
+//# Any other control or text-bearing segment (not containing SYN)
+//# must have an ACK and thus would have been discarded by the ACK
+//# processing in the second step, unless it was first discarded by
+//# RST checking in the first step.  So you are unlikely to get here,
+//# but if you do, drop the segment and return.
+#[test]
+fn a_segment_without_syn_rst_or_ack_to_a_listening_port_is_dropped_unanswered() {
+    let mut lab = Lab::tcp_echo();
+    for flags in [0, FIN, PSH, FIN | PSH | URG] {
+        let got = lab.exchange(&tcp(1000, 0, flags, b"data"));
+        assert!(got.is_empty(), "flags {flags:#04x} answered");
+    }
+    let s = lab.stats();
+    assert_eq!(s.drops[DropReason::TcpListenNoFlags as usize], 4);
+    assert_eq!(s.drops_total(), 4, "each counted once");
+    assert_eq!((s.tcp_rst_sent, s.tcp_table_inserted), (0, 0));
+    // To a port nobody listens on, the same segment still gets §3.10.7.1's RST.
+    let mut lab = Lab::new();
+    let got = lab.exchange(&tcp(1000, 0, 0, b"data"));
+    assert_eq!(tcp_reply(&got[0]), (0, 1004, RST | ACK));
+}
+
+// RFC 768: the length field is "the length in octets of this user datagram including
+// this header and the data"; IP payload past it is not part of the datagram. Linux
+// answers such a datagram and ignores the trailing bytes; so does xstack, echoing only
+// the datagram (with an IP header that says so). A length beyond the IP payload is
+// still dropped.
+//= https://www.rfc-editor.org/rfc/rfc768
+//# Length  is the length  in octets  of this user datagram  including  this
+//# header  and the data.
+#[test]
+fn a_udp_length_shorter_than_the_ip_payload_is_answered_without_the_tail() {
+    let mut lab = Lab::new();
+    let mut payload = udp(40000, ECHO, b"hello");
+    payload.extend_from_slice(b"TRAILING BYTES");
+    let got = lab.exchange(&eth(OUR_MAC, 0x0800, &ipv4(17, &[], &payload)));
+    assert_eq!(got.len(), 1, "echoed");
+    assert_eq!(
+        udp_reply_payload(&got[0]),
+        b"hello",
+        "without the trailing bytes"
+    );
+    // sockperf's answer likewise.
+    let mut payload = udp(40000, SOCKPERF, &sockperf_msg(7, 1 | 2, 32));
+    payload.extend_from_slice(&[0xee; 9]);
+    let got = lab.exchange(&eth(OUR_MAC, 0x0800, &ipv4(17, &[], &payload)));
+    assert_eq!(udp_reply_payload(&got[0]).len(), 32);
+    assert_eq!(lab.stats().drops_total(), 0);
+    // A length field past the end of the IP payload is a malformed datagram.
+    let mut long = udp(40000, ECHO, b"hello");
+    long[4..6].copy_from_slice(&20u16.to_be_bytes());
+    assert!(lab
+        .exchange(&eth(OUR_MAC, 0x0800, &ipv4(17, &[], &long)))
+        .is_empty());
+    assert_eq!(lab.stats().drops[DropReason::BadLength as usize], 1);
+}
+
+// RFC 1122 §3.2.1.3: no host sends from 0.0.0.0/8 ({0, Host-number} outside start-up),
+// 127.0.0.0/8, a multicast address, the limited broadcast or a directed broadcast (here
+// our subnet's, 198.18.0.255), and "a host MUST silently discard an incoming datagram
+// containing an IP source address that is invalid by the rules of this section";
+// §4.2.3.10 says the same of a SYN. Nothing is answered: no echo, no ICMP, no RST, and
+// no half-open connection; each is counted as martian_source.
+//= https://www.rfc-editor.org/rfc/rfc1122#section-3.2.1.3
+//# A host MUST silently discard an incoming datagram containing an IP
+//# source address that is invalid by the rules of this section.
+#[test]
+fn packets_from_martian_sources_are_discarded_silently() {
+    let mut lab = Lab::tcp_echo();
+    let martians: [[u8; 4]; 8] = [
+        [198, 18, 0, 255],
+        [127, 0, 0, 1],
+        [127, 1, 2, 3],
+        [0, 0, 0, 0],
+        [0, 1, 2, 3],
+        [224, 0, 0, 1],
+        [239, 255, 255, 250],
+        [255, 255, 255, 255],
+    ];
+    let mut sent = 0;
+    for m in martians {
+        let frames = [
+            eth(
+                OUR_MAC,
+                0x0800,
+                &ipv4_from(m, 1, &[], &icmp_echo(1, 1, b"x")),
+            ),
+            eth(
+                OUR_MAC,
+                0x0800,
+                &ipv4_from(m, 17, &[], &udp_from(m, 4000, ECHO, b"x")),
+            ),
+            eth(
+                OUR_MAC,
+                0x0800,
+                &ipv4_from(m, 17, &[], &udp_from(m, 4000, 9, b"x")),
+            ),
+            tcp_from(m, TCP_ECHO, 1000, 0, SYN, b""),
+            tcp_from(m, 9, 1000, 0, SYN, b""),
+        ];
+        for f in &frames {
+            let got = lab.exchange(f);
+            assert!(got.is_empty(), "from {m:?}: {got:?}");
+            sent += 1;
+        }
+    }
+    let s = lab.stats();
+    assert_eq!(s.drops[DropReason::MartianSource as usize], sent);
+    assert_eq!(s.drops_total(), sent, "each counted once");
+    assert_eq!((s.tcp_table_inserted, s.tcp_rst_sent), (0, 0));
+    // Our subnet's network address and other subnets' broadcast addresses are hosts as
+    // far as we can tell.
+    for ok in [[198, 18, 0, 0], [198, 18, 1, 255]] {
+        let f = eth(
+            OUR_MAC,
+            0x0800,
+            &ipv4_from(ok, 1, &[], &icmp_echo(1, 1, b"x")),
+        );
+        assert_eq!(lab.exchange(&f).len(), 1, "{ok:?} is answered");
+    }
+}
+
+// A frame with a VLAN tag belongs to a VLAN, and xstack serves only the untagged LAN:
+// answering it untagged would answer, on our LAN, for a host on another one. 802.1Q,
+// 802.1ad (double-tagged) and the pre-standard 0x9100 tag are all dropped as
+// vlan_tagged. (On AF_PACKET the kernel takes the tag out of the frame; the packet
+// driver puts it back, so the stack sees what AF_XDP sees.)
+#[test]
+fn vlan_tagged_frames_are_dropped_as_vlan_tagged() {
+    let mut lab = Lab::new();
+    let ping = ipv4(1, &[], &icmp_echo(1, 1, b"x"));
+    for tpid in [0x8100u16, 0x88a8, 0x9100] {
+        let mut inner = vec![0, 5, 0x08, 0x00];
+        inner.extend_from_slice(&ping);
+        let got = lab.exchange(&eth(OUR_MAC, tpid, &inner));
+        assert!(got.is_empty(), "tag {tpid:#06x} answered");
+    }
+    let s = lab.stats();
+    assert_eq!(s.drops[DropReason::VlanTagged as usize], 3);
+    assert_eq!(s.drops_total(), 3);
+    // Untagged, the same ping is answered.
+    assert_eq!(lab.exchange(&eth(OUR_MAC, 0x0800, &ping)).len(), 1);
 }

@@ -87,7 +87,9 @@ pub trait Transmit {
 pub struct DriverStats {
     pub rx_frames: u64,
     pub tx_frames: u64,
-    /// Frames the kernel dropped because the receive ring was full.
+    /// Frames the kernel dropped before we could read them, for want of room: on AF_XDP
+    /// the RX ring was full (with the socket's other receive drops), on AF_PACKET the
+    /// socket's receive buffer (PACKET_STATISTICS tp_drops).
     pub rx_ring_full: u64,
     /// Frames larger than a buffer (GRO/TSO super-frames), dropped.
     pub rx_oversize: u64,

@@ -7,6 +7,18 @@
 //! and `PACKET_FANOUT` (hash mode) spreads flows over the workers' sockets when there are
 //! several queues.
 //!
+//! 802.1Q tags: the kernel takes a frame's VLAN tag out of it before AF_PACKET sees it (or
+//! the tag never was in it, when a VLAN device or hardware offload keeps it in the skb)
+//! and reports it only in `PACKET_AUXDATA`. Such a frame would look untagged, as if it
+//! were for our LAN. The driver asks for the auxiliary data and writes the tag back into
+//! the frame where it was on the wire, so the stack sees what AF_XDP shows it and drops
+//! the frame as `vlan_tagged`.
+//!
+//! Receive drops: a frame that arrives while the socket's receive buffer is full is
+//! dropped by the kernel, which counts it (`PACKET_STATISTICS` tp_drops, the `d` of
+//! `ss -0 -nem`). The driver adds that count up into `rx_ring_full`, reading it (which
+//! resets it) every [`STATS_EVERY`] receive calls and in `stats`.
+//!
 //! A reflected frame is not copied: the receive buffer and a free transmit slot trade
 //! places. Frames larger than the buffers (a GRO/TSO super-frame) arrive truncated; they
 //! are counted in `rx_oversize` and dropped.
@@ -19,6 +31,7 @@ use super::iface;
 use super::{
     Device, DeviceInfo, Doorbell, DriverError, DriverKind, DriverStats, Transmit, Verdict,
 };
+use core::cell::Cell;
 use core::time::Duration;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -30,6 +43,37 @@ const PACKET_QDISC_BYPASS: libc::c_int = 20;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 const PACKET_FANOUT: libc::c_int = 18;
 const PACKET_FANOUT_HASH: libc::c_int = 0;
+const PACKET_AUXDATA: libc::c_int = 8;
+const PACKET_STATISTICS: libc::c_int = 6;
+/// Receive calls between two reads of the kernel's drop count (a 32-bit counter).
+const STATS_EVERY: u32 = 1024;
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+/// Bytes of control data per received message: one cmsg with a `tpacket_auxdata`
+/// (CMSG_SPACE(20) is 40 on 64-bit Linux), in u64s for the cmsghdr's alignment.
+const CONTROL_WORDS: usize = 8;
+
+/// `struct tpacket_stats` (linux/if_packet.h), what PACKET_STATISTICS returns: the counts
+/// since it was last read.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct TpacketStats {
+    tp_packets: u32,
+    tp_drops: u32,
+}
+
+/// `struct tpacket_auxdata` (linux/if_packet.h), what PACKET_AUXDATA delivers.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct TpacketAuxdata {
+    tp_status: u32,
+    tp_len: u32,
+    tp_snaplen: u32,
+    tp_mac: u16,
+    tp_net: u16,
+    tp_vlan_tci: u16,
+    tp_vlan_tpid: u16,
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct PacketOptions {
@@ -171,8 +215,15 @@ pub struct PacketDevice {
     fd: OwnedFd,
     info: DeviceInfo,
     rx: Batch,
+    /// Control data (PACKET_AUXDATA) for each receive message.
+    rx_control: Vec<[u64; CONTROL_WORDS]>,
     tx: PacketTx,
     stats: DriverStats,
+    /// Frames the kernel dropped for want of room in the receive buffer, as read so far
+    /// (a Cell: `stats` takes `&self`, and reading the count resets it in the kernel).
+    rx_dropped: Cell<u64>,
+    /// Receive calls until the drop count is read again.
+    stats_countdown: u32,
 }
 
 fn setsockopt_int(
@@ -249,6 +300,8 @@ impl PacketDevice {
             .map_err(|e| DriverError::os("PACKET_QDISC_BYPASS", iface_name, e))?;
         setsockopt_int(f, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
             .map_err(|e| DriverError::os("PACKET_IGNORE_OUTGOING", iface_name, e))?;
+        setsockopt_int(f, libc::SOL_PACKET, PACKET_AUXDATA, 1)
+            .map_err(|e| DriverError::os("PACKET_AUXDATA", iface_name, e))?;
         if let Some(group) = opts.fanout_group {
             let arg = libc::c_int::from(group) | (PACKET_FANOUT_HASH << 16);
             setsockopt_int(f, libc::SOL_PACKET, PACKET_FANOUT, arg)
@@ -266,6 +319,7 @@ impl PacketDevice {
                 queue,
             },
             rx: Batch::new(batch),
+            rx_control: vec![[0; CONTROL_WORDS]; batch],
             tx: PacketTx {
                 fd: f,
                 slots: Batch::new(tx_slots),
@@ -277,8 +331,85 @@ impl PacketDevice {
             },
             fd,
             stats: DriverStats::default(),
+            rx_dropped: Cell::new(0),
+            stats_countdown: STATS_EVERY,
         })
     }
+
+    /// Adds the kernel's receive-drop count since its last read to `rx_dropped`.
+    fn take_kernel_drops(&self) {
+        let mut st = TpacketStats::default();
+        let mut len = core::mem::size_of::<TpacketStats>() as libc::socklen_t;
+        // SAFETY: `st` is a live tpacket_stats and `len` its size; the kernel writes at
+        // most `len` bytes into it.
+        let r = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                PACKET_STATISTICS,
+                (&mut st as *mut TpacketStats).cast(),
+                &mut len,
+            )
+        };
+        if r == 0 {
+            self.rx_dropped
+                .set(self.rx_dropped.get() + u64::from(st.tp_drops));
+        }
+    }
+}
+
+/// The VLAN tag (TPID, TCI) that the kernel took out of a received frame, from its
+/// PACKET_AUXDATA control message; None for an untagged frame.
+fn vlan_tag(hdr: &libc::msghdr) -> Option<(u16, u16)> {
+    if hdr.msg_control.is_null() || hdr.msg_flags & libc::MSG_CTRUNC != 0 {
+        return None;
+    }
+    let want = core::mem::size_of::<TpacketAuxdata>();
+    // SAFETY: `hdr` was filled in by recvmmsg: msg_control points at this message's
+    // control buffer, which we own, and msg_controllen is how much of it the kernel
+    // wrote. CMSG_FIRSTHDR and CMSG_NXTHDR return a header inside that length, or null.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(hdr) };
+    while !c.is_null() {
+        // SAFETY: `c` is non-null and points at a complete cmsghdr inside the buffer.
+        let cm = unsafe { &*c };
+        // SAFETY: CMSG_LEN only computes a length.
+        let need = unsafe { libc::CMSG_LEN(want as u32) } as usize;
+        if cm.cmsg_level == libc::SOL_PACKET
+            && cm.cmsg_type == PACKET_AUXDATA
+            && cm.cmsg_len as usize >= need
+        {
+            // SAFETY: the message holds `need` bytes from `c`, so its data has a whole
+            // tpacket_auxdata, which is plain integers; read_unaligned needs no alignment.
+            let aux: TpacketAuxdata =
+                unsafe { core::ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
+            if aux.tp_status & TP_STATUS_VLAN_VALID == 0 {
+                return None;
+            }
+            let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                aux.tp_vlan_tpid
+            } else {
+                0x8100
+            };
+            return Some((tpid, aux.tp_vlan_tci));
+        }
+        // SAFETY: as for CMSG_FIRSTHDR; `c` is a header of this message.
+        c = unsafe { libc::CMSG_NXTHDR(hdr, c) };
+    }
+    None
+}
+
+/// Writes a VLAN tag back into the `len`-byte frame at the start of `buf`, after the two
+/// MAC addresses, where it was on the wire. Returns the new length, or None if it would
+/// not fit in `buf`.
+fn restore_vlan_tag(buf: &mut [u8], len: usize, tpid: u16, tci: u16) -> Option<usize> {
+    const MACS: usize = 12;
+    if len < MACS || len + 4 > buf.len() {
+        return None;
+    }
+    buf.copy_within(MACS..len, MACS + 4);
+    buf[MACS..MACS + 2].copy_from_slice(&tpid.to_be_bytes());
+    buf[MACS + 2..MACS + 4].copy_from_slice(&tci.to_be_bytes());
+    Some(len + 4)
 }
 
 impl Device for PacketDevice {
@@ -295,8 +426,17 @@ impl Device for PacketDevice {
         if n == 0 {
             return Ok(0);
         }
+        self.stats_countdown -= 1;
+        if self.stats_countdown == 0 {
+            self.stats_countdown = STATS_EVERY;
+            self.take_kernel_drops();
+        }
         self.rx.lens[..n].fill(FRAME);
         self.rx.prepare(n);
+        for (m, c) in self.rx.msgs[..n].iter_mut().zip(&mut self.rx_control) {
+            m.msg_hdr.msg_control = c.as_mut_ptr().cast();
+            m.msg_hdr.msg_controllen = core::mem::size_of_val(c);
+        }
         let got = loop {
             // SAFETY: the first `n` headers point at `n` live FRAME-sized buffers.
             let r = unsafe {
@@ -320,10 +460,19 @@ impl Device for PacketDevice {
         };
         for i in 0..got {
             self.stats.rx_frames += 1;
-            let len = self.rx.msgs[i].msg_len as usize;
+            let mut len = self.rx.msgs[i].msg_len as usize;
             if len > FRAME || self.rx.msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 self.stats.rx_oversize += 1;
                 continue;
+            }
+            if let Some((tpid, tci)) = vlan_tag(&self.rx.msgs[i].msg_hdr) {
+                match restore_vlan_tag(&mut self.rx.bufs[i], len, tpid, tci) {
+                    Some(l) => len = l,
+                    None => {
+                        self.stats.rx_oversize += 1;
+                        continue;
+                    }
+                }
             }
             match handler(&mut self.rx.bufs[i][..len], &mut self.tx) {
                 Verdict::Drop => {}
@@ -357,11 +506,80 @@ impl Device for PacketDevice {
     }
 
     fn stats(&self) -> DriverStats {
+        self.take_kernel_drops();
         DriverStats {
+            rx_ring_full: self.rx_dropped.get(),
             tx_frames: self.tx.tx_frames,
             tx_errors: self.tx.tx_errors,
             tx_no_buffer: self.tx.tx_no_buffer,
             ..self.stats
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vlan_tag_goes_back_after_the_mac_addresses() {
+        let mut buf = [0u8; 64];
+        let frame: Vec<u8> = (1..=20).collect(); // MACs 1..=12, EtherType 13 14, payload
+        buf[..20].copy_from_slice(&frame);
+        assert_eq!(restore_vlan_tag(&mut buf, 20, 0x8100, 0x2005), Some(24));
+        assert_eq!(&buf[..12], &frame[..12]);
+        assert_eq!(&buf[12..16], &[0x81, 0x00, 0x20, 0x05]);
+        assert_eq!(&buf[16..24], &frame[12..]);
+        assert_eq!(restore_vlan_tag(&mut buf, 61, 0x8100, 5), None, "no room");
+        assert_eq!(restore_vlan_tag(&mut buf, 10, 0x8100, 5), None, "no MACs");
+    }
+
+    /// A control buffer as recvmmsg leaves it: one PACKET_AUXDATA message.
+    fn with_auxdata(aux: TpacketAuxdata, check: impl FnOnce(&libc::msghdr)) {
+        let mut control = [0u64; CONTROL_WORDS];
+        // SAFETY: all-zero is a valid msghdr.
+        let mut hdr: libc::msghdr = unsafe { core::mem::zeroed() };
+        hdr.msg_control = control.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE and CMSG_LEN only compute lengths.
+        let (space, len) = unsafe {
+            let n = core::mem::size_of::<TpacketAuxdata>() as u32;
+            (libc::CMSG_SPACE(n) as usize, libc::CMSG_LEN(n) as usize)
+        };
+        assert!(space <= core::mem::size_of_val(&control));
+        hdr.msg_controllen = space;
+        // SAFETY: the buffer is `space` bytes long and aligned for cmsghdr, so the first
+        // header and its data lie inside it.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&hdr);
+            (*c).cmsg_level = libc::SOL_PACKET;
+            (*c).cmsg_type = PACKET_AUXDATA;
+            (*c).cmsg_len = len as _;
+            core::ptr::write_unaligned(libc::CMSG_DATA(c).cast(), aux);
+        }
+        check(&hdr);
+    }
+
+    #[test]
+    fn the_vlan_tag_is_read_from_packet_auxdata() {
+        let tagged = TpacketAuxdata {
+            tp_status: TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID,
+            tp_vlan_tci: 5,
+            tp_vlan_tpid: 0x88a8,
+            ..TpacketAuxdata::default()
+        };
+        with_auxdata(tagged, |h| assert_eq!(vlan_tag(h), Some((0x88a8, 5))));
+        let old_kernel = TpacketAuxdata {
+            tp_status: TP_STATUS_VLAN_VALID,
+            ..tagged
+        };
+        with_auxdata(old_kernel, |h| assert_eq!(vlan_tag(h), Some((0x8100, 5))));
+        let untagged = TpacketAuxdata {
+            tp_status: 0,
+            ..tagged
+        };
+        with_auxdata(untagged, |h| assert_eq!(vlan_tag(h), None));
+        // SAFETY: all-zero is a valid msghdr.
+        let none: libc::msghdr = unsafe { core::mem::zeroed() };
+        assert_eq!(vlan_tag(&none), None, "no control data");
     }
 }

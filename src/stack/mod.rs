@@ -284,6 +284,7 @@ impl<A: App> Stack<A> {
             EtherType::Arp => self.handle_arp(now, frame),
             EtherType::Ipv4 if dst.is_broadcast() => self.dropped(DropReason::NotForUs),
             EtherType::Ipv4 => self.handle_ipv4(now, frame, tx),
+            t if t.is_vlan_tag() => self.dropped(DropReason::VlanTagged),
             _ => self.dropped(DropReason::UnknownEthertype),
         }
     }
@@ -348,7 +349,10 @@ impl<A: App> Stack<A> {
         if dst != self.addr.ip {
             return self.dropped(DropReason::NotForUs);
         }
-        if src.is_broadcast() || src.is_multicast() || src.is_unspecified() || src == self.addr.ip {
+        if is_martian(&self.addr, src) {
+            return self.dropped(DropReason::MartianSource);
+        }
+        if src == self.addr.ip {
             return self.dropped(DropReason::BadSource);
         }
         let total = header + payload_len;
@@ -423,13 +427,20 @@ impl<A: App> Stack<A> {
         dst: Ipv4Addr,
         tx: &mut dyn Transmit,
     ) -> Verdict {
+        // A length field past the IP payload is `BadLength`; one short of it is fine.
         let udp = match UdpPacket::new_checked(&frame[ETH_HEADER + IPV4_HEADER..]) {
             Ok(u) => u,
             Err(e) => return self.dropped(drop_reason(e)),
         };
-        if udp.len() as usize != frame.len() - ETH_HEADER - IPV4_HEADER {
-            return self.dropped(DropReason::BadLength);
-        }
+        // RFC 768: the datagram is as long as its length field says; IP payload past it
+        // is not part of it (Linux ignores it too). From here on the frame ends there.
+        //= https://www.rfc-editor.org/rfc/rfc768
+        //# Length  is the length  in octets  of this user datagram  including  this
+        //# header  and the data.
+        let end = ETH_HEADER + IPV4_HEADER + usize::from(udp.len());
+        let trimmed = end < frame.len();
+        let frame = &mut frame[..end];
+        let udp = UdpPacket::new_unchecked(&frame[ETH_HEADER + IPV4_HEADER..]);
         if !udp.verify_checksum(src, dst) {
             return self.dropped(DropReason::BadChecksum);
         }
@@ -437,11 +448,19 @@ impl<A: App> Stack<A> {
         match self.udp[usize::from(port)] {
             UdpService::Echo => {
                 self.counters.udp_echo_replies.inc();
+                if trimmed {
+                    fit_ip_length(frame);
+                }
                 turn_around(frame, self.mac);
                 swap_udp_ports(frame);
                 self.reflected(frame.len())
             }
-            UdpService::Sockperf => self.sockperf_reply(frame),
+            UdpService::Sockperf => {
+                if trimmed {
+                    fit_ip_length(frame);
+                }
+                self.sockperf_reply(frame)
+            }
             UdpService::Closed => {
                 let from = SocketAddrV4::new(src, udp.src_port());
                 if self.app.datagram(now, from, port, udp.payload()) {
@@ -696,12 +715,37 @@ fn port_table<T: Copy>(
     t
 }
 
+/// Sets the IPv4 total length to the frame's length (a reply cut down to its UDP datagram)
+/// and patches the header checksum for it (RFC 1624).
+fn fit_ip_length(frame: &mut [u8]) {
+    let new = (frame.len() - ETH_HEADER) as u16;
+    let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..]);
+    let old = ip.total_len();
+    ip.set_total_len(new);
+    ip.set_checksum(checksum::update_u16(ip.checksum(), old, new));
+}
+
 /// Swaps the UDP source and destination ports; the checksum is unchanged by a swap.
 fn swap_udp_ports(frame: &mut [u8]) {
     let mut udp = UdpPacket::new_unchecked(&mut frame[ETH_HEADER + IPV4_HEADER..]);
     let (s, d) = (udp.src_port(), udp.dst_port());
     udp.set_src_port(d);
     udp.set_dst_port(s);
+}
+
+/// A source address no host sends from, as seen on a link where we own `addr`: RFC 1122
+/// §3.2.1.3's {0, any} (0.0.0.0/8), {127, any}, multicast (a class D address), the
+/// limited broadcast {-1, -1} and the directed broadcast of our subnet. A /31 has no
+/// broadcast address (RFC 3021), and a /32's would be our own.
+//= https://www.rfc-editor.org/rfc/rfc1122#section-3.2.1.3
+//# A host MUST silently discard an incoming datagram containing an IP
+//# source address that is invalid by the rules of this section.
+fn is_martian(addr: &IfaceAddr, src: Ipv4Addr) -> bool {
+    src.octets()[0] == 0
+        || src.is_loopback()
+        || src.is_multicast()
+        || src.is_broadcast()
+        || (addr.prefix < 31 && src == addr.broadcast())
 }
 
 /// The counter a parse error is dropped under.
@@ -754,4 +798,44 @@ pub(crate) fn turn_around(frame: &mut [u8], mac: EthernetAddress) {
     let new = u16::from_be_bytes([TTL, ip.protocol().into()]);
     ip.set_ttl(TTL);
     ip.set_checksum(checksum::update_u16(ip.checksum(), old, new));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn martian_sources_are_the_ones_rfc_1122_forbids() {
+        let ours: IfaceAddr = "198.18.0.2/24".parse().unwrap();
+        for m in [
+            "0.0.0.0",
+            "0.255.1.2",
+            "127.0.0.1",
+            "127.255.255.254",
+            "224.0.0.1",
+            "239.255.255.250",
+            "255.255.255.255",
+            "198.18.0.255",
+        ] {
+            assert!(is_martian(&ours, a(m)), "{m}");
+        }
+        for h in [
+            "198.18.0.1",
+            "198.18.0.0",
+            "198.18.1.255",
+            "198.19.0.1",
+            "1.2.3.4",
+        ] {
+            assert!(!is_martian(&ours, a(h)), "{h}");
+        }
+        // RFC 3021: on a /31 the other address is a host, not a broadcast.
+        let p2p: IfaceAddr = "198.18.0.2/31".parse().unwrap();
+        assert!(!is_martian(&p2p, a("198.18.0.3")));
+        let host: IfaceAddr = "198.18.0.2/32".parse().unwrap();
+        assert!(!is_martian(&host, a("198.18.0.3")));
+    }
 }

@@ -3,7 +3,7 @@
 //! Layer: `wire/`, sans-IO. It owns the 14-byte Ethernet header and the MAC address type.
 //! Invariants: an [`EthernetFrame`] from `new_checked` holds at least [`HEADER_LEN`] bytes,
 //! so no accessor panics. VLAN tags are not parsed: a frame whose EtherType is 0x8100 is
-//! reported as `EtherType::Unknown(0x8100)`. The FCS is not part of the buffer (drivers
+//! reported as `EtherType::Unknown(0x8100)`, which [`EtherType::is_vlan_tag`] recognises. The FCS is not part of the buffer (drivers
 //! strip it), and minimum-size padding is left in the payload for the upper layer to bound.
 
 use core::fmt;
@@ -82,6 +82,14 @@ impl From<u16> for EtherType {
             0x86DD => EtherType::Ipv6,
             other => EtherType::Unknown(other),
         }
+    }
+}
+
+impl EtherType {
+    /// A VLAN tag where the EtherType should be: 802.1Q (0x8100), 802.1ad (0x88A8) or the
+    /// pre-standard double tag (0x9100). The frame belongs to a VLAN.
+    pub fn is_vlan_tag(self) -> bool {
+        matches!(u16::from(self), 0x8100 | 0x88A8 | 0x9100)
     }
 }
 
@@ -265,6 +273,13 @@ mod tests {
         let f = EthernetFrame::new_checked(&b[..]).unwrap();
         assert_eq!(f.ethertype(), EtherType::Unknown(0x8100));
         assert_eq!(u16::from(f.ethertype()), 0x8100);
+        assert!(f.ethertype().is_vlan_tag());
+        for t in [0x88A8, 0x9100] {
+            assert!(EtherType::from(t).is_vlan_tag());
+        }
+        for t in [0x0800, 0x0806, 0x86DD, 0x88B5] {
+            assert!(!EtherType::from(t).is_vlan_tag());
+        }
     }
 
     #[test]

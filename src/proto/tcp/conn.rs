@@ -19,11 +19,14 @@
 //! - retransmission on timeout per RFC 6298 (SRTT/RTTVAR, Karn's rule, exponential back-off,
 //!   a configurable minimum; go-back-N from SND.UNA with a one-segment loss window);
 //! - fast retransmit and NewReno recovery on three duplicate ACKs (RFC 5681, RFC 6582);
-//! - the persist timer with one-byte zero-window probes (RFC 9293 §3.8.6.1);
+//! - the persist timer with one-byte zero-window probes (RFC 9293 §3.8.6.1), apart from
+//!   the retransmission timer: a window the peer keeps closed while it acknowledges the
+//!   probes may stay closed for ever (RFC 1122 §4.2.2.17);
 //! - FIN in every state that sends or receives one, retransmitted like data, and
 //!   TIME_WAIT for 2×MSL;
 //! - RST processing with RFC 5961 challenge ACKs, rate-limited per connection;
-//! - giving up with a RST after `max_retries`.
+//! - giving up with a RST after `max_retries` retransmissions, or as many window probes in
+//!   a row that nobody acknowledges.
 //!
 //! SACK and timestamps are never offered, so a peer never uses them (RFC 2018 §2,
 //! RFC 7323 §3.2), and any it sends are ignored.
@@ -99,7 +102,8 @@ pub struct TcpConfig {
     pub rto_initial: Duration,
     pub rto_min: Duration,
     pub rto_max: Duration,
-    /// Retransmissions of one segment before giving up.
+    /// Retransmissions of one segment before giving up (and window probes in a row that
+    /// nobody acknowledges).
     pub max_retries: u32,
     /// Retransmissions of a SYN or SYN-ACK before giving up (fewer: a half-open
     /// connection should not hold its slot for minutes).
@@ -202,6 +206,8 @@ pub struct ConnStats {
     /// Challenge ACKs not sent because of the rate limit.
     pub challenge_acks_limited: u64,
     pub out_of_order: u64,
+    /// Zero-window probes sent (RFC 9293 §3.8.6.1; not retransmissions).
+    pub window_probes: u64,
 }
 
 /// The MSS of a peer that has not said (RFC 9293 §3.7.1).
@@ -290,7 +296,13 @@ pub struct Connection {
     retries: u32,
     ack_now: bool,
     unacked_segments: u32,
-    send_rst: bool,
+    /// A RST to send, closing the connection for this reason.
+    send_rst: Option<CloseReason>,
+    /// The persist timer fired: one byte goes out as a window probe.
+    probe_due: bool,
+    /// Window probes sent since the peer last acknowledged anything (RFC 1122
+    /// §4.2.2.17: the count that gives up, kept apart from `retries`).
+    probes_unanswered: u32,
     /// A RST to send for an unacceptable ACK (seq = that ACK).
     send_rst_for_ack: Option<SeqNumber>,
     /// Challenge ACKs sent in the current one-second window, and when it started.
@@ -337,7 +349,9 @@ impl Connection {
             retries: 0,
             ack_now: false,
             unacked_segments: 0,
-            send_rst: false,
+            send_rst: None,
+            probe_due: false,
+            probes_unanswered: 0,
             send_rst_for_ack: None,
             challenge_count: 0,
             challenge_window: Instant::ZERO,
@@ -572,7 +586,7 @@ impl Connection {
         match self.state {
             State::Closed | State::Listen | State::TimeWait => {}
             State::SynSent => self.close_with(CloseReason::Rst),
-            _ => self.send_rst = true,
+            _ => self.send_rst = Some(CloseReason::Rst),
         }
     }
 
@@ -759,6 +773,8 @@ impl Connection {
             self.challenge_ack(now);
             return false;
         }
+        // The peer is alive: whatever it says, the window probes were answered.
+        self.probes_unanswered = 0;
         let wnd = u32::from(seg.window) << self.snd_shift;
         if self.state == State::SynReceived {
             if seg.ack > self.snd_una {
@@ -775,9 +791,12 @@ impl Connection {
             && seg.payload.is_empty()
             && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
             && wnd == self.snd_wnd
+            && wnd > 0
             && self.snd_max > self.snd_una
         {
-            // RFC 5681 §2: a duplicate ACK.
+            // RFC 5681 §2: a duplicate ACK. (One that keeps the window closed answers a
+            // window probe: it says the receiver's buffer is full, not that data was
+            // lost, and nothing could be sent into that window anyway.)
             let r = self.cc.on_dup_ack(self.flight());
             self.react(r);
         }
@@ -989,9 +1008,26 @@ impl Connection {
 
     // ---- timers ----
 
+    /// The peer's window has room again: no probing, and the persist back-off and the
+    /// probe count start over.
+    fn window_opened(&mut self) {
+        self.timers.window_opened();
+        self.probe_due = false;
+        self.probes_unanswered = 0;
+    }
+
+    /// The peer has closed its window on data we have to send (sent or not).
+    fn window_closed_on_data(&self) -> bool {
+        self.synchronized() && self.snd_wnd == 0 && !self.send_buf.is_empty()
+    }
+
     /// Something can be sent right now.
     fn wants_transmit(&self) -> bool {
-        if self.send_rst || self.send_rst_for_ack.is_some() || self.ack_now || self.fast_rexmit {
+        if self.send_rst.is_some()
+            || self.send_rst_for_ack.is_some()
+            || self.ack_now
+            || self.fast_rexmit
+        {
             return true;
         }
         match self.state {
@@ -1002,7 +1038,9 @@ impl Connection {
             | State::Closing
             | State::LastAck => {
                 let (_, unsent) = self.send_progress();
-                self.sendable() > 0 || (self.fin_queued && !self.fin_sent && unsent == 0)
+                self.probe_due
+                    || self.sendable() > 0
+                    || (self.fin_queued && !self.fin_sent && unsent == 0)
             }
             _ => false,
         }
@@ -1025,6 +1063,28 @@ impl Connection {
             self.timers.delayed_ack.stop();
             self.ack_now = true;
         }
+        if self.timers.persist_fired(now) {
+            // RFC 1122 §4.2.2.17: probes the peer acknowledges may go on for ever; only
+            // `max_retries` unanswered ones in a row give up.
+            if self.probes_unanswered >= self.cfg.max_retries {
+                self.send_rst = Some(CloseReason::Timeout);
+                return;
+            }
+            self.probe_due = true;
+        }
+        if self.timers.retransmit.expired(now) && self.window_closed_on_data() {
+            // Data sent into a window that the peer has since closed, and dropped: this
+            // is no sign of a dead peer, and resending it is a window probe. Go back to
+            // SND.UNA and let the persist timer probe; the RTO does not back off and no
+            // retry is counted (as Linux: its retransmits become zero-window probes).
+            self.timers.retransmit.stop();
+            self.rtt.forget_timed();
+            self.cc.on_timeout(self.flight());
+            self.fast_rexmit = false;
+            self.snd_nxt = self.snd_una;
+            self.fin_sent = false;
+            return;
+        }
         if self.timers.retransmit.expired(now) {
             self.retries += 1;
             self.stats.timeouts += 1;
@@ -1038,7 +1098,7 @@ impl Connection {
                     // Nothing was ever received: nobody to reset.
                     self.close_with(CloseReason::Timeout);
                 } else {
-                    self.send_rst = true;
+                    self.send_rst = Some(CloseReason::Timeout);
                 }
                 return;
             }
@@ -1103,8 +1163,7 @@ impl Connection {
             };
             emit(&h, &[], &[]);
         }
-        if self.send_rst {
-            self.send_rst = false;
+        if let Some(reason) = self.send_rst.take() {
             let h = SegmentHeader {
                 seq: self.snd_nxt,
                 ack: self.rcv_nxt,
@@ -1113,16 +1172,6 @@ impl Connection {
                 options: TcpOptions::default(),
             };
             emit(&h, &[], &[]);
-            let limit = if self.synchronized() {
-                self.cfg.max_retries
-            } else {
-                self.cfg.syn_retries
-            };
-            let reason = if self.retries > limit {
-                CloseReason::Timeout
-            } else {
-                CloseReason::Rst
-            };
             self.close_with(reason);
             return;
         }
@@ -1277,15 +1326,17 @@ impl Connection {
             // RFC 9293 §3.8.6.1: data waiting on a window that has no room, with nothing in
             // flight to bring an ACK back, starts the persist timer; when it fires, one
             // byte goes out as a window probe.
-            if n == 0 && unsent > 0 && in_flight == 0 {
-                if self
-                    .timers
-                    .persist_probe_due(now, self.rtt.rto(), self.cfg.rto_max)
-                {
-                    n = 1;
-                }
-            } else if n > 0 {
-                self.timers.window_opened();
+            let closed = n == 0 && unsent > 0 && in_flight == 0;
+            let probe = closed && self.probe_due;
+            if n > 0 {
+                self.window_opened();
+            } else if probe {
+                n = 1;
+            } else if closed {
+                self.timers
+                    .arm_persist(now, self.rtt.rto(), self.cfg.rto_max);
+            } else {
+                self.probe_due = false;
             }
             if n == 0 {
                 break;
@@ -1305,6 +1356,23 @@ impl Connection {
             };
             if !emit(&h, p1, p2) {
                 return;
+            }
+            if probe {
+                // The probe's byte is not in flight: SND.NXT stays at SND.UNA, nothing is
+                // timed, and the retransmission timer is not armed. The peer answers it
+                // with an ACK whether or not it takes the byte; the persist timer, not the
+                // retransmission timer, sends the next probe (RFC 1122 §4.2.2.17).
+                self.probe_due = false;
+                self.probes_unanswered += 1;
+                self.stats.window_probes += 1;
+                let end = self.snd_nxt + 1;
+                if end > self.snd_max {
+                    self.snd_max = end;
+                }
+                self.acked_now();
+                self.timers
+                    .arm_persist(now, self.rtt.rto(), self.cfg.rto_max);
+                break;
             }
             if self.snd_nxt < self.snd_max {
                 self.stats.retransmits += 1;

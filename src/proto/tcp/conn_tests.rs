@@ -557,6 +557,170 @@ fn zero_window_probe_after_the_persist_timeout() {
     assert_eq!(o[0].1, b"aiting");
 }
 
+/// The peer's zero-window ACK (of everything up to `ack`), as Linux sends it for a
+/// window probe whose byte it refused.
+fn zero_window_ack(ack: u32) -> Segment<'static> {
+    Segment {
+        window: 0,
+        ..seg(IRS + 1, ack, A, b"")
+    }
+}
+
+/// Runs the connection's timers until `until`, answering each window probe with
+/// `answer` (None: the peer is silent). Returns the instants at which probes went out,
+/// and the RST if one ended the run; panics on anything else sent.
+fn probe_until(
+    c: &mut Connection,
+    until: Instant,
+    answer: Option<&Segment>,
+) -> (Vec<Instant>, Vec<(SegmentHeader, Vec<u8>)>) {
+    let mut probes = Vec::new();
+    let mut last = Instant::ZERO;
+    while let Some(at) = c.poll_timeout() {
+        assert!(at > last, "time moves on between timers");
+        last = at;
+        if at > until {
+            break;
+        }
+        c.handle_timeout(at);
+        let o = out(c, at);
+        if o.iter().any(|(h, _)| h.flags.contains(TcpFlags::RST)) {
+            return (probes, o);
+        }
+        if o.is_empty() {
+            continue;
+        }
+        assert_eq!(o.len(), 1, "one probe at a time: {o:?}");
+        assert_eq!(o[0].1.len(), 1, "a probe carries one byte");
+        probes.push(at);
+        if let Some(a) = answer {
+            c.handle_segment(at + Duration::from_millis(1), a);
+            assert!(out(c, at + Duration::from_millis(1)).is_empty());
+        }
+    }
+    (probes, Vec::new())
+}
+
+// RFC 1122 §4.2.2.17: a receiver may keep its window closed indefinitely; as long as it
+// acknowledges the probes the connection stays. The persist timer is not the
+// retransmission timer: its back-off is capped, the RTO does not back off, and an
+// acknowledged probe resets the count that gives up.
+//= https://www.rfc-editor.org/rfc/rfc1122#section-4.2.2.17
+//# A TCP MAY keep its offered receive window closed indefinitely.  As
+//# long as the receiving TCP continues to send acknowledgments in
+//# response to the probe segments, the sending TCP MUST allow the
+//# connection to stay open.
+#[test]
+fn a_zero_window_held_for_ten_minutes_with_every_probe_answered_keeps_the_connection() {
+    let mut c = established();
+    let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    c.handle_segment(t(10), &zero_window_ack(ISS + 1));
+    assert_eq!(c.send(&data), data.len());
+    assert!(out(&mut c, t(10)).is_empty(), "no room in the window");
+    let rto = c.rtt.rto();
+    let ten_minutes = t(10) + Duration::from_secs(600);
+    let (probes, rst) = probe_until(&mut c, ten_minutes, Some(&zero_window_ack(ISS + 1)));
+    assert!(rst.is_empty(), "reset after {:?}", probes.last());
+    assert_eq!(c.state(), State::Established);
+    assert!(probes.len() >= 10, "{} probes in ten minutes", probes.len());
+    for w in probes.windows(2) {
+        assert!(
+            w[1] - w[0] <= Duration::from_secs(60),
+            "the back-off is capped"
+        );
+    }
+    assert_eq!(c.rtt.rto(), rto, "probes do not back the RTO off");
+    let s = c.stats();
+    assert_eq!((s.timeouts, s.retransmits), (0, 0));
+    assert_eq!(s.window_probes, probes.len() as u64);
+    // The receiver reads again: the transfer completes.
+    let now = ten_minutes + Duration::from_millis(5);
+    let mut w = seg(IRS + 1, ISS + 1, A, b"");
+    w.window = 100; // scaled by 7: 12800 bytes
+    c.handle_segment(now, &w);
+    let got: Vec<u8> = out(&mut c, now).into_iter().flat_map(|(_, p)| p).collect();
+    assert_eq!(got, data);
+    c.handle_segment(now, &seg(IRS + 1, ISS + 1 + 3000, A, b""));
+    assert_eq!(c.snd_una, c.snd_max);
+    assert_eq!(c.poll_timeout(), None, "nothing left to send or time");
+}
+
+// RFC 1122 §4.2.2.17 still lets a sender give up on a peer that has gone: probes that
+// nobody acknowledges count toward the retry limit, and the connection ends with a RST.
+#[test]
+fn a_peer_that_stops_answering_window_probes_is_given_up_on() {
+    let mut c = established();
+    c.handle_segment(t(10), &zero_window_ack(ISS + 1));
+    c.send(b"waiting");
+    out(&mut c, t(10));
+    // A first probe is answered; the count starts over from there.
+    let at = c.poll_timeout().unwrap();
+    c.handle_timeout(at);
+    assert_eq!(out(&mut c, at).len(), 1);
+    c.handle_segment(at, &zero_window_ack(ISS + 1));
+    assert!(out(&mut c, at).is_empty());
+    let (probes, rst) = probe_until(&mut c, t(10) + Duration::from_secs(600), None);
+    assert_eq!(probes.len() as u32, TcpConfig::default().max_retries);
+    assert_eq!(flags(&rst), vec![TcpFlags::RST | A]);
+    assert_eq!(c.state(), State::Closed);
+    let ev: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(ev.contains(&Event::Closed(CloseReason::Timeout)), "{ev:?}");
+}
+
+// RFC 9293 §3.8.6.1: data that went out into a window the peer then closed (and that it
+// dropped) is not a dead peer either: its retransmission becomes a window probe.
+#[test]
+fn a_retransmission_into_a_closed_window_becomes_a_window_probe() {
+    let mut c = with_segments_in_flight(2);
+    // The peer dropped both segments and says its window is closed.
+    c.handle_segment(t(20), &zero_window_ack(ISS + 1));
+    assert!(out(&mut c, t(20)).is_empty());
+    let (probes, rst) = probe_until(
+        &mut c,
+        t(20) + Duration::from_secs(600),
+        Some(&zero_window_ack(ISS + 1)),
+    );
+    assert!(rst.is_empty(), "reset after {:?}", probes.last());
+    assert!(probes.len() >= 10);
+    assert_eq!(c.state(), State::Established);
+}
+
+// RFC 9293 §3.8.6.1: the ACK that opens a window after probes restarts transmission at
+// once (Linux resumes within milliseconds), not when a timer next fires.
+//= https://www.rfc-editor.org/rfc/rfc9293#section-3.8.6.1
+//# If the window is opened, the sending TCP peer continues transmitting
+//# data immediately.
+#[test]
+fn a_window_update_after_probes_restarts_transmission_at_once() {
+    let mut c = established();
+    c.send(&vec![9u8; 40_000]);
+    assert_eq!(out(&mut c, t(10)).len(), 10);
+    let una = ISS + 1 + 10 * 1460;
+    c.handle_segment(t(11), &zero_window_ack(una));
+    assert!(out(&mut c, t(11)).is_empty());
+    let mut last = t(11);
+    let mut probes = 0;
+    while probes < 3 {
+        let at = c.poll_timeout().unwrap();
+        c.handle_timeout(at);
+        for (_, p) in out(&mut c, at) {
+            if p.len() == 1 {
+                probes += 1;
+                last = at;
+                c.handle_segment(at + Duration::from_millis(1), &zero_window_ack(una));
+                out(&mut c, at + Duration::from_millis(1));
+            }
+        }
+    }
+    let now = last + Duration::from_millis(5);
+    let mut w = seg(IRS + 1, una, A, b"");
+    w.window = 512; // 64 KiB
+    c.handle_segment(now, &w);
+    let o = out(&mut c, now);
+    assert!(!o.is_empty(), "nothing sent when the window opened");
+    assert_eq!((o[0].0.seq.0, o[0].1.len()), (una, 1460));
+}
+
 // RFC 9293 §3.8.6: never send beyond the peer's window.
 #[test]
 fn sending_stops_at_the_peers_window() {

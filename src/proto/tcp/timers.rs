@@ -92,27 +92,29 @@ impl Timers {
     }
 
     /// Data waits on a window with no room, and nothing in flight will bring an ACK that
-    /// opens it. The first call arms the persist timer, `rto` doubled for each probe sent
-    /// since the window last had room (at most 64 times, and never past `max`); the call
-    /// at or after its deadline returns true: one byte is to go out now as a probe.
+    /// opens it: arms the persist timer, unless it runs already, `rto` doubled for each
+    /// probe sent since the window last had room (at most 64 times, and never past
+    /// `max`). It is not the retransmission timer: probes do not back the RTO off.
     //= https://www.rfc-editor.org/rfc/rfc9293#section-3.8.6.1
     //# The sending TCP peer must regularly transmit at least one octet of new
     //# data (if available), or retransmit to the receiving TCP peer even if
     //# the send window is zero, in order to "probe" the window.
-    pub fn persist_probe_due(&mut self, now: Instant, rto: Duration, max: Duration) -> bool {
-        match self.persist.deadline() {
-            None => {
-                let wait = rto * (1 << self.persist_backoff.min(PERSIST_BACKOFF_MAX));
-                self.persist.set(now + wait.min(max));
-                false
-            }
-            Some(t) if now >= t => {
-                self.persist.stop();
-                self.persist_backoff += 1;
-                true
-            }
-            Some(_) => false,
+    pub fn arm_persist(&mut self, now: Instant, rto: Duration, max: Duration) {
+        if !self.persist.is_armed() {
+            let wait = rto * (1 << self.persist_backoff.min(PERSIST_BACKOFF_MAX));
+            self.persist.set(now + wait.min(max));
         }
+    }
+
+    /// The persist timer has expired at `now` (true once per expiry): a probe is due,
+    /// and the next wait is twice as long.
+    pub fn persist_fired(&mut self, now: Instant) -> bool {
+        if !self.persist.expired(now) {
+            return false;
+        }
+        self.persist.stop();
+        self.persist_backoff += 1;
+        true
     }
 
     /// The window has room for data again: no probing, and the back-off starts over.
@@ -175,17 +177,24 @@ mod tests {
     #[test]
     fn persist_probes_back_off_until_the_window_opens() {
         let mut ts = Timers::new();
-        assert!(!ts.persist_probe_due(t(0), RTO, MAX), "arms the timer");
+        ts.arm_persist(t(0), RTO, MAX);
         assert_eq!(ts.persist.deadline(), Some(t(200)));
-        assert!(!ts.persist_probe_due(t(199), RTO, MAX));
-        assert!(ts.persist_probe_due(t(200), RTO, MAX), "the first probe");
+        ts.arm_persist(t(100), RTO, MAX);
+        assert_eq!(
+            ts.persist.deadline(),
+            Some(t(200)),
+            "a running timer is kept"
+        );
+        assert!(!ts.persist_fired(t(199)));
+        assert!(ts.persist_fired(t(200)), "the first probe");
         assert!(!ts.persist.is_armed());
-        assert!(!ts.persist_probe_due(t(200), RTO, MAX));
+        assert!(!ts.persist_fired(t(200)), "once per expiry");
+        ts.arm_persist(t(200), RTO, MAX);
         assert_eq!(ts.persist.deadline(), Some(t(600)), "twice the wait");
-        assert!(ts.persist_probe_due(t(600), RTO, MAX));
+        assert!(ts.persist_fired(t(600)));
         ts.window_opened();
         assert!(!ts.persist.is_armed());
-        assert!(!ts.persist_probe_due(t(1000), RTO, MAX));
+        ts.arm_persist(t(1000), RTO, MAX);
         assert_eq!(
             ts.persist.deadline(),
             Some(t(1200)),
@@ -199,21 +208,22 @@ mod tests {
         let mut now = t(0);
         let mut waits = Vec::new();
         for _ in 0..9 {
-            assert!(!ts.persist_probe_due(now, RTO, MAX));
+            ts.arm_persist(now, RTO, MAX);
             let at = ts.persist.deadline().unwrap();
             waits.push((at - now).as_millis());
             now = at;
-            assert!(ts.persist_probe_due(now, RTO, MAX));
+            assert!(ts.persist_fired(now));
         }
         assert_eq!(
             waits,
             [200, 400, 800, 1600, 3200, 6400, 12_800, 12_800, 12_800],
             "at most 64 × RTO"
         );
+        let (rto, max) = (Duration::from_secs(2), Duration::from_secs(3));
         let mut ts = Timers::new();
-        ts.persist_probe_due(t(0), Duration::from_secs(2), Duration::from_secs(3));
-        ts.persist_probe_due(t(2000), Duration::from_secs(2), Duration::from_secs(3));
-        ts.persist_probe_due(t(2000), Duration::from_secs(2), Duration::from_secs(3));
+        ts.arm_persist(t(0), rto, max);
+        assert!(ts.persist_fired(t(2000)));
+        ts.arm_persist(t(2000), rto, max);
         assert_eq!(
             ts.persist.deadline(),
             Some(t(5000)),

@@ -394,7 +394,21 @@ impl<C> TcpEndpoint<C> {
                 && !r
                     .flags
                     .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
-            if let Some(slot) = self.conns.find(&key) {
+            let found = self.conns.find(&key);
+            let closed = found.filter(|&slot| {
+                self.conns
+                    .get(slot)
+                    .is_some_and(|f| f.conn.state() == State::Closed)
+            });
+            if let Some(slot) = closed {
+                // Closed by an earlier segment of this batch (the ACK of our FIN in
+                // LAST_ACK, a RST), and not yet serviced: that TCB is deleted, so this
+                // segment meets LISTEN, or CLOSED, like any other for no connection.
+                //= https://www.rfc-editor.org/rfc/rfc9293#section-3.10.7.4
+                //# If our FIN is now acknowledged, delete the TCB, enter
+                //# the CLOSED state, and return.
+                self.reap(now, slot, app);
+            } else if let Some(slot) = found {
                 let reopen = is_syn
                     && self
                         .conns
@@ -415,6 +429,15 @@ impl<C> TcpEndpoint<C> {
                 }
             }
             let listening = self.is_listening(r.dst_port);
+            if listening
+                && !r
+                    .flags
+                    .intersects(TcpFlags::SYN | TcpFlags::RST | TcpFlags::ACK)
+            {
+                // RFC 9293 §3.10.7.2, LISTEN, fourth: drop it; no RST (that is for
+                // CLOSED, §3.10.7.1).
+                return self.dropped(DropReason::TcpListenNoFlags);
+            }
             if is_syn && listening {
                 if self.half_open < self.backlog {
                     if let Some(state) = app.accept(now, r.dst_port) {
@@ -556,6 +579,37 @@ impl<C> TcpEndpoint<C> {
         }
     }
 
+    /// Removes a connection that has closed but not yet been serviced: its events are
+    /// counted and traced, its counters added, and the application gets its state back.
+    fn reap<A: App<Conn = C>>(&mut self, now: Instant, slot: u32, app: &mut A) {
+        let Some(key) = self.conns.key(slot) else {
+            return;
+        };
+        let TcpEndpoint {
+            conns,
+            counters,
+            trace,
+            half_open,
+            time_wait,
+            ..
+        } = self;
+        let Some(flow) = conns.get_mut(slot) else {
+            return;
+        };
+        report_stats(flow, counters);
+        let mut seen = Seen::default();
+        drain_events(
+            flow, now, &key, counters, trace, half_open, time_wait, &mut seen,
+        );
+        if let Some((k, f)) = self.remove(slot) {
+            let id = ConnId {
+                slot,
+                local_port: k.local_port,
+            };
+            app.closed(now, id, f.app, seen.closed.unwrap_or(CloseReason::Fin));
+        }
+    }
+
     /// A SYN for a listening port: a new connection in SYN_RCVD.
     fn accept(
         &mut self,
@@ -650,22 +704,7 @@ impl<C> TcpEndpoint<C> {
             ok
         });
         counters.tx_frames.add(sent);
-        // Counters move when segments arrive as well as here: add what is new since the
-        // last report.
-        let (stats, before) = (flow.conn.stats(), flow.reported);
-        flow.reported = stats;
-        counters
-            .tcp_challenge_acks
-            .add(stats.challenge_acks - before.challenge_acks);
-        counters
-            .tcp_retransmits
-            .add(stats.retransmits - before.retransmits);
-        counters
-            .tcp_fast_retransmits
-            .add(stats.fast_retransmits - before.fast_retransmits);
-        counters
-            .tcp_out_of_order
-            .add(stats.out_of_order - before.out_of_order);
+        report_stats(flow, counters);
         drain_events(
             flow, now, &key, counters, trace, half_open, time_wait, &mut seen,
         );
@@ -730,6 +769,28 @@ impl<C> TcpEndpoint<C> {
         due.clear();
         self.due = due;
     }
+}
+
+/// Adds to the stack's counters what a connection's own have gained since they were last
+/// added (they move when segments arrive as well as when it is serviced).
+fn report_stats<C>(flow: &mut Flow<C>, counters: &StackCounters) {
+    let (stats, before) = (flow.conn.stats(), flow.reported);
+    flow.reported = stats;
+    counters
+        .tcp_challenge_acks
+        .add(stats.challenge_acks - before.challenge_acks);
+    counters
+        .tcp_retransmits
+        .add(stats.retransmits - before.retransmits);
+    counters
+        .tcp_fast_retransmits
+        .add(stats.fast_retransmits - before.fast_retransmits);
+    counters
+        .tcp_out_of_order
+        .add(stats.out_of_order - before.out_of_order);
+    counters
+        .tcp_window_probes
+        .add(stats.window_probes - before.window_probes);
 }
 
 /// What draining a connection's events found.
