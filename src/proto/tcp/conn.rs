@@ -1075,14 +1075,16 @@ impl Connection {
         if self.timers.retransmit.expired(now) && self.window_closed_on_data() {
             // Data sent into a window that the peer has since closed, and dropped: this
             // is no sign of a dead peer, and resending it is a window probe. Go back to
-            // SND.UNA and let the persist timer probe; the RTO does not back off and no
-            // retry is counted (as Linux: its retransmits become zero-window probes).
+            // SND.UNA and send the first probe now; from here the persist timer runs, the
+            // RTO does not back off and no retry is counted (as in Linux, whose
+            // retransmissions into a zero window become window probes).
             self.timers.retransmit.stop();
             self.rtt.forget_timed();
             self.cc.on_timeout(self.flight());
             self.fast_rexmit = false;
             self.snd_nxt = self.snd_una;
             self.fin_sent = false;
+            self.probe_due = true;
             return;
         }
         if self.timers.retransmit.expired(now) {

@@ -675,14 +675,21 @@ fn a_retransmission_into_a_closed_window_becomes_a_window_probe() {
     // The peer dropped both segments and says its window is closed.
     c.handle_segment(t(20), &zero_window_ack(ISS + 1));
     assert!(out(&mut c, t(20)).is_empty());
+    let rto_at = c
+        .timers
+        .retransmit
+        .deadline()
+        .expect("the data is still timed");
     let (probes, rst) = probe_until(
         &mut c,
         t(20) + Duration::from_secs(600),
         Some(&zero_window_ack(ISS + 1)),
     );
     assert!(rst.is_empty(), "reset after {:?}", probes.last());
+    assert_eq!(probes[0], rto_at, "the retransmission is the first probe");
     assert!(probes.len() >= 10);
     assert_eq!(c.state(), State::Established);
+    assert_eq!((c.retries, c.stats().timeouts), (0, 0));
 }
 
 // RFC 9293 §3.8.6.1: the ACK that opens a window after probes restarts transmission at
