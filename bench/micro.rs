@@ -130,6 +130,7 @@ fn main() {
 
     let n = 1_000_000u32;
     let key = |i: u32| FlowKey {
+        local_ip: std::net::Ipv4Addr::new(198, 18, 0, 2),
         local_port: 7,
         remote_ip: std::net::Ipv4Addr::from(0xc612_0000 | (i >> 16)),
         remote_port: i as u16,
@@ -210,7 +211,7 @@ fn serve_config() -> StackConfig {
         icmp_unreachable_rate: 100,
         gratuitous_arp: false,
         ..StackConfig::new(
-            "198.18.0.2/24".parse().unwrap(),
+            xstack::config::AddrSet::parse_all(&["198.18.0.2/24"]).unwrap(),
             [2, 0, 0, 0, 0, 2],
             Secrets::from_seed(1),
         )

@@ -2,8 +2,8 @@
 //! This is the only module that sees clap types; everything else takes a `config::*`.
 
 use crate::config::{
-    AppProto, ConfigError, DriverChoice, IfaceAddr, LoadConfig, LoadMode, PollMode, ServeConfig,
-    Transport,
+    AddrSet, AppProto, ConfigError, DriverChoice, IfaceAddr, LoadConfig, LoadMode, PollMode,
+    ServeConfig, Transport,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -134,10 +134,11 @@ pub struct ServeArgs {
     /// Interface to own, e.g. xsb0.
     #[arg(long)]
     pub iface: String,
-    /// The address xstack answers for, with its prefix, e.g. 198.18.0.2/24. It must not
-    /// be configured on the kernel's interface.
-    #[arg(long, value_name = "ADDR/PREFIX")]
-    pub ip: String,
+    /// The address xstack answers for, with its prefix, e.g. 198.18.0.2/24, or a range
+    /// (198.18.0.2-198.18.0.9/24); repeatable, all on one subnet. It must not be
+    /// configured on the kernel's interface.
+    #[arg(long, value_name = "ADDR/PREFIX", required = true)]
+    pub ip: Vec<String>,
     #[arg(long, value_enum, default_value_t = DriverArg::Auto)]
     pub driver: DriverArg,
     /// Echo UDP datagrams sent to this port (repeatable).
@@ -207,9 +208,11 @@ pub struct LoadArgs {
     /// Interface to own, e.g. xsa0.
     #[arg(long)]
     pub iface: String,
-    /// The load generator's own address, e.g. 198.18.0.10/24.
-    #[arg(long, value_name = "ADDR/PREFIX")]
-    pub ip: String,
+    /// The load generator's own address, e.g. 198.18.0.10/24, or a range of them
+    /// (198.18.0.10-198.18.0.49/24); repeatable, all on one subnet. Connections and
+    /// flows are spread over the addresses, each with all of 49152-65535.
+    #[arg(long, value_name = "ADDR/PREFIX", required = true)]
+    pub ip: Vec<String>,
     /// The server, e.g. 198.18.0.2:7.
     #[arg(long, value_name = "IP:PORT")]
     pub target: String,
@@ -253,6 +256,13 @@ pub struct LoadArgs {
     /// Name of this instance in the report and the interval log (default: hostname-PID).
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
+    /// This instance's number, 0 to --instances − 1 (an Indexed Job's
+    /// JOB_COMPLETION_INDEX): it takes its own disjoint slice of the --ip addresses.
+    #[arg(long, value_name = "I", requires = "instances")]
+    pub instance_index: Option<usize>,
+    /// How many instances share the --ip addresses (with --instance-index).
+    #[arg(long, value_name = "N", requires = "instance_index")]
+    pub instances: Option<usize>,
     /// Failed requests (timeouts, refusals, mismatches, overload) the run may have and
     /// still exit 0: a count, or a share of all requests like 0.5%. Past it, exit 3.
     #[arg(long, value_name = "N|P%", default_value = "0")]
@@ -332,7 +342,10 @@ pub const MAX_DURATION_S: f64 = 3600.0;
 impl LoadArgs {
     pub fn into_config(self) -> Result<LoadConfig, ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        let addr: IfaceAddr = self.ip.parse()?;
+        let mut addrs = AddrSet::parse_all(&self.ip)?;
+        if let (Some(i), Some(n)) = (self.instance_index, self.instances) {
+            addrs = addrs.slice(i, n)?;
+        }
         let target: std::net::SocketAddrV4 = self.target.parse().map_err(|_| {
             ConfigError::Invalid(format!(
                 "'{}' is not IP:PORT, e.g. --target 198.18.0.2:7",
@@ -353,22 +366,22 @@ impl LoadArgs {
         if target.port() == 0 {
             return bad("the target port cannot be 0".into());
         }
-        if *target.ip() == addr.ip {
-            return bad("--target is xstack load's own --ip".into());
+        if addrs.contains(*target.ip()) {
+            return bad("--target is one of xstack load's own --ip addresses".into());
         }
-        if !addr.contains(*target.ip()) {
+        if !addrs.on_link(*target.ip()) {
             return bad(format!(
-                "target {} is not on {}/{}: xstack load reaches on-link hosts only (no router)",
+                "target {} is not on {}: xstack load reaches on-link hosts only (no router)",
                 target.ip(),
-                addr.ip,
-                addr.prefix
+                addrs
             ));
         }
-        if self.connections == 0 || self.connections > 16384 {
-            return bad(
-                "--connections must be between 1 and 16384 (one per ephemeral port, 49152-65535)"
-                    .into(),
-            );
+        let most = 16384 * addrs.len();
+        if self.connections == 0 || self.connections as usize > most {
+            return bad(format!(
+                "--connections must be between 1 and {most} (one per ephemeral port, \
+                 49152-65535, of each --ip address)"
+            ));
         }
         if self.queues == 0 || self.queues > 64 {
             return bad("--queues must be between 1 and 64".into());
@@ -452,7 +465,7 @@ impl LoadArgs {
         }
         Ok(LoadConfig {
             iface: self.iface,
-            addr,
+            addrs,
             target,
             driver: match self.driver {
                 DriverArg::Auto => DriverChoice::Auto,
@@ -497,7 +510,7 @@ impl LoadArgs {
 
 impl ServeArgs {
     pub fn into_config(self) -> Result<ServeConfig, ConfigError> {
-        let addr: IfaceAddr = self.ip.parse()?;
+        let addrs = AddrSet::parse_all(&self.ip)?;
         let mut udp_echo = self.udp_echo;
         udp_echo.sort_unstable();
         udp_echo.dedup();
@@ -527,7 +540,7 @@ impl ServeArgs {
         }
         Ok(ServeConfig {
             iface: self.iface,
-            addr,
+            addrs,
             driver: match self.driver {
                 DriverArg::Auto => DriverChoice::Auto,
                 DriverArg::Xdp => DriverChoice::Xdp,
@@ -831,8 +844,11 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.iface, "xsb0");
-        assert_eq!(c.addr.ip, core::net::Ipv4Addr::new(198, 18, 0, 2));
-        assert_eq!(c.addr.prefix, 24);
+        assert_eq!(
+            c.addrs.primary().ip,
+            core::net::Ipv4Addr::new(198, 18, 0, 2)
+        );
+        assert_eq!(c.addrs.prefix(), 24);
         assert_eq!(c.driver, DriverChoice::Packet);
         assert_eq!(c.udp_echo, vec![7, 9]);
         assert_eq!(c.sockperf, Some(11111));

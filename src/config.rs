@@ -86,6 +86,194 @@ impl FromStr for IfaceAddr {
     }
 }
 
+/// Most addresses one `--ip` set may hold: each costs every worker a port holder table
+/// (64 KiB) and the peer an ARP entry.
+pub const MAX_ADDRS: usize = 256;
+
+/// The IPv4 addresses xstack owns on an interface: one or more, all on one subnet (one
+/// prefix). Kept sorted and without duplicates, so membership is a binary search and
+/// the index of an address names it compactly (per-address port tables).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddrSet {
+    prefix: u8,
+    ips: Vec<Ipv4Addr>,
+}
+
+impl AddrSet {
+    /// One address.
+    pub fn single(addr: IfaceAddr) -> Self {
+        AddrSet {
+            prefix: addr.prefix,
+            ips: vec![addr.ip],
+        }
+    }
+
+    /// The addresses of every `--ip` value given: each `ADDR/PREFIX` or a range
+    /// `FIRST-LAST/PREFIX`. All must lie on one subnet.
+    pub fn parse_all<S: AsRef<str>>(values: &[S]) -> Result<Self, ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if values.is_empty() {
+            return bad("give xstack's address with --ip ADDR/PREFIX".into());
+        }
+        let mut ips = Vec::new();
+        let mut first: Option<IfaceAddr> = None;
+        for v in values {
+            let v = v.as_ref();
+            let (range, addrs) = parse_range(v)?;
+            let subnet = *first.get_or_insert(range);
+            if range.prefix != subnet.prefix || !subnet.contains(range.ip) {
+                return bad(format!(
+                    "--ip {v} is not on {}/{}: all of xstack's addresses must share one subnet",
+                    subnet.ip, subnet.prefix
+                ));
+            }
+            ips.extend(addrs);
+            if ips.len() > MAX_ADDRS {
+                return bad(format!(
+                    "--ip gives more than {MAX_ADDRS} addresses; give a shorter range"
+                ));
+            }
+        }
+        ips.sort_unstable();
+        ips.dedup();
+        let prefix = first.map_or(32, |f| f.prefix);
+        let set = AddrSet { prefix, ips };
+        let bcast = set.primary().broadcast();
+        if set.prefix < 31 && set.ips.contains(&bcast) {
+            return bad(format!(
+                "{bcast} is the broadcast address of /{}: it cannot be owned",
+                set.prefix
+            ));
+        }
+        Ok(set)
+    }
+
+    /// The first (lowest) address: the source of ARP requests and the one a summary
+    /// names first.
+    pub fn primary(&self) -> IfaceAddr {
+        IfaceAddr {
+            ip: self.ips[0],
+            prefix: self.prefix,
+        }
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    pub fn ips(&self) -> &[Ipv4Addr] {
+        &self.ips
+    }
+
+    pub fn len(&self) -> usize {
+        self.ips.len()
+    }
+
+    /// Never: a set holds at least one address.
+    pub fn is_empty(&self) -> bool {
+        self.ips.is_empty()
+    }
+
+    /// The index of `ip` in the set, if it is one of ours.
+    #[inline]
+    pub fn index_of(&self, ip: Ipv4Addr) -> Option<usize> {
+        if self.ips.len() == 1 {
+            return (self.ips[0] == ip).then_some(0);
+        }
+        self.ips.binary_search(&ip).ok()
+    }
+
+    #[inline]
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        self.index_of(ip).is_some()
+    }
+
+    /// Whether `other` is on our subnet (reachable without a router).
+    pub fn on_link(&self, other: Ipv4Addr) -> bool {
+        self.primary().contains(other)
+    }
+
+    /// `--instance-index I --instances N`: instance `i`'s slice of `n` disjoint, nearly
+    /// equal, contiguous slices (the first ones one address longer).
+    pub fn slice(&self, i: usize, n: usize) -> Result<AddrSet, ConfigError> {
+        if n == 0 || i >= n {
+            return Err(ConfigError::Invalid(format!(
+                "--instance-index {i} must be below --instances {n}"
+            )));
+        }
+        if n > self.ips.len() {
+            return Err(ConfigError::Invalid(format!(
+                "--instances {n} needs at least {n} addresses in --ip (it gives {}): \
+                 give each instance its own source address, e.g. --ip 198.18.0.10-198.18.0.{}/{}",
+                self.ips.len(),
+                9 + n.min(245),
+                self.prefix
+            )));
+        }
+        let (q, r) = (self.ips.len() / n, self.ips.len() % n);
+        let start = i * q + i.min(r);
+        let len = q + usize::from(i < r);
+        Ok(AddrSet {
+            prefix: self.prefix,
+            ips: self.ips[start..start + len].to_vec(),
+        })
+    }
+}
+
+impl From<IfaceAddr> for AddrSet {
+    fn from(a: IfaceAddr) -> Self {
+        AddrSet::single(a)
+    }
+}
+
+/// `ADDR/PREFIX` or `FIRST-LAST/PREFIX`: the subnet it names (its first address) and
+/// its addresses.
+fn parse_range(v: &str) -> Result<(IfaceAddr, Vec<Ipv4Addr>), ConfigError> {
+    let Some((first, rest)) = v.split_once('-') else {
+        let a: IfaceAddr = v.parse()?;
+        return Ok((a, vec![a.ip]));
+    };
+    let a: IfaceAddr = format!("{first}/{}", rest.split_once('/').map_or("", |r| r.1)).parse()?;
+    let last: IfaceAddr = rest.parse().map_err(|e: ConfigError| {
+        ConfigError::Invalid(format!(
+            "--ip {v}: FIRST-LAST/PREFIX, e.g. 198.18.0.10-198.18.0.49/24 ({e})"
+        ))
+    })?;
+    let (lo, hi) = (u32::from(a.ip), u32::from(last.ip));
+    if hi < lo {
+        return Err(ConfigError::Invalid(format!(
+            "--ip {v}: the range ends before it begins"
+        )));
+    }
+    if !a.contains(last.ip) {
+        return Err(ConfigError::Invalid(format!(
+            "--ip {v}: the range leaves its /{} subnet",
+            a.prefix
+        )));
+    }
+    if (hi - lo) as usize >= MAX_ADDRS {
+        return Err(ConfigError::Invalid(format!(
+            "--ip {v} gives more than {MAX_ADDRS} addresses; give a shorter range"
+        )));
+    }
+    Ok((a, (lo..=hi).map(Ipv4Addr::from).collect()))
+}
+
+impl std::fmt::Display for AddrSet {
+    /// `ADDR/P`, `FIRST-LAST/P` for a contiguous range, else `A,B,C/P`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (first, last) = (self.ips[0], self.ips[self.ips.len() - 1]);
+        if self.ips.len() == 1 {
+            write!(f, "{first}/{}", self.prefix)
+        } else if (u32::from(last) - u32::from(first)) as usize + 1 == self.ips.len() {
+            write!(f, "{first}-{last}/{}", self.prefix)
+        } else {
+            let list: Vec<String> = self.ips.iter().map(Ipv4Addr::to_string).collect();
+            write!(f, "{}/{}", list.join(","), self.prefix)
+        }
+    }
+}
+
 /// What the load generator speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
@@ -227,7 +415,8 @@ impl FromStr for MaxErrors {
 #[derive(Clone, Debug)]
 pub struct LoadConfig {
     pub iface: String,
-    pub addr: IfaceAddr,
+    /// The generator's addresses; connections and flows are spread over them.
+    pub addrs: AddrSet,
     pub target: std::net::SocketAddrV4,
     pub driver: DriverChoice,
     pub transport: Transport,
@@ -285,7 +474,7 @@ impl LoadConfig {
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub iface: String,
-    pub addr: IfaceAddr,
+    pub addrs: AddrSet,
     pub driver: DriverChoice,
     /// UDP ports that echo (sorted, unique).
     pub udp_echo: Vec<u16>,
@@ -330,6 +519,52 @@ mod tests {
         let far = parse_start_at("1780090000", now).unwrap_err().to_string();
         assert!(far.contains("more than a day"), "{far}");
         assert!(parse_start_at("tomorrow", now).is_err());
+    }
+
+    #[test]
+    fn addr_sets_take_ranges_and_lists_on_one_subnet() {
+        let one = AddrSet::parse_all(&["198.18.0.2/24"]).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one.to_string(), "198.18.0.2/24");
+        let r = AddrSet::parse_all(&["198.18.0.10-198.18.0.49/24"]).unwrap();
+        assert_eq!(r.len(), 40);
+        assert_eq!(r.primary().ip, Ipv4Addr::new(198, 18, 0, 10));
+        assert_eq!(r.index_of(Ipv4Addr::new(198, 18, 0, 49)), Some(39));
+        assert_eq!(r.index_of(Ipv4Addr::new(198, 18, 0, 50)), None);
+        assert_eq!(r.to_string(), "198.18.0.10-198.18.0.49/24");
+        let l =
+            AddrSet::parse_all(&["198.18.0.20/24", "198.18.0.10/24", "198.18.0.20/24"]).unwrap();
+        assert_eq!(
+            l.ips(),
+            &[Ipv4Addr::new(198, 18, 0, 10), Ipv4Addr::new(198, 18, 0, 20)]
+        );
+        assert_eq!(l.to_string(), "198.18.0.10,198.18.0.20/24");
+        for bad in [
+            &["198.18.0.2/24", "198.18.1.2/24"][..],
+            &["198.18.0.2/24", "198.18.0.3/25"],
+            &["198.18.0.9-198.18.0.3/24"],
+            &["198.18.0.250-198.18.1.3/24"],
+            &["198.18.0.0-198.18.3.255/22"],
+            &["198.18.0.250-198.18.0.255/24"],
+            &["198.18.0.2-x/24"],
+        ] {
+            assert!(AddrSet::parse_all(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn instance_slices_are_disjoint_and_cover_the_set() {
+        let r = AddrSet::parse_all(&["198.18.0.10-198.18.0.19/24"]).unwrap();
+        let slices: Vec<AddrSet> = (0..3).map(|i| r.slice(i, 3).unwrap()).collect();
+        assert_eq!(
+            slices.iter().map(AddrSet::len).collect::<Vec<_>>(),
+            [4, 3, 3]
+        );
+        let all: Vec<Ipv4Addr> = slices.iter().flat_map(|s| s.ips().to_vec()).collect();
+        assert_eq!(all, r.ips());
+        assert!(r.slice(3, 3).is_err());
+        let e = r.slice(0, 11).unwrap_err().to_string();
+        assert!(e.contains("at least 11 addresses"), "{e}");
     }
 
     #[test]

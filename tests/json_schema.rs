@@ -173,7 +173,7 @@ fn an_interrupted_run_reports_the_span_it_measured() {
 fn a_serve_document_matches_the_schema() {
     let cfg = ServeConfig {
         iface: "sim0".into(),
-        addr: "198.18.0.2/24".parse().unwrap(),
+        addrs: xstack::config::AddrSet::parse_all(&["198.18.0.2/24"]).unwrap(),
         driver: xstack::config::DriverChoice::Auto,
         udp_echo: vec![7],
         sockperf: Some(11111),

@@ -29,7 +29,7 @@ impl Run {
             3,
             |dev| {
                 let app = UdpLoad::new(cfg, Instant::ZERO);
-                stack_with("198.18.0.10/24", dev.mac, vec![], None, app)
+                stack_with(&cfg.addrs.to_string(), dev.mac, vec![], None, app)
             },
             |dev| stack("198.18.0.2/24", dev.mac, vec![7], Some(11111)),
         );
@@ -79,6 +79,67 @@ fn a_closed_port_counts_as_refused() {
     let t = run.load().app().total();
     assert_eq!(t.requests, 0);
     assert_eq!(t.errors.refused, 20, "{:?}", t.errors);
+}
+
+/// A server application that takes no datagram but notes who sent each.
+#[derive(Default)]
+struct Senders(std::collections::BTreeSet<std::net::Ipv4Addr>);
+
+impl xstack::stack::App for Senders {
+    type Conn = ();
+    fn datagram(
+        &mut self,
+        _now: Instant,
+        from: std::net::SocketAddrV4,
+        _local: std::net::SocketAddrV4,
+        _payload: &[u8],
+    ) -> bool {
+        self.0.insert(*from.ip());
+        false
+    }
+}
+
+#[test]
+fn flows_spread_over_every_source_address() {
+    let cfg = LoadConfig {
+        addrs: xstack::config::AddrSet::parse_all(&["198.18.0.10-198.18.0.12/24"]).unwrap(),
+        connections: 6,
+        requests: Some(600),
+        ..config(7, AppProto::Echo)
+    };
+    let mut run = Run::new(&cfg);
+    run.until_done(200_000);
+    let t = run.load().app().total();
+    assert_eq!((t.requests, t.errors.total()), (600, 0), "{:?}", t.errors);
+
+    // To a closed port: every address sends, and every refusal (an ICMP error quoting
+    // the datagram's source address) comes back to its flow.
+    let cfg = LoadConfig {
+        target: "198.18.0.2:9".parse().unwrap(),
+        requests: Some(30),
+        ..cfg
+    };
+    let mut pair = Pair::new(
+        Faults::default(),
+        3,
+        |dev| {
+            let app = UdpLoad::new(&cfg, Instant::ZERO);
+            stack_with(&cfg.addrs.to_string(), dev.mac, vec![], None, app)
+        },
+        |dev| stack_with("198.18.0.2/24", dev.mac, vec![], None, Senders::default()),
+    );
+    pair.run_until(200_000, |p| p.a.engine.finished());
+    let t = pair.a.engine.app().total();
+    assert_eq!(t.errors.refused, 30, "{:?}", t.errors);
+    let seen: Vec<String> = pair
+        .b
+        .engine
+        .app()
+        .0
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(seen, ["198.18.0.10", "198.18.0.11", "198.18.0.12"]);
 }
 
 #[test]

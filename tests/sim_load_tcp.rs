@@ -46,7 +46,7 @@ impl Run {
                     StackConfig {
                         tcp: app.tcp_config(),
                         tcp_capacity: 1 << 16,
-                        ..common::config("198.18.0.10/24", dev.mac, vec![], None)
+                        ..common::config(&cfg.addrs.to_string(), dev.mac, vec![], None)
                     },
                     cc,
                     app,
@@ -228,4 +228,30 @@ fn crr_reuses_time_wait_ports_once_all_are_taken() {
     );
     assert_eq!(server.tcp_connections_opened, 17_000);
     assert_eq!(server.tcp_closed_fin, 17_000);
+}
+
+// The same 17 000 transactions from two source addresses: each has all 16 384 ports, so
+// no port needs to come back out of TIME_WAIT, and the connections alternate between
+// the addresses.
+#[test]
+fn crr_from_two_addresses_has_twice_the_ports() {
+    let cfg = LoadConfig {
+        addrs: xstack::config::AddrSet::parse_all(&["198.18.0.10-198.18.0.11/24"]).unwrap(),
+        connections: 2,
+        requests: Some(17_000),
+        ..tcp_config(7, AppProto::Echo, LoadMode::Crr)
+    };
+    let mut run = Run::new(&cfg, Faults::default());
+    let server = run.until_done(40_000_000);
+    let m = run.load().total();
+    assert_eq!(m.requests, 17_000, "{:?}", m.errors);
+    assert_eq!(m.errors.total(), 0, "{:?}", m.errors);
+    assert_eq!(run.client().tcp_time_wait_reused, 0);
+    assert_eq!(run.client().tcp_connect_no_port, 0);
+    assert_eq!(server.tcp_connections_opened, 17_000);
+    assert_eq!(
+        run.client().tcp_table_inserted - run.client().tcp_table_removed,
+        17_000,
+        "every connection still in TIME_WAIT on our side"
+    );
 }

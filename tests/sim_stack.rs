@@ -59,7 +59,7 @@ fn lab_config() -> StackConfig {
         arp: ArpConfig::default(),
         gratuitous_arp: false,
         ..StackConfig::new(
-            "198.18.0.2/24".parse().unwrap(),
+            xstack::config::AddrSet::parse_all(&["198.18.0.2/24"]).unwrap(),
             OUR_MAC,
             Secrets::from_seed(1),
         )
@@ -82,13 +82,20 @@ impl Lab<Responder> {
 
 impl<A: App> Lab<A> {
     fn with(build: impl FnOnce(StackConfig, Arc<StackCounters>) -> Stack<A>) -> Lab<A> {
+        Lab::with_config(lab_config(), build)
+    }
+
+    fn with_config(
+        cfg: StackConfig,
+        build: impl FnOnce(StackConfig, Arc<StackCounters>) -> Stack<A>,
+    ) -> Lab<A> {
         let counters = Arc::new(StackCounters::default());
         let c = counters.clone();
         let mut pair = Pair::new(
             Faults::default(),
             7,
             |_| Recorder::default(),
-            |_| build(lab_config(), c),
+            |_| build(cfg, c),
         );
         pair.max_step = Duration::from_millis(1);
         Lab { pair, counters }
@@ -293,6 +300,65 @@ fn arp_request_for_another_address_is_not_answered() {
     assert_eq!(lab.stats().drops[DropReason::NotForUs as usize], 1);
 }
 
+/// A stack owning 198.18.0.2-198.18.0.4 answers ARP, ping and UDP echo on each of them,
+/// from the address that was asked, and nothing for the next address.
+#[test]
+fn every_address_of_a_range_is_answered_from_itself() {
+    let cfg = StackConfig {
+        addrs: xstack::config::AddrSet::parse_all(&["198.18.0.2-198.18.0.4/24"]).unwrap(),
+        ..lab_config()
+    };
+    let mut lab = Lab::with_config(cfg, |cfg, c| Stack::new(cfg, c, NoApp));
+    for last in [2u8, 3, 4] {
+        let ours = [198, 18, 0, last];
+        let got = lab.exchange(&eth([0xff; 6], 0x0806, &arp(1, ours)));
+        assert_eq!(got.len(), 1, "ARP for .{last}");
+        assert_eq!(&got[0][14 + 14..14 + 18], &ours, "the sender is .{last}");
+
+        let mut ip = ipv4(1, &[], &icmp_echo(1, u16::from(last), b"ping"));
+        ip[16..20].copy_from_slice(&ours);
+        ip[10..12].copy_from_slice(&[0, 0]);
+        let c = csum(&[&ip[..20]]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let got = lab.exchange(&eth(OUR_MAC, 0x0800, &ip));
+        assert_eq!(got.len(), 1, "ping to .{last}");
+        assert_eq!(
+            &got[0][14 + 12..14 + 16],
+            &ours,
+            "the reply comes from .{last}"
+        );
+        assert_eq!(&got[0][14 + 16..14 + 20], &PEER_IP);
+
+        // UDP echo: the pseudo-header names the address asked.
+        let mut u = udp(40000, ECHO, b"hello");
+        u[6..8].copy_from_slice(&[0, 0]);
+        let pseudo = [&PEER_IP[..], &ours[..], &[0, 17], &13u16.to_be_bytes()[..]].concat();
+        let c = csum(&[&pseudo, &u]);
+        u[6..8].copy_from_slice(&c.to_be_bytes());
+        let mut ip = ipv4(17, &[], &u);
+        ip[16..20].copy_from_slice(&ours);
+        ip[10..12].copy_from_slice(&[0, 0]);
+        let c = csum(&[&ip[..20]]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let got = lab.exchange(&eth(OUR_MAC, 0x0800, &ip));
+        assert_eq!(got.len(), 1, "UDP echo to .{last}");
+        let r = &got[0][14..];
+        assert_eq!(&r[12..16], &ours);
+        let pseudo = [&ours[..], &PEER_IP[..], &[0, 17], &13u16.to_be_bytes()[..]].concat();
+        assert_eq!(csum(&[&pseudo, &r[20..]]), 0, "UDP checksum verifies");
+        assert_eq!(&r[28..], b"hello");
+    }
+    assert!(lab
+        .exchange(&eth([0xff; 6], 0x0806, &arp(1, [198, 18, 0, 5])))
+        .is_empty());
+    let s = lab.stats();
+    assert_eq!(
+        (s.arp_replies, s.icmp_echo_replies, s.udp_echo_replies),
+        (3, 3, 3)
+    );
+    assert_eq!(s.drops[DropReason::NotForUs as usize], 1);
+}
+
 #[test]
 fn gratuitous_arp_announces_our_address_at_start() {
     let clock = SimClock::new();
@@ -307,7 +373,7 @@ fn gratuitous_arp_announces_our_address_at_start() {
             arp: ArpConfig::default(),
             gratuitous_arp: true,
             ..StackConfig::new(
-                "198.18.0.2/24".parse().unwrap(),
+                xstack::config::AddrSet::parse_all(&["198.18.0.2/24"]).unwrap(),
                 OUR_MAC,
                 Secrets::from_seed(1),
             )

@@ -45,7 +45,7 @@ fn server(counters: Arc<StackCounters>) -> Stack<Responder> {
             arp: ArpConfig::default(),
             gratuitous_arp: false,
             ..StackConfig::new(
-                "198.18.0.2/24".parse().unwrap(),
+                xstack::config::AddrSet::parse_all(&["198.18.0.2/24"]).unwrap(),
                 SERVER_MAC,
                 Secrets::from_seed(1),
             )

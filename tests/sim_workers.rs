@@ -38,7 +38,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 fn serve_config(queues: u32) -> ServeConfig {
     ServeConfig {
         iface: "simb".into(),
-        addr: "198.18.0.2/24".parse().unwrap(),
+        addrs: xstack::config::AddrSet::parse_all(&["198.18.0.2/24"]).unwrap(),
         driver: DriverChoice::Auto,
         udp_echo: vec![7],
         sockperf: None,

@@ -93,6 +93,15 @@ def check(doc):
             problems.append(f"the command must use {need}: {why}")
     if cmd.count("JOB_COMPLETION_INDEX") < 2:
         problems.append("the command must use $JOB_COMPLETION_INDEX for a distinct address and instance name")
+    if not re.search(r"--instance-index\s+\"?\$\{?JOB_COMPLETION_INDEX", cmd):
+        problems.append("--instance-index $JOB_COMPLETION_INDEX gives each pod its own slice of --ip")
+    m = re.search(r"--instances\s+\"?(\$\{?(\w+)\}?|\d+)", cmd)
+    if not m:
+        problems.append("--instances N must go with --instance-index")
+    else:
+        count = env.get(m.group(2)) if m.group(2) else m.group(1)
+        if str(count) != str(n):
+            problems.append(f"--instances ({count}) must equal completions ({n}): the slices must cover the range")
     mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
     volumes = {v["name"] for v in pod.get("volumes", [])}
     for m, name in mounts.items():

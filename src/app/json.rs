@@ -195,6 +195,9 @@ pub struct LoadDoc {
     pub latency_uncorrected_us: Option<Latency>,
     /// Frames handed to the worker owning their flow.
     pub steered_frames: u64,
+    /// Every counter of the load generator's own stack by name (`tcp_connections_opened`,
+    /// `tcp_time_wait_reused`, `arp_requests_sent`, …; see docs/json.md).
+    pub stack: BTreeMap<String, u64>,
     /// Frames the load generator's own stack dropped, in all and by reason.
     pub drops_total: u64,
     pub drops: BTreeMap<String, u64>,
@@ -321,7 +324,7 @@ impl LoadSettings {
     pub fn of(cfg: &LoadConfig) -> Self {
         LoadSettings {
             iface: cfg.iface.clone(),
-            ip: format!("{}/{}", cfg.addr.ip, cfg.addr.prefix),
+            ip: cfg.addrs.to_string(),
             target: cfg.target.to_string(),
             driver: driver_name(cfg.driver).into(),
             proto: proto_name(cfg.transport).into(),
@@ -352,7 +355,7 @@ impl ServeSettings {
     pub fn of(cfg: &ServeConfig) -> Self {
         ServeSettings {
             iface: cfg.iface.clone(),
-            ip: format!("{}/{}", cfg.addr.ip, cfg.addr.prefix),
+            ip: cfg.addrs.to_string(),
             driver: driver_name(cfg.driver).into(),
             udp_echo: cfg.udp_echo.clone(),
             tcp_echo: cfg.tcp_echo.clone(),

@@ -73,7 +73,7 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
     let spec = LaunchSpec {
         role: "serve",
         iface: cfg.iface.clone(),
-        addr: cfg.addr,
+        addrs: cfg.addrs.clone(),
         driver: cfg.driver,
         queues: cfg.queues,
         cores: cfg.cores.clone(),
@@ -102,10 +102,9 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
     let started = crew.clock.now();
     let started_at = std::time::SystemTime::now();
     let ready = format!(
-        "xstack: ready on {} {}/{} (driver {}, {} queue{})",
+        "xstack: ready on {} {} (driver {}, {} queue{})",
         cfg.iface,
-        cfg.addr.ip,
-        cfg.addr.prefix,
+        cfg.addrs,
         crew.driver,
         cfg.queues,
         if cfg.queues == 1 { "" } else { "s" }

@@ -12,7 +12,7 @@
 
 use super::steer::{Mesh, Steer, SteerRule};
 use super::{pin_to_core, run_worker, Clock, WorkerOptions, WorkerStats};
-use crate::config::{DriverChoice, IfaceAddr, PollMode};
+use crate::config::{AddrSet, DriverChoice, PollMode};
 use crate::driver::{self, Device, DeviceInfo, DriverError, DriverStats};
 use crate::metrics::{StackCounters, StackSnapshot};
 use crate::stack::{Engine, Secrets};
@@ -32,8 +32,8 @@ pub struct LaunchSpec {
     /// Names the threads (`xstack-serve0`, …).
     pub role: &'static str,
     pub iface: String,
-    /// The address xstack owns on the interface.
-    pub addr: IfaceAddr,
+    /// The addresses xstack owns on the interface.
+    pub addrs: AddrSet,
     pub driver: DriverChoice,
     pub queues: u32,
     pub cores: Vec<usize>,
@@ -135,14 +135,13 @@ where
     F: Fn(E, Instant) -> R + Send + Sync + 'static,
 {
     let info = driver::iface::lookup(&spec.iface)?;
-    if spec.driver == DriverChoice::Packet && info.ipv4.contains(&spec.addr.ip) {
+    let taken = spec.addrs.ips().iter().find(|ip| info.ipv4.contains(ip));
+    if let (DriverChoice::Packet, Some(ip)) = (spec.driver, taken) {
         bail!(
-            "{} is configured on the kernel's interface {}: in packet mode the kernel would \
-             answer for it too. Remove it (ip addr del {}/{} dev {}) and let xstack own it",
-            spec.addr.ip,
+            "{ip} is configured on the kernel's interface {}: in packet mode the kernel would \
+             answer for it too. Remove it (ip addr del {ip}/{} dev {}) and let xstack own it",
             spec.iface,
-            spec.addr.ip,
-            spec.addr.prefix,
+            spec.addrs.prefix(),
             spec.iface
         );
     }

@@ -124,24 +124,24 @@ pub trait App {
         let _ = (now, id, conn, reason);
     }
 
-    /// A datagram from `from` to our `local_port`, which the stack does not serve itself.
-    /// Returns whether the application took it; if not, the stack answers as for a closed
-    /// port.
+    /// A datagram from `from` to `local` (one of our addresses and a port the stack does
+    /// not serve itself). Returns whether the application took it; if not, the stack
+    /// answers as for a closed port.
     fn datagram(
         &mut self,
         now: Instant,
         from: SocketAddrV4,
-        local_port: u16,
+        local: SocketAddrV4,
         payload: &[u8],
     ) -> bool {
-        let _ = (now, from, local_port, payload);
+        let _ = (now, from, local, payload);
         false
     }
 
-    /// An ICMP port unreachable from `from` quoting a datagram we sent from `local_port`.
-    /// Returns whether the application took it.
-    fn unreachable(&mut self, now: Instant, from: SocketAddrV4, local_port: u16) -> bool {
-        let _ = (now, from, local_port);
+    /// An ICMP port unreachable: the datagram we sent from `local` to `to` found no
+    /// listener. Returns whether the application took it.
+    fn unreachable(&mut self, now: Instant, to: SocketAddrV4, local: SocketAddrV4) -> bool {
+        let _ = (now, to, local);
         false
     }
 

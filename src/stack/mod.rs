@@ -26,7 +26,7 @@ pub use app::{App, ConnId, NoApp, TcpSocket};
 pub use engine::Engine;
 pub use tcp::{ConnectError, DEFAULT_SYN_BACKLOG};
 
-use crate::config::{IfaceAddr, ServeConfig};
+use crate::config::{AddrSet, ServeConfig};
 use crate::driver::{Transmit, Verdict};
 use crate::metrics::{DropReason, StackCounters};
 use crate::proto::arp::{ArpCache, ArpConfig, Resolution};
@@ -92,7 +92,8 @@ impl Secrets {
 /// Configuration of one worker's stack.
 #[derive(Clone, Debug)]
 pub struct StackConfig {
-    pub addr: IfaceAddr,
+    /// The addresses the stack owns (one or more, on one subnet).
+    pub addrs: AddrSet,
     pub mac: [u8; 6],
     /// IP MTU of the link.
     pub mtu: usize,
@@ -118,10 +119,10 @@ pub struct StackConfig {
 }
 
 impl StackConfig {
-    /// A stack owning `addr` with no services, ready to be filled in.
-    pub fn new(addr: IfaceAddr, mac: [u8; 6], secrets: Secrets) -> Self {
+    /// A stack owning `addrs` with no services, ready to be filled in.
+    pub fn new(addrs: impl Into<AddrSet>, mac: [u8; 6], secrets: Secrets) -> Self {
         StackConfig {
-            addr,
+            addrs: addrs.into(),
             mac,
             mtu: 1500,
             udp_echo: Vec::new(),
@@ -149,7 +150,7 @@ impl StackConfig {
             sockperf: cfg.sockperf,
             tcp_listen,
             syn_backlog: cfg.syn_backlog,
-            ..StackConfig::new(cfg.addr, [0; 6], secrets)
+            ..StackConfig::new(cfg.addrs.clone(), [0; 6], secrets)
         }
     }
 
@@ -162,13 +163,14 @@ impl StackConfig {
 pub struct Stack<A: App = NoApp> {
     tcp: TcpEndpoint<A::Conn>,
     app: A,
-    addr: IfaceAddr,
+    addrs: AddrSet,
     mac: EthernetAddress,
     counters: Arc<StackCounters>,
     udp: Box<[UdpService; 65536]>,
     arp: ArpCache,
     unreachable_limit: TokenBucket,
-    announce_pending: bool,
+    /// Addresses still to announce with a gratuitous ARP (from the last down).
+    announce_pending: usize,
 }
 
 impl<A: App> Stack<A> {
@@ -185,7 +187,7 @@ impl<A: App> Stack<A> {
         let mac = EthernetAddress(cfg.mac);
         let mut tcp = TcpEndpoint::new(
             EndpointConfig {
-                ip: cfg.addr.ip,
+                addrs: cfg.addrs.ips().to_vec(),
                 mac,
                 tcp: TcpConfig {
                     mss: cfg.tcp.mss.min(cfg.mss()),
@@ -204,13 +206,17 @@ impl<A: App> Stack<A> {
         Stack {
             tcp,
             app,
-            addr: cfg.addr,
+            announce_pending: if cfg.gratuitous_arp {
+                cfg.addrs.len()
+            } else {
+                0
+            },
+            addrs: cfg.addrs,
             mac,
             counters,
             udp,
             arp: ArpCache::new(cfg.arp),
             unreachable_limit: TokenBucket::new(rate, rate.max(1)),
-            announce_pending: cfg.gratuitous_arp,
         }
     }
 
@@ -295,11 +301,11 @@ impl<A: App> Stack<A> {
                 Ok(r) => r,
                 Err(e) => return self.dropped(drop_reason(e)),
             };
-        if repr.source_ip == self.addr.ip || !repr.source_hw.is_unicast() {
+        if self.addrs.contains(repr.source_ip) || !repr.source_hw.is_unicast() {
             return self.dropped(DropReason::BadSource);
         }
         // RFC 826: update an entry we have; make one only if the packet is for us.
-        let for_us = repr.target_ip == self.addr.ip;
+        let for_us = self.addrs.contains(repr.target_ip);
         if !self.arp.refresh(repr.source_ip, repr.source_hw, now) && for_us {
             self.arp.insert(repr.source_ip, repr.source_hw, now);
         }
@@ -312,7 +318,7 @@ impl<A: App> Stack<A> {
                 let reply = ArpRepr {
                     operation: ArpOperation::Reply,
                     source_hw: self.mac,
-                    source_ip: self.addr.ip,
+                    source_ip: repr.target_ip,
                     target_hw: repr.source_hw,
                     target_ip: repr.source_ip,
                 };
@@ -346,13 +352,13 @@ impl<A: App> Stack<A> {
             Ok(v) => v,
             Err(e) => return self.dropped(drop_reason(e)),
         };
-        if dst != self.addr.ip {
+        if !self.addrs.contains(dst) {
             return self.dropped(DropReason::NotForUs);
         }
-        if is_martian(&self.addr, src) {
+        if is_martian(&self.addrs, src) {
             return self.dropped(DropReason::MartianSource);
         }
-        if src == self.addr.ip {
+        if self.addrs.contains(src) {
             return self.dropped(DropReason::BadSource);
         }
         let total = header + payload_len;
@@ -373,14 +379,14 @@ impl<A: App> Stack<A> {
         };
         let frame = &mut frame[..frame_len];
         match protocol {
-            IpProtocol::Icmp => self.handle_icmp(now, frame, src),
+            IpProtocol::Icmp => self.handle_icmp(now, frame),
             IpProtocol::Udp => self.handle_udp(now, frame, src, dst, tx),
             IpProtocol::Tcp => self.tcp.on_segment(now, frame, src, dst, &mut self.app),
             _ => self.dropped(DropReason::UnknownProtocol),
         }
     }
 
-    fn handle_icmp(&mut self, now: Instant, frame: &mut [u8], src: Ipv4Addr) -> Verdict {
+    fn handle_icmp(&mut self, now: Instant, frame: &mut [u8]) -> Verdict {
         let body = &mut frame[ETH_HEADER + IPV4_HEADER..];
         let mut msg = match Icmpv4Packet::new_checked(&mut *body) {
             Ok(m) => m,
@@ -395,16 +401,18 @@ impl<A: App> Stack<A> {
             let ours = q.len() >= IPV4_HEADER + 4
                 && q[0] == 0x45
                 && IpProtocol::from(q[9]) == IpProtocol::Udp
-                && q[12..16] == self.addr.ip.octets();
+                && self
+                    .addrs
+                    .contains(Ipv4Addr::new(q[12], q[13], q[14], q[15]));
             if ours {
-                let local_port = u16::from_be_bytes([q[IPV4_HEADER], q[IPV4_HEADER + 1]]);
-                let to = Ipv4Addr::new(q[16], q[17], q[18], q[19]);
-                let to_port = u16::from_be_bytes([q[IPV4_HEADER + 2], q[IPV4_HEADER + 3]]);
-                let _ = src;
-                if self
-                    .app
-                    .unreachable(now, SocketAddrV4::new(to, to_port), local_port)
-                {
+                let port = |at: usize| u16::from_be_bytes([q[at], q[at + 1]]);
+                let local =
+                    SocketAddrV4::new(Ipv4Addr::new(q[12], q[13], q[14], q[15]), port(IPV4_HEADER));
+                let to = SocketAddrV4::new(
+                    Ipv4Addr::new(q[16], q[17], q[18], q[19]),
+                    port(IPV4_HEADER + 2),
+                );
+                if self.app.unreachable(now, to, local) {
                     return Verdict::Drop;
                 }
             }
@@ -463,7 +471,8 @@ impl<A: App> Stack<A> {
             }
             UdpService::Closed => {
                 let from = SocketAddrV4::new(src, udp.src_port());
-                if self.app.datagram(now, from, port, udp.payload()) {
+                let to = SocketAddrV4::new(dst, port);
+                if self.app.datagram(now, from, to, udp.payload()) {
                     return Verdict::Drop;
                 }
                 self.counters.count_drop(DropReason::UdpClosedPort);
@@ -510,7 +519,7 @@ impl<A: App> Stack<A> {
             return;
         }
         let peer_mac = EthernetFrame::new_unchecked(frame).src_addr();
-        let (mac, ip, peer_ip) = (self.mac, self.addr.ip, original.src_addr());
+        let (mac, ip, peer_ip) = (self.mac, original.dst_addr(), original.src_addr());
         let sent = tx.send_with(&mut |buf| {
             let (head, body) = buf.split_at_mut(ETH_HEADER + IPV4_HEADER);
             let Ok(len) = icmp::emit_port_unreachable(request, body) else {
@@ -532,14 +541,14 @@ impl<A: App> Stack<A> {
         }
     }
 
-    /// Sends a gratuitous ARP: a broadcast request for our own address.
-    fn announce(&mut self, tx: &mut dyn Transmit) -> bool {
+    /// Sends a gratuitous ARP: a broadcast request for our own address `ip`.
+    fn announce(&mut self, tx: &mut dyn Transmit, ip: Ipv4Addr) -> bool {
         let repr = ArpRepr {
             operation: ArpOperation::Request,
             source_hw: self.mac,
-            source_ip: self.addr.ip,
+            source_ip: ip,
             target_hw: EthernetAddress([0; 6]),
-            target_ip: self.addr.ip,
+            target_ip: ip,
         };
         self.send_arp(tx, EthernetAddress::BROADCAST, &repr)
     }
@@ -571,19 +580,23 @@ impl<A: App> Stack<A> {
             tx: &mut *tx,
             counters: &self.counters,
             mac: self.mac,
-            ip: self.addr.ip,
+            addrs: &self.addrs,
         };
         self.app.poll(now, &mut net);
         self.tcp.poll(now, tx, &mut self.app);
-        if self.announce_pending && self.announce(tx) {
-            self.announce_pending = false;
+        while self.announce_pending > 0 {
+            let ip = self.addrs.ips()[self.addrs.len() - self.announce_pending];
+            if !self.announce(tx, ip) {
+                break;
+            }
+            self.announce_pending -= 1;
             self.counters.gratuitous_arps.inc();
         }
         while let Some(ip) = self.arp.poll_request(now) {
             let repr = ArpRepr {
                 operation: ArpOperation::Request,
                 source_hw: self.mac,
-                source_ip: self.addr.ip,
+                source_ip: self.addrs.primary().ip,
                 target_hw: EthernetAddress([0; 6]),
                 target_ip: ip,
             };
@@ -594,7 +607,7 @@ impl<A: App> Stack<A> {
     }
 
     pub fn poll_at(&self) -> Option<Instant> {
-        if self.announce_pending {
+        if self.announce_pending > 0 {
             return Some(Instant::ZERO);
         }
         [self.arp.poll_at(), self.tcp.poll_at(), self.app.poll_at()]
@@ -613,13 +626,13 @@ pub struct Net<'a, C> {
     tx: &'a mut dyn Transmit,
     counters: &'a StackCounters,
     mac: EthernetAddress,
-    ip: Ipv4Addr,
+    addrs: &'a AddrSet,
 }
 
 impl<C> Net<'_, C> {
-    /// Our address.
-    pub fn ip(&self) -> Ipv4Addr {
-        self.ip
+    /// Our addresses.
+    pub fn addrs(&self) -> &AddrSet {
+        self.addrs
     }
 
     /// Looks `ip` up in the ARP cache, asking for it if it is not there.
@@ -627,8 +640,9 @@ impl<C> Net<'_, C> {
         self.arp.resolve(ip, self.now)
     }
 
-    /// Opens a TCP connection to `remote` from the next free ephemeral port; `state` is
-    /// the application's for it. The peer must have been resolved.
+    /// Opens a TCP connection to `remote` from the next free ephemeral port of our
+    /// addresses (taken in turn); `state` is the application's for it. The peer must
+    /// have been resolved.
     pub fn connect(&mut self, remote: SocketAddrV4, state: C) -> Result<ConnId, ConnectError> {
         let mac = self
             .arp
@@ -647,12 +661,12 @@ impl<C> Net<'_, C> {
         self.tcp.open_connections()
     }
 
-    /// Sends a UDP datagram of `len` bytes from `local_port` to `remote` (resolved),
-    /// its payload written by `fill`. False when the peer is not resolved or no transmit
-    /// buffer is free.
+    /// Sends a UDP datagram of `len` bytes from `local` (one of our addresses) to
+    /// `remote` (resolved), its payload written by `fill`. False when the peer is not
+    /// resolved or no transmit buffer is free.
     pub fn send_udp(
         &mut self,
-        local_port: u16,
+        local: SocketAddrV4,
         remote: SocketAddrV4,
         len: usize,
         fill: &mut dyn FnMut(&mut [u8]),
@@ -660,7 +674,8 @@ impl<C> Net<'_, C> {
         let Some(peer_mac) = self.arp.lookup(*remote.ip(), self.now) else {
             return false;
         };
-        let (mac, ip) = (self.mac, self.ip);
+        debug_assert!(self.addrs.contains(*local.ip()), "{local} is not ours");
+        let (mac, ip, local_port) = (self.mac, *local.ip(), local.port());
         let sent = self.tx.send_with(&mut |buf| {
             let total = ETH_HEADER + IPV4_HEADER + UDP_HEADER + len;
             if buf.len() < total {
@@ -740,12 +755,13 @@ fn swap_udp_ports(frame: &mut [u8]) {
 //= https://www.rfc-editor.org/rfc/rfc1122#section-3.2.1.3
 //# A host MUST silently discard an incoming datagram containing an IP
 //# source address that is invalid by the rules of this section.
-fn is_martian(addr: &IfaceAddr, src: Ipv4Addr) -> bool {
+fn is_martian(addrs: &AddrSet, src: Ipv4Addr) -> bool {
+    let subnet = addrs.primary();
     src.octets()[0] == 0
         || src.is_loopback()
         || src.is_multicast()
         || src.is_broadcast()
-        || (addr.prefix < 31 && src == addr.broadcast())
+        || (subnet.prefix < 31 && src == subnet.broadcast())
 }
 
 /// The counter a parse error is dropped under.
@@ -810,7 +826,7 @@ mod tests {
 
     #[test]
     fn martian_sources_are_the_ones_rfc_1122_forbids() {
-        let ours: IfaceAddr = "198.18.0.2/24".parse().unwrap();
+        let ours = AddrSet::parse_all(&["198.18.0.2/24"]).unwrap();
         for m in [
             "0.0.0.0",
             "0.255.1.2",
@@ -833,9 +849,9 @@ mod tests {
             assert!(!is_martian(&ours, a(h)), "{h}");
         }
         // RFC 3021: on a /31 the other address is a host, not a broadcast.
-        let p2p: IfaceAddr = "198.18.0.2/31".parse().unwrap();
+        let p2p = AddrSet::parse_all(&["198.18.0.2/31"]).unwrap();
         assert!(!is_martian(&p2p, a("198.18.0.3")));
-        let host: IfaceAddr = "198.18.0.2/32".parse().unwrap();
+        let host = AddrSet::parse_all(&["198.18.0.2/32"]).unwrap();
         assert!(!is_martian(&host, a("198.18.0.3")));
     }
 }

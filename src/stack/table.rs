@@ -12,19 +12,22 @@ use core::hash::{BuildHasher, Hasher};
 use core::net::Ipv4Addr;
 use std::collections::HashMap;
 
-/// Identifies a flow on one local address: the local port and the remote end.
+/// Identifies a flow: the local address and port (a stack may own several addresses)
+/// and the remote end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowKey {
+    pub local_ip: Ipv4Addr,
     pub local_port: u16,
     pub remote_ip: Ipv4Addr,
     pub remote_port: u16,
 }
 
 impl FlowKey {
-    fn packed(&self) -> u64 {
-        (u64::from(u32::from(self.remote_ip)) << 32)
-            | (u64::from(self.remote_port) << 16)
-            | u64::from(self.local_port)
+    fn packed(&self) -> u128 {
+        (u128::from(u32::from(self.local_ip)) << 64)
+            | (u128::from(u32::from(self.remote_ip)) << 32)
+            | (u128::from(self.remote_port) << 16)
+            | u128::from(self.local_port)
     }
 }
 
@@ -78,13 +81,15 @@ impl BuildHasher for FlowHashBuilder {
     }
 }
 
-/// Hashes the key as one word, so the map does one multiply per lookup.
+/// Hashes the key as two words (the remote end and ports, then the local address), so
+/// the map does two multiplies per lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct PackedKey(u64);
+struct PackedKey(u128);
 
 impl core::hash::Hash for PackedKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0);
+        state.write_u64(self.0 as u64);
+        state.write_u64((self.0 >> 64) as u64);
     }
 }
 
@@ -200,6 +205,7 @@ mod tests {
 
     fn key(n: u32) -> FlowKey {
         FlowKey {
+            local_ip: Ipv4Addr::new(198, 18, 0, 2),
             local_port: 7,
             remote_ip: Ipv4Addr::from(0xc612_0000 | (n >> 16)),
             remote_port: n as u16,
@@ -247,13 +253,23 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_changes_the_hash() {
-        let h = |seed| {
-            let b = FlowHashBuilder::with_seed(seed);
-            let mut s = b.build_hasher();
-            s.write_u64(key(5).packed());
-            s.finish()
+    fn the_local_address_is_part_of_the_key() {
+        let mut t = ConnTable::new(4, 1);
+        let a = t.insert(key(1), "a").unwrap();
+        let other = FlowKey {
+            local_ip: Ipv4Addr::new(198, 18, 0, 3),
+            ..key(1)
         };
+        assert_eq!(t.find(&other), None);
+        let b = t.insert(other, "b").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(t.find(&key(1)), Some(a));
+        assert_eq!(t.find(&other), Some(b));
+    }
+
+    #[test]
+    fn the_seed_changes_the_hash() {
+        let h = |seed| FlowHashBuilder::with_seed(seed).hash_one(PackedKey(key(5).packed()));
         assert_ne!(h(1), h(2));
         assert_eq!(h(1), h(1));
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use xstack::app::responder::Responder;
 use xstack::app::serve::responder_stack_with;
-use xstack::config::{AppProto, DriverChoice, LoadConfig, LoadMode, PollMode, Transport};
+use xstack::config::{AddrSet, AppProto, DriverChoice, LoadConfig, LoadMode, PollMode, Transport};
 use xstack::driver::sim::{Faults, SimClock, SimDevice, SimLink};
 use xstack::driver::{Device, DeviceInfo};
 use xstack::metrics::StackCounters;
@@ -23,7 +23,11 @@ pub fn config(ip: &str, mac: [u8; 6], echo: Vec<u16>, sockperf: Option<u16>) -> 
         sockperf,
         tcp_capacity: 1 << 16,
         icmp_unreachable_rate: 1000,
-        ..StackConfig::new(ip.parse().unwrap(), mac, Secrets::from_seed(1))
+        ..StackConfig::new(
+            AddrSet::parse_all(&[ip]).unwrap(),
+            mac,
+            Secrets::from_seed(1),
+        )
     }
 }
 
@@ -171,7 +175,7 @@ impl<A: Engine, B: Engine> Pair<A, B> {
 pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
     LoadConfig {
         iface: "sim0".into(),
-        addr: "198.18.0.10/24".parse().unwrap(),
+        addrs: AddrSet::parse_all(&["198.18.0.10/24"]).unwrap(),
         target: format!("198.18.0.2:{port}").parse().unwrap(),
         driver: DriverChoice::Auto,
         transport: Transport::Udp,

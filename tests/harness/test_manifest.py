@@ -37,7 +37,14 @@ class Manifest(unittest.TestCase):
             c = d["spec"]["template"]["spec"]["containers"][0]
             c["args"] = [a.replace("/results/load-", "/tmp/load-") for a in c["args"]]
 
+        def instances_off(d):
+            c = d["spec"]["template"]["spec"]["containers"][0]
+            for e in c["env"]:
+                if e["name"] == "INSTANCES":
+                    e["value"] = "2"
+
         cases = {
+            "must equal completions": instances_off,
             "must be Indexed": lambda d: d["spec"].update(completionMode="NonIndexed"),
             "parallelism": lambda d: d["spec"].update(parallelism=1),
             "typo": lambda d: d["spec"].update(completionmode="Indexed"),

@@ -21,7 +21,7 @@ use crate::stack::tcp::ports::PortSet;
 use crate::stack::{App, Net};
 use crate::time::Instant;
 use crate::wire::sockperf::{SockperfHeader, FLAG_CLIENT, FLAG_PONG_REQUEST};
-use core::net::SocketAddrV4;
+use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
@@ -217,9 +217,17 @@ struct Outstanding {
 }
 
 struct Flow {
-    port: u16,
+    /// Our address and port it sends from.
+    local: SocketAddrV4,
     next_seq: u64,
     waiting: VecDeque<Outstanding>,
+}
+
+/// Flow `i`'s source: port `i / n` of `ports` on the `i % n`th of the n addresses, so
+/// flows spread over the addresses first.
+fn flow_local(locals: &[Ipv4Addr], ports: PortSet, i: usize) -> SocketAddrV4 {
+    let n = locals.len();
+    SocketAddrV4::new(locals[i % n], ports.port(i / n))
 }
 
 /// Where the run is.
@@ -242,8 +250,9 @@ pub struct UdpLoad {
     app: AppProto,
     size: usize,
     timeout: Duration,
-    /// Flow `i` sends from `ports.port(i)`.
+    /// Flow `i` sends from `ports.port(i / n)` of `locals[i % n]` (n addresses).
     ports: PortSet,
+    locals: Vec<Ipv4Addr>,
     flows: Vec<Flow>,
     schedule: Option<Schedule>,
     /// Closed loop: flows whose next request is due now.
@@ -279,9 +288,10 @@ impl UdpLoad {
                 (in_flight.ceil() as usize + MIN_OUTSTANDING).min(MAX_OUTSTANDING)
             }
         };
-        let flows = (0..cfg.connections)
+        let locals = cfg.addrs.ips().to_vec();
+        let flows = (0..cfg.connections as usize)
             .map(|i| Flow {
-                port: EPHEMERAL_FIRST + i as u16,
+                local: flow_local(&locals, PortSet::ALL, i),
                 next_seq: 1,
                 waiting: VecDeque::with_capacity(window),
             })
@@ -292,6 +302,7 @@ impl UdpLoad {
             size: cfg.size,
             timeout: cfg.timeout,
             ports: PortSet::ALL,
+            locals,
             flows,
             schedule: cfg.rate.map(|r| Schedule::new(r, now)),
             ready: (0..cfg.connections).collect(),
@@ -322,14 +333,29 @@ impl UdpLoad {
     }
 
     /// Sends from these ports only (one worker's share of several): flow `i` uses
-    /// `ports.port(i)`.
+    /// `ports.port(i / n)` of the `i % n`th of our n addresses.
     pub fn with_ports(mut self, ports: PortSet) -> Self {
-        assert!(self.flows.len() <= ports.len(), "more flows than ports");
+        assert!(
+            self.flows.len() <= ports.len() * self.locals.len(),
+            "more flows than ports"
+        );
         for (i, f) in self.flows.iter_mut().enumerate() {
-            f.port = ports.port(i);
+            f.local = flow_local(&self.locals, ports, i);
         }
         self.ports = ports;
         self
+    }
+
+    /// The flow that sends from `local`, if any (its index may still be past the last
+    /// flow).
+    fn flow_of(&self, local: SocketAddrV4) -> Option<usize> {
+        let n = self.locals.len();
+        let a = if n == 1 {
+            (self.locals[0] == *local.ip()).then_some(0)?
+        } else {
+            self.locals.binary_search(local.ip()).ok()?
+        };
+        Some(self.ports.index(local.port())? * n + a)
     }
 
     /// The measured span: from the end of warm-up to when sending stopped, or, for a run
@@ -397,8 +423,8 @@ impl UdpLoad {
             }
             return true;
         }
-        let (port, seq, app) = (f.port, f.next_seq, self.app);
-        let sent = net.send_udp(port, self.target, self.size, &mut |p| {
+        let (local, seq, app) = (f.local, f.next_seq, self.app);
+        let sent = net.send_udp(local, self.target, self.size, &mut |p| {
             fill_request(app, seq, p)
         });
         if sent {
@@ -429,8 +455,14 @@ impl UdpLoad {
     }
 
     /// Handles a UDP reply to one of our flows; returns false if it is not one.
-    fn on_reply(&mut self, now: Instant, from: SocketAddrV4, port: u16, payload: &[u8]) -> bool {
-        let Some(idx) = self.ports.index(port) else {
+    fn on_reply(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        local: SocketAddrV4,
+        payload: &[u8],
+    ) -> bool {
+        let Some(idx) = self.flow_of(local) else {
             return false;
         };
         if from != self.target || idx >= self.flows.len() {
@@ -472,13 +504,12 @@ impl UdpLoad {
     }
 
     /// ICMP port unreachable quoting one of our requests: the target refused.
-    fn on_unreachable(&mut self, to: SocketAddrV4, port: u16) -> bool {
+    fn on_unreachable(&mut self, to: SocketAddrV4, local: SocketAddrV4) -> bool {
         if to != self.target {
             return false;
         }
         let flow = self
-            .ports
-            .index(port)
+            .flow_of(local)
             .and_then(|i| Some((i, self.flows.get_mut(i)?)));
         if let Some((idx, flow)) = flow {
             if let Some(o) = flow.waiting.pop_front() {
@@ -704,14 +735,14 @@ impl App for UdpLoad {
         &mut self,
         now: Instant,
         from: SocketAddrV4,
-        local_port: u16,
+        local: SocketAddrV4,
         payload: &[u8],
     ) -> bool {
-        self.on_reply(now, from, local_port, payload)
+        self.on_reply(now, from, local, payload)
     }
 
-    fn unreachable(&mut self, _now: Instant, to: SocketAddrV4, local_port: u16) -> bool {
-        self.on_unreachable(to, local_port)
+    fn unreachable(&mut self, _now: Instant, to: SocketAddrV4, local: SocketAddrV4) -> bool {
+        self.on_unreachable(to, local)
     }
 
     fn poll(&mut self, now: Instant, net: &mut Net<'_, ()>) {

@@ -115,16 +115,24 @@ impl LoadReport {
         let mut out = Vec::new();
         let waits = self.stack.tcp_connect_no_port;
         if cfg.transport == Transport::Tcp && waits > 0 {
+            let n = cfg.addrs.len();
+            let per_s =
+                PortSet::ALL.len() as f64 / crate::stack::tcp::TIME_WAIT_REUSE_AFTER.as_secs_f64();
             out.push(format!(
-                "the connection rate was held back by the ephemeral ports of one source \
-                 address: {} ports per address, each held in TIME_WAIT for at least {} s \
-                 before reuse, so about {:.0} new connections a second per address at most \
-                 ({waits} connection attempts waited for a free port); the server may be \
-                 faster than this figure — spread the load over more source addresses to \
+                "the connection rate was held back by the ephemeral ports of {}: {} ports \
+                 per address, each held in TIME_WAIT for at least {} s before reuse, so \
+                 about {:.0} new connections a second at most ({waits} connection attempts \
+                 waited for a free port); the server may be faster than this figure — \
+                 spread the load over more source addresses (--ip FIRST-LAST/PREFIX) to \
                  measure it",
+                if n == 1 {
+                    "one source address".to_string()
+                } else {
+                    format!("{n} source addresses")
+                },
                 PortSet::ALL.len(),
                 crate::stack::tcp::TIME_WAIT_REUSE_AFTER.as_secs(),
-                PortSet::ALL.len() as f64 / crate::stack::tcp::TIME_WAIT_REUSE_AFTER.as_secs_f64()
+                per_s * n as f64
             ));
         }
         out
@@ -173,6 +181,12 @@ impl LoadReport {
                 .open_loop
                 .then(|| json::Latency::of(&self.total.uncorrected)),
             steered_frames: self.stack.steered_out,
+            stack: self
+                .stack
+                .fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
             drops_total: self.stack.drops_total(),
             drops: json::drops(&self.stack),
             limits: self.limits(cfg),
@@ -314,13 +328,15 @@ pub fn load_stack<A: App>(cfg: &LoadConfig, env: &WorkerEnv, tcp: TcpConfig, app
         StackConfig {
             mtu: env.info.mtu,
             tcp,
-            // Room for every port of the share in TIME_WAIT, and more.
-            tcp_capacity: PortSet::ALL.len() + 1024,
+            // Room for every port of the share of every address in TIME_WAIT, and more.
+            tcp_capacity: PortSet::of_worker(env.queue as usize, env.workers as usize).len()
+                * cfg.addrs.len()
+                + 1024,
             ports: PortSet::of_worker(env.queue as usize, env.workers as usize),
             icmp_unreachable_rate: 10,
             // One announcement is enough for the link.
             gratuitous_arp: env.queue == 0,
-            ..StackConfig::new(cfg.addr, env.info.mac, env.secrets)
+            ..StackConfig::new(cfg.addrs.clone(), env.info.mac, env.secrets)
         },
         env.counters.clone(),
         app,
@@ -374,7 +390,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     let spec = LaunchSpec {
         role: "load",
         iface: cfg.iface.clone(),
-        addr: cfg.addr,
+        addrs: cfg.addrs.clone(),
         driver: cfg.driver,
         queues: n,
         cores: cfg.cores.clone(),

@@ -403,13 +403,10 @@ mod tests {
     }
 
     fn config(transport: Transport, connections: u32, rate: Option<f64>) -> LoadConfig {
-        use crate::config::{AppProto, DriverChoice, IfaceAddr, LoadMode, PollMode};
+        use crate::config::{AddrSet, AppProto, DriverChoice, LoadMode, PollMode};
         LoadConfig {
             iface: "xsa0".into(),
-            addr: IfaceAddr {
-                ip: core::net::Ipv4Addr::new(198, 18, 0, 10),
-                prefix: 24,
-            },
+            addrs: AddrSet::parse_all(&["198.18.0.10/24"]).unwrap(),
             target: "198.18.0.2:7".parse().unwrap(),
             driver: DriverChoice::Auto,
             transport,

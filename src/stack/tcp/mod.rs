@@ -10,7 +10,8 @@
 //! - passive open: a SYN to a listening port makes a connection in SYN_RCVD while the
 //!   half-open backlog has room, otherwise a SYN cookie answers (`stack/cookie.rs`,
 //!   RFC 4987) and the connection is made when the ACK proves it;
-//! - active open: an ephemeral port of this worker's share (`ports.rs`), an RFC 6528 ISN,
+//! - active open: an ephemeral port of this worker's share (`ports.rs`) of one of our
+//!   addresses (taken in turn, each with a port share of its own), an RFC 6528 ISN,
 //!   and reuse of a port our own connection holds in TIME_WAIT after
 //!   [`TIME_WAIT_REUSE_AFTER`] when the new ISN lies above everything the old one sent
 //!   (RFC 6191's rule without timestamps), so no old segment can pass for new data;
@@ -79,14 +80,15 @@ pub enum ConnectError {
 /// What the endpoint is built from.
 #[derive(Clone, Debug)]
 pub struct EndpointConfig {
-    pub ip: Ipv4Addr,
+    /// Our addresses, sorted (as `AddrSet` keeps them).
+    pub addrs: Vec<Ipv4Addr>,
     pub mac: EthernetAddress,
     pub tcp: TcpConfig,
     /// Most connections at once.
     pub capacity: usize,
     /// Ports to listen on.
     pub listen: Vec<u16>,
-    /// The ephemeral ports this worker opens connections from.
+    /// The ephemeral ports this worker opens connections from (of each address).
     pub ports: PortSet,
     /// Seeds the table's hash.
     pub table_seed: u64,
@@ -129,7 +131,8 @@ impl<C> Flow<C> {
 }
 
 pub struct TcpEndpoint<C> {
-    ip: Ipv4Addr,
+    /// Our addresses, sorted; `ports[i]` are `addrs[i]`'s.
+    addrs: Box<[Ipv4Addr]>,
     mac: EthernetAddress,
     cfg: TcpConfig,
     /// One bit per port.
@@ -146,7 +149,9 @@ pub struct TcpEndpoint<C> {
     last_cookie: Option<Instant>,
     /// Connections in TIME_WAIT.
     time_wait: usize,
-    ports: EphemeralPorts,
+    ports: Box<[EphemeralPorts]>,
+    /// The address the next active open tries first.
+    next_addr: usize,
     /// Buffers of finished connections, for the next ones.
     pool: BufferPool,
     /// `--trace`: the ladder of every connection.
@@ -168,8 +173,16 @@ impl<C> TcpEndpoint<C> {
         for &p in &cfg.listen {
             listening[usize::from(p) / 64] |= 1 << (p % 64);
         }
+        assert!(!cfg.addrs.is_empty(), "an endpoint needs an address");
+        debug_assert!(cfg.addrs.windows(2).all(|w| w[0] < w[1]), "sorted");
         TcpEndpoint {
-            ip: cfg.ip,
+            ports: cfg
+                .addrs
+                .iter()
+                .map(|_| EphemeralPorts::new(cfg.ports))
+                .collect(),
+            next_addr: 0,
+            addrs: cfg.addrs.into_boxed_slice(),
             mac: cfg.mac,
             cfg: cfg.tcp,
             listening,
@@ -181,7 +194,6 @@ impl<C> TcpEndpoint<C> {
             cookies: SynCookies::with_secret(cfg.cookie_secret),
             last_cookie: None,
             time_wait: 0,
-            ports: EphemeralPorts::new(cfg.ports),
             pool: BufferPool::new(pool::KEEP),
             trace: None,
             timers: BinaryHeap::with_capacity(1024),
@@ -224,7 +236,7 @@ impl<C> TcpEndpoint<C> {
         let mut h = DefaultHasher::new();
         (
             self.isn_secret,
-            self.ip,
+            key.local_ip,
             key.local_port,
             key.remote_ip,
             key.remote_port,
@@ -251,8 +263,20 @@ impl<C> TcpEndpoint<C> {
         if flow.time_wait_since.is_some() {
             self.time_wait -= 1;
         }
-        self.ports.release(key.local_port, slot);
+        if let Some(ports) = self.ports_of(key.local_ip) {
+            ports.release(key.local_port, slot);
+        }
         Some((key, flow))
+    }
+
+    /// The ephemeral ports of our address `ip`.
+    fn ports_of(&mut self, ip: Ipv4Addr) -> Option<&mut EphemeralPorts> {
+        let i = if self.addrs.len() == 1 {
+            0
+        } else {
+            self.addrs.binary_search(&ip).ok()?
+        };
+        self.ports.get_mut(i)
     }
 
     /// Puts a connection in the table (counted); `None` when the table is full.
@@ -291,6 +315,10 @@ impl<C> TcpEndpoint<C> {
 
     /// Active open to `remote` (whose MAC is `peer_mac`) from the next free ephemeral
     /// port; the SYN goes out at the next poll. `state` is the application's for it.
+    ///
+    /// The addresses take turns, candidate by candidate, and each hands out its ports in
+    /// order, so the candidate tried is the one that has rested longest; as many
+    /// candidates as one address has ports are tried before giving up.
     pub fn connect(
         &mut self,
         now: Instant,
@@ -298,15 +326,18 @@ impl<C> TcpEndpoint<C> {
         peer_mac: EthernetAddress,
         state: C,
     ) -> Result<ConnId, ConnectError> {
-        for _ in 0..self.ports.len() {
-            let port = self.ports.next_candidate();
+        for _ in 0..self.ports[0].len() {
+            let a = self.next_addr;
+            self.next_addr = (a + 1) % self.addrs.len();
+            let port = self.ports[a].next_candidate();
             let key = FlowKey {
+                local_ip: self.addrs[a],
                 local_port: port,
                 remote_ip: *remote.ip(),
                 remote_port: remote.port(),
             };
             let isn = self.isn(now, &key);
-            if let Some(slot) = self.ports.holder(port) {
+            if let Some(slot) = self.ports[a].holder(port) {
                 let reusable = self.conns.get(slot).is_some_and(|f| {
                     f.time_wait_since.is_some_and(|t| {
                         now.saturating_since(t) >= TIME_WAIT_REUSE_AFTER
@@ -332,7 +363,7 @@ impl<C> TcpEndpoint<C> {
             let Some(slot) = self.insert(key, Flow::new(conn, state, peer_mac)) else {
                 return Err(ConnectError::TableFull);
             };
-            self.ports.hold(port, slot);
+            self.ports[a].hold(port, slot);
             self.mark_slot_dirty(slot);
             return Ok(ConnId {
                 slot,
@@ -375,6 +406,7 @@ impl<C> TcpEndpoint<C> {
                 payload: r.payload,
             };
             let key = FlowKey {
+                local_ip: dst,
                 local_port: r.dst_port,
                 remote_ip: src,
                 remote_port: r.src_port,
@@ -445,7 +477,7 @@ impl<C> TcpEndpoint<C> {
                         return Verdict::Drop;
                     }
                 } else {
-                    let tuple = (self.ip, r.dst_port, src, r.src_port);
+                    let tuple = (dst, r.dst_port, src, r.src_port);
                     let mss = r.options.mss.unwrap_or(536);
                     let (cookie, _) = self.cookies.make(now, tuple, r.seq, mss);
                     self.last_cookie = Some(now);
@@ -470,7 +502,7 @@ impl<C> TcpEndpoint<C> {
             let plain_ack = r.flags.contains(TcpFlags::ACK)
                 && !r.flags.intersects(TcpFlags::SYN | TcpFlags::RST);
             if plain_ack && listening && self.cookies_recent(now) {
-                let tuple = (self.ip, r.dst_port, src, r.src_port);
+                let tuple = (dst, r.dst_port, src, r.src_port);
                 if let Some((iss, irs, mss)) = self.cookies.check(now, tuple, r.seq, r.ack) {
                     if let Some(state) = app.accept(now, r.dst_port) {
                         self.counters.tcp_syn_cookies_ok.inc();
@@ -646,7 +678,7 @@ impl<C> TcpEndpoint<C> {
             local_port: key.local_port,
         };
         let remote = SocketAddrV4::new(key.remote_ip, key.remote_port);
-        let (mac, ip) = (self.mac, self.ip);
+        let mac = self.mac;
         let TcpEndpoint {
             conns,
             counters,
@@ -688,7 +720,7 @@ impl<C> TcpEndpoint<C> {
         let peer_mac = flow.peer_mac;
         let mut sent = 0u64;
         flow.conn.poll_transmit(now, &mut |h, p1, p2| {
-            let ok = tx.send_with(&mut |buf| emit_tcp(buf, mac, peer_mac, ip, &key, h, p1, p2));
+            let ok = tx.send_with(&mut |buf| emit_tcp(buf, mac, peer_mac, &key, h, p1, p2));
             sent += u64::from(ok);
             if let (true, Some(t)) = (ok, trace.as_mut()) {
                 let rung = Rung {
@@ -861,7 +893,6 @@ fn emit_tcp(
     buf: &mut [u8],
     mac: EthernetAddress,
     peer_mac: EthernetAddress,
-    ip: Ipv4Addr,
     key: &FlowKey,
     h: &SegmentHeader,
     p1: &[u8],
@@ -887,6 +918,7 @@ fn emit_tcp(
     eth.set_dst_addr(peer_mac);
     eth.set_src_addr(mac);
     eth.set_ethertype(EtherType::Ipv4);
+    let ip = key.local_ip;
     Ipv4Repr::new(ip, key.remote_ip, IpProtocol::Tcp, tcp_len).emit(
         &mut Ipv4Packet::new_unchecked(&mut buf[ETH_HEADER..ETH_HEADER + IPV4_HEADER]),
     );
