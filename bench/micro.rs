@@ -72,8 +72,10 @@ fn udp_frame(len: usize) -> Vec<u8> {
     f[34..36].copy_from_slice(&40000u16.to_be_bytes());
     f[36..38].copy_from_slice(&7u16.to_be_bytes());
     f[38..40].copy_from_slice(&((8 + len) as u16).to_be_bytes());
-    UdpPacket::new_unchecked(&mut f[34..])
-        .fill_checksum([198, 18, 0, 1].into(), [198, 18, 0, 2].into());
+    UdpPacket::new_unchecked(&mut f[34..]).fill_checksum(
+        std::net::Ipv4Addr::new(198, 18, 0, 1),
+        std::net::Ipv4Addr::new(198, 18, 0, 2),
+    );
     f
 }
 
@@ -130,9 +132,9 @@ fn main() {
 
     let n = 1_000_000u32;
     let key = |i: u32| FlowKey {
-        local_ip: std::net::Ipv4Addr::new(198, 18, 0, 2),
+        local_ip: std::net::Ipv4Addr::new(198, 18, 0, 2).into(),
         local_port: 7,
-        remote_ip: std::net::Ipv4Addr::from(0xc612_0000 | (i >> 16)),
+        remote_ip: std::net::Ipv4Addr::from(0xc612_0000 | (i >> 16)).into(),
         remote_port: i as u16,
     };
     let mut table = ConnTable::new(n as usize, 0x5eed);

@@ -83,18 +83,18 @@ fn a_closed_port_counts_as_refused() {
 
 /// A server application that takes no datagram but notes who sent each.
 #[derive(Default)]
-struct Senders(std::collections::BTreeSet<std::net::Ipv4Addr>);
+struct Senders(std::collections::BTreeSet<std::net::IpAddr>);
 
 impl xstack::stack::App for Senders {
     type Conn = ();
     fn datagram(
         &mut self,
         _now: Instant,
-        from: std::net::SocketAddrV4,
-        _local: std::net::SocketAddrV4,
+        from: std::net::SocketAddr,
+        _local: std::net::SocketAddr,
         _payload: &[u8],
     ) -> bool {
-        self.0.insert(*from.ip());
+        self.0.insert(from.ip());
         false
     }
 }

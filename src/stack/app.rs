@@ -22,7 +22,7 @@
 use super::Net;
 use crate::proto::tcp::{CloseReason, Connection, State};
 use crate::time::Instant;
-use core::net::SocketAddrV4;
+use core::net::SocketAddr;
 
 /// Names one connection of the endpoint: its table slot, and its local port as a check
 /// that the slot has not been reused.
@@ -36,7 +36,7 @@ pub struct ConnId {
 pub struct TcpSocket<'a> {
     pub(super) conn: &'a mut Connection,
     pub(super) id: ConnId,
-    pub(super) remote: SocketAddrV4,
+    pub(super) remote: SocketAddr,
 }
 
 impl TcpSocket<'_> {
@@ -48,7 +48,7 @@ impl TcpSocket<'_> {
         self.id.local_port
     }
 
-    pub fn remote(&self) -> SocketAddrV4 {
+    pub fn remote(&self) -> SocketAddr {
         self.remote
     }
 
@@ -130,8 +130,8 @@ pub trait App {
     fn datagram(
         &mut self,
         now: Instant,
-        from: SocketAddrV4,
-        local: SocketAddrV4,
+        from: SocketAddr,
+        local: SocketAddr,
         payload: &[u8],
     ) -> bool {
         let _ = (now, from, local, payload);
@@ -140,7 +140,7 @@ pub trait App {
 
     /// An ICMP port unreachable: the datagram we sent from `local` to `to` found no
     /// listener. Returns whether the application took it.
-    fn unreachable(&mut self, now: Instant, to: SocketAddrV4, local: SocketAddrV4) -> bool {
+    fn unreachable(&mut self, now: Instant, to: SocketAddr, local: SocketAddr) -> bool {
         let _ = (now, to, local);
         false
     }

@@ -10,6 +10,8 @@
 
 use crate::time::Instant;
 use core::hash::{Hash, Hasher};
+use core::net::IpAddr;
+#[cfg(test)]
 use core::net::Ipv4Addr;
 use std::hash::DefaultHasher;
 
@@ -18,7 +20,7 @@ const MSS_TABLE: [u16; 8] = [536, 1024, 1220, 1360, 1400, 1440, 1452, 1460];
 const PERIOD_NS: u64 = 64_000_000_000;
 
 /// The 4-tuple a cookie is bound to: (local ip, local port, remote ip, remote port).
-pub type Tuple = (Ipv4Addr, u16, Ipv4Addr, u16);
+pub type Tuple = (IpAddr, u16, IpAddr, u16);
 
 pub struct SynCookies {
     secret: u64,
@@ -77,9 +79,9 @@ mod tests {
     use core::time::Duration;
 
     const T: Tuple = (
-        Ipv4Addr::new(198, 18, 0, 2),
+        IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
         7,
-        Ipv4Addr::new(198, 18, 0, 1),
+        IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1)),
         40000,
     );
 

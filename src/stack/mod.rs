@@ -39,7 +39,7 @@ use crate::wire::{
     checksum, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame,
     IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr, WireError,
 };
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use tcp::ports::PortSet;
 use tcp::{EndpointConfig, TcpEndpoint};
@@ -47,6 +47,7 @@ use trace::Tracer;
 
 pub(crate) const ETH_HEADER: usize = 14;
 pub(crate) const IPV4_HEADER: usize = 20;
+pub(crate) const IPV6_HEADER: usize = 40;
 const UDP_HEADER: usize = 8;
 /// TTL of every packet xstack originates or answers.
 const TTL: u8 = 64;
@@ -187,7 +188,7 @@ impl<A: App> Stack<A> {
         let mac = EthernetAddress(cfg.mac);
         let mut tcp = TcpEndpoint::new(
             EndpointConfig {
-                addrs: cfg.addrs.ips().to_vec(),
+                addrs: cfg.addrs.ips().iter().map(|&a| IpAddr::V4(a)).collect(),
                 mac,
                 tcp: TcpConfig {
                     mss: cfg.tcp.mss.min(cfg.mss()),
@@ -381,7 +382,10 @@ impl<A: App> Stack<A> {
         match protocol {
             IpProtocol::Icmp => self.handle_icmp(now, frame),
             IpProtocol::Udp => self.handle_udp(now, frame, src, dst, tx),
-            IpProtocol::Tcp => self.tcp.on_segment(now, frame, src, dst, &mut self.app),
+            IpProtocol::Tcp => {
+                self.tcp
+                    .on_segment(now, frame, src.into(), dst.into(), &mut self.app)
+            }
             _ => self.dropped(DropReason::UnknownProtocol),
         }
     }
@@ -412,7 +416,7 @@ impl<A: App> Stack<A> {
                     Ipv4Addr::new(q[16], q[17], q[18], q[19]),
                     port(IPV4_HEADER + 2),
                 );
-                if self.app.unreachable(now, to, local) {
+                if self.app.unreachable(now, to.into(), local.into()) {
                     return Verdict::Drop;
                 }
             }
@@ -470,8 +474,8 @@ impl<A: App> Stack<A> {
                 self.sockperf_reply(frame)
             }
             UdpService::Closed => {
-                let from = SocketAddrV4::new(src, udp.src_port());
-                let to = SocketAddrV4::new(dst, port);
+                let from = SocketAddr::new(src.into(), udp.src_port());
+                let to = SocketAddr::new(dst.into(), port);
                 if self.app.datagram(now, from, to, udp.payload()) {
                     return Verdict::Drop;
                 }
@@ -643,11 +647,13 @@ impl<C> Net<'_, C> {
     /// Opens a TCP connection to `remote` from the next free ephemeral port of our
     /// addresses (taken in turn); `state` is the application's for it. The peer must
     /// have been resolved.
-    pub fn connect(&mut self, remote: SocketAddrV4, state: C) -> Result<ConnId, ConnectError> {
-        let mac = self
-            .arp
-            .lookup(*remote.ip(), self.now)
-            .ok_or(ConnectError::NoRoute)?;
+    pub fn connect(&mut self, remote: SocketAddr, state: C) -> Result<ConnId, ConnectError> {
+        let mac = match remote.ip() {
+            IpAddr::V4(ip) => self.arp.lookup(ip, self.now),
+            // Neighbour discovery is not wired in yet: no IPv6 peer is reachable.
+            IpAddr::V6(_) => None,
+        }
+        .ok_or(ConnectError::NoRoute)?;
         self.tcp.connect(self.now, remote, mac, state)
     }
 
@@ -796,16 +802,51 @@ impl<A: App> Engine for Stack<A> {
     }
 }
 
+/// The length of the IP header xstack writes for `ip`'s family (no options, no
+/// extension headers).
+pub(crate) fn ip_header_len(ip: IpAddr) -> usize {
+    if ip.is_ipv4() {
+        IPV4_HEADER
+    } else {
+        IPV6_HEADER
+    }
+}
+
+/// Writes a bare IPv6 header (RFC 8200 §3: no extension headers, traffic class and flow
+/// label 0, hop limit 64) into the first 40 bytes of `buf`. Both addresses must be IPv6.
+pub(crate) fn write_ipv6_header(
+    buf: &mut [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    next: IpProtocol,
+    payload_len: usize,
+) {
+    let v6 = |a: IpAddr| match a {
+        IpAddr::V6(a) => a.octets(),
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+    };
+    let h = &mut buf[..IPV6_HEADER];
+    h[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+    h[4..6].copy_from_slice(&(payload_len as u16).to_be_bytes());
+    h[6] = next.into();
+    h[7] = TTL;
+    h[8..24].copy_from_slice(&v6(src));
+    h[24..40].copy_from_slice(&v6(dst));
+}
+
+/// Points the Ethernet header of a request back at its sender, from `mac`.
+pub(crate) fn swap_macs(frame: &mut [u8], mac: EthernetAddress) {
+    let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+    let peer = eth.src_addr();
+    eth.set_dst_addr(peer);
+    eth.set_src_addr(mac);
+}
+
 /// Swaps the Ethernet and IPv4 addresses of a request so that it becomes the reply,
 /// and resets its TTL. Swapping addresses leaves every checksum as it was; only the
 /// TTL change is patched into the IPv4 header checksum.
 pub(crate) fn turn_around(frame: &mut [u8], mac: EthernetAddress) {
-    {
-        let mut eth = EthernetFrame::new_unchecked(&mut *frame);
-        let peer = eth.src_addr();
-        eth.set_dst_addr(peer);
-        eth.set_src_addr(mac);
-    }
+    swap_macs(frame, mac);
     let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..]);
     let (s, d) = (ip.src_addr(), ip.dst_addr());
     ip.set_src_addr(d);

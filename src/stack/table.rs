@@ -9,25 +9,47 @@
 //! - A slot index stays valid until its entry is removed; indices are reused after that.
 
 use core::hash::{BuildHasher, Hasher};
+use core::net::IpAddr;
+#[cfg(test)]
 use core::net::Ipv4Addr;
 use std::collections::HashMap;
 
-/// Identifies a flow: the local address and port (a stack may own several addresses)
-/// and the remote end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Identifies a flow: the local address and port (a stack may own several addresses,
+/// of either family) and the remote end. Both addresses are of one family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
-    pub local_ip: Ipv4Addr,
+    pub local_ip: IpAddr,
     pub local_port: u16,
-    pub remote_ip: Ipv4Addr,
+    pub remote_ip: IpAddr,
     pub remote_port: u16,
 }
 
-impl FlowKey {
-    fn packed(&self) -> u128 {
-        (u128::from(u32::from(self.local_ip)) << 64)
-            | (u128::from(u32::from(self.remote_ip)) << 32)
-            | (u128::from(self.remote_port) << 16)
-            | u128::from(self.local_port)
+impl core::hash::Hash for FlowKey {
+    /// IPv4 as two words (the remote end and ports, then the local address), so the map
+    /// does two multiplies per lookup; IPv6 as five.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let ports = (u64::from(self.remote_port) << 16) | u64::from(self.local_port);
+        match (self.local_ip, self.remote_ip) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => {
+                state.write_u64((u64::from(u32::from(r)) << 32) | ports);
+                state.write_u64(u64::from(u32::from(l)));
+            }
+            (l, r) => {
+                let (l, r) = (bits(l), bits(r));
+                state.write_u64(r as u64 ^ (ports << 32));
+                state.write_u64((r >> 64) as u64);
+                state.write_u64(l as u64);
+                state.write_u64((l >> 64) as u64);
+                state.write_u64(ports | 1 << 63);
+            }
+        }
+    }
+}
+
+fn bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
     }
 }
 
@@ -81,24 +103,12 @@ impl BuildHasher for FlowHashBuilder {
     }
 }
 
-/// Hashes the key as two words (the remote end and ports, then the local address), so
-/// the map does two multiplies per lookup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct PackedKey(u128);
-
-impl core::hash::Hash for PackedKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0 as u64);
-        state.write_u64((self.0 >> 64) as u64);
-    }
-}
-
 /// The insert was refused: the table holds `capacity` entries already.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TableFull;
 
 pub struct ConnTable<V> {
-    index: HashMap<PackedKey, u32, FlowHashBuilder>,
+    index: HashMap<FlowKey, u32, FlowHashBuilder>,
     slots: Vec<Option<(FlowKey, V)>>,
     free: Vec<u32>,
     capacity: usize,
@@ -131,7 +141,7 @@ impl<V> ConnTable<V> {
     /// The slot of `key`, if it is in the table.
     #[inline]
     pub fn find(&self, key: &FlowKey) -> Option<u32> {
-        self.index.get(&PackedKey(key.packed())).copied()
+        self.index.get(key).copied()
     }
 
     /// Adds `key` with `value` and returns its slot; refuses when full or already present
@@ -154,7 +164,7 @@ impl<V> ConnTable<V> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(PackedKey(key.packed()), i);
+        self.index.insert(key, i);
         Ok(i)
     }
 
@@ -175,7 +185,7 @@ impl<V> ConnTable<V> {
     /// Removes the entry in `slot` and returns it.
     pub fn remove(&mut self, slot: u32) -> Option<(FlowKey, V)> {
         let entry = self.slots.get_mut(slot as usize)?.take()?;
-        self.index.remove(&PackedKey(entry.0.packed()));
+        self.index.remove(&entry.0);
         self.free.push(slot);
         Some(entry)
     }
@@ -205,9 +215,9 @@ mod tests {
 
     fn key(n: u32) -> FlowKey {
         FlowKey {
-            local_ip: Ipv4Addr::new(198, 18, 0, 2),
+            local_ip: Ipv4Addr::new(198, 18, 0, 2).into(),
             local_port: 7,
-            remote_ip: Ipv4Addr::from(0xc612_0000 | (n >> 16)),
+            remote_ip: Ipv4Addr::from(0xc612_0000 | (n >> 16)).into(),
             remote_port: n as u16,
         }
     }
@@ -257,7 +267,7 @@ mod tests {
         let mut t = ConnTable::new(4, 1);
         let a = t.insert(key(1), "a").unwrap();
         let other = FlowKey {
-            local_ip: Ipv4Addr::new(198, 18, 0, 3),
+            local_ip: Ipv4Addr::new(198, 18, 0, 3).into(),
             ..key(1)
         };
         assert_eq!(t.find(&other), None);
@@ -268,8 +278,29 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_flows_are_keys_of_their_own() {
+        let v6 = |last: u16| FlowKey {
+            local_ip: core::net::Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2).into(),
+            local_port: 7,
+            remote_ip: core::net::Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, last).into(),
+            remote_port: 40000,
+        };
+        let mut t = ConnTable::new(8, 1);
+        let a = t.insert(v6(1), "a").unwrap();
+        let b = t.insert(v6(3), "b").unwrap();
+        let c = t.insert(key(1), "c").unwrap();
+        assert_eq!(
+            (t.find(&v6(1)), t.find(&v6(3)), t.find(&key(1))),
+            (Some(a), Some(b), Some(c))
+        );
+        assert_eq!(t.find(&v6(4)), None);
+        assert_eq!(t.remove(a), Some((v6(1), "a")));
+        assert_eq!(t.find(&v6(1)), None);
+    }
+
+    #[test]
     fn the_seed_changes_the_hash() {
-        let h = |seed| FlowHashBuilder::with_seed(seed).hash_one(PackedKey(key(5).packed()));
+        let h = |seed| FlowHashBuilder::with_seed(seed).hash_one(key(5));
         assert_ne!(h(1), h(2));
         assert_eq!(h(1), h(1));
     }

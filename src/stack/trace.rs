@@ -14,7 +14,7 @@
 use crate::proto::tcp::State;
 use crate::time::Instant;
 use crate::wire::TcpFlags;
-use core::net::Ipv4Addr;
+use core::net::SocketAddr;
 use std::io::Write;
 
 /// One segment as the trace shows it.
@@ -48,7 +48,7 @@ impl Tracer {
         now.saturating_since(start).as_secs_f64()
     }
 
-    pub fn segment(&mut self, now: Instant, peer: (Ipv4Addr, u16), port: u16, r: &Rung) {
+    pub fn segment(&mut self, now: Instant, peer: SocketAddr, port: u16, r: &Rung) {
         let t = self.stamp(now);
         let body = format!(
             "{:<9} seq={:<10} ack={:<10} win={:<5} len={:<4}",
@@ -63,7 +63,7 @@ impl Tracer {
         } else {
             ("◀───", "────")
         };
-        let peer = format!("{}:{}", peer.0, peer.1);
+        let peer = peer.to_string();
         // Trace output is best effort: a closed stderr must not stop the worker.
         let _ = writeln!(
             self.out,
@@ -71,16 +71,9 @@ impl Tracer {
         );
     }
 
-    pub fn state(
-        &mut self,
-        now: Instant,
-        peer: (Ipv4Addr, u16),
-        port: u16,
-        from: State,
-        to: State,
-    ) {
+    pub fn state(&mut self, now: Instant, peer: SocketAddr, port: u16, from: State, to: State) {
         let t = self.stamp(now);
-        let peer = format!("{}:{}", peer.0, peer.1);
+        let peer = peer.to_string();
         let _ = writeln!(
             self.out,
             "{t:12.6} s  {peer:<21}  {:74}  :{port}  {from} → {to}",
@@ -121,7 +114,7 @@ mod tests {
     fn rungs_point_the_right_way_and_transitions_are_named() {
         let buf = Captured::default();
         let mut t = Tracer::new(Box::new(buf.clone()));
-        let peer = (Ipv4Addr::new(198, 18, 0, 1), 41234);
+        let peer: SocketAddr = "198.18.0.1:41234".parse().unwrap();
         let syn = Rung {
             inbound: true,
             flags: TcpFlags::SYN,

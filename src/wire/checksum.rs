@@ -11,7 +11,7 @@
 //! Partial sums may be combined only when each part starts at an even byte offset of the
 //! whole; an odd trailing byte is padded with a zero byte on the right (RFC 1071 §4.1).
 
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Folds a wide accumulator of 16-bit word sums into a 16-bit ones'-complement sum
 /// (end-around carry).
@@ -76,6 +76,42 @@ pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16)
     )
 }
 
+/// The sum of the IPv6 pseudo-header (RFC 8200 §8.1): source, destination, the
+/// upper-layer packet length (32 bits), three zero bytes and the next header.
+#[inline]
+pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, length: u32) -> u16 {
+    let words = |a: Ipv6Addr| {
+        let b = u128::from(a);
+        (0..8)
+            .map(|i| ((b >> (16 * i)) & 0xFFFF) as u64)
+            .sum::<u64>()
+    };
+    fold(
+        words(src)
+            + words(dst)
+            + u64::from(length >> 16)
+            + u64::from(length & 0xFFFF)
+            + u64::from(next_header),
+    )
+}
+
+/// The pseudo-header sum of either family: both addresses must be of one family (an
+/// IPv4 address paired with an IPv6 one is summed as its IPv4-mapped form).
+#[inline]
+pub fn pseudo_header(src: IpAddr, dst: IpAddr, protocol: u8, length: u32) -> u16 {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_header_v4(s, d, protocol, length as u16),
+        _ => pseudo_header_v6(v6(src), v6(dst), protocol, length),
+    }
+}
+
+fn v6(a: IpAddr) -> Ipv6Addr {
+    match a {
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
+        IpAddr::V6(a) => a,
+    }
+}
+
 /// RFC 1624 eqn. 3: the new checksum after one 16-bit word (at an even offset) changes
 /// from `old_word` to `new_word`: `HC' = ~(~HC + ~m + m')`.
 ///
@@ -99,6 +135,25 @@ pub const fn update_u32(old_checksum: u16, old: u32, new: u32) -> u16 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn ipv6_pseudo_header_on_literal_bytes() {
+        let (a, b): (Ipv6Addr, Ipv6Addr) =
+            ("2001:2::1".parse().unwrap(), "2001:2::2".parse().unwrap());
+        // RFC 8200 §8.1: src, dst, 32-bit length, 24 zero bits, next header.
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&a.octets());
+        bytes.extend_from_slice(&b.octets());
+        bytes.extend_from_slice(&13u32.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 17]);
+        assert_eq!(pseudo_header_v6(a, b, 17, 13), sum(&bytes));
+        // By hand: 0x2001+0x0002+0x0001 + 0x2001+0x0002+0x0002 + 13 + 17.
+        assert_eq!(pseudo_header_v6(a, b, 17, 13), 0x4027);
+        assert_eq!(pseudo_header(a.into(), b.into(), 17, 13), 0x4027);
+        // A jumbo length counts both of its halves.
+        let big = pseudo_header_v6(a, b, 6, 0x0001_0002);
+        assert_eq!(big, fold(0x4009 + 1 + 2 + 6));
+    }
 
     #[test]
     fn rfc1071_example_sums_to_ddf2() {

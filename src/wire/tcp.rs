@@ -11,6 +11,8 @@
 //! length or overrunning options are `WireError::Malformed`; unknown ones are skipped.
 
 use core::fmt;
+use core::net::IpAddr;
+#[cfg(test)]
 use core::net::Ipv4Addr;
 use core::ops::{BitAnd, BitOr, BitOrAssign};
 
@@ -401,10 +403,11 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         self.buffer.as_ref().len()
     }
 
-    /// The checksum over the IPv4 pseudo-header and the whole buffer verifies.
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    /// The checksum over the pseudo-header (IPv4 or IPv6, as the addresses are) and the
+    /// whole buffer verifies.
+    pub fn verify_checksum(&self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> bool {
         let b = self.buffer.as_ref();
-        let ph = checksum::pseudo_header_v4(src, dst, PROTO_TCP, b.len() as u16);
+        let ph = checksum::pseudo_header(src.into(), dst.into(), PROTO_TCP, b.len() as u32);
         checksum::combine(&[ph, checksum::sum(b)]) == 0xFFFF
     }
 }
@@ -458,12 +461,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         &mut self.buffer.as_mut()[start..]
     }
 
-    /// Computes the checksum over the IPv4 pseudo-header and the whole buffer (header,
-    /// options and payload): call it after the payload is in place.
-    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+    /// Computes the checksum over the pseudo-header (IPv4 or IPv6) and the whole buffer
+    /// (header, options and payload): call it after the payload is in place.
+    pub fn fill_checksum(&mut self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) {
         self.set_checksum(0);
         let b = self.buffer.as_ref();
-        let ph = checksum::pseudo_header_v4(src, dst, PROTO_TCP, b.len() as u16);
+        let ph = checksum::pseudo_header(src.into(), dst.into(), PROTO_TCP, b.len() as u32);
         let c = !checksum::combine(&[ph, checksum::sum(b)]);
         self.set_checksum(c);
     }
@@ -492,8 +495,8 @@ impl<'a> TcpRepr<'a> {
     /// (`Malformed`).
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &TcpPacket<&'a T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) -> Result<TcpRepr<'a>, WireError> {
         packet.check_len()?;
         if !packet.verify_checksum(src, dst) {
@@ -566,8 +569,8 @@ impl<'a> TcpRepr<'a> {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut TcpPacket<T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) {
         debug_assert_eq!(packet.segment_len(), self.buffer_len());
         self.emit_header(packet);
@@ -936,7 +939,7 @@ mod tests {
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..100), src in any::<u32>(), dst in any::<u32>()) {
             if let Ok(p) = TcpPacket::new_checked(&data[..]) {
-                let _ = TcpRepr::parse(&p, src.into(), dst.into());
+                let _ = TcpRepr::parse(&p, Ipv4Addr::from(src), Ipv4Addr::from(dst));
                 let _ = TcpRepr::parse_unverified(&p);
                 let _ = (p.options(), p.payload(), p.flags().to_string());
             }

@@ -6,6 +6,8 @@
 //! 0 means the sender computed none, and is accepted; a computed checksum of 0 is sent as
 //! 0xFFFF (RFC 768).
 
+use core::net::IpAddr;
+#[cfg(test)]
 use core::net::Ipv4Addr;
 
 use super::ipv4::IpProtocol;
@@ -87,13 +89,18 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         &self.buffer.as_ref()[..usize::from(self.len())]
     }
 
-    /// True if the checksum field is 0 ("none") or verifies over the pseudo-header and the
-    /// datagram (bounded by the length field).
-    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    /// True if the checksum verifies over the pseudo-header and the datagram (bounded by
+    /// the length field). Over IPv4 a checksum field of 0 means "none" and passes; over
+    /// IPv6 the checksum is mandatory and 0 fails.
+    //= https://www.rfc-editor.org/rfc/rfc8200#section-8.1
+    //# IPv6 receivers must discard UDP packets containing a zero checksum
+    //# and should log the error.
+    pub fn verify_checksum(&self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) -> bool {
+        let (src, dst) = (src.into(), dst.into());
         if self.checksum() == 0 {
-            return true;
+            return src.is_ipv4();
         }
-        let ph = checksum::pseudo_header_v4(src, dst, PROTO_UDP, self.len());
+        let ph = checksum::pseudo_header(src, dst, PROTO_UDP, u32::from(self.len()));
         checksum::combine(&[ph, checksum::sum(self.datagram())]) == 0xFFFF
     }
 }
@@ -127,9 +134,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     //# If the computed  checksum  is zero,  it is transmitted  as all ones (the
     //# equivalent  in one's complement  arithmetic).   An all zero  transmitted
     //# checksum  value means that the transmitter  generated  no checksum
-    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+    pub fn fill_checksum(&mut self, src: impl Into<IpAddr>, dst: impl Into<IpAddr>) {
         self.set_checksum(0);
-        let ph = checksum::pseudo_header_v4(src, dst, PROTO_UDP, self.len());
+        let ph = checksum::pseudo_header(src.into(), dst.into(), PROTO_UDP, u32::from(self.len()));
         let c = !checksum::combine(&[ph, checksum::sum(self.datagram())]);
         self.set_checksum(if c == 0 { 0xFFFF } else { c });
     }
@@ -158,8 +165,8 @@ impl UdpRepr {
     /// Checks structure and the checksum (`BadChecksum`; 0 = none is accepted).
     pub fn parse<T: AsRef<[u8]>>(
         packet: &UdpPacket<T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) -> Result<UdpRepr, WireError> {
         packet.check_len()?;
         if !packet.verify_checksum(src, dst) {
@@ -203,8 +210,8 @@ impl UdpRepr {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         packet: &mut UdpPacket<T>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
     ) {
         self.emit_header(packet);
         packet.fill_checksum(src, dst);
@@ -347,7 +354,7 @@ mod tests {
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..64), src in any::<u32>(), dst in any::<u32>()) {
             if let Ok(p) = UdpPacket::new_checked(&data[..]) {
-                let _ = UdpRepr::parse(&p, src.into(), dst.into());
+                let _ = UdpRepr::parse(&p, Ipv4Addr::from(src), Ipv4Addr::from(dst));
                 let _ = p.payload();
             }
         }

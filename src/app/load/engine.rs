@@ -21,7 +21,7 @@ use crate::stack::tcp::ports::PortSet;
 use crate::stack::{App, Net};
 use crate::time::Instant;
 use crate::wire::sockperf::{SockperfHeader, FLAG_CLIENT, FLAG_PONG_REQUEST};
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use core::time::Duration;
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
@@ -734,15 +734,23 @@ impl App for UdpLoad {
     fn datagram(
         &mut self,
         now: Instant,
-        from: SocketAddrV4,
-        local: SocketAddrV4,
+        from: SocketAddr,
+        local: SocketAddr,
         payload: &[u8],
     ) -> bool {
-        self.on_reply(now, from, local, payload)
+        match (from, local) {
+            (SocketAddr::V4(from), SocketAddr::V4(local)) => {
+                self.on_reply(now, from, local, payload)
+            }
+            _ => false,
+        }
     }
 
-    fn unreachable(&mut self, _now: Instant, to: SocketAddrV4, local: SocketAddrV4) -> bool {
-        self.on_unreachable(to, local)
+    fn unreachable(&mut self, _now: Instant, to: SocketAddr, local: SocketAddr) -> bool {
+        match (to, local) {
+            (SocketAddr::V4(to), SocketAddr::V4(local)) => self.on_unreachable(to, local),
+            _ => false,
+        }
     }
 
     fn poll(&mut self, now: Instant, net: &mut Net<'_, ()>) {

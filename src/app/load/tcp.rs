@@ -292,7 +292,7 @@ impl TcpLoad {
 
     /// Opens a connection for client `c`.
     fn connect(&mut self, now: Instant, c: u32, net: &mut Net<'_, Owner>) {
-        let id = match net.connect(self.target, Some(c)) {
+        let id = match net.connect(self.target.into(), Some(c)) {
             Ok(id) => id,
             // Every port is busy or in TIME_WAIT: the port space is the limit, not the
             // server. Wait for one (counted by the stack, not an error).
@@ -300,7 +300,9 @@ impl TcpLoad {
                 self.idle.push(Reverse((now + PORT_WAIT, c)));
                 return;
             }
-            Err(ConnectError::NoRoute) => {
+            // The CLI gives a target of a family we own an address of; should it not,
+            // retrying at the pause rate is harmless.
+            Err(ConnectError::NoRoute | ConnectError::NoAddress) => {
                 self.idle.push(Reverse((now + RETRY_PAUSE, c)));
                 return;
             }

@@ -33,7 +33,9 @@ use super::app::{App, ConnId, TcpSocket};
 use super::cookie::SynCookies;
 use super::table::{ConnTable, FlowKey};
 use super::trace::{Rung, Tracer};
-use super::{drop_reason, turn_around, ETH_HEADER, IPV4_HEADER};
+use super::{
+    drop_reason, ip_header_len, swap_macs, turn_around, write_ipv6_header, ETH_HEADER, IPV4_HEADER,
+};
 use crate::driver::{Transmit, Verdict};
 use crate::metrics::{DropReason, StackCounters};
 use crate::proto::tcp::{
@@ -46,7 +48,7 @@ use crate::wire::{
 };
 use core::cmp::Reverse;
 use core::hash::{Hash, Hasher};
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 use pool::BufferPool;
 use ports::{EphemeralPorts, PortSet};
@@ -75,13 +77,16 @@ pub enum ConnectError {
     /// The connection table is full.
     #[error("the connection table is full")]
     TableFull,
+    /// We own no address of the target's family (IPv4 or IPv6).
+    #[error("no local address of the target's family")]
+    NoAddress,
 }
 
 /// What the endpoint is built from.
 #[derive(Clone, Debug)]
 pub struct EndpointConfig {
-    /// Our addresses, sorted (as `AddrSet` keeps them).
-    pub addrs: Vec<Ipv4Addr>,
+    /// Our addresses, sorted (IPv4 before IPv6, as `AddrSet` keeps them).
+    pub addrs: Vec<IpAddr>,
     pub mac: EthernetAddress,
     pub tcp: TcpConfig,
     /// Most connections at once.
@@ -131,8 +136,10 @@ impl<C> Flow<C> {
 }
 
 pub struct TcpEndpoint<C> {
-    /// Our addresses, sorted; `ports[i]` are `addrs[i]`'s.
-    addrs: Box<[Ipv4Addr]>,
+    /// Our addresses, sorted (IPv4 first); `ports[i]` are `addrs[i]`'s.
+    addrs: Box<[IpAddr]>,
+    /// How many of `addrs` are IPv4.
+    v4_addrs: usize,
     mac: EthernetAddress,
     cfg: TcpConfig,
     /// One bit per port.
@@ -150,8 +157,8 @@ pub struct TcpEndpoint<C> {
     /// Connections in TIME_WAIT.
     time_wait: usize,
     ports: Box<[EphemeralPorts]>,
-    /// The address the next active open tries first.
-    next_addr: usize,
+    /// The address the next active open tries first, IPv4 and IPv6.
+    next_addr: [usize; 2],
     /// Buffers of finished connections, for the next ones.
     pool: BufferPool,
     /// `--trace`: the ladder of every connection.
@@ -175,13 +182,15 @@ impl<C> TcpEndpoint<C> {
         }
         assert!(!cfg.addrs.is_empty(), "an endpoint needs an address");
         debug_assert!(cfg.addrs.windows(2).all(|w| w[0] < w[1]), "sorted");
+        let v4_addrs = cfg.addrs.iter().filter(|a| a.is_ipv4()).count();
         TcpEndpoint {
             ports: cfg
                 .addrs
                 .iter()
                 .map(|_| EphemeralPorts::new(cfg.ports))
                 .collect(),
-            next_addr: 0,
+            next_addr: [0, v4_addrs],
+            v4_addrs,
             addrs: cfg.addrs.into_boxed_slice(),
             mac: cfg.mac,
             cfg: cfg.tcp,
@@ -270,7 +279,7 @@ impl<C> TcpEndpoint<C> {
     }
 
     /// The ephemeral ports of our address `ip`.
-    fn ports_of(&mut self, ip: Ipv4Addr) -> Option<&mut EphemeralPorts> {
+    fn ports_of(&mut self, ip: IpAddr) -> Option<&mut EphemeralPorts> {
         let i = if self.addrs.len() == 1 {
             0
         } else {
@@ -308,7 +317,7 @@ impl<C> TcpEndpoint<C> {
         let sock = TcpSocket {
             conn: &mut flow.conn,
             id,
-            remote: SocketAddrV4::new(key.remote_ip, key.remote_port),
+            remote: SocketAddr::new(key.remote_ip, key.remote_port),
         };
         Some((sock, &mut flow.app))
     }
@@ -322,18 +331,31 @@ impl<C> TcpEndpoint<C> {
     pub fn connect(
         &mut self,
         now: Instant,
-        remote: SocketAddrV4,
+        remote: SocketAddr,
         peer_mac: EthernetAddress,
         state: C,
     ) -> Result<ConnId, ConnectError> {
+        let (family, range) = if remote.is_ipv4() {
+            (0, 0..self.v4_addrs)
+        } else {
+            (1, self.v4_addrs..self.addrs.len())
+        };
+        if range.is_empty() {
+            return Err(ConnectError::NoAddress);
+        }
+        let cfg = self.cfg_for(remote.ip());
         for _ in 0..self.ports[0].len() {
-            let a = self.next_addr;
-            self.next_addr = (a + 1) % self.addrs.len();
+            let a = self.next_addr[family];
+            self.next_addr[family] = if a + 1 == range.end {
+                range.start
+            } else {
+                a + 1
+            };
             let port = self.ports[a].next_candidate();
             let key = FlowKey {
                 local_ip: self.addrs[a],
                 local_port: port,
-                remote_ip: *remote.ip(),
+                remote_ip: remote.ip(),
                 remote_port: remote.port(),
             };
             let isn = self.isn(now, &key);
@@ -359,7 +381,7 @@ impl<C> TcpEndpoint<C> {
             if self.conns.find(&key).is_some() {
                 continue;
             }
-            let conn = Connection::connect(self.cfg, now, isn, self.pool.take(&self.cfg));
+            let conn = Connection::connect(cfg, now, isn, self.pool.take(&cfg));
             let Some(slot) = self.insert(key, Flow::new(conn, state, peer_mac)) else {
                 return Err(ConnectError::TableFull);
             };
@@ -374,7 +396,20 @@ impl<C> TcpEndpoint<C> {
         Err(ConnectError::NoPort)
     }
 
-    /// A TCP segment in `frame` (Ethernet, a 20-byte IPv4 header, TCP) from `src` to
+    /// TCP's settings for a connection with `peer`: over IPv6 the MSS is 20 bytes less
+    /// (its header is 40 bytes, not 20).
+    fn cfg_for(&self, peer: IpAddr) -> TcpConfig {
+        match peer {
+            IpAddr::V4(_) => self.cfg,
+            IpAddr::V6(_) => TcpConfig {
+                mss: self.cfg.mss.saturating_sub(20).max(1220),
+                ..self.cfg
+            },
+        }
+    }
+
+    /// A TCP segment in `frame` (Ethernet, a bare IP header — 20 bytes of IPv4 or 40 of
+    /// IPv6, options and extension headers already removed — and TCP) from `src` to
     /// `dst`: to its connection; a SYN to a listening port opens one; anything else is
     /// for no connection and is answered as RFC 9293 §3.10.7.1 says, with the reply
     /// written over the request.
@@ -382,12 +417,12 @@ impl<C> TcpEndpoint<C> {
         &mut self,
         now: Instant,
         frame: &mut [u8],
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: IpAddr,
+        dst: IpAddr,
         app: &mut A,
     ) -> Verdict {
         let peer_mac = EthernetFrame::new_unchecked(&*frame).src_addr();
-        let tcp = &frame[ETH_HEADER + IPV4_HEADER..];
+        let tcp = &frame[ETH_HEADER + ip_header_len(src)..];
         let (sport, dport, seq, ack, flags, seg_len) = {
             let packet = match TcpPacket::new_checked(tcp) {
                 Ok(p) => p,
@@ -420,7 +455,7 @@ impl<C> TcpEndpoint<C> {
                     window: r.window,
                     len: r.payload.len(),
                 };
-                t.segment(now, (src, r.src_port), r.dst_port, &rung);
+                t.segment(now, SocketAddr::new(src, r.src_port), r.dst_port, &rung);
             }
             let is_syn = r.flags.contains(TcpFlags::SYN)
                 && !r
@@ -478,7 +513,10 @@ impl<C> TcpEndpoint<C> {
                     }
                 } else {
                     let tuple = (dst, r.dst_port, src, r.src_port);
-                    let mss = r.options.mss.unwrap_or(536);
+                    let mss = r
+                        .options
+                        .mss
+                        .unwrap_or(if src.is_ipv4() { 536 } else { 1220 });
                     let (cookie, _) = self.cookies.make(now, tuple, r.seq, mss);
                     self.last_cookie = Some(now);
                     self.counters.tcp_syn_cookies_sent.inc();
@@ -491,7 +529,7 @@ impl<C> TcpEndpoint<C> {
                         window: u16::MAX,
                         urgent: 0,
                         options: TcpOptions {
-                            mss: Some(self.cfg.mss),
+                            mss: Some(self.cfg_for(src).mss),
                             ..TcpOptions::default()
                         },
                         payload: &[],
@@ -506,13 +544,9 @@ impl<C> TcpEndpoint<C> {
                 if let Some((iss, irs, mss)) = self.cookies.check(now, tuple, r.seq, r.ack) {
                     if let Some(state) = app.accept(now, r.dst_port) {
                         self.counters.tcp_syn_cookies_ok.inc();
-                        let conn = Connection::accept_cookie(
-                            self.cfg,
-                            iss,
-                            irs,
-                            mss,
-                            self.pool.take(&self.cfg),
-                        );
+                        let cfg = self.cfg_for(src);
+                        let conn =
+                            Connection::accept_cookie(cfg, iss, irs, mss, self.pool.take(&cfg));
                         let flow = Flow::new(conn, state, peer_mac);
                         if let Some(slot) = self.accept_into_table(key, flow) {
                             self.segment_arrived(now, slot, &seg);
@@ -566,8 +600,8 @@ impl<C> TcpEndpoint<C> {
         &mut self,
         now: Instant,
         frame: &mut [u8],
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: IpAddr,
+        dst: IpAddr,
         reply: &TcpRepr,
     ) -> Verdict {
         if let Some(t) = &mut self.trace {
@@ -579,18 +613,30 @@ impl<C> TcpEndpoint<C> {
                 window: reply.window,
                 len: 0,
             };
-            t.segment(now, (src, reply.dst_port), reply.src_port, &rung);
+            t.segment(
+                now,
+                SocketAddr::new(src, reply.dst_port),
+                reply.src_port,
+                &rung,
+            );
         }
-        let len = ETH_HEADER + IPV4_HEADER + reply.buffer_len();
+        let ip_len = ip_header_len(src);
+        let len = ETH_HEADER + ip_len + reply.buffer_len();
         if len > frame.len() {
             return self.dropped(DropReason::Truncated);
         }
-        turn_around(frame, self.mac);
-        let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..len]);
-        ip.set_total_len((IPV4_HEADER + reply.buffer_len()) as u16);
-        ip.fill_checksum();
+        if src.is_ipv4() {
+            turn_around(frame, self.mac);
+            let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..len]);
+            ip.set_total_len((IPV4_HEADER + reply.buffer_len()) as u16);
+            ip.fill_checksum();
+        } else {
+            swap_macs(frame, self.mac);
+            let ip = &mut frame[ETH_HEADER..];
+            write_ipv6_header(ip, dst, src, IpProtocol::Tcp, reply.buffer_len());
+        }
         reply.emit(
-            &mut TcpPacket::new_unchecked(&mut frame[ETH_HEADER + IPV4_HEADER..len]),
+            &mut TcpPacket::new_unchecked(&mut frame[ETH_HEADER + ip_len..len]),
             dst,
             src,
         );
@@ -652,7 +698,8 @@ impl<C> TcpEndpoint<C> {
         state: C,
     ) {
         let isn = self.isn(now, &key);
-        let conn = Connection::accept(self.cfg, now, isn, syn, self.pool.take(&self.cfg));
+        let cfg = self.cfg_for(key.remote_ip);
+        let conn = Connection::accept(cfg, now, isn, syn, self.pool.take(&cfg));
         let mut flow = Flow::new(conn, state, peer_mac);
         flow.half_open = true;
         if let Some(slot) = self.accept_into_table(key, flow) {
@@ -677,7 +724,7 @@ impl<C> TcpEndpoint<C> {
             slot,
             local_port: key.local_port,
         };
-        let remote = SocketAddrV4::new(key.remote_ip, key.remote_port);
+        let remote = SocketAddr::new(key.remote_ip, key.remote_port);
         let mac = self.mac;
         let TcpEndpoint {
             conns,
@@ -731,7 +778,7 @@ impl<C> TcpEndpoint<C> {
                     window: h.window,
                     len: p1.len() + p2.len(),
                 };
-                t.segment(now, (key.remote_ip, key.remote_port), key.local_port, &rung);
+                t.segment(now, remote, key.local_port, &rung);
             }
             ok
         });
@@ -851,7 +898,7 @@ fn drain_events<C>(
                 if let Some(t) = trace.as_mut() {
                     t.state(
                         now,
-                        (key.remote_ip, key.remote_port),
+                        SocketAddr::new(key.remote_ip, key.remote_port),
                         key.local_port,
                         from,
                         to,
@@ -910,24 +957,32 @@ fn emit_tcp(
         payload: &[],
     };
     let tcp_len = repr.header_len() + p1.len() + p2.len();
-    let len = ETH_HEADER + IPV4_HEADER + tcp_len;
+    let ip_len = ip_header_len(key.local_ip);
+    let len = ETH_HEADER + ip_len + tcp_len;
     if len > buf.len() {
         return 0;
     }
     let mut eth = EthernetFrame::new_unchecked(&mut buf[..ETH_HEADER]);
     eth.set_dst_addr(peer_mac);
     eth.set_src_addr(mac);
-    eth.set_ethertype(EtherType::Ipv4);
-    let ip = key.local_ip;
-    Ipv4Repr::new(ip, key.remote_ip, IpProtocol::Tcp, tcp_len).emit(
-        &mut Ipv4Packet::new_unchecked(&mut buf[ETH_HEADER..ETH_HEADER + IPV4_HEADER]),
-    );
-    let mut pkt = TcpPacket::new_unchecked(&mut buf[ETH_HEADER + IPV4_HEADER..len]);
+    match (key.local_ip, key.remote_ip) {
+        (IpAddr::V4(ip), IpAddr::V4(peer)) => {
+            eth.set_ethertype(EtherType::Ipv4);
+            Ipv4Repr::new(ip, peer, IpProtocol::Tcp, tcp_len).emit(&mut Ipv4Packet::new_unchecked(
+                &mut buf[ETH_HEADER..ETH_HEADER + IPV4_HEADER],
+            ));
+        }
+        (ip, peer) => {
+            eth.set_ethertype(EtherType::Ipv6);
+            write_ipv6_header(&mut buf[ETH_HEADER..], ip, peer, IpProtocol::Tcp, tcp_len);
+        }
+    }
+    let mut pkt = TcpPacket::new_unchecked(&mut buf[ETH_HEADER + ip_len..len]);
     repr.emit_header(&mut pkt);
     let payload = pkt.payload_mut();
     payload[..p1.len()].copy_from_slice(p1);
     payload[p1.len()..].copy_from_slice(p2);
-    pkt.fill_checksum(ip, key.remote_ip);
+    pkt.fill_checksum(key.local_ip, key.remote_ip);
     len
 }
 
