@@ -1,12 +1,13 @@
-//! wire/udp: the UDP header (RFC 768) and its IPv4 pseudo-header checksum.
+//! wire/udp: the UDP header (RFC 768) and its IPv4 and IPv6 pseudo-header checksums.
 //!
 //! Layer: `wire/`, sans-IO. It owns the 8-byte UDP header. Invariants of a [`UdpPacket`]
 //! from `new_checked`: 8 <= length field <= buffer length, so no accessor panics; the
-//! payload is bounded by the length field (the buffer may be longer). A checksum field of
-//! 0 means the sender computed none, and is accepted; a computed checksum of 0 is sent as
-//! 0xFFFF (RFC 768).
+//! payload is bounded by the length field (the buffer may be longer). Over IPv4 a
+//! checksum field of 0 means the sender computed none, and is accepted; over IPv6 the
+//! checksum is mandatory and a 0 field is invalid (RFC 8200 §8.1): the `_v6` methods
+//! reject it. Either way a computed checksum of 0 is sent as 0xFFFF (RFC 768).
 
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use super::ipv4::IpProtocol;
 use super::{be, checksum, WireError};
@@ -96,6 +97,19 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         let ph = checksum::pseudo_header_v4(src, dst, PROTO_UDP, self.len());
         checksum::combine(&[ph, checksum::sum(self.datagram())]) == 0xFFFF
     }
+
+    /// Over IPv6: true only if the checksum field is not 0 and verifies over the IPv6
+    /// pseudo-header and the datagram (bounded by the length field).
+    //= https://www.rfc-editor.org/rfc/rfc8200#section-8.1
+    //# IPv6 receivers must discard UDP packets containing a zero checksum
+    //# and should log the error.
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        if self.checksum() == 0 {
+            return false;
+        }
+        let ph = checksum::pseudo_header_v6(src, dst, PROTO_UDP, u32::from(self.len()));
+        checksum::combine(&[ph, checksum::sum(self.datagram())]) == 0xFFFF
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
@@ -134,6 +148,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
         self.set_checksum(if c == 0 { 0xFFFF } else { c });
     }
 
+    /// [`fill_checksum`](Self::fill_checksum) over the IPv6 pseudo-header; a computed 0
+    /// is written as 0xFFFF, so the field is never 0.
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        self.set_checksum(0);
+        let ph = checksum::pseudo_header_v6(src, dst, PROTO_UDP, u32::from(self.len()));
+        let c = !checksum::combine(&[ph, checksum::sum(self.datagram())]);
+        self.set_checksum(if c == 0 { 0xFFFF } else { c });
+    }
+
     /// Swaps source and destination ports in place; the checksum is unchanged (the sum
     /// is order-independent), so a datagram can be echoed without re-summing it.
     pub fn swap_ports(&mut self) {
@@ -163,6 +186,20 @@ impl UdpRepr {
     ) -> Result<UdpRepr, WireError> {
         packet.check_len()?;
         if !packet.verify_checksum(src, dst) {
+            return Err(WireError::BadChecksum);
+        }
+        Ok(Self::parse_unverified(packet))
+    }
+
+    /// [`parse`](Self::parse) over IPv6: a zero checksum field is `BadChecksum` too,
+    /// because IPv6 makes the UDP checksum mandatory (RFC 8200 §8.1).
+    pub fn parse_v6<T: AsRef<[u8]>>(
+        packet: &UdpPacket<T>,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+    ) -> Result<UdpRepr, WireError> {
+        packet.check_len()?;
+        if !packet.verify_checksum_v6(src, dst) {
             return Err(WireError::BadChecksum);
         }
         Ok(Self::parse_unverified(packet))
@@ -208,6 +245,17 @@ impl UdpRepr {
     ) {
         self.emit_header(packet);
         packet.fill_checksum(src, dst);
+    }
+
+    /// [`emit`](Self::emit) with the IPv6 pseudo-header checksum.
+    pub fn emit_v6<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut UdpPacket<T>,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+    ) {
+        self.emit_header(packet);
+        packet.fill_checksum_v6(src, dst);
     }
 }
 
@@ -327,7 +375,83 @@ mod tests {
         assert!(p.verify_checksum(B, A));
     }
 
+    const A6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0xa);
+    const B6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0x99);
+
+    /// The kernel's datagram 2001:2::a:40000 -> 2001:2::99:9, "ping!", checksum 0x2311
+    /// (captured; see `checksum::tests::kernel_udp_over_ipv6_checksum_verifies`).
+    const PING6: [u8; 13] = [
+        0x9c, 0x40, 0x00, 0x09, 0x00, 0x0d, 0x23, 0x11, b'p', b'i', b'n', b'g', b'!',
+    ];
+
+    #[test]
+    fn parses_kernel_datagram_over_ipv6() {
+        let p = UdpPacket::new_checked(&PING6[..]).unwrap();
+        assert!(p.verify_checksum_v6(A6, B6));
+        assert!(
+            !p.verify_checksum_v6(A6, A6),
+            "pseudo-header covers the addresses"
+        );
+        assert_eq!(
+            UdpRepr::parse_v6(&p, A6, B6).unwrap(),
+            UdpRepr {
+                src_port: 40000,
+                dst_port: 9,
+                payload_len: 5
+            }
+        );
+        let mut out = [0u8; 13];
+        out[8..].copy_from_slice(b"ping!");
+        let r = UdpRepr::parse_unverified(&p);
+        r.emit_v6(&mut UdpPacket::new_unchecked(&mut out[..]), A6, B6);
+        assert_eq!(out, PING6);
+    }
+
+    #[test]
+    fn zero_checksum_is_invalid_over_ipv6_but_not_over_ipv4() {
+        let mut b = PING6;
+        b[6] = 0;
+        b[7] = 0;
+        let p = UdpPacket::new_checked(&b[..]).unwrap();
+        assert!(!p.verify_checksum_v6(A6, B6));
+        assert_eq!(
+            UdpRepr::parse_v6(&p, A6, B6).unwrap_err(),
+            WireError::BadChecksum
+        );
+        assert!(UdpRepr::parse(&p, A, B).is_ok(), "IPv4 behaviour unchanged");
+    }
+
+    #[test]
+    fn computed_zero_is_sent_as_ffff_over_ipv6() {
+        let r = UdpRepr {
+            src_port: 1,
+            dst_port: 2,
+            payload_len: 2,
+        };
+        let mut buf = [0u8; 10];
+        r.emit_v6(&mut UdpPacket::new_unchecked(&mut buf[..]), A6, B6);
+        let c = u16::from_be_bytes([buf[6], buf[7]]);
+        buf[8..10].copy_from_slice(&c.to_be_bytes());
+        let mut p = UdpPacket::new_unchecked(&mut buf[..]);
+        p.fill_checksum_v6(A6, B6);
+        assert_eq!(p.checksum(), 0xFFFF);
+        assert!(UdpRepr::parse_v6(&p, A6, B6).is_ok());
+    }
+
     proptest! {
+        #[test]
+        fn repr_round_trips_v6(src_port in any::<u16>(), dst_port in any::<u16>(), src in any::<u128>(), dst in any::<u128>(),
+                               payload in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
+            let r = UdpRepr { src_port, dst_port, payload_len: payload.len() };
+            let mut buf = vec![0u8; r.buffer_len()];
+            buf[HEADER_LEN..].copy_from_slice(&payload);
+            r.emit_v6(&mut UdpPacket::new_unchecked(&mut buf[..]), src, dst);
+            let p = UdpPacket::new_checked(&buf[..]).unwrap();
+            prop_assert_ne!(p.checksum(), 0);
+            prop_assert_eq!(UdpRepr::parse_v6(&p, src, dst).unwrap(), r);
+        }
+
         #[test]
         fn repr_round_trips(src_port in any::<u16>(), dst_port in any::<u16>(), src in any::<u32>(), dst in any::<u32>(),
                             payload in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -348,6 +472,7 @@ mod tests {
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..64), src in any::<u32>(), dst in any::<u32>()) {
             if let Ok(p) = UdpPacket::new_checked(&data[..]) {
                 let _ = UdpRepr::parse(&p, src.into(), dst.into());
+                let _ = UdpRepr::parse_v6(&p, Ipv6Addr::from(u128::from(src) << 64), Ipv6Addr::from(u128::from(dst)));
                 let _ = p.payload();
             }
         }
