@@ -13,12 +13,14 @@ use core::net::Ipv4Addr;
 
 use super::{be, checksum, WireError};
 
-/// The IPv4 protocol / next-header number.
+/// The IPv4 protocol / IPv6 next-header number of an upper layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IpProtocol {
     Icmp,
     Tcp,
     Udp,
+    /// ICMP for IPv6 (58); over IPv4 it is just an unknown protocol to the stack.
+    Icmpv6,
     Unknown(u8),
 }
 
@@ -28,6 +30,7 @@ impl From<u8> for IpProtocol {
             1 => IpProtocol::Icmp,
             6 => IpProtocol::Tcp,
             17 => IpProtocol::Udp,
+            58 => IpProtocol::Icmpv6,
             other => IpProtocol::Unknown(other),
         }
     }
@@ -39,6 +42,7 @@ impl From<IpProtocol> for u8 {
             IpProtocol::Icmp => 1,
             IpProtocol::Tcp => 6,
             IpProtocol::Udp => 17,
+            IpProtocol::Icmpv6 => 58,
             IpProtocol::Unknown(v) => v,
         }
     }
@@ -50,6 +54,7 @@ impl fmt::Display for IpProtocol {
             IpProtocol::Icmp => f.write_str("ICMP"),
             IpProtocol::Tcp => f.write_str("TCP"),
             IpProtocol::Udp => f.write_str("UDP"),
+            IpProtocol::Icmpv6 => f.write_str("ICMPv6"),
             IpProtocol::Unknown(v) => write!(f, "proto {v}"),
         }
     }

@@ -1,14 +1,15 @@
-//! wire/udp: the UDP header (RFC 768) and its IPv4 pseudo-header checksum.
+//! wire/udp: the UDP header (RFC 768) and its IPv4 and IPv6 pseudo-header checksums.
 //!
 //! Layer: `wire/`, sans-IO. It owns the 8-byte UDP header. Invariants of a [`UdpPacket`]
 //! from `new_checked`: 8 <= length field <= buffer length, so no accessor panics; the
-//! payload is bounded by the length field (the buffer may be longer). A checksum field of
-//! 0 means the sender computed none, and is accepted; a computed checksum of 0 is sent as
-//! 0xFFFF (RFC 768).
+//! payload is bounded by the length field (the buffer may be longer). Over IPv4 a
+//! checksum field of 0 means the sender computed none, and is accepted; over IPv6 the
+//! checksum is mandatory and a 0 field is invalid (RFC 8200 §8.1): the checksum methods
+//! take either family's addresses and reject it over IPv6. Either way a computed checksum of 0 is sent as 0xFFFF (RFC 768).
 
 use core::net::IpAddr;
 #[cfg(test)]
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use super::ipv4::IpProtocol;
 use super::{be, checksum, WireError};
@@ -334,7 +335,83 @@ mod tests {
         assert!(p.verify_checksum(B, A));
     }
 
+    const A6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0xa);
+    const B6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0x99);
+
+    /// The kernel's datagram 2001:2::a:40000 -> 2001:2::99:9, "ping!", checksum 0x2311
+    /// (captured; see `checksum::tests::kernel_udp_over_ipv6_checksum_verifies`).
+    const PING6: [u8; 13] = [
+        0x9c, 0x40, 0x00, 0x09, 0x00, 0x0d, 0x23, 0x11, b'p', b'i', b'n', b'g', b'!',
+    ];
+
+    #[test]
+    fn parses_kernel_datagram_over_ipv6() {
+        let p = UdpPacket::new_checked(&PING6[..]).unwrap();
+        assert!(p.verify_checksum(A6, B6));
+        assert!(
+            !p.verify_checksum(A6, A6),
+            "pseudo-header covers the addresses"
+        );
+        assert_eq!(
+            UdpRepr::parse(&p, A6, B6).unwrap(),
+            UdpRepr {
+                src_port: 40000,
+                dst_port: 9,
+                payload_len: 5
+            }
+        );
+        let mut out = [0u8; 13];
+        out[8..].copy_from_slice(b"ping!");
+        let r = UdpRepr::parse_unverified(&p);
+        r.emit(&mut UdpPacket::new_unchecked(&mut out[..]), A6, B6);
+        assert_eq!(out, PING6);
+    }
+
+    #[test]
+    fn zero_checksum_is_invalid_over_ipv6_but_not_over_ipv4() {
+        let mut b = PING6;
+        b[6] = 0;
+        b[7] = 0;
+        let p = UdpPacket::new_checked(&b[..]).unwrap();
+        assert!(!p.verify_checksum(A6, B6));
+        assert_eq!(
+            UdpRepr::parse(&p, A6, B6).unwrap_err(),
+            WireError::BadChecksum
+        );
+        assert!(UdpRepr::parse(&p, A, B).is_ok(), "IPv4 behaviour unchanged");
+    }
+
+    #[test]
+    fn computed_zero_is_sent_as_ffff_over_ipv6() {
+        let r = UdpRepr {
+            src_port: 1,
+            dst_port: 2,
+            payload_len: 2,
+        };
+        let mut buf = [0u8; 10];
+        r.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), A6, B6);
+        let c = u16::from_be_bytes([buf[6], buf[7]]);
+        buf[8..10].copy_from_slice(&c.to_be_bytes());
+        let mut p = UdpPacket::new_unchecked(&mut buf[..]);
+        p.fill_checksum(A6, B6);
+        assert_eq!(p.checksum(), 0xFFFF);
+        assert!(UdpRepr::parse(&p, A6, B6).is_ok());
+    }
+
     proptest! {
+        #[test]
+        fn repr_round_trips_v6(src_port in any::<u16>(), dst_port in any::<u16>(), src in any::<u128>(), dst in any::<u128>(),
+                               payload in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
+            let r = UdpRepr { src_port, dst_port, payload_len: payload.len() };
+            let mut buf = vec![0u8; r.buffer_len()];
+            buf[HEADER_LEN..].copy_from_slice(&payload);
+            r.emit(&mut UdpPacket::new_unchecked(&mut buf[..]), src, dst);
+            let p = UdpPacket::new_checked(&buf[..]).unwrap();
+            prop_assert_ne!(p.checksum(), 0);
+            prop_assert_eq!(UdpRepr::parse(&p, src, dst).unwrap(), r);
+        }
+
         #[test]
         fn repr_round_trips(src_port in any::<u16>(), dst_port in any::<u16>(), src in any::<u32>(), dst in any::<u32>(),
                             payload in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -355,6 +432,7 @@ mod tests {
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..64), src in any::<u32>(), dst in any::<u32>()) {
             if let Ok(p) = UdpPacket::new_checked(&data[..]) {
                 let _ = UdpRepr::parse(&p, Ipv4Addr::from(src), Ipv4Addr::from(dst));
+                let _ = UdpRepr::parse(&p, Ipv6Addr::from(u128::from(src) << 64), Ipv6Addr::from(u128::from(dst)));
                 let _ = p.payload();
             }
         }
