@@ -3,6 +3,7 @@
 #
 #   xs-a  (the kernel peer)            xs-b  (xstack's side)
 #   xsa0  198.18.0.1/24   <--veth-->   xsb0  no kernel address: xstack owns 198.18.0.2
+#         2001:2::1/64                      xstack owns 2001:2::2/64 when a test asks
 #
 # Usage: scripts/lab.sh up|down|status
 # Environment:
@@ -21,6 +22,7 @@ NS_B=${LAB_B_PREFIX:-xs-b}
 IF_A=${LAB_IF_A:-xsa0}
 IF_B=${LAB_IF_B:-xsb0}
 NET=${LAB_NET:-198.18.0}
+NET6=${LAB_NET6:-2001:2}
 QUEUES=${LAB_QUEUES:-1}
 
 case "$NET" in
@@ -60,8 +62,14 @@ up() {
     ip netns exec "$NS_B" ethtool -K "$IF_B" tx off tso off gso off gro off >/dev/null 2>&1 || true
     # The kernel in xs-a must not think it owns the lab's other addresses.
     ip netns exec "$NS_A" sysctl -qw net.ipv4.conf.all.rp_filter=0 >/dev/null
+    # IPv6 (RFC 5180's benchmarking range): the kernel peer in xs-a has 2001:2::1/64,
+    # without duplicate address detection, so that tests need not wait for it; the
+    # kernel in xs-b keeps IPv6 off (xstack owns 2001:2::2 there when a test asks).
     ip netns exec "$NS_B" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null
-    ip netns exec "$NS_A" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null
+    ip netns exec "$NS_A" sysctl -qw net.ipv6.conf.all.accept_dad=0 >/dev/null
+    ip netns exec "$NS_A" sysctl -qw net.ipv6.conf.default.accept_dad=0 >/dev/null
+    ip netns exec "$NS_A" sysctl -qw "net.ipv6.conf.$IF_A.accept_dad=0" >/dev/null
+    ip -n "$NS_A" addr add "${NET6}::1/64" dev "$IF_A" nodad
 }
 
 status() {

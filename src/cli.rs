@@ -845,7 +845,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.iface, "xsb0");
         assert_eq!(
-            c.addrs.primary().ip,
+            c.addrs.primary().unwrap().ip,
             core::net::Ipv4Addr::new(198, 18, 0, 2)
         );
         assert_eq!(c.addrs.prefix(), 24);

@@ -1,7 +1,7 @@
 //! Validated configuration, built from the command line by `cli` (or by tests directly).
 //! Nothing here knows about clap; every value here has already been checked.
 
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -90,13 +90,16 @@ impl FromStr for IfaceAddr {
 /// (64 KiB) and the peer an ARP entry.
 pub const MAX_ADDRS: usize = 256;
 
-/// The IPv4 addresses xstack owns on an interface: one or more, all on one subnet (one
-/// prefix). Kept sorted and without duplicates, so membership is a binary search and
-/// the index of an address names it compactly (per-address port tables).
+/// The addresses xstack owns on an interface: IPv4 ones on one subnet (one prefix)
+/// and IPv6 ones on one prefix, at least one address in all. Kept sorted and without
+/// duplicates, so membership is a binary search and the index of an address names it
+/// compactly (per-address port tables).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddrSet {
     prefix: u8,
     ips: Vec<Ipv4Addr>,
+    prefix6: u8,
+    ips6: Vec<Ipv6Addr>,
 }
 
 impl AddrSet {
@@ -105,6 +108,8 @@ impl AddrSet {
         AddrSet {
             prefix: addr.prefix,
             ips: vec![addr.ip],
+            prefix6: 64,
+            ips6: Vec::new(),
         }
     }
 
@@ -116,9 +121,22 @@ impl AddrSet {
             return bad("give xstack's address with --ip ADDR/PREFIX".into());
         }
         let mut ips = Vec::new();
+        let mut ips6: Vec<Ipv6Addr> = Vec::new();
         let mut first: Option<IfaceAddr> = None;
+        let mut first6: Option<(Ipv6Addr, u8)> = None;
         for v in values {
             let v = v.as_ref();
+            if v.contains(':') {
+                let (ip, prefix) = parse_v6(v)?;
+                let (net, p) = *first6.get_or_insert((ip, prefix));
+                if prefix != p || !same_prefix6(net, ip, p) {
+                    return bad(format!(
+                        "--ip {v} is not on {net}/{p}: all of xstack's IPv6 addresses must share one prefix"
+                    ));
+                }
+                ips6.push(ip);
+                continue;
+            }
             let (range, addrs) = parse_range(v)?;
             let subnet = *first.get_or_insert(range);
             if range.prefix != subnet.prefix || !subnet.contains(range.ip) {
@@ -128,7 +146,7 @@ impl AddrSet {
                 ));
             }
             ips.extend(addrs);
-            if ips.len() > MAX_ADDRS {
+            if ips.len() + ips6.len() > MAX_ADDRS {
                 return bad(format!(
                     "--ip gives more than {MAX_ADDRS} addresses; give a shorter range"
                 ));
@@ -136,24 +154,79 @@ impl AddrSet {
         }
         ips.sort_unstable();
         ips.dedup();
+        ips6.sort_unstable();
+        ips6.dedup();
         let prefix = first.map_or(32, |f| f.prefix);
-        let set = AddrSet { prefix, ips };
-        let bcast = set.primary().broadcast();
-        if set.prefix < 31 && set.ips.contains(&bcast) {
-            return bad(format!(
-                "{bcast} is the broadcast address of /{}: it cannot be owned",
-                set.prefix
-            ));
+        let prefix6 = first6.map_or(64, |f| f.1);
+        let set = AddrSet {
+            prefix,
+            ips,
+            prefix6,
+            ips6,
+        };
+        if let Some(p) = set.primary() {
+            let bcast = p.broadcast();
+            if set.prefix < 31 && set.ips.contains(&bcast) {
+                return bad(format!(
+                    "{bcast} is the broadcast address of /{}: it cannot be owned",
+                    set.prefix
+                ));
+            }
         }
         Ok(set)
     }
 
-    /// The first (lowest) address: the source of ARP requests and the one a summary
-    /// names first.
-    pub fn primary(&self) -> IfaceAddr {
-        IfaceAddr {
-            ip: self.ips[0],
+    /// The first (lowest) IPv4 address: the source of ARP requests and the one a summary
+    /// names first. None when the set holds IPv6 addresses only.
+    pub fn primary(&self) -> Option<IfaceAddr> {
+        self.ips.first().map(|&ip| IfaceAddr {
+            ip,
             prefix: self.prefix,
+        })
+    }
+
+    /// The IPv6 addresses, sorted.
+    pub fn ips6(&self) -> &[Ipv6Addr] {
+        &self.ips6
+    }
+
+    pub fn prefix6(&self) -> u8 {
+        self.prefix6
+    }
+
+    /// Whether `ip` is one of our IPv6 addresses.
+    #[inline]
+    pub fn contains6(&self, ip: Ipv6Addr) -> bool {
+        self.ips6.binary_search(&ip).is_ok()
+    }
+
+    /// Every address, IPv4 first, each family sorted (the order `IpAddr` sorts in).
+    pub fn all(&self) -> Vec<IpAddr> {
+        let v4 = self.ips.iter().map(|&a| IpAddr::V4(a));
+        v4.chain(self.ips6.iter().map(|&a| IpAddr::V6(a))).collect()
+    }
+
+    /// Addresses of both families.
+    pub fn count(&self) -> usize {
+        self.ips.len() + self.ips6.len()
+    }
+
+    /// Whether `ip` (either family) is on one of our subnets.
+    pub fn on_link_ip(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => self.primary().is_some_and(|p| p.contains(a)),
+            IpAddr::V6(a) => self
+                .ips6
+                .first()
+                .is_some_and(|&ours| same_prefix6(ours, a, self.prefix6)),
+        }
+    }
+
+    /// Whether `ip` (either family) is ours.
+    pub fn contains_ip(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => self.contains(a),
+            IpAddr::V6(a) => self.contains6(a),
         }
     }
 
@@ -165,11 +238,12 @@ impl AddrSet {
         &self.ips
     }
 
+    /// IPv4 addresses (`count` is both families').
     pub fn len(&self) -> usize {
         self.ips.len()
     }
 
-    /// Never: a set holds at least one address.
+    /// No IPv4 address (the set may still hold IPv6 ones).
     pub fn is_empty(&self) -> bool {
         self.ips.is_empty()
     }
@@ -190,7 +264,7 @@ impl AddrSet {
 
     /// Whether `other` is on our subnet (reachable without a router).
     pub fn on_link(&self, other: Ipv4Addr) -> bool {
-        self.primary().contains(other)
+        self.primary().is_some_and(|p| p.contains(other))
     }
 
     /// `--instance-index I --instances N`: instance `i`'s slice of `n` disjoint, nearly
@@ -201,7 +275,7 @@ impl AddrSet {
                 "--instance-index {i} must be below --instances {n}"
             )));
         }
-        if n > self.ips.len() {
+        if n > self.ips.len() && !(self.ips.is_empty() && n <= self.ips6.len()) {
             return Err(ConfigError::Invalid(format!(
                 "--instances {n} needs at least {n} addresses in --ip (it gives {}): \
                  give each instance its own source address, e.g. --ip 198.18.0.10-198.18.0.{}/{}",
@@ -210,13 +284,73 @@ impl AddrSet {
                 self.prefix
             )));
         }
-        let (q, r) = (self.ips.len() / n, self.ips.len() % n);
-        let start = i * q + i.min(r);
-        let len = q + usize::from(i < r);
+        if !self.ips.is_empty() && !self.ips6.is_empty() && n > self.ips6.len() {
+            return Err(ConfigError::Invalid(format!(
+                "--instances {n} needs at least {n} IPv6 addresses in --ip too (it gives {})",
+                self.ips6.len()
+            )));
+        }
         Ok(AddrSet {
             prefix: self.prefix,
-            ips: self.ips[start..start + len].to_vec(),
+            ips: nth_slice(&self.ips, i, n).to_vec(),
+            prefix6: self.prefix6,
+            ips6: nth_slice(&self.ips6, i, n).to_vec(),
         })
+    }
+}
+
+/// The `i`th of `n` nearly equal, contiguous slices of `all` (the first ones one longer).
+fn nth_slice<T>(all: &[T], i: usize, n: usize) -> &[T] {
+    let (q, r) = (all.len() / n, all.len() % n);
+    let start = i * q + i.min(r);
+    &all[start..start + q + usize::from(i < r)]
+}
+
+/// `ADDR/PREFIX` for IPv6: a unicast address that is not link-local, multicast,
+/// loopback or unspecified, and a prefix length from 1 to 128.
+fn parse_v6(v: &str) -> Result<(Ipv6Addr, u8), ConfigError> {
+    let bad = |m: String| Err(ConfigError::Invalid(m));
+    let Some((ip, prefix)) = v.split_once('/') else {
+        return bad(format!(
+            "'{v}' is not ADDR/PREFIX: give the IPv6 address with its prefix length, e.g. 2001:2::2/64"
+        ));
+    };
+    let Ok(ip) = ip.parse::<Ipv6Addr>() else {
+        return bad(format!("'{ip}' is not an IPv6 address"));
+    };
+    let Some(prefix) = prefix.parse::<u8>().ok().filter(|p| (1..=128).contains(p)) else {
+        return bad(format!("prefix '/{prefix}' must be a number from 1 to 128"));
+    };
+    if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_unicast_link_local() {
+        return bad(format!(
+            "{ip} cannot be owned by an interface: give a global unicast IPv6 address"
+        ));
+    }
+    Ok((ip, prefix))
+}
+
+/// Whether `a` and `b` share their first `prefix` bits.
+pub fn same_prefix6(a: Ipv6Addr, b: Ipv6Addr, prefix: u8) -> bool {
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix.min(128)))
+    };
+    (u128::from(a) ^ u128::from(b)) & mask == 0
+}
+
+impl AddrSet {
+    /// The IPv4 part as `--ip` writes it: `ADDR/P`, `FIRST-LAST/P` or `A,B,C/P`.
+    fn fmt_v4(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (first, last) = (self.ips[0], self.ips[self.ips.len() - 1]);
+        if self.ips.len() == 1 {
+            write!(f, "{first}/{}", self.prefix)
+        } else if (u32::from(last) - u32::from(first)) as usize + 1 == self.ips.len() {
+            write!(f, "{first}-{last}/{}", self.prefix)
+        } else {
+            let list: Vec<String> = self.ips.iter().map(Ipv4Addr::to_string).collect();
+            write!(f, "{}/{}", list.join(","), self.prefix)
+        }
     }
 }
 
@@ -260,17 +394,21 @@ fn parse_range(v: &str) -> Result<(IfaceAddr, Vec<Ipv4Addr>), ConfigError> {
 }
 
 impl std::fmt::Display for AddrSet {
-    /// `ADDR/P`, `FIRST-LAST/P` for a contiguous range, else `A,B,C/P`.
+    /// IPv4: `ADDR/P`, `FIRST-LAST/P` for a contiguous range, else `A,B,C/P`; then the
+    /// IPv6 addresses, each `ADDR/P`, all after a space.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (first, last) = (self.ips[0], self.ips[self.ips.len() - 1]);
-        if self.ips.len() == 1 {
-            write!(f, "{first}/{}", self.prefix)
-        } else if (u32::from(last) - u32::from(first)) as usize + 1 == self.ips.len() {
-            write!(f, "{first}-{last}/{}", self.prefix)
-        } else {
-            let list: Vec<String> = self.ips.iter().map(Ipv4Addr::to_string).collect();
-            write!(f, "{}/{}", list.join(","), self.prefix)
+        if !self.ips.is_empty() {
+            self.fmt_v4(f)?;
         }
+        for (i, a) in self.ips6.iter().enumerate() {
+            let sep = if i == 0 && self.ips.is_empty() {
+                ""
+            } else {
+                " "
+            };
+            write!(f, "{sep}{a}/{}", self.prefix6)?;
+        }
+        Ok(())
     }
 }
 
@@ -528,7 +666,7 @@ mod tests {
         assert_eq!(one.to_string(), "198.18.0.2/24");
         let r = AddrSet::parse_all(&["198.18.0.10-198.18.0.49/24"]).unwrap();
         assert_eq!(r.len(), 40);
-        assert_eq!(r.primary().ip, Ipv4Addr::new(198, 18, 0, 10));
+        assert_eq!(r.primary().unwrap().ip, Ipv4Addr::new(198, 18, 0, 10));
         assert_eq!(r.index_of(Ipv4Addr::new(198, 18, 0, 49)), Some(39));
         assert_eq!(r.index_of(Ipv4Addr::new(198, 18, 0, 50)), None);
         assert_eq!(r.to_string(), "198.18.0.10-198.18.0.49/24");

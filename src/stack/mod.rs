@@ -18,6 +18,7 @@
 pub mod app;
 pub mod cookie;
 pub mod engine;
+mod ipv6;
 pub mod table;
 pub mod tcp;
 pub mod trace;
@@ -30,6 +31,7 @@ use crate::config::{AddrSet, ServeConfig};
 use crate::driver::{Transmit, Verdict};
 use crate::metrics::{DropReason, StackCounters};
 use crate::proto::arp::{ArpCache, ArpConfig, Resolution};
+use crate::proto::ndp::{NdpConfig, NeighborCache};
 use crate::proto::ratelimit::TokenBucket;
 use crate::proto::tcp::TcpConfig;
 use crate::time::Instant;
@@ -169,6 +171,8 @@ pub struct Stack<A: App = NoApp> {
     counters: Arc<StackCounters>,
     udp: Box<[UdpService; 65536]>,
     arp: ArpCache,
+    /// IPv6 neighbours (RFC 4861).
+    nd: NeighborCache,
     unreachable_limit: TokenBucket,
     /// Addresses still to announce with a gratuitous ARP (from the last down).
     announce_pending: usize,
@@ -188,7 +192,7 @@ impl<A: App> Stack<A> {
         let mac = EthernetAddress(cfg.mac);
         let mut tcp = TcpEndpoint::new(
             EndpointConfig {
-                addrs: cfg.addrs.ips().iter().map(|&a| IpAddr::V4(a)).collect(),
+                addrs: cfg.addrs.all(),
                 mac,
                 tcp: TcpConfig {
                     mss: cfg.tcp.mss.min(cfg.mss()),
@@ -208,7 +212,7 @@ impl<A: App> Stack<A> {
             tcp,
             app,
             announce_pending: if cfg.gratuitous_arp {
-                cfg.addrs.len()
+                cfg.addrs.count()
             } else {
                 0
             },
@@ -217,6 +221,7 @@ impl<A: App> Stack<A> {
             counters,
             udp,
             arp: ArpCache::new(cfg.arp),
+            nd: NeighborCache::new(NdpConfig::default()),
             unreachable_limit: TokenBucket::new(rate, rate.max(1)),
         }
     }
@@ -280,7 +285,8 @@ impl<A: App> Stack<A> {
             Err(e) => return self.dropped(drop_reason(e)),
         };
         let dst = eth.dst_addr();
-        if dst != self.mac && !dst.is_broadcast() {
+        let v6_group = ipv6::is_ipv6_multicast_mac(dst.0) && !self.addrs.ips6().is_empty();
+        if dst != self.mac && !dst.is_broadcast() && !v6_group {
             return self.dropped(DropReason::NotForUs);
         }
         let src = eth.src_addr();
@@ -289,8 +295,13 @@ impl<A: App> Stack<A> {
         }
         match eth.ethertype() {
             EtherType::Arp => self.handle_arp(now, frame),
-            EtherType::Ipv4 if dst.is_broadcast() => self.dropped(DropReason::NotForUs),
+            EtherType::Ipv4 if dst != self.mac => self.dropped(DropReason::NotForUs),
             EtherType::Ipv4 => self.handle_ipv4(now, frame, tx),
+            EtherType::Ipv6 if dst.is_broadcast() => self.dropped(DropReason::NotForUs),
+            EtherType::Ipv6 if self.addrs.ips6().is_empty() => {
+                self.dropped(DropReason::UnknownEthertype)
+            }
+            EtherType::Ipv6 => self.handle_ipv6(now, frame, tx),
             t if t.is_vlan_tag() => self.dropped(DropReason::VlanTagged),
             _ => self.dropped(DropReason::UnknownEthertype),
         }
@@ -488,27 +499,37 @@ impl<A: App> Stack<A> {
 
     /// sockperf: answer only messages that ask for a pong, with the client bit cleared.
     fn sockperf_reply(&mut self, frame: &mut [u8]) -> Verdict {
-        let off = ETH_HEADER + IPV4_HEADER + UDP_HEADER;
-        let Ok(mut msg) = SockperfHeader::new_checked(&mut frame[off..]) else {
-            return self.dropped(DropReason::Truncated);
+        if !self.sockperf_pong(frame, ETH_HEADER + IPV4_HEADER) {
+            return Verdict::Drop;
+        }
+        turn_around(frame, self.mac);
+        swap_udp_ports_at(frame, ETH_HEADER + IPV4_HEADER);
+        self.reflected(frame.len())
+    }
+
+    /// Makes the sockperf message of the UDP datagram at `udp_off` its pong, in place,
+    /// with the UDP checksum patched; false (counted) if it asks for no reply or is too
+    /// short.
+    fn sockperf_pong(&mut self, frame: &mut [u8], udp_off: usize) -> bool {
+        let Ok(mut msg) = SockperfHeader::new_checked(&mut frame[udp_off + UDP_HEADER..]) else {
+            self.counters.count_drop(DropReason::Truncated);
+            return false;
         };
         let flags = msg.flags();
         if flags & FLAG_PONG_REQUEST == 0 {
             self.counters.sockperf_no_reply.inc();
-            return Verdict::Drop;
+            return false;
         }
         msg.make_reply();
         let new_flags = msg.flags();
         // Patch the UDP checksum for the flags word (it sits at an even offset).
-        let mut udp = UdpPacket::new_unchecked(&mut frame[ETH_HEADER + IPV4_HEADER..]);
+        let mut udp = UdpPacket::new_unchecked(&mut frame[udp_off..]);
         if udp.checksum() != 0 {
             let c = checksum::update_u16(udp.checksum(), flags, new_flags);
             udp.set_checksum(if c == 0 { 0xffff } else { c });
         }
         self.counters.sockperf_replies.inc();
-        turn_around(frame, self.mac);
-        swap_udp_ports(frame);
-        self.reflected(frame.len())
+        true
     }
 
     /// RFC 1122 §3.2.2.1 / RFC 1812 §4.3.2.8: a rate-limited ICMP port unreachable.
@@ -543,6 +564,19 @@ impl<A: App> Stack<A> {
         } else {
             self.counters.count_drop(DropReason::TxNoBuffer);
         }
+    }
+
+    /// Sends an unsolicited neighbour advertisement of our IPv6 address `ip` to
+    /// all-nodes.
+    fn advertise(&mut self, tx: &mut dyn Transmit, ip: core::net::Ipv6Addr) -> bool {
+        let msg = crate::proto::ndp::unsolicited_advertisement(ip, self.mac);
+        let mac = self.mac;
+        let sent = tx.send_with(&mut |buf| msg.emit_frame(mac, buf).unwrap_or(0));
+        if sent {
+            self.counters.ndp_advertisements_sent.inc();
+            self.counters.tx_frames.inc();
+        }
+        sent
     }
 
     /// Sends a gratuitous ARP: a broadcast request for our own address `ip`.
@@ -585,22 +619,46 @@ impl<A: App> Stack<A> {
             counters: &self.counters,
             mac: self.mac,
             addrs: &self.addrs,
+            nd: &mut self.nd,
         };
         self.app.poll(now, &mut net);
         self.tcp.poll(now, tx, &mut self.app);
+        // The start-up announcements: a gratuitous ARP for each IPv4 address, an
+        // unsolicited neighbour advertisement (RFC 4861 §7.2.6) for each IPv6 one.
         while self.announce_pending > 0 {
-            let ip = self.addrs.ips()[self.addrs.len() - self.announce_pending];
-            if !self.announce(tx, ip) {
+            let i = self.addrs.count() - self.announce_pending;
+            let sent = match self.addrs.ips().get(i) {
+                Some(&ip) => {
+                    let sent = self.announce(tx, ip);
+                    if sent {
+                        self.counters.gratuitous_arps.inc();
+                    }
+                    sent
+                }
+                None => self.advertise(tx, self.addrs.ips6()[i - self.addrs.len()]),
+            };
+            if !sent {
                 break;
             }
             self.announce_pending -= 1;
-            self.counters.gratuitous_arps.inc();
         }
+        if let Some(&ours) = self.addrs.ips6().first() {
+            while let Some(sol) = self.nd.poll_request(now) {
+                let msg = sol.message(ours, self.mac);
+                let mac = self.mac;
+                if tx.send_with(&mut |buf| msg.emit_frame(mac, buf).unwrap_or(0)) {
+                    self.counters.ndp_solicitations_sent.inc();
+                    self.counters.tx_frames.inc();
+                }
+            }
+        }
+        // ARP asks only for IPv4 peers, which a stack with no IPv4 address never has.
+        let source = self.addrs.primary().map_or(Ipv4Addr::UNSPECIFIED, |p| p.ip);
         while let Some(ip) = self.arp.poll_request(now) {
             let repr = ArpRepr {
                 operation: ArpOperation::Request,
                 source_hw: self.mac,
-                source_ip: self.addrs.primary().ip,
+                source_ip: source,
                 target_hw: EthernetAddress([0; 6]),
                 target_ip: ip,
             };
@@ -614,10 +672,15 @@ impl<A: App> Stack<A> {
         if self.announce_pending > 0 {
             return Some(Instant::ZERO);
         }
-        [self.arp.poll_at(), self.tcp.poll_at(), self.app.poll_at()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.arp.poll_at(),
+            self.nd.poll_at(),
+            self.tcp.poll_at(),
+            self.app.poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -631,6 +694,7 @@ pub struct Net<'a, C> {
     counters: &'a StackCounters,
     mac: EthernetAddress,
     addrs: &'a AddrSet,
+    nd: &'a mut NeighborCache,
 }
 
 impl<C> Net<'_, C> {
@@ -644,14 +708,22 @@ impl<C> Net<'_, C> {
         self.arp.resolve(ip, self.now)
     }
 
+    /// Looks an address of either family up (ARP or the neighbour cache), asking for it
+    /// if it is not there.
+    pub fn resolve_ip(&mut self, ip: IpAddr) -> Resolution {
+        match ip {
+            IpAddr::V4(ip) => self.arp.resolve(ip, self.now),
+            IpAddr::V6(ip) => self.nd.resolve(ip, self.now),
+        }
+    }
+
     /// Opens a TCP connection to `remote` from the next free ephemeral port of our
     /// addresses (taken in turn); `state` is the application's for it. The peer must
     /// have been resolved.
     pub fn connect(&mut self, remote: SocketAddr, state: C) -> Result<ConnId, ConnectError> {
         let mac = match remote.ip() {
             IpAddr::V4(ip) => self.arp.lookup(ip, self.now),
-            // Neighbour discovery is not wired in yet: no IPv6 peer is reachable.
-            IpAddr::V6(_) => None,
+            IpAddr::V6(ip) => self.nd.lookup(ip, self.now),
         }
         .ok_or(ConnectError::NoRoute)?;
         self.tcp.connect(self.now, remote, mac, state)
@@ -748,7 +820,12 @@ fn fit_ip_length(frame: &mut [u8]) {
 
 /// Swaps the UDP source and destination ports; the checksum is unchanged by a swap.
 fn swap_udp_ports(frame: &mut [u8]) {
-    let mut udp = UdpPacket::new_unchecked(&mut frame[ETH_HEADER + IPV4_HEADER..]);
+    swap_udp_ports_at(frame, ETH_HEADER + IPV4_HEADER);
+}
+
+/// Swaps the ports of the UDP header at `off`.
+fn swap_udp_ports_at(frame: &mut [u8], off: usize) {
+    let mut udp = UdpPacket::new_unchecked(&mut frame[off..]);
     let (s, d) = (udp.src_port(), udp.dst_port());
     udp.set_src_port(d);
     udp.set_dst_port(s);
@@ -762,12 +839,13 @@ fn swap_udp_ports(frame: &mut [u8]) {
 //# A host MUST silently discard an incoming datagram containing an IP
 //# source address that is invalid by the rules of this section.
 fn is_martian(addrs: &AddrSet, src: Ipv4Addr) -> bool {
-    let subnet = addrs.primary();
     src.octets()[0] == 0
         || src.is_loopback()
         || src.is_multicast()
         || src.is_broadcast()
-        || (subnet.prefix < 31 && src == subnet.broadcast())
+        || addrs
+            .primary()
+            .is_some_and(|s| s.prefix < 31 && src == s.broadcast())
 }
 
 /// The counter a parse error is dropped under.
