@@ -52,7 +52,8 @@ impl<A: App> Stack<A> {
             Err(e) => return self.dropped(drop_reason(e)),
         };
         let ours = self.addrs.contains6(r.dst);
-        if !ours && !(r.dst.is_multicast() && self.in_group(r.dst)) {
+        let group = r.dst.is_multicast() && self.in_group(r.dst);
+        if !ours && !group {
             return self.dropped(DropReason::NotForUs);
         }
         if r.src.is_multicast() || r.src.is_loopback() {
