@@ -321,7 +321,8 @@ fn parse_v6(v: &str) -> Result<(Ipv6Addr, u8), ConfigError> {
     let Some(prefix) = prefix.parse::<u8>().ok().filter(|p| (1..=128).contains(p)) else {
         return bad(format!("prefix '/{prefix}' must be a number from 1 to 128"));
     };
-    if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_unicast_link_local() {
+    let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
+    if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || link_local {
         return bad(format!(
             "{ip} cannot be owned by an interface: give a global unicast IPv6 address"
         ));
