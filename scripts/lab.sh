@@ -64,8 +64,15 @@ up() {
     ip netns exec "$NS_A" sysctl -qw net.ipv4.conf.all.rp_filter=0 >/dev/null
     # IPv6 (RFC 5180's benchmarking range): the kernel peer in xs-a has 2001:2::1/64,
     # without duplicate address detection, so that tests need not wait for it; the
-    # kernel in xs-b keeps IPv6 off (xstack owns 2001:2::2 there when a test asks).
-    ip netns exec "$NS_B" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null
+    # kernel in xs-b keeps IPv6 off (xstack owns 2001:2::2 there when a test asks), or
+    # with LAB_B_KERNEL=1 has 2001:2::2/64 itself.
+    if [ "${LAB_B_KERNEL:-0}" = 1 ]; then
+        ip netns exec "$NS_B" sysctl -qw net.ipv6.conf.all.accept_dad=0 >/dev/null
+        ip netns exec "$NS_B" sysctl -qw "net.ipv6.conf.$IF_B.accept_dad=0" >/dev/null
+        ip -n "$NS_B" addr add "${NET6}::2/64" dev "$IF_B" nodad
+    else
+        ip netns exec "$NS_B" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null
+    fi
     ip netns exec "$NS_A" sysctl -qw net.ipv6.conf.all.accept_dad=0 >/dev/null
     ip netns exec "$NS_A" sysctl -qw net.ipv6.conf.default.accept_dad=0 >/dev/null
     ip netns exec "$NS_A" sysctl -qw "net.ipv6.conf.$IF_A.accept_dad=0" >/dev/null

@@ -336,6 +336,24 @@ pub fn parse_cores(s: &str) -> Result<CoreList, String> {
     Ok(CoreList(out))
 }
 
+/// Whether `ip` may be a load target without --allow-any-target: the benchmarking ranges
+/// (198.18.0.0/15, RFC 2544; 2001:2::/48, RFC 5180) and loopback.
+pub fn is_lab_address(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            let lab = IfaceAddr {
+                ip: core::net::Ipv4Addr::new(198, 18, 0, 0),
+                prefix: 15,
+            };
+            lab.contains(a) || a.is_loopback()
+        }
+        std::net::IpAddr::V6(a) => {
+            let s = a.segments();
+            (s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0) || a.is_loopback()
+        }
+    }
+}
+
 /// The longest run xstack load agrees to, so that every run stops by itself.
 pub const MAX_DURATION_S: f64 = 3600.0;
 
@@ -346,37 +364,51 @@ impl LoadArgs {
         if let (Some(i), Some(n)) = (self.instance_index, self.instances) {
             addrs = addrs.slice(i, n)?;
         }
-        let target: std::net::SocketAddrV4 = self.target.parse().map_err(|_| {
+        let target: std::net::SocketAddr = self.target.parse().map_err(|_| {
             ConfigError::Invalid(format!(
-                "'{}' is not IP:PORT, e.g. --target 198.18.0.2:7",
+                "'{}' is not IP:PORT, e.g. --target 198.18.0.2:7 or --target '[2001:2::2]:7'",
                 self.target
             ))
         })?;
-        let lab = IfaceAddr {
-            ip: core::net::Ipv4Addr::new(198, 18, 0, 0),
-            prefix: 15,
-        };
-        if !self.allow_any_target && !lab.contains(*target.ip()) && !target.ip().is_loopback() {
+        if !self.allow_any_target && !is_lab_address(target.ip()) {
+            let rule = if target.is_ipv4() {
+                "198.18.0.0/15 (RFC 2544's benchmarking range)"
+            } else {
+                "2001:2::/48 (RFC 5180's IPv6 benchmarking range)"
+            };
             return bad(format!(
-                "target {} is outside 198.18.0.0/15 (the benchmarking range) and loopback; \
-                 load tests only go to lab hosts unless you pass --allow-any-target",
+                "target {} is outside {rule} and loopback; load tests only go to lab hosts \
+                 unless you pass --allow-any-target",
                 target.ip()
             ));
         }
         if target.port() == 0 {
             return bad("the target port cannot be 0".into());
         }
-        if addrs.contains(*target.ip()) {
+        if addrs.contains_ip(target.ip()) {
             return bad("--target is one of xstack load's own --ip addresses".into());
         }
-        if !addrs.on_link(*target.ip()) {
+        let family = if target.is_ipv4() { "IPv4" } else { "IPv6" };
+        let ours = if target.is_ipv4() {
+            addrs.len()
+        } else {
+            addrs.ips6().len()
+        };
+        if ours == 0 {
+            return bad(format!(
+                "target {} is {family}, but no --ip address is: give xstack load an {family} \
+                 address on the target's link too",
+                target.ip()
+            ));
+        }
+        if !addrs.on_link_ip(target.ip()) {
             return bad(format!(
                 "target {} is not on {}: xstack load reaches on-link hosts only (no router)",
                 target.ip(),
                 addrs
             ));
         }
-        let most = 16384 * addrs.len();
+        let most = 16384 * ours;
         if self.connections == 0 || self.connections as usize > most {
             return bad(format!(
                 "--connections must be between 1 and {most} (one per ephemeral port, \
@@ -453,7 +485,12 @@ impl LoadArgs {
         }
         let min = crate::config::min_request_size(app);
         let max = if transport == Transport::Udp {
-            1472
+            // An MTU-sized datagram: 1500 − the IP header − 8.
+            if target.is_ipv4() {
+                1472
+            } else {
+                1452
+            }
         } else {
             1 << 20
         };

@@ -556,7 +556,7 @@ pub struct LoadConfig {
     pub iface: String,
     /// The generator's addresses; connections and flows are spread over them.
     pub addrs: AddrSet,
-    pub target: std::net::SocketAddrV4,
+    pub target: std::net::SocketAddr,
     pub driver: DriverChoice,
     pub transport: Transport,
     pub app: AppProto,

@@ -889,3 +889,314 @@ fn vlan_tagged_frames_are_dropped_as_vlan_tagged() {
     // Untagged, the same ping is answered.
     assert_eq!(lab.exchange(&eth(OUR_MAC, 0x0800, &ping)).len(), 1);
 }
+
+// ---- IPv6 (hand-built frames, independent of wire/) ----
+
+const PEER6: [u8; 16] = [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+const OUR6: [u8; 16] = [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+/// ff02::1:ff00:2, our solicited-node group, and its MAC.
+const OUR_GROUP: [u8; 16] = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 2];
+const OUR_GROUP_MAC: [u8; 6] = [0x33, 0x33, 0xff, 0, 0, 2];
+
+/// The lab stack with 2001:2::2/64 beside 198.18.0.2/24.
+fn lab6() -> Lab {
+    let cfg = StackConfig {
+        addrs: xstack::config::AddrSet::parse_all(&["198.18.0.2/24", "2001:2::2/64"]).unwrap(),
+        ..lab_config()
+    };
+    Lab::with_config(cfg, |cfg, c| Stack::new(cfg, c, NoApp))
+}
+
+/// An IPv6 packet: `ext` extension-header bytes (their own next-header chain, the first
+/// byte of each naming the next) before an upper layer of protocol `next`.
+fn ipv6_pkt(src: [u8; 16], dst: [u8; 16], hop: u8, first: u8, ext: &[u8], upper: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x60, 0, 0, 0];
+    h.extend_from_slice(&((ext.len() + upper.len()) as u16).to_be_bytes());
+    h.push(first);
+    h.push(hop);
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    h.extend_from_slice(ext);
+    h.extend_from_slice(upper);
+    h
+}
+
+/// An upper-layer message with its checksum (at `at`) over the IPv6 pseudo-header.
+fn with_csum6(src: [u8; 16], dst: [u8; 16], proto: u8, mut msg: Vec<u8>, at: usize) -> Vec<u8> {
+    let len = (msg.len() as u32).to_be_bytes();
+    let pseudo = [&src[..], &dst[..], &len[..], &[0, 0, 0, proto]].concat();
+    msg[at..at + 2].copy_from_slice(&[0, 0]);
+    let c = csum(&[&pseudo, &msg]);
+    msg[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    msg
+}
+
+/// A neighbour solicitation for `target`, with a source link-layer option unless from ::.
+fn ns(src: [u8; 16], target: [u8; 16]) -> Vec<u8> {
+    let mut m = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&target);
+    if src != [0; 16] {
+        m.extend_from_slice(&[1, 1]);
+        m.extend_from_slice(&PEER_MAC);
+    }
+    with_csum6(src, OUR_GROUP, 58, m, 2)
+}
+
+fn ns_frame(src: [u8; 16], hop: u8) -> Vec<u8> {
+    eth(
+        OUR_GROUP_MAC,
+        0x86dd,
+        &ipv6_pkt(src, OUR_GROUP, hop, 58, &[], &ns(src, OUR6)),
+    )
+}
+
+#[test]
+fn a_neighbour_solicitation_for_our_ipv6_address_gets_a_solicited_advertisement() {
+    let mut lab = lab6();
+    let got = lab.exchange(&ns_frame(PEER6, 255));
+    assert_eq!(got.len(), 1, "one NA");
+    let f = &got[0];
+    assert_eq!(&f[0..6], &PEER_MAC, "to the solicitor's link-layer address");
+    assert_eq!(&f[12..14], &[0x86, 0xdd]);
+    let ip = &f[14..];
+    assert_eq!(ip[7], 255, "hop limit 255");
+    assert_eq!(&ip[8..24], &OUR6);
+    assert_eq!(&ip[24..40], &PEER6);
+    let na = &ip[40..];
+    assert_eq!(na[0], 136, "neighbour advertisement");
+    assert_eq!(na[4] & 0xe0, 0x60, "solicited and override, not router");
+    assert_eq!(&na[8..24], &OUR6, "target");
+    assert_eq!(&na[24..26], &[2, 1], "target link-layer address option");
+    assert_eq!(&na[26..32], &OUR_MAC);
+    let len = (na.len() as u32).to_be_bytes();
+    let pseudo = [&OUR6[..], &PEER6[..], &len[..], &[0, 0, 0, 58]].concat();
+    assert_eq!(csum(&[&pseudo, na]), 0, "ICMPv6 checksum verifies");
+    assert_eq!(lab.stats().ndp_solicitations_received, 1);
+    assert_eq!(lab.stats().ndp_advertisements_sent, 1);
+}
+
+#[test]
+fn a_dad_probe_for_our_address_is_answered_to_all_nodes() {
+    let mut lab = lab6();
+    let got = lab.exchange(&ns_frame([0; 16], 255));
+    assert_eq!(got.len(), 1);
+    let f = &got[0];
+    assert_eq!(&f[0..6], &[0x33, 0x33, 0, 0, 0, 1], "to all-nodes");
+    assert_eq!(
+        &f[14 + 24..14 + 40],
+        &[0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    );
+    assert_eq!(f[14 + 40 + 4] & 0x40, 0, "not solicited (RFC 4861 §7.2.4)");
+}
+
+#[test]
+fn neighbour_discovery_from_off_link_is_dropped_by_reason() {
+    let mut lab = lab6();
+    assert!(lab.exchange(&ns_frame(PEER6, 64)).is_empty());
+    assert_eq!(lab.stats().drops[DropReason::NdpHopLimit as usize], 1);
+    // A DAD probe must not carry a source link-layer address: build one that does.
+    let mut m = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&OUR6);
+    m.extend_from_slice(&[1, 1]);
+    m.extend_from_slice(&PEER_MAC);
+    let m = with_csum6([0; 16], OUR_GROUP, 58, m, 2);
+    let f = eth(
+        OUR_GROUP_MAC,
+        0x86dd,
+        &ipv6_pkt([0; 16], OUR_GROUP, 255, 58, &[], &m),
+    );
+    assert!(lab.exchange(&f).is_empty());
+    // An option of length 0.
+    let mut m = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&OUR6);
+    m.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+    let m = with_csum6(PEER6, OUR_GROUP, 58, m, 2);
+    let f = eth(
+        OUR_GROUP_MAC,
+        0x86dd,
+        &ipv6_pkt(PEER6, OUR_GROUP, 255, 58, &[], &m),
+    );
+    assert!(lab.exchange(&f).is_empty());
+    let s = lab.stats();
+    assert_eq!(s.drops[DropReason::NdpInvalid as usize], 1, "the DAD probe");
+    assert_eq!(
+        s.drops[DropReason::Malformed as usize],
+        1,
+        "the zero-length option"
+    );
+    assert_eq!(s.ndp_advertisements_sent, 0);
+}
+
+#[test]
+fn icmpv6_echo_and_udp_echo_are_answered_over_ipv6() {
+    let mut lab = lab6();
+    let mut echo = vec![128, 0, 0, 0, 0, 9, 0, 1];
+    echo.extend_from_slice(b"ping six");
+    let echo = with_csum6(PEER6, OUR6, 58, echo, 2);
+    let got = lab.exchange(&eth(
+        OUR_MAC,
+        0x86dd,
+        &ipv6_pkt(PEER6, OUR6, 64, 58, &[], &echo),
+    ));
+    assert_eq!(got.len(), 1);
+    let ip = &got[0][14..];
+    assert_eq!((&ip[8..24], &ip[24..40]), (&OUR6[..], &PEER6[..]));
+    let m = &ip[40..];
+    assert_eq!(m[0], 129, "echo reply");
+    let len = (m.len() as u32).to_be_bytes();
+    let pseudo = [&OUR6[..], &PEER6[..], &len[..], &[0, 0, 0, 58]].concat();
+    assert_eq!(csum(&[&pseudo, m]), 0);
+    assert_eq!(&m[8..], b"ping six");
+
+    // UDP echo, behind a destination-options header (which the reply does not carry).
+    let mut u = vec![0x9c, 0x40, 0, ECHO as u8, 0, 13, 0, 0];
+    u.extend_from_slice(b"hello");
+    let u = with_csum6(PEER6, OUR6, 17, u, 6);
+    let dest_opts = [17, 0, 1, 4, 0, 0, 0, 0]; // next UDP, 8 bytes, a PadN option
+    let got = lab.exchange(&eth(
+        OUR_MAC,
+        0x86dd,
+        &ipv6_pkt(PEER6, OUR6, 64, 60, &dest_opts, &u),
+    ));
+    assert_eq!(got.len(), 1, "{:?}", lab.stats().drops);
+    let ip = &got[0][14..];
+    assert_eq!(ip[6], 17, "no extension header in the reply");
+    assert_eq!(u16::from_be_bytes([ip[4], ip[5]]), 13);
+    let r = &ip[40..];
+    let pseudo = [
+        &OUR6[..],
+        &PEER6[..],
+        &13u32.to_be_bytes()[..],
+        &[0, 0, 0, 17],
+    ]
+    .concat();
+    assert_eq!(csum(&[&pseudo, r]), 0, "UDP checksum verifies");
+    assert_eq!(&r[8..], b"hello");
+    let s = lab.stats();
+    assert_eq!((s.icmpv6_echo_replies, s.udp_echo_replies), (1, 1));
+}
+
+#[test]
+fn a_closed_udp_port_over_ipv6_gets_an_icmpv6_port_unreachable() {
+    let mut lab = lab6();
+    let u = with_csum6(
+        PEER6,
+        OUR6,
+        17,
+        vec![0x9c, 0x40, 0, 99, 0, 9, 0, 0, b'x'],
+        6,
+    );
+    let got = lab.exchange(&eth(
+        OUR_MAC,
+        0x86dd,
+        &ipv6_pkt(PEER6, OUR6, 64, 17, &[], &u),
+    ));
+    assert_eq!(got.len(), 1);
+    let ip = &got[0][14..];
+    assert_eq!(ip[6], 58);
+    let m = &ip[40..];
+    assert_eq!((m[0], m[1]), (1, 4), "destination unreachable, port");
+    assert_eq!(
+        &m[8 + 8..8 + 24],
+        &PEER6,
+        "the quote starts with the datagram's header"
+    );
+    let len = (m.len() as u32).to_be_bytes();
+    let pseudo = [&OUR6[..], &PEER6[..], &len[..], &[0, 0, 0, 58]].concat();
+    assert_eq!(csum(&[&pseudo, m]), 0);
+    assert_eq!(lab.stats().drops[DropReason::UdpClosedPort as usize], 1);
+}
+
+#[test]
+fn malformed_ipv6_is_counted_by_reason_and_never_answered() {
+    let mut lab = lab6();
+    let udp = with_csum6(
+        PEER6,
+        OUR6,
+        17,
+        vec![0x9c, 0x40, 0, ECHO as u8, 0, 9, 0, 0, b'x'],
+        6,
+    );
+    let good = ipv6_pkt(PEER6, OUR6, 64, 17, &[], &udp);
+    let mut cases: Vec<(Vec<u8>, DropReason)> = Vec::new();
+    cases.push((good[..30].to_vec(), DropReason::Truncated));
+    let mut long = good.clone();
+    long[4..6].copy_from_slice(&200u16.to_be_bytes());
+    cases.push((long, DropReason::BadLength));
+    let mut v4 = good.clone();
+    v4[0] = 0x40;
+    cases.push((v4, DropReason::BadVersion));
+    // Nine destination-options headers: past the walk's bound.
+    let mut chain = Vec::new();
+    for i in 0..9 {
+        chain.extend_from_slice(&[if i < 8 { 60 } else { 17 }, 0, 1, 4, 0, 0, 0, 0]);
+    }
+    cases.push((
+        ipv6_pkt(PEER6, OUR6, 64, 60, &chain, &udp),
+        DropReason::BadHeaderLength,
+    ));
+    // A fragment (offset 8).
+    let frag = [17, 0, 0, 8, 0, 0, 0, 1];
+    cases.push((
+        ipv6_pkt(PEER6, OUR6, 64, 44, &frag, &udp),
+        DropReason::Fragment,
+    ));
+    // A bad UDP checksum, and a zero one (invalid over IPv6).
+    let mut bad = udp.clone();
+    bad[6] ^= 0xff;
+    cases.push((
+        ipv6_pkt(PEER6, OUR6, 64, 17, &[], &bad),
+        DropReason::BadChecksum,
+    ));
+    let mut zero = udp.clone();
+    zero[6..8].copy_from_slice(&[0, 0]);
+    cases.push((
+        ipv6_pkt(PEER6, OUR6, 64, 17, &[], &zero),
+        DropReason::BadChecksum,
+    ));
+    // A bad ICMPv6 checksum.
+    let mut echo = with_csum6(PEER6, OUR6, 58, vec![128, 0, 0, 0, 0, 1, 0, 1], 2);
+    echo[2] ^= 1;
+    cases.push((
+        ipv6_pkt(PEER6, OUR6, 64, 58, &[], &echo),
+        DropReason::BadChecksum,
+    ));
+    // To someone else.
+    let mut other = good.clone();
+    other[39] = 9;
+    cases.push((other, DropReason::NotForUs));
+    for (pkt, reason) in &cases {
+        let before = lab.stats().drops[*reason as usize];
+        assert!(
+            lab.exchange(&eth(OUR_MAC, 0x86dd, pkt)).is_empty(),
+            "{reason:?} answered"
+        );
+        assert_eq!(
+            lab.stats().drops[*reason as usize],
+            before + 1,
+            "{reason:?} not counted"
+        );
+    }
+    // An MLD report is ignored, and that is no drop.
+    let drops: u64 = lab.stats().drops.iter().sum();
+    let mld = with_csum6(
+        PEER6,
+        [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        58,
+        vec![
+            131, 0, 0, 0, 0, 0, 0, 0, 0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+        ],
+        2,
+    );
+    let dst = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let f = eth(
+        [0x33, 0x33, 0, 0, 0, 1],
+        0x86dd,
+        &ipv6_pkt(PEER6, dst, 1, 58, &[], &mld),
+    );
+    assert!(lab.exchange(&f).is_empty());
+    assert_eq!(lab.stats().icmpv6_ignored, 1);
+    assert_eq!(lab.stats().drops.iter().sum::<u64>(), drops);
+    // Still answering.
+    assert_eq!(lab.exchange(&eth(OUR_MAC, 0x86dd, &good)).len(), 1);
+}

@@ -744,38 +744,60 @@ impl<C> Net<'_, C> {
     /// resolved or no transmit buffer is free.
     pub fn send_udp(
         &mut self,
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
+        local: SocketAddr,
+        remote: SocketAddr,
         len: usize,
         fill: &mut dyn FnMut(&mut [u8]),
     ) -> bool {
-        let Some(peer_mac) = self.arp.lookup(*remote.ip(), self.now) else {
+        let peer_mac = match remote.ip() {
+            IpAddr::V4(ip) => self.arp.lookup(ip, self.now),
+            IpAddr::V6(ip) => self.nd.lookup(ip, self.now),
+        };
+        let Some(peer_mac) = peer_mac else {
             return false;
         };
-        debug_assert!(self.addrs.contains(*local.ip()), "{local} is not ours");
-        let (mac, ip, local_port) = (self.mac, *local.ip(), local.port());
+        debug_assert!(self.addrs.contains_ip(local.ip()), "{local} is not ours");
+        debug_assert_eq!(local.is_ipv4(), remote.is_ipv4(), "one family");
+        let (mac, ip, local_port) = (self.mac, local.ip(), local.port());
+        let ip_len = ip_header_len(ip);
         let sent = self.tx.send_with(&mut |buf| {
-            let total = ETH_HEADER + IPV4_HEADER + UDP_HEADER + len;
+            let total = ETH_HEADER + ip_len + UDP_HEADER + len;
             if buf.len() < total {
                 return 0;
             }
             let mut eth = EthernetFrame::new_unchecked(&mut buf[..ETH_HEADER]);
             eth.set_dst_addr(peer_mac);
             eth.set_src_addr(mac);
-            eth.set_ethertype(EtherType::Ipv4);
-            Ipv4Repr::new(ip, *remote.ip(), IpProtocol::Udp, UDP_HEADER + len).emit(
-                &mut Ipv4Packet::new_unchecked(&mut buf[ETH_HEADER..ETH_HEADER + IPV4_HEADER]),
-            );
-            fill(&mut buf[ETH_HEADER + IPV4_HEADER + UDP_HEADER..total]);
+            match (ip, remote.ip()) {
+                (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                    eth.set_ethertype(EtherType::Ipv4);
+                    Ipv4Repr::new(src, dst, IpProtocol::Udp, UDP_HEADER + len).emit(
+                        &mut Ipv4Packet::new_unchecked(
+                            &mut buf[ETH_HEADER..ETH_HEADER + IPV4_HEADER],
+                        ),
+                    );
+                }
+                (src, dst) => {
+                    eth.set_ethertype(EtherType::Ipv6);
+                    write_ipv6_header(
+                        &mut buf[ETH_HEADER..],
+                        src,
+                        dst,
+                        IpProtocol::Udp,
+                        UDP_HEADER + len,
+                    );
+                }
+            }
+            fill(&mut buf[ETH_HEADER + ip_len + UDP_HEADER..total]);
             let udp = UdpRepr {
                 src_port: local_port,
                 dst_port: remote.port(),
                 payload_len: len,
             };
             udp.emit(
-                &mut UdpPacket::new_unchecked(&mut buf[ETH_HEADER + IPV4_HEADER..total]),
+                &mut UdpPacket::new_unchecked(&mut buf[ETH_HEADER + ip_len..total]),
                 ip,
-                *remote.ip(),
+                remote.ip(),
             );
             total
         });

@@ -21,7 +21,7 @@ use crate::stack::tcp::ports::PortSet;
 use crate::stack::{App, Net};
 use crate::time::Instant;
 use crate::wire::sockperf::{SockperfHeader, FLAG_CLIENT, FLAG_PONG_REQUEST};
-use core::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
@@ -218,16 +218,16 @@ struct Outstanding {
 
 struct Flow {
     /// Our address and port it sends from.
-    local: SocketAddrV4,
+    local: SocketAddr,
     next_seq: u64,
     waiting: VecDeque<Outstanding>,
 }
 
 /// Flow `i`'s source: port `i / n` of `ports` on the `i % n`th of the n addresses, so
 /// flows spread over the addresses first.
-fn flow_local(locals: &[Ipv4Addr], ports: PortSet, i: usize) -> SocketAddrV4 {
+fn flow_local(locals: &[IpAddr], ports: PortSet, i: usize) -> SocketAddr {
     let n = locals.len();
-    SocketAddrV4::new(locals[i % n], ports.port(i / n))
+    SocketAddr::new(locals[i % n], ports.port(i / n))
 }
 
 /// Where the run is.
@@ -246,13 +246,13 @@ pub enum Phase {
 }
 
 pub struct UdpLoad {
-    target: SocketAddrV4,
+    target: SocketAddr,
     app: AppProto,
     size: usize,
     timeout: Duration,
     /// Flow `i` sends from `ports.port(i / n)` of `locals[i % n]` (n addresses).
     ports: PortSet,
-    locals: Vec<Ipv4Addr>,
+    locals: Vec<IpAddr>,
     flows: Vec<Flow>,
     schedule: Option<Schedule>,
     /// Closed loop: flows whose next request is due now.
@@ -288,7 +288,14 @@ impl UdpLoad {
                 (in_flight.ceil() as usize + MIN_OUTSTANDING).min(MAX_OUTSTANDING)
             }
         };
-        let locals = cfg.addrs.ips().to_vec();
+        // Our addresses of the target's family.
+        let locals: Vec<IpAddr> = cfg
+            .addrs
+            .all()
+            .into_iter()
+            .filter(|a| a.is_ipv4() == cfg.target.is_ipv4())
+            .collect();
+        assert!(!locals.is_empty(), "no address of the target's family");
         let flows = (0..cfg.connections as usize)
             .map(|i| Flow {
                 local: flow_local(&locals, PortSet::ALL, i),
@@ -348,12 +355,12 @@ impl UdpLoad {
 
     /// The flow that sends from `local`, if any (its index may still be past the last
     /// flow).
-    fn flow_of(&self, local: SocketAddrV4) -> Option<usize> {
+    fn flow_of(&self, local: SocketAddr) -> Option<usize> {
         let n = self.locals.len();
         let a = if n == 1 {
-            (self.locals[0] == *local.ip()).then_some(0)?
+            (self.locals[0] == local.ip()).then_some(0)?
         } else {
-            self.locals.binary_search(local.ip()).ok()?
+            self.locals.binary_search(&local.ip()).ok()?
         };
         Some(self.ports.index(local.port())? * n + a)
     }
@@ -458,8 +465,8 @@ impl UdpLoad {
     fn on_reply(
         &mut self,
         now: Instant,
-        from: SocketAddrV4,
-        local: SocketAddrV4,
+        from: SocketAddr,
+        local: SocketAddr,
         payload: &[u8],
     ) -> bool {
         let Some(idx) = self.flow_of(local) else {
@@ -504,7 +511,7 @@ impl UdpLoad {
     }
 
     /// ICMP port unreachable quoting one of our requests: the target refused.
-    fn on_unreachable(&mut self, to: SocketAddrV4, local: SocketAddrV4) -> bool {
+    fn on_unreachable(&mut self, to: SocketAddr, local: SocketAddr) -> bool {
         if to != self.target {
             return false;
         }
@@ -568,7 +575,7 @@ impl UdpLoad {
 
     fn advance_phase(&mut self, now: Instant, net: &mut Net<'_, ()>) {
         match self.phase {
-            Phase::Resolving => match net.resolve(*self.target.ip()) {
+            Phase::Resolving => match net.resolve_ip(self.target.ip()) {
                 Resolution::Known(_) => {
                     self.started = now;
                     self.measure_from = now + self.warmup;
@@ -738,19 +745,11 @@ impl App for UdpLoad {
         local: SocketAddr,
         payload: &[u8],
     ) -> bool {
-        match (from, local) {
-            (SocketAddr::V4(from), SocketAddr::V4(local)) => {
-                self.on_reply(now, from, local, payload)
-            }
-            _ => false,
-        }
+        self.on_reply(now, from, local, payload)
     }
 
     fn unreachable(&mut self, _now: Instant, to: SocketAddr, local: SocketAddr) -> bool {
-        match (to, local) {
-            (SocketAddr::V4(to), SocketAddr::V4(local)) => self.on_unreachable(to, local),
-            _ => false,
-        }
+        self.on_unreachable(to, local)
     }
 
     fn poll(&mut self, now: Instant, net: &mut Net<'_, ()>) {

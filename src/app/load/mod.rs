@@ -115,7 +115,11 @@ impl LoadReport {
         let mut out = Vec::new();
         let waits = self.stack.tcp_connect_no_port;
         if cfg.transport == Transport::Tcp && waits > 0 {
-            let n = cfg.addrs.len();
+            let n = if cfg.target.is_ipv4() {
+                cfg.addrs.len()
+            } else {
+                cfg.addrs.ips6().len()
+            };
             let per_s =
                 PortSet::ALL.len() as f64 / crate::stack::tcp::TIME_WAIT_REUSE_AFTER.as_secs_f64();
             out.push(format!(
@@ -330,7 +334,7 @@ pub fn load_stack<A: App>(cfg: &LoadConfig, env: &WorkerEnv, tcp: TcpConfig, app
             tcp,
             // Room for every port of the share of every address in TIME_WAIT, and more.
             tcp_capacity: PortSet::of_worker(env.queue as usize, env.workers as usize).len()
-                * cfg.addrs.len()
+                * cfg.addrs.count()
                 + 1024,
             ports: PortSet::of_worker(env.queue as usize, env.workers as usize),
             icmp_unreachable_rate: 10,
@@ -512,7 +516,12 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     let series = measured.finish(span)?;
     if phase == Phase::Unreachable {
         bail!(
-            "no ARP reply from {} on {} after the retries: is the target up and on this link?",
+            "no {} reply from {} on {} after the retries: is the target up and on this link?",
+            if cfg.target.is_ipv4() {
+                "ARP"
+            } else {
+                "neighbour discovery"
+            },
             cfg.target.ip(),
             cfg.iface
         );

@@ -39,7 +39,7 @@ use crate::proto::tcp::{CloseReason, TcpConfig};
 use crate::stack::{App, ConnId, ConnectError, Net, TcpSocket};
 use crate::time::Instant;
 use core::cmp::Reverse;
-use core::net::SocketAddrV4;
+use core::net::SocketAddr;
 use core::time::Duration;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -107,7 +107,7 @@ impl Deadline {
 pub type Owner = Option<u32>;
 
 pub struct TcpLoad {
-    target: SocketAddrV4,
+    target: SocketAddr,
     app: AppProto,
     mode: LoadMode,
     size: usize,
@@ -292,7 +292,7 @@ impl TcpLoad {
 
     /// Opens a connection for client `c`.
     fn connect(&mut self, now: Instant, c: u32, net: &mut Net<'_, Owner>) {
-        let id = match net.connect(self.target.into(), Some(c)) {
+        let id = match net.connect(self.target, Some(c)) {
             Ok(id) => id,
             // Every port is busy or in TIME_WAIT: the port space is the limit, not the
             // server. Wait for one (counted by the stack, not an error).
@@ -506,7 +506,7 @@ impl TcpLoad {
 
     fn advance_phase(&mut self, now: Instant, net: &mut Net<'_, Owner>) {
         match self.phase {
-            Phase::Resolving if !self.resolved => match net.resolve(*self.target.ip()) {
+            Phase::Resolving if !self.resolved => match net.resolve_ip(self.target.ip()) {
                 Resolution::Known(_) => self.resolved = true,
                 Resolution::Failed => self.phase = Phase::Unreachable,
                 Resolution::Pending => {}
