@@ -8,7 +8,7 @@ import socket
 import sys
 
 sel = selectors.DefaultSelector()
-ls = socket.socket()
+ls = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind((sys.argv[1], int(sys.argv[2])))
 ls.listen(4096)

@@ -3,7 +3,7 @@
 import socket
 import sys
 
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], int(sys.argv[2])))
 s.settimeout(float(sys.argv[3]) if len(sys.argv) > 3 else 30)
 try:
