@@ -2,7 +2,8 @@
 # TCP echo under 3 % random loss in both directions, injected on the kernel's side by
 # nftables `numgen random` drop rules in netdev ingress and egress chains on xsa0 (this
 # kernel has no netem). 20 concurrent connections x 256 KiB and 100 sequential cycles,
-# echoed byte-exact; every connection still ends with the FIN exchange.
+# echoed byte-exact, over IPv4 and then over IPv6; every connection still ends with the
+# FIN exchange.
 source "$(dirname "$0")/lib.sh"
 lab_up
 in_a nft -f - <<'NFT' || die "cannot install the nftables loss rules"
@@ -17,9 +18,11 @@ table netdev xsloss {
     }
 }
 NFT
-serve_start --tcp-echo 7 --interval 0.2
+serve_start --ip 2001:2::2/64 --tcp-echo 7 --interval 0.2
 res=$(in_a timeout 300 python3 "$KDIR/tcp_echo_check.py" "$B" 7 20 262144 100) || die "$res"
 log "$res"
+res6=$(in_a timeout 300 python3 "$KDIR/tcp_echo_check.py" 2001:2::2 7 20 262144 100) || die "IPv6: $res6"
+log "IPv6: $res6"
 count() { in_a nft list chain netdev xsloss "$1" | grep -o 'packets [0-9]*' | awk '{print $2}'; }
 dropped_in=$(count in)
 dropped_out=$(count out)
@@ -30,5 +33,5 @@ wait_idle 20
 dropped="$dropped_in arriving at and $dropped_out leaving the kernel"
 sleep 1
 serve_stop
-expect_all_fin 120
-pass "$res; frames dropped: $dropped; $(summary tcp_retransmits) retransmitted, $(summary tcp_fast_retransmits) fast retransmits, $(summary tcp_out_of_order) out of order; 120 connections, all closed by FIN"
+expect_all_fin 240
+pass "$res; IPv6: $res6; frames dropped: $dropped; $(summary tcp_retransmits) retransmitted, $(summary tcp_fast_retransmits) fast retransmits, $(summary tcp_out_of_order) out of order; 240 connections, all closed by FIN"
