@@ -1,7 +1,7 @@
 /* A kernel TCP echo server (RFC 862) for the benchmarks: one thread, epoll, non-blocking
  * sockets, TCP_NODELAY. It is the kernel's side of the connection-rate comparison in
  * bench/compare.sh, written to cost as little as a server can in user space.
- * Usage: echo_server IP PORT SECONDS (it exits after SECONDS). */
+ * Usage: echo_server IP PORT SECONDS (it exits after SECONDS); IP may be IPv4 or IPv6. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,12 +19,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: echo_server IP PORT SECONDS\n");
         return 2;
     }
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(atoi(argv[2]))};
+    int v6 = inet_pton(AF_INET6, argv[1], &a6.sin6_addr) == 1;
+    int ls = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     int one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
-    if (inet_pton(AF_INET, argv[1], &a.sin_addr) != 1 || bind(ls, (void *)&a, sizeof a) ||
-        listen(ls, 4096)) {
+    int bad = v6 ? bind(ls, (void *)&a6, sizeof a6)
+                 : inet_pton(AF_INET, argv[1], &a.sin_addr) != 1 || bind(ls, (void *)&a, sizeof a);
+    if (bad || listen(ls, 4096)) {
         perror("echo_server");
         return 1;
     }
