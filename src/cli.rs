@@ -190,6 +190,11 @@ pub enum AppArg {
     Echo,
     /// sockperf's 14-byte header with the pong-request bit, for a real `sockperf server`.
     Sockperf,
+    /// HTTP/1.1 requests to --url over keep-alive connections (TCP).
+    Http,
+    /// The bytes of --request-file; a response is --response-bytes N bytes or ends
+    /// with --response-delimiter (TCP).
+    Raw,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,15 +215,43 @@ pub struct LoadArgs {
     /// The load generator's own address, e.g. 198.18.0.10/24.
     #[arg(long, value_name = "ADDR/PREFIX")]
     pub ip: String,
-    /// The server, e.g. 198.18.0.2:7.
+    /// The server, e.g. 198.18.0.2:7 (with --app http, --url names it).
     #[arg(long, value_name = "IP:PORT")]
-    pub target: String,
+    pub target: Option<String>,
     #[arg(long, value_enum, default_value_t = DriverArg::Auto)]
     pub driver: DriverArg,
+    /// The transport (--app http and raw: tcp, the default for them).
     #[arg(long, value_enum)]
-    pub proto: ProtoArg,
+    pub proto: Option<ProtoArg>,
     #[arg(long, value_enum, default_value_t = AppArg::Echo)]
     pub app: AppArg,
+    /// --app http: the URL to request, http://IP[:PORT]/PATH (an address: there is no
+    /// resolver; give a name with --header 'Host: NAME').
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// --app http: the request method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// --app http: a header field for every request, 'Name: value' (repeatable).
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// --app http: send this file's bytes as every request's body.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// --app raw: the request, this file's bytes as they are.
+    #[arg(long, value_name = "FILE")]
+    pub request_file: Option<PathBuf>,
+    /// --app raw: a response is exactly this many bytes.
+    #[arg(long, value_name = "N")]
+    pub response_bytes: Option<usize>,
+    /// --app raw: a response ends with these bytes (escapes: \r \n \t \\ \xHH).
+    #[arg(long, value_name = "STR")]
+    pub response_delimiter: Option<String>,
+    /// TCP ping-pong: requests in flight per connection (closed loop keeps this many;
+    /// open loop allows at most this many). Default 1 in closed loop, rate × timeout
+    /// over the connections in open loop.
+    #[arg(long, value_name = "D")]
+    pub pipeline: Option<u32>,
     #[arg(long, value_enum, default_value_t = ModeArg::Pingpong)]
     pub mode: ModeArg,
     /// UDP flows or TCP connections.
@@ -329,16 +362,161 @@ pub fn parse_cores(s: &str) -> Result<CoreList, String> {
 /// The longest run xstack load agrees to, so that every run stops by itself.
 pub const MAX_DURATION_S: f64 = 3600.0;
 
+/// `--response-delimiter`: the string with \r, \n, \t, \\ and \xHH escapes.
+pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut it = s.bytes();
+    while let Some(b) = it.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match it.next() {
+            Some(b'r') => out.push(b'\r'),
+            Some(b'n') => out.push(b'\n'),
+            Some(b't') => out.push(b'\t'),
+            Some(b'\\') => out.push(b'\\'),
+            Some(b'x') => {
+                let hex: Vec<u8> = it.by_ref().take(2).collect();
+                let v = std::str::from_utf8(&hex)
+                    .ok()
+                    .filter(|h| h.len() == 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("'{s}': \\x takes two hex digits"))?;
+                out.push(v);
+            }
+            _ => return Err(format!("'{s}': unknown escape (use \\r \\n \\t \\\\ \\xHH)")),
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a file the request is made of: at most 1 MiB.
+fn read_request_file(flag: &str, p: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    let b = std::fs::read(p)
+        .map_err(|e| ConfigError::Invalid(format!("{flag} {}: {e}", p.display())))?;
+    if b.len() > 1 << 20 {
+        return Err(ConfigError::Invalid(format!(
+            "{flag} {}: {} bytes, more than the 1 MiB a request may be",
+            p.display(),
+            b.len()
+        )));
+    }
+    Ok(b)
+}
+
 impl LoadArgs {
+    /// `--app http` / `raw`: the request and its framing, and the target from `--url`.
+    fn exchange(
+        &self,
+    ) -> Result<(Option<crate::config::Exchange>, Option<std::net::SocketAddrV4>), ConfigError> {
+        use crate::app::load::http;
+        use crate::config::{Exchange, RawFraming};
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let http_flags = [
+            ("--url", self.url.is_some()),
+            ("--header", !self.headers.is_empty()),
+            ("--body-file", self.body_file.is_some()),
+            ("--method", self.method != "GET"),
+        ];
+        let raw_flags = [
+            ("--request-file", self.request_file.is_some()),
+            ("--response-bytes", self.response_bytes.is_some()),
+            ("--response-delimiter", self.response_delimiter.is_some()),
+        ];
+        if self.app != AppArg::Http {
+            if let Some((f, _)) = http_flags.iter().find(|(_, given)| *given) {
+                return bad(format!("{f} goes with --app http"));
+            }
+        }
+        if self.app != AppArg::Raw {
+            if let Some((f, _)) = raw_flags.iter().find(|(_, given)| *given) {
+                return bad(format!("{f} goes with --app raw"));
+            }
+        }
+        match self.app {
+            AppArg::Http => {
+                let Some(u) = &self.url else {
+                    return bad("--app http needs --url http://IP[:PORT]/PATH".into());
+                };
+                let url = http::parse_url(u).map_err(ConfigError::Invalid)?;
+                http::check_method(&self.method).map_err(ConfigError::Invalid)?;
+                let headers = self
+                    .headers
+                    .iter()
+                    .map(|h| http::parse_header(h))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(ConfigError::Invalid)?;
+                let body = match &self.body_file {
+                    Some(p) => read_request_file("--body-file", p)?,
+                    None => Vec::new(),
+                };
+                let request = http::build_request(&url, &self.method, &headers, &body);
+                Ok((
+                    Some(Exchange::Http {
+                        url: u.clone(),
+                        method: self.method.clone(),
+                        request: request.into(),
+                    }),
+                    Some(url.target),
+                ))
+            }
+            AppArg::Raw => {
+                let Some(p) = &self.request_file else {
+                    return bad("--app raw needs --request-file FILE (the request's bytes)".into());
+                };
+                let request = read_request_file("--request-file", p)?;
+                if request.is_empty() {
+                    return bad(format!("--request-file {} is empty", p.display()));
+                }
+                let framing = match (self.response_bytes, &self.response_delimiter) {
+                    (Some(_), Some(_)) | (None, None) => {
+                        return bad("--app raw needs one of --response-bytes N and --response-delimiter STR".into())
+                    }
+                    (Some(n), None) if n == 0 || n > 1 << 30 => {
+                        return bad("--response-bytes must be between 1 and 2^30".into())
+                    }
+                    (Some(n), None) => RawFraming::Bytes(n),
+                    (None, Some(d)) => {
+                        let d = unescape(d).map_err(|e| {
+                            ConfigError::Invalid(format!("--response-delimiter {e}"))
+                        })?;
+                        if d.is_empty() || d.len() > 256 {
+                            return bad(
+                                "--response-delimiter must be 1 to 256 bytes long".into(),
+                            );
+                        }
+                        RawFraming::Delimiter(d)
+                    }
+                };
+                Ok((
+                    Some(Exchange::Raw {
+                        request: request.into(),
+                        framing,
+                    }),
+                    None,
+                ))
+            }
+            AppArg::Echo | AppArg::Sockperf => Ok((None, None)),
+        }
+    }
+
     pub fn into_config(self) -> Result<LoadConfig, ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         let addr: IfaceAddr = self.ip.parse()?;
-        let target: std::net::SocketAddrV4 = self.target.parse().map_err(|_| {
-            ConfigError::Invalid(format!(
-                "'{}' is not IP:PORT, e.g. --target 198.18.0.2:7",
-                self.target
-            ))
-        })?;
+        let (exchange, url_target) = self.exchange()?;
+        let target: std::net::SocketAddrV4 = match (&self.target, url_target) {
+            (None, Some(t)) => t,
+            (Some(t), Some(u)) => {
+                return bad(format!(
+                    "--target {t} and --url both name the server: --url {u} is enough"
+                ))
+            }
+            (None, None) => return bad("give the server with --target IP:PORT".into()),
+            (Some(t), None) => t.parse().map_err(|_| {
+                ConfigError::Invalid(format!("'{t}' is not IP:PORT, e.g. --target 198.18.0.2:7"))
+            })?,
+        };
         let lab = IfaceAddr {
             ip: core::net::Ipv4Addr::new(198, 18, 0, 0),
             prefix: 15,
@@ -417,13 +595,19 @@ impl LoadArgs {
         if self.timeout_ms == 0 || self.timeout_ms > 60_000 {
             return bad("--timeout-ms must be between 1 and 60000".into());
         }
-        let transport = match self.proto {
-            ProtoArg::Udp => Transport::Udp,
-            ProtoArg::Tcp => Transport::Tcp,
+        let transport = match (self.proto, exchange.is_some()) {
+            (Some(ProtoArg::Udp), true) => {
+                return bad("--app http and --app raw run over TCP: --proto tcp".into())
+            }
+            (Some(ProtoArg::Udp), false) => Transport::Udp,
+            (Some(ProtoArg::Tcp), _) | (None, true) => Transport::Tcp,
+            (None, false) => return bad("give --proto udp or --proto tcp".into()),
         };
         let app = match self.app {
             AppArg::Echo => AppProto::Echo,
             AppArg::Sockperf => AppProto::Sockperf,
+            AppArg::Http => AppProto::Http,
+            AppArg::Raw => AppProto::Raw,
         };
         let mode = match self.mode {
             ModeArg::Pingpong => LoadMode::PingPong,
@@ -438,13 +622,28 @@ impl LoadArgs {
                 "--mode stream checks an echoed byte stream: use --app echo (sockperf servers answer messages, not streams)".into(),
             );
         }
+        if mode == LoadMode::Stream && exchange.is_some() {
+            return bad(
+                "--mode stream checks an echoed byte stream: --app http and raw take pingpong or crr".into(),
+            );
+        }
+        if let Some(d) = self.pipeline {
+            if d == 0 || d > 1024 {
+                return bad("--pipeline must be between 1 and 1024".into());
+            }
+            if transport != Transport::Tcp || mode != LoadMode::PingPong {
+                return bad("--pipeline goes with --proto tcp --mode pingpong".into());
+            }
+        }
         let min = crate::config::min_request_size(app);
         let max = if transport == Transport::Udp {
             1472
         } else {
             1 << 20
         };
-        if self.size < min || self.size > max {
+        // http and raw: the request is what the user gave, whatever --size says.
+        let size = exchange.as_ref().map_or(self.size, |e| e.request().len());
+        if size < min || size > max {
             return bad(format!(
                 "--size must be between {min} and {max} bytes for this --proto/--app \
                  (a request carries its sequence number and send times)"
@@ -461,9 +660,11 @@ impl LoadArgs {
             },
             transport,
             app,
+            exchange,
+            pipeline: self.pipeline,
             mode,
             connections: self.connections,
-            size: self.size,
+            size,
             duration: self.duration.map(std::time::Duration::from_secs_f64),
             requests: self.requests,
             warmup: std::time::Duration::from_secs_f64(self.warmup),

@@ -176,6 +176,8 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         driver: DriverChoice::Auto,
         transport: Transport::Udp,
         app,
+        exchange: None,
+        pipeline: None,
         mode: LoadMode::PingPong,
         connections: 4,
         size: 64,
