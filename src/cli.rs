@@ -385,7 +385,11 @@ pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
                     .ok_or_else(|| format!("'{s}': \\x takes two hex digits"))?;
                 out.push(v);
             }
-            _ => return Err(format!("'{s}': unknown escape (use \\r \\n \\t \\\\ \\xHH)")),
+            _ => {
+                return Err(format!(
+                    "'{s}': unknown escape (use \\r \\n \\t \\\\ \\xHH)"
+                ))
+            }
         }
     }
     Ok(out)
@@ -409,7 +413,13 @@ impl LoadArgs {
     /// `--app http` / `raw`: the request and its framing, and the target from `--url`.
     fn exchange(
         &self,
-    ) -> Result<(Option<crate::config::Exchange>, Option<std::net::SocketAddrV4>), ConfigError> {
+    ) -> Result<
+        (
+            Option<crate::config::Exchange>,
+            Option<std::net::SocketAddrV4>,
+        ),
+        ConfigError,
+    > {
         use crate::app::load::http;
         use crate::config::{Exchange, RawFraming};
         let bad = |m: String| Err(ConfigError::Invalid(m));
@@ -470,9 +480,10 @@ impl LoadArgs {
                     return bad(format!("--request-file {} is empty", p.display()));
                 }
                 let framing = match (self.response_bytes, &self.response_delimiter) {
-                    (Some(_), Some(_)) | (None, None) => {
-                        return bad("--app raw needs one of --response-bytes N and --response-delimiter STR".into())
-                    }
+                    (Some(_), Some(_)) | (None, None) => return bad(
+                        "--app raw needs one of --response-bytes N and --response-delimiter STR"
+                            .into(),
+                    ),
                     (Some(n), None) if n == 0 || n > 1 << 30 => {
                         return bad("--response-bytes must be between 1 and 2^30".into())
                     }
@@ -482,9 +493,7 @@ impl LoadArgs {
                             ConfigError::Invalid(format!("--response-delimiter {e}"))
                         })?;
                         if d.is_empty() || d.len() > 256 {
-                            return bad(
-                                "--response-delimiter must be 1 to 256 bytes long".into(),
-                            );
+                            return bad("--response-delimiter must be 1 to 256 bytes long".into());
                         }
                         RawFraming::Delimiter(d)
                     }

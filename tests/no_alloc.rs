@@ -1,7 +1,8 @@
 //! Nothing allocates per packet on the hot path: after a warm-up, a steady-state run of
-//! the load generator against xstack's responder over the sim driver — UDP echo, closed
-//! loop, 4 flows; and TCP echo ping-pong, 4 connections — makes zero heap allocations on
-//! the test's thread, counted by a wrapping global allocator.
+//! the load generator over the sim driver — UDP echo against xstack's responder, closed
+//! loop, 4 flows; TCP echo ping-pong, 4 connections; and HTTP keep-alive, pipelined 4
+//! deep, against a chunked static server — makes zero heap allocations on the test's
+//! thread, counted by a wrapping global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 mod common;
@@ -141,5 +142,110 @@ fn steady_state_tcp_pingpong_allocates_nothing() {
     assert_eq!(
         allocs, 0,
         "{allocs} allocations for {requests} request/response pairs"
+    );
+}
+
+/// An HTTP server that allocates nothing: it counts "\r\n\r\n" across segments and
+/// answers each request head with the same chunked response.
+struct StaticHttp;
+
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n\
+      0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
+      0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
+      0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
+      0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n0\r\n\r\n";
+
+impl xstack::stack::App for StaticHttp {
+    /// Bytes of "\r\n\r\n" matched so far.
+    type Conn = usize;
+
+    fn accept(&mut self, _: Instant, port: u16) -> Option<usize> {
+        (port == 80).then_some(0)
+    }
+
+    fn readable(&mut self, _: Instant, m: &mut usize, sock: &mut xstack::stack::TcpSocket<'_>) {
+        let mut buf = [0u8; 2048];
+        loop {
+            let n = sock.recv(&mut buf);
+            if n == 0 {
+                return;
+            }
+            for &b in &buf[..n] {
+                *m = match (b, *m) {
+                    (b'\r', 0 | 2) | (b'\n', 1 | 3) => *m + 1,
+                    (b'\r', _) => 1,
+                    _ => 0,
+                };
+                if *m == 4 {
+                    *m = 0;
+                    sock.send(RESPONSE);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn steady_state_http_pipelined_keep_alive_allocates_nothing() {
+    use xstack::app::load::http;
+    use xstack::config::Exchange;
+    COUNTING.with(|c| c.set(true));
+    let url = http::parse_url("http://198.18.0.2/").unwrap();
+    let request = http::build_request(&url, "GET", &[], b"");
+    let cfg = LoadConfig {
+        transport: Transport::Tcp,
+        mode: LoadMode::PingPong,
+        app: AppProto::Http,
+        size: request.len(),
+        target: url.target,
+        exchange: Some(Exchange::Http {
+            url: "http://198.18.0.2/".into(),
+            method: "GET".into(),
+            request: request.into(),
+        }),
+        pipeline: Some(4),
+        requests: Some(1_000_000),
+        timeout: Duration::from_millis(100),
+        ..common::load_config(80, AppProto::Http)
+    };
+    let mut pair = Pair::new(
+        Faults::default(),
+        13,
+        |dev| {
+            let app = TcpLoad::new(&cfg, Instant::ZERO);
+            Stack::new(
+                StackConfig {
+                    tcp: app.tcp_config(),
+                    ..common::config("198.18.0.10/24", dev.mac, vec![], None)
+                },
+                Arc::new(StackCounters::default()),
+                app,
+            )
+        },
+        |dev| {
+            Stack::new(
+                StackConfig {
+                    tcp_listen: vec![80],
+                    ..common::config("198.18.0.2/24", dev.mac, vec![], None)
+                },
+                Arc::new(StackCounters::default()),
+                StaticHttp,
+            )
+        },
+    );
+    pair.steps(60_000);
+    let before_requests = pair.a.engine.app().total().requests;
+    let before = allocations();
+    pair.steps(20_000);
+    let allocs = allocations() - before;
+    let requests = pair.a.engine.app().total().requests - before_requests;
+    assert!(
+        requests > 5_000,
+        "only {requests} requests in the measured span"
+    );
+    assert_eq!(pair.a.engine.app().total().errors.total(), 0);
+    assert_eq!(
+        allocs, 0,
+        "{allocs} allocations for {requests} HTTP requests and responses"
     );
 }

@@ -323,7 +323,9 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
         ));
     }
     if authority.contains('@') {
-        return Err(format!("--url {s}: user information in the URL is not supported"));
+        return Err(format!(
+            "--url {s}: user information in the URL is not supported"
+        ));
     }
     if authority.starts_with('[') {
         return Err(format!(
@@ -375,7 +377,12 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
 
 /// The request's bytes: the request line, Host (unless a `--header` gives one), the
 /// headers in order, Content-Length when there is a body (unless given), the body.
-pub fn build_request(url: &Url, method: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+pub fn build_request(
+    url: &Url,
+    method: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
     let given = |n: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
     let mut out = format!("{method} {} HTTP/1.1\r\n", url.path);
     if !given("host") {
@@ -400,7 +407,9 @@ pub fn build_request(url: &Url, method: &str, headers: &[(String, String)], body
 pub fn check_method(m: &str) -> Result<(), String> {
     let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if m.is_empty() || !m.chars().all(tchar) {
-        return Err(format!("--method '{m}' is not an HTTP method (a token such as GET)"));
+        return Err(format!(
+            "--method '{m}' is not an HTTP method (a token such as GET)"
+        ));
     }
     Ok(())
 }
@@ -440,7 +449,11 @@ mod tests {
     #[test]
     fn content_length_responses_in_any_split() {
         let one = b"HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 5\r\n\r\nhello";
-        let two: Vec<u8> = [&one[..], b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"].concat();
+        let two: Vec<u8> = [
+            &one[..],
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        ]
+        .concat();
         for step in [1, 2, 3, 7, 50, 1000] {
             let mut p = HttpParser::new(false);
             assert_eq!(
@@ -485,7 +498,11 @@ mod tests {
         assert_eq!(p.eof(), Some(ok(200, 6, true)));
         assert_eq!(p.eof(), None, "between responses a close is no response");
         let mut p = HttpParser::new(false);
-        run(&mut p, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc", 100);
+        run(
+            &mut p,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc",
+            100,
+        );
         assert!(matches!(p.eof(), Some(Step::Malformed(_))));
     }
 
@@ -497,7 +514,10 @@ mod tests {
         let mut p = HttpParser::new(false);
         let r = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\
                   HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n";
-        assert_eq!(run(&mut p, r, 3), vec![ok(204, 0, false), ok(304, 0, false)]);
+        assert_eq!(
+            run(&mut p, r, 3),
+            vec![ok(204, 0, false), ok(304, 0, false)]
+        );
     }
 
     #[test]
@@ -506,11 +526,23 @@ mod tests {
             (b"HTTP/1.1 2OO OK\r\n\r\n", "bad status line"),
             (b"HTTX/1.1 200 OK\r\n\r\n", "bad status line"),
             (b"HTTP/1.1 099 Low\r\n\r\n", "status code out of range"),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", "bad Content-Length"),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "bad Content-Length"),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
+                "bad Content-Length",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                "bad Content-Length",
+            ),
             (b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", "bad header field"),
-            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
-            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n", "no CRLF after chunk data"),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                "bad chunk size",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
+                "no CRLF after chunk data",
+            ),
         ];
         for (input, why) in cases {
             let mut p = HttpParser::new(false);
@@ -536,7 +568,8 @@ mod tests {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..2000 {
             let mut p = HttpParser::new(false);
-            let mut buf: Vec<u8> = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            let mut buf: Vec<u8> =
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
             for _ in 0..64 {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
@@ -553,17 +586,27 @@ mod tests {
     fn urls_name_an_ipv4_server_and_refuse_names() {
         let u = parse_url("http://198.18.0.2/index.html").unwrap();
         assert_eq!(u.target.to_string(), "198.18.0.2:80");
-        assert_eq!((u.authority.as_str(), u.path.as_str()), ("198.18.0.2", "/index.html"));
+        assert_eq!(
+            (u.authority.as_str(), u.path.as_str()),
+            ("198.18.0.2", "/index.html")
+        );
         let u = parse_url("http://198.18.0.2:8080").unwrap();
         assert_eq!((u.target.port(), u.path.as_str()), (8080, "/"));
         let u = parse_url("HTTP://198.18.0.2:81?x=1").unwrap();
         assert_eq!(u.path, "/?x=1");
         let e = parse_url("http://example.com/").unwrap_err();
-        assert!(e.contains("no resolver") && e.contains("Host: example.com"), "{e}");
-        assert!(parse_url("https://198.18.0.2/").unwrap_err().contains("TLS"));
+        assert!(
+            e.contains("no resolver") && e.contains("Host: example.com"),
+            "{e}"
+        );
+        assert!(parse_url("https://198.18.0.2/")
+            .unwrap_err()
+            .contains("TLS"));
         assert!(parse_url("198.18.0.2/").is_err());
         assert!(parse_url("http://198.18.0.2:0/").is_err());
-        assert!(parse_url("http://[2001:2::1]/").unwrap_err().contains("IPv4"));
+        assert!(parse_url("http://[2001:2::1]/")
+            .unwrap_err()
+            .contains("IPv4"));
         assert!(parse_url("http://198.18.0.2/a b").is_err());
     }
 

@@ -225,7 +225,10 @@ impl TcpLoad {
                 (per_conn.ceil() as usize + 16).min(4096)
             }
         };
-        let request = cfg.exchange.as_ref().map(|e| Arc::<[u8]>::from(e.request()));
+        let request = cfg
+            .exchange
+            .as_ref()
+            .map(|e| Arc::<[u8]>::from(e.request()));
         // Room for every request that may be outstanding, and at least 16 KiB.
         let buffer = if cfg.mode == LoadMode::Stream {
             256 << 10
@@ -250,7 +253,14 @@ impl TcpLoad {
                 attempt: 0,
                 next_seq: 1,
                 waiting: VecDeque::with_capacity(window),
-                rx: vec![0; if request.is_some() { http::RX_BUFFER } else { cfg.size }],
+                rx: vec![
+                    0;
+                    if request.is_some() {
+                        http::RX_BUFFER
+                    } else {
+                        cfg.size
+                    }
+                ],
                 rx_len: 0,
                 parser: cfg.exchange.as_ref().map(Parser::of),
                 answered: 0,
@@ -318,6 +328,11 @@ impl TcpLoad {
 
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// Requests sent (or queued for a connection) and not yet answered or failed.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight
     }
 
     pub fn total(&self) -> &Measured {
@@ -930,9 +945,11 @@ impl TcpLoad {
         }
         // Idle clients whose time has come open a connection (crr: that is the next
         // transaction).
+        // Only crr's connections are requests; the others connect whatever the budget
+        // (a client may hold requests for its next connection).
         let mut budget = self.budget();
         while let Some(&Reverse((at, c))) = self.idle.peek() {
-            if at > now || budget == 0 {
+            if at > now || (self.mode == LoadMode::Crr && budget == 0) {
                 break;
             }
             self.idle.pop();
