@@ -14,8 +14,13 @@ and --app raw: one behaviour per port, a thread per connection. Usage:
     BASE+5  bad:     every 3rd response on a connection has a malformed status line
     BASE+6  silent:  reads requests and never answers
     BASE+7  raw:     answers each "PING\\r\\n" with "+PONG\\r\\n" (a Redis-style ping)
+    BASE+8  close, again (a run that makes the server close first leaves its 4-tuples in
+            the server's TIME_WAIT; the next run, from the same ports, takes another port)
 
-It listens on BASE+7 last: ready when that port listens. Counts per port go to stderr
+A server that closes (close) does it as nginx does: it half-closes after the response,
+reads and discards until the client's FIN, then closes, so that requests the client
+pipelined behind the close are not answered with a RST. It listens on BASE+8 last:
+ready when that port listens. Counts per port go to stderr
 at exit (SIGTERM)."""
 import signal
 import socket
@@ -23,7 +28,7 @@ import sys
 import threading
 
 ip, base = sys.argv[1], int(sys.argv[2])
-NAMES = ["chunked", "split", "close", "404", "500", "bad", "silent", "raw"]
+NAMES = ["chunked", "split", "close", "404", "500", "bad", "silent", "raw", "close2"]
 served = {n: 0 for n in NAMES}
 lock = threading.Lock()
 
@@ -37,7 +42,7 @@ def response(kind, k):
         return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body + b"0\r\n\r\n", False
     if kind == "split":
         return b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"s" * 100, False
-    if kind == "close":
+    if kind in ("close", "close2"):
         close = k == 5
         hdr = b"Connection: close\r\n" if close else b""
         return b"HTTP/1.1 200 OK\r\n" + hdr + b"Content-Length: 5\r\n\r\nhello", close
@@ -50,6 +55,14 @@ def response(kind, k):
             return b"HTTP/1.1 2x0 Broken\r\nContent-Length: 2\r\n\r\nok", False
         return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", False
     return b"+PONG\r\n", False
+
+
+def linger(conn):
+    """Half-close, then read and discard until the peer's FIN (at most 2 s)."""
+    conn.shutdown(socket.SHUT_WR)
+    conn.settimeout(2.0)
+    while conn.recv(65536):
+        pass
 
 
 def serve(conn, kind):
@@ -76,6 +89,7 @@ def serve(conn, kind):
                 with lock:
                     served[kind] += 1
                 if close:
+                    linger(conn)
                     return
     except OSError:
         pass
