@@ -33,7 +33,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Drive many UDP flows or TCP connections against a server and measure RTT.
     #[command(after_help = LOAD_EXIT_CODES)]
-    Load(LoadArgs),
+    Load(Box<LoadArgs>),
     /// Draw HdrHistogram interval logs as one percentile-distribution plot (SVG or PNG).
     Plot(PlotArgs),
     /// Merge HdrHistogram interval logs and report their percentiles.
@@ -993,6 +993,125 @@ mod tests {
         ])
         .unwrap_err()
         .contains("IP:PORT"));
+    }
+
+    #[test]
+    fn load_http_and_raw_take_their_flags_and_refuse_the_others() {
+        let c = load(&[
+            "--app",
+            "http",
+            "--url",
+            "http://198.18.0.2:8080/a?b=1",
+            "--header",
+            "Accept: */*",
+            "--pipeline",
+            "4",
+            "--duration",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(c.target.to_string(), "198.18.0.2:8080");
+        assert_eq!(
+            (c.transport, c.app, c.pipeline),
+            (Transport::Tcp, AppProto::Http, Some(4))
+        );
+        let req = c.exchange.as_ref().unwrap().request().to_vec();
+        assert_eq!(
+            req,
+            b"GET /a?b=1 HTTP/1.1\r\nHost: 198.18.0.2:8080\r\nAccept: */*\r\n\r\n".to_vec()
+        );
+        assert_eq!(c.size, req.len());
+        let http = |extra: &[&str]| {
+            let mut v = vec!["--app", "http", "--duration", "1"];
+            v.extend_from_slice(extra);
+            load(&v).unwrap_err()
+        };
+        assert!(http(&[]).contains("--url"));
+        assert!(http(&["--url", "http://server.lab/"]).contains("no resolver"));
+        assert!(
+            http(&["--url", "http://198.18.0.2/", "--target", "198.18.0.2:80"]).contains("--url")
+        );
+        assert!(http(&["--url", "http://198.18.0.2/", "--proto", "udp"]).contains("TCP"));
+        assert!(http(&["--url", "http://198.18.0.2/", "--mode", "stream"]).contains("stream"));
+        assert!(http(&["--url", "http://198.18.0.2/", "--pipeline", "0"]).contains("--pipeline"));
+        assert!(http(&[
+            "--url",
+            "http://198.18.0.2/",
+            "--mode",
+            "crr",
+            "--pipeline",
+            "2"
+        ])
+        .contains("--pipeline"));
+        assert!(http(&["--url", "http://8.8.8.8/"]).contains("198.18.0.0/15"));
+        assert!(http(&["--url", "http://198.18.0.2/", "--header", "Bad"]).contains("--header"));
+        let e = load(&[
+            "--target",
+            "198.18.0.2:7",
+            "--proto",
+            "tcp",
+            "--url",
+            "http://198.18.0.2/",
+            "--duration",
+            "1",
+        ])
+        .unwrap_err();
+        assert!(e.contains("--app http"), "{e}");
+        let e = load(&["--target", "198.18.0.2:7", "--duration", "1"]).unwrap_err();
+        assert!(e.contains("--proto"), "{e}");
+
+        let f = std::env::temp_dir().join(format!("xstack-cli-ping-{}", std::process::id()));
+        std::fs::write(&f, b"PING\r\n").unwrap();
+        let file = f.to_str().unwrap();
+        let raw = |extra: &[&str]| {
+            let mut v = vec![
+                "--app",
+                "raw",
+                "--target",
+                "198.18.0.2:6379",
+                "--duration",
+                "1",
+            ];
+            v.extend_from_slice(extra);
+            load(&v)
+        };
+        let c = raw(&["--request-file", file, "--response-delimiter", "\\r\\n"]).unwrap();
+        assert_eq!(
+            c.exchange,
+            Some(crate::config::Exchange::Raw {
+                request: std::sync::Arc::from(&b"PING\r\n"[..]),
+                framing: crate::config::RawFraming::Delimiter(b"\r\n".to_vec()),
+            })
+        );
+        assert!(raw(&["--request-file", file, "--response-bytes", "7"]).is_ok());
+        assert!(raw(&["--request-file", file])
+            .unwrap_err()
+            .contains("one of"));
+        assert!(raw(&[
+            "--request-file",
+            file,
+            "--response-bytes",
+            "7",
+            "--response-delimiter",
+            "x"
+        ])
+        .unwrap_err()
+        .contains("one of"));
+        assert!(
+            raw(&["--request-file", file, "--response-delimiter", "\\q"])
+                .unwrap_err()
+                .contains("escape")
+        );
+        assert!(
+            raw(&["--request-file", "/nonexistent/x", "--response-bytes", "1"])
+                .unwrap_err()
+                .contains("/nonexistent/x")
+        );
+        assert!(raw(&["--response-bytes", "1"])
+            .unwrap_err()
+            .contains("--request-file"));
+        std::fs::remove_file(&f).unwrap();
+        assert_eq!(unescape("a\\x41\\\\").unwrap(), b"aA\\".to_vec());
     }
 
     #[test]

@@ -11,12 +11,10 @@ use common::Pair;
 use std::sync::Arc;
 use std::time::Duration;
 use xstack::app::load::engine::UdpLoad;
-use xstack::app::load::tcp::TcpLoad;
 use xstack::config::{AppProto, LoadConfig};
 use xstack::config::{LoadMode, Transport};
 use xstack::driver::sim::Faults;
 use xstack::metrics::StackCounters;
-use xstack::stack::{Stack, StackConfig};
 use xstack::time::Instant;
 
 struct Counting;
@@ -109,17 +107,7 @@ fn steady_state_tcp_pingpong_allocates_nothing() {
     let mut pair = Pair::new(
         Faults::default(),
         11,
-        |dev| {
-            let app = TcpLoad::new(&cfg, Instant::ZERO);
-            Stack::new(
-                StackConfig {
-                    tcp: app.tcp_config(),
-                    ..common::config("198.18.0.10/24", dev.mac, vec![], None)
-                },
-                Arc::new(StackCounters::default()),
-                app,
-            )
-        },
+        |dev| common::tcp_load_stack(&cfg, dev.mac),
         |dev| {
             let counters = Arc::new(StackCounters::default());
             common::responder("198.18.0.2/24", dev.mac, vec![7], None, counters)
@@ -187,51 +175,18 @@ impl xstack::stack::App for StaticHttp {
 
 #[test]
 fn steady_state_http_pipelined_keep_alive_allocates_nothing() {
-    use xstack::app::load::http;
-    use xstack::config::Exchange;
     COUNTING.with(|c| c.set(true));
-    let url = http::parse_url("http://198.18.0.2/").unwrap();
-    let request = http::build_request(&url, "GET", &[], b"");
     let cfg = LoadConfig {
-        transport: Transport::Tcp,
-        mode: LoadMode::PingPong,
-        app: AppProto::Http,
-        size: request.len(),
-        target: url.target,
-        exchange: Some(Exchange::Http {
-            url: "http://198.18.0.2/".into(),
-            method: "GET".into(),
-            request: request.into(),
-        }),
         pipeline: Some(4),
         requests: Some(1_000_000),
         timeout: Duration::from_millis(100),
-        ..common::load_config(80, AppProto::Http)
+        ..common::http_load_config("http://198.18.0.2/", LoadMode::PingPong)
     };
     let mut pair = Pair::new(
         Faults::default(),
         13,
-        |dev| {
-            let app = TcpLoad::new(&cfg, Instant::ZERO);
-            Stack::new(
-                StackConfig {
-                    tcp: app.tcp_config(),
-                    ..common::config("198.18.0.10/24", dev.mac, vec![], None)
-                },
-                Arc::new(StackCounters::default()),
-                app,
-            )
-        },
-        |dev| {
-            Stack::new(
-                StackConfig {
-                    tcp_listen: vec![80],
-                    ..common::config("198.18.0.2/24", dev.mac, vec![], None)
-                },
-                Arc::new(StackCounters::default()),
-                StaticHttp,
-            )
-        },
+        |dev| common::tcp_load_stack(&cfg, dev.mac),
+        |dev| common::port_80_stack(dev.mac, StaticHttp),
     );
     pair.steps(60_000);
     let before_requests = pair.a.engine.app().total().requests;

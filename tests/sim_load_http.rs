@@ -10,12 +10,10 @@ use common::Pair;
 use std::sync::Arc;
 use std::time::Duration;
 use xstack::app::load::engine::Measured;
-use xstack::app::load::http;
 use xstack::app::load::tcp::TcpLoad;
-use xstack::config::{AppProto, Exchange, LoadConfig, LoadMode, RawFraming, Transport};
+use xstack::config::{AppProto, Exchange, LoadConfig, LoadMode, RawFraming};
 use xstack::driver::sim::Faults;
-use xstack::metrics::StackCounters;
-use xstack::stack::{App, Engine, Stack, StackConfig, TcpSocket};
+use xstack::stack::{App, Engine, Stack, TcpSocket};
 use xstack::time::Instant;
 
 /// What the scripted server answers to each request.
@@ -145,23 +143,11 @@ impl App for HttpServer {
     }
 }
 
-fn http_config(script_port: u16, mode: LoadMode) -> LoadConfig {
-    let url = http::parse_url(&format!("http://198.18.0.2:{script_port}/index.html")).unwrap();
-    let request = http::build_request(&url, "GET", &[], b"");
+fn http_config(port: u16, mode: LoadMode) -> LoadConfig {
     LoadConfig {
-        transport: Transport::Tcp,
-        mode,
-        app: AppProto::Http,
-        size: request.len(),
-        target: url.target,
-        exchange: Some(Exchange::Http {
-            url: "http://198.18.0.2/index.html".into(),
-            method: "GET".into(),
-            request: request.into(),
-        }),
         timeout: Duration::from_millis(200),
         requests: Some(400),
-        ..common::load_config(80, AppProto::Http)
+        ..common::http_load_config(&format!("http://198.18.0.2:{port}/index.html"), mode)
     }
 }
 
@@ -174,30 +160,14 @@ impl Run {
         let pair = Pair::new(
             faults,
             7,
+            |dev| common::tcp_load_stack(cfg, dev.mac),
             |dev| {
-                let app = TcpLoad::new(cfg, Instant::ZERO);
-                Stack::new(
-                    StackConfig {
-                        tcp: app.tcp_config(),
-                        ..common::config("198.18.0.10/24", dev.mac, vec![], None)
-                    },
-                    Arc::new(StackCounters::default()),
-                    app,
-                )
-            },
-            |dev| {
-                Stack::new(
-                    StackConfig {
-                        tcp_listen: vec![80],
-                        ..common::config("198.18.0.2/24", dev.mac, vec![], None)
-                    },
-                    Arc::new(StackCounters::default()),
-                    HttpServer {
-                        script,
-                        requests: 0,
-                        scratch: Vec::new(),
-                    },
-                )
+                let server = HttpServer {
+                    script,
+                    requests: 0,
+                    scratch: Vec::new(),
+                };
+                common::port_80_stack(dev.mac, server)
             },
         );
         Run { pair }
@@ -227,7 +197,13 @@ fn keep_alive_content_length_counts_body_bytes_and_status() {
         connections: 4,
         ..http_config(80, LoadMode::PingPong)
     };
-    let m = run(&cfg, Script::Length(1000));
+    let mut r = Run::new(&cfg, Script::Length(1000), Faults::default());
+    let m = r.until_done(400_000);
+    assert_eq!(
+        r.server_requests(),
+        400,
+        "one request per response, none lost"
+    );
     assert_eq!(m.errors.total(), 0, "{:?}", m.errors);
     assert_eq!(m.requests, 400);
     assert_eq!(m.with_status(200), 400);

@@ -8,14 +8,6 @@
 LAB_B_KERNEL=1
 export LAB_B_KERNEL
 source "$(dirname "$0")/lib.sh"
-# hload ARGS...: xstack load, its JSON report in $WORK/load.out; a run that completed with
-# errors (exit 3) is left to the checks, which say which errors.
-hload() {
-    local rc=0
-    hx_load "$WORK/load.out" "$WORK/load.err" --driver "$DRIVER" --json "$@" || rc=$?
-    [ "$rc" = 0 ] || [ "$rc" = 3 ] \
-        || die "xstack load $* exited with $rc: $(grep -v -E 'libbpf|libxdp' "$WORK/load.err" | tail -3)"
-}
 lab_up
 P=8080
 peer_start xs-b tcp:$((P + 8)) timeout 300 python3 "$KDIR/http_server.py" "$B" "$P"

@@ -142,7 +142,7 @@ impl HttpParser {
             match self.state {
                 State::Head => {
                     return match self.head(rest) {
-                        (n, Step::More) if n == 0 => (used, Step::More),
+                        (0, Step::More) => (used, Step::More),
                         // A head with a body to follow, or an interim (1xx) response.
                         (n, Step::More) => {
                             used += n;
