@@ -9,16 +9,19 @@
 #   2. latency p50/p99/p99.9: one connection, closed loop, both; and xstack in open loop
 #      at RATE requests/s over 16 connections, latency from the intended send time (wrk
 #      has no open loop: it is wrk2's addition, and Debian has no wrk2), compared with
-#      wrk's single connection.
+#      wrk's single connection. RATE=auto (the default) is a quarter of the rate wrk
+#      reached with 16 connections in round 1: moderate, whatever the machine does today.
 # Each run records the client's and nginx's CPU time (utime+stime from /proc/PID/stat,
-# over the run, in % of one core), which says which side saturated. xstack busy-polls,
-# so its client CPU is always about 100 %: the server's CPU decides.
-#   SECS=5 (per run)   ROUNDS=3   RATE=10000   SIZE=1024 (file bytes)   OUT=DIR
+# over the run, in % of one core), which says which side saturated, and the CPU that
+# everything else on the machine took meanwhile (from /proc/stat; the cores are shared
+# with whatever else runs). xstack busy-polls, so its client CPU is about 100 % when it
+# has the core to itself: the server's CPU decides.
+#   SECS=5 (per run)   ROUNDS=3   RATE=auto|N   SIZE=1024 (file bytes)   OUT=DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-3}
-RATE=${RATE:-10000}
+RATE=${RATE:-auto}
 SIZE=${SIZE:-1024}
 source bench/lib.sh
 source tests/harness/nginx.sh
@@ -48,22 +51,28 @@ end
 LUA
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }
+# busy: CPU ticks of all cores, busy ones (user nice system irq softirq steal).
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 HZ=$(getconf CLK_TCK)
 
-# measured NAME CMD...: runs CMD (in xs-a) in the background and records its CPU and
-# nginx's over the run, from the last of samples taken every 0.1 s while it runs (CPU:
-# "CLIENT% NGINX%"); CMD's stdout in $OUT/NAME.out.
+# measured NAME CMD...: runs CMD (in xs-a) in the background and records its CPU,
+# nginx's and everything else's over the run, from the last of samples taken every 0.1 s
+# while it runs (CPU: "CLIENT% NGINX% OTHERS%"); CMD's stdout in $OUT/NAME.out.
 measured() {
-    local name=$1 pid t0 s0 c c1=0 s1 t1
+    local name=$1 pid t0 s0 c c1=0 s1 t1 a0 a1
     shift
-    t0=$(date +%s.%N) s0=$(ticks "$WORKER") s1=$s0 t1=$t0
+    t0=$(date +%s.%N) s0=$(ticks "$WORKER") s1=$s0 t1=$t0 a0=$(busy) a1=$a0
     hx_spawn pid "$name" "" "$OUT/$name.out" "$OUT/$name.err" "$@"
     while c=$(ticks "$pid") && [ -n "$c" ] && hx_running "$pid"; do
-        c1=$c s1=$(ticks "$WORKER") t1=$(date +%s.%N)
+        c1=$c s1=$(ticks "$WORKER") t1=$(date +%s.%N) a1=$(busy)
         sleep 0.1
     done
     hx_wait "$pid" || true
-    CPU=$(python3 -c "w=max($t1-$t0, 1e-9); print(f'{$c1/$HZ/w*100:.0f} {($s1-$s0)/$HZ/w*100:.0f}')")
+    CPU=$(python3 -c "
+w = max($t1 - $t0, 1e-9)
+pct = lambda ticks: ticks / $HZ / w * 100
+client, server = pct($c1), pct($s1 - $s0)
+print(f'{client:.0f} {server:.0f} {max(0.0, pct($a1 - $a0) - client - server):.0f}')")
 }
 
 wrk_run() {
@@ -97,6 +106,11 @@ for ROUND in $(seq "$ROUNDS"); do
         wrk_run "$c"
         xstack_run "xstack-$c" --connections "$c"
     done
+    if [ "$RATE" = auto ]; then
+        RATE=$(awk '$2 == "wrk-16" {printf "%.0f", $3 / 4; exit}' "$OUT/results")
+        [ -n "$RATE" ] && [ "$RATE" -gt 0 ] || RATE=1000
+        log "open loop at $RATE requests/s (a quarter of wrk's 16-connection rate)"
+    fi
     xstack_run xstack-open --connections 16 --rate "$RATE"
 done
 hx report http "$OUT/results" "$SECS" "$ROUNDS" "$RATE" "$SIZE"
