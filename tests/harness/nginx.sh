@@ -41,13 +41,13 @@ http {
     scgi_temp_path $dir/tmp/scgi;
     default_type application/octet-stream;
     server {
-        listen $addr:$port reuseport backlog=4096;
+        listen $addr:$port backlog=4096;
         keepalive_requests 1000000000;
         root $dir/www;
         location / { }
     }
     server {
-        listen $addr:$((port + 1)) reuseport backlog=4096;
+        listen $addr:$((port + 1)) backlog=4096;
         keepalive_requests 100;
         root $dir/www;
         location / { }
