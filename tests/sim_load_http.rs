@@ -375,3 +375,49 @@ fn open_loop_http_corrects_from_the_intended_time() {
     assert_eq!(m.corrected.len(), 2000);
     assert!(m.replies.server_closes > 0);
 }
+
+#[test]
+fn an_http_report_matches_the_schema_and_counts_by_code() {
+    use std::time::SystemTime;
+    use xstack::app::load::LoadReport;
+    let cfg = http_config(80, LoadMode::PingPong);
+    let mut r = Run::new(&cfg, Script::Length(100), Faults::default());
+    let total = r.until_done(400_000);
+    let report = LoadReport {
+        span: r.pair.a.engine.app().measured_span(r.pair.clock.now()),
+        total,
+        open_loop: false,
+        stack: r.pair.a.engine.counters().snapshot(),
+        driver: "sim".into(),
+        started_at: SystemTime::now(),
+        intervals: Vec::new(),
+        interrupted: false,
+    };
+    let outcome = report.outcome(&cfg, None);
+    assert_eq!(outcome.exit_code, 0, "{outcome:?}");
+    let doc = serde_json::to_value(report.to_doc(&cfg, outcome)).unwrap();
+    let path = format!(
+        "{}/docs/schema/load.schema.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(doc["app"], "http");
+    assert_eq!(doc["http"]["by_code"], serde_json::json!({"200": 400}));
+    assert_eq!(doc["http"]["by_class"]["2xx"], 400);
+    assert_eq!(doc["http"]["by_class"]["5xx"], 0);
+    assert_eq!(doc["http"]["body_bytes"], 40_000);
+    assert_eq!(doc["bytes_received"], 40_000);
+    assert_eq!(doc["errors_by_kind"]["malformed"], 0);
+    assert_eq!(doc["config"]["url"], "http://198.18.0.2:80/index.html");
+    let text = report.to_text(&cfg, &report.outcome(&cfg, None));
+    assert!(
+        text.contains(
+            "GET http://198.18.0.2:80/index.html: responses 400 (200 400), body bytes 40000"
+        ),
+        "{text}"
+    );
+}
