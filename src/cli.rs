@@ -220,7 +220,7 @@ pub struct LoadArgs {
     pub target: Option<String>,
     #[arg(long, value_enum, default_value_t = DriverArg::Auto)]
     pub driver: DriverArg,
-    /// The transport (--app http and raw: tcp, the default for them).
+    /// The transport (--app http: tcp; --app raw: tcp by default, or udp).
     #[arg(long, value_enum)]
     pub proto: Option<ProtoArg>,
     #[arg(long, value_enum, default_value_t = AppArg::Echo)]
@@ -605,8 +605,9 @@ impl LoadArgs {
             return bad("--timeout-ms must be between 1 and 60000".into());
         }
         let transport = match (self.proto, exchange.is_some()) {
+            (Some(ProtoArg::Udp), true) if self.app == AppArg::Raw => Transport::Udp,
             (Some(ProtoArg::Udp), true) => {
-                return bad("--app http and --app raw run over TCP: --proto tcp".into())
+                return bad("--app http runs over TCP: --proto tcp (the default for it)".into())
             }
             (Some(ProtoArg::Udp), false) => Transport::Udp,
             (Some(ProtoArg::Tcp), _) | (None, true) => Transport::Tcp,
@@ -1084,6 +1085,28 @@ mod tests {
             })
         );
         assert!(raw(&["--request-file", file, "--response-bytes", "7"]).is_ok());
+        let udp = raw(&[
+            "--request-file",
+            file,
+            "--response-bytes",
+            "7",
+            "--proto",
+            "udp",
+        ])
+        .unwrap();
+        assert_eq!(udp.transport, Transport::Udp);
+        assert!(raw(&[
+            "--request-file",
+            file,
+            "--response-bytes",
+            "7",
+            "--proto",
+            "udp",
+            "--pipeline",
+            "2"
+        ])
+        .unwrap_err()
+        .contains("--pipeline"));
         assert!(raw(&["--request-file", file])
             .unwrap_err()
             .contains("one of"));

@@ -4,7 +4,8 @@
 # a response written one byte per segment, a server that closes after 5 requests, 404
 # and 500 counted by code, a malformed status line (counted, connection dropped, the run
 # goes on), a server that never answers (timeouts counted, the run ends on time), and a
-# Redis-style PING answered with a fixed reply (--app raw, by delimiter and by size).
+# Redis-style PING answered with a fixed reply (--app raw, by delimiter and by size, over
+# TCP and UDP).
 LAB_B_KERNEL=1
 export LAB_B_KERNEL
 source "$(dirname "$0")/lib.sh"
@@ -59,3 +60,8 @@ xstack_load --interval 1 --app raw --target "$B:$((P + 7))" --request-file "$WOR
     --response-bytes 7 --pipeline 8 --duration 1
 r=$(python3 "$KDIR/load_check.py" "$WORK/load.out") || die "raw by size: $r"
 pass "raw PING, 7-byte responses, pipelined 8 deep: $r"
+xstack_load --interval 1 --app raw --proto udp --target "$B:$((P + 9))" \
+    --request-file "$WORK/ping" --response-delimiter '\r\n' --connections 4 --duration 1
+r=$(python3 "$KDIR/load_check.py" "$WORK/load.out") || die "raw over UDP: $r"
+[ "$(load_json bytes_received)" = $(($(load_json requests) * 7)) ] || die "raw UDP: $(load_json bytes_received) bytes"
+pass "raw PING over UDP, 4 flows: $r"

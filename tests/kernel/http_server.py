@@ -14,6 +14,7 @@ and --app raw: one behaviour per port, a thread per connection. Usage:
     BASE+5  bad:     every 3rd response on a connection has a malformed status line
     BASE+6  silent:  reads requests and never answers
     BASE+7  raw:     answers each "PING\\r\\n" with "+PONG\\r\\n" (a Redis-style ping)
+    BASE+9  (UDP) raw: answers every datagram with "+PONG\\r\\n"
     BASE+8  close, again (a run that makes the server close first leaves its 4-tuples in
             the server's TIME_WAIT; the next run, from the same ports, takes another port)
 
@@ -108,7 +109,16 @@ def bye(*_):
     sys.exit(0)
 
 
+def udp_pong(port):
+    us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    us.bind((ip, port))
+    while True:
+        _, peer = us.recvfrom(2048)
+        us.sendto(b"+PONG\r\n", peer)
+
+
 signal.signal(signal.SIGTERM, bye)
+threading.Thread(target=udp_pong, args=(base + 9,), daemon=True).start()
 for i, kind in enumerate(NAMES):
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -14,7 +14,7 @@
 //! allocated per request (flow queues are allocated up front).
 
 use super::schedule::Schedule;
-use crate::config::{AppProto, LoadConfig};
+use crate::config::{AppProto, Exchange, LoadConfig, RawFraming};
 use crate::metrics::hist::{latency_histogram, record};
 use crate::proto::arp::Resolution;
 use crate::stack::tcp::ports::PortSet;
@@ -285,6 +285,9 @@ pub struct UdpLoad {
     target: SocketAddrV4,
     app: AppProto,
     size: usize,
+    /// `--app raw`: the request's bytes and how a reply must end. A reply answers the
+    /// flow's oldest outstanding request (raw bytes carry no sequence number).
+    raw: Option<(std::sync::Arc<[u8]>, RawFraming)>,
     timeout: Duration,
     /// Flow `i` sends from `ports.port(i)`.
     ports: PortSet,
@@ -333,6 +336,12 @@ impl UdpLoad {
         UdpLoad {
             target: cfg.target,
             app: cfg.app,
+            raw: match &cfg.exchange {
+                Some(Exchange::Raw { request, framing }) => {
+                    Some((request.clone(), framing.clone()))
+                }
+                _ => None,
+            },
             size: cfg.size,
             timeout: cfg.timeout,
             ports: PortSet::ALL,
@@ -442,9 +451,14 @@ impl UdpLoad {
             return true;
         }
         let (port, seq, app) = (f.port, f.next_seq, self.app);
-        let sent = net.send_udp(port, self.target, self.size, &mut |p| {
-            fill_request(app, seq, p)
-        });
+        let sent = match &self.raw {
+            Some((request, _)) => net.send_udp(port, self.target, request.len(), &mut |p| {
+                p.copy_from_slice(request)
+            }),
+            None => net.send_udp(port, self.target, self.size, &mut |p| {
+                fill_request(app, seq, p)
+            }),
+        };
         if sent {
             let f = &mut self.flows[flow as usize];
             f.next_seq += 1;
@@ -460,13 +474,12 @@ impl UdpLoad {
         sent
     }
 
-    fn complete(&mut self, o: Outstanding, now: Instant, ok: bool) {
+    fn complete(&mut self, o: Outstanding, now: Instant, ok: bool, bytes: u64) {
         if !(self.measuring() && o.intended >= self.measure_from) {
             return;
         }
         if ok {
-            self.tally
-                .success(now, o.intended, o.sent, self.size as u64);
+            self.tally.success(now, o.intended, o.sent, bytes);
         } else {
             self.tally.error(|e| &mut e.mismatch);
         }
@@ -479,6 +492,25 @@ impl UdpLoad {
         };
         if from != self.target || idx >= self.flows.len() {
             return false;
+        }
+        if let Some((_, framing)) = &self.raw {
+            let ok = match framing {
+                RawFraming::Bytes(n) => payload.len() == *n,
+                RawFraming::Delimiter(d) => payload.ends_with(d),
+            };
+            let Some(o) = self.flows[idx].waiting.pop_front() else {
+                if self.measuring() {
+                    self.tally.reply(|r| &mut r.late_or_duplicate);
+                }
+                return true;
+            };
+            self.in_flight -= 1;
+            self.prune_answered();
+            self.complete(o, now, ok, payload.len() as u64);
+            if self.schedule.is_none() && self.phase != Phase::Draining {
+                self.ready.push_back(idx as u32);
+            }
+            return true;
         }
         let Some(seq) = self.reply_seq(payload) else {
             self.count_mismatch();
@@ -502,7 +534,7 @@ impl UdpLoad {
         self.in_flight -= 1;
         self.prune_answered();
         let ok = self.reply_matches(payload, seq);
-        self.complete(o, now, ok);
+        self.complete(o, now, ok, self.size as u64);
         if self.schedule.is_none() && self.phase != Phase::Draining {
             self.ready.push_back(idx as u32);
         }
