@@ -15,6 +15,7 @@ use xstack::config::{AppProto, LoadConfig};
 use xstack::config::{LoadMode, Transport};
 use xstack::driver::sim::Faults;
 use xstack::metrics::StackCounters;
+use xstack::stack::Engine;
 use xstack::time::Instant;
 
 struct Counting;
@@ -57,6 +58,24 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// After `warm_up` steps, the allocations and the requests of the next 20 000 steps (at
+/// least 5 000 requests, or the test fails).
+fn steady_state<A: Engine, B: Engine>(
+    pair: &mut Pair<A, B>,
+    warm_up: u32,
+    requests: impl Fn(&Pair<A, B>) -> u64,
+) -> (u64, u64) {
+    pair.steps(warm_up);
+    let before_requests = requests(pair);
+    let before = allocations();
+    assert!(before > 0, "the counter sees the warm-up's allocations");
+    pair.steps(20_000);
+    let allocs = allocations() - before;
+    let n = requests(pair) - before_requests;
+    assert!(n > 5_000, "only {n} requests in the measured span");
+    (allocs, n)
+}
+
 #[test]
 fn steady_state_udp_echo_allocates_nothing() {
     COUNTING.with(|c| c.set(true));
@@ -76,17 +95,7 @@ fn steady_state_udp_echo_allocates_nothing() {
         |dev| common::stack("198.18.0.2/24", dev.mac, vec![7], None),
     );
     // Warm-up: ARP, buffer pools and queues reach their working size.
-    pair.steps(5_000);
-    let before_requests = pair.a.engine.app().total().requests;
-    let before = allocations();
-    assert!(before > 0, "the counter sees the warm-up's allocations");
-    pair.steps(20_000);
-    let allocs = allocations() - before;
-    let requests = pair.a.engine.app().total().requests - before_requests;
-    assert!(
-        requests > 5_000,
-        "only {requests} requests in the measured span"
-    );
+    let (allocs, requests) = steady_state(&mut pair, 5_000, |p| p.a.engine.app().total().requests);
     assert_eq!(
         allocs, 0,
         "{allocs} allocations for {requests} request/reply pairs"
@@ -116,17 +125,7 @@ fn steady_state_tcp_pingpong_allocates_nothing() {
     // Warm-up: ARP, the handshakes, the buffer caches, the timer heap and the deadline
     // queue reach their working size (the heap holds about one entry per request sent
     // in the last retransmission timeout).
-    pair.steps(60_000);
-    let before_requests = pair.a.engine.app().total().requests;
-    let before = allocations();
-    assert!(before > 0, "the counter sees the warm-up's allocations");
-    pair.steps(20_000);
-    let allocs = allocations() - before;
-    let requests = pair.a.engine.app().total().requests - before_requests;
-    assert!(
-        requests > 5_000,
-        "only {requests} requests in the measured span"
-    );
+    let (allocs, requests) = steady_state(&mut pair, 60_000, |p| p.a.engine.app().total().requests);
     assert_eq!(
         allocs, 0,
         "{allocs} allocations for {requests} request/response pairs"
@@ -188,16 +187,7 @@ fn steady_state_http_pipelined_keep_alive_allocates_nothing() {
         |dev| common::tcp_load_stack(&cfg, dev.mac),
         |dev| common::port_80_stack(dev.mac, StaticHttp),
     );
-    pair.steps(60_000);
-    let before_requests = pair.a.engine.app().total().requests;
-    let before = allocations();
-    pair.steps(20_000);
-    let allocs = allocations() - before;
-    let requests = pair.a.engine.app().total().requests - before_requests;
-    assert!(
-        requests > 5_000,
-        "only {requests} requests in the measured span"
-    );
+    let (allocs, requests) = steady_state(&mut pair, 60_000, |p| p.a.engine.app().total().requests);
     assert_eq!(pair.a.engine.app().total().errors.total(), 0);
     assert_eq!(
         allocs, 0,
