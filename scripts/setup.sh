@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # Tests: the kernel peers and the tools that drive them.
 PACKAGES=(clang m4 pkg-config libelf-dev zlib1g-dev libpcap-dev
           iproute2 ethtool sockperf socat iputils-ping netcat-openbsd python3
-          tcpdump hping3 nftables)
+          tcpdump hping3 nftables nginx)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

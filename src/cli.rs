@@ -33,7 +33,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Drive many UDP flows or TCP connections against a server and measure RTT.
     #[command(after_help = LOAD_EXIT_CODES)]
-    Load(LoadArgs),
+    Load(Box<LoadArgs>),
     /// Draw HdrHistogram interval logs as one percentile-distribution plot (SVG or PNG).
     Plot(PlotArgs),
     /// Merge HdrHistogram interval logs and report their percentiles.
@@ -191,6 +191,11 @@ pub enum AppArg {
     Echo,
     /// sockperf's 14-byte header with the pong-request bit, for a real `sockperf server`.
     Sockperf,
+    /// HTTP/1.1 requests to --url over keep-alive connections (TCP).
+    Http,
+    /// The bytes of --request-file; a response is --response-bytes N bytes or ends
+    /// with --response-delimiter (TCP).
+    Raw,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,15 +218,43 @@ pub struct LoadArgs {
     /// flows are spread over the addresses, each with all of 49152-65535.
     #[arg(long, value_name = "ADDR/PREFIX", required = true)]
     pub ip: Vec<String>,
-    /// The server, e.g. 198.18.0.2:7.
+    /// The server, e.g. 198.18.0.2:7 or '[2001:2::2]:7' (with --app http, --url names it).
     #[arg(long, value_name = "IP:PORT")]
-    pub target: String,
+    pub target: Option<String>,
     #[arg(long, value_enum, default_value_t = DriverArg::Auto)]
     pub driver: DriverArg,
+    /// The transport (--app http: tcp; --app raw: tcp by default, or udp).
     #[arg(long, value_enum)]
-    pub proto: ProtoArg,
+    pub proto: Option<ProtoArg>,
     #[arg(long, value_enum, default_value_t = AppArg::Echo)]
     pub app: AppArg,
+    /// --app http: the URL to request, http://IP[:PORT]/PATH (an address: there is no
+    /// resolver; give a name with --header 'Host: NAME').
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// --app http: the request method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// --app http: a header field for every request, 'Name: value' (repeatable).
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// --app http: send this file's bytes as every request's body.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// --app raw: the request, this file's bytes as they are.
+    #[arg(long, value_name = "FILE")]
+    pub request_file: Option<PathBuf>,
+    /// --app raw: a response is exactly this many bytes.
+    #[arg(long, value_name = "N")]
+    pub response_bytes: Option<usize>,
+    /// --app raw: a response ends with these bytes (escapes: \r \n \t \\ \xHH).
+    #[arg(long, value_name = "STR")]
+    pub response_delimiter: Option<String>,
+    /// TCP ping-pong: requests in flight per connection (closed loop keeps this many;
+    /// open loop allows at most this many). Default 1 in closed loop, rate × timeout
+    /// over the connections in open loop.
+    #[arg(long, value_name = "D")]
+    pub pipeline: Option<u32>,
     #[arg(long, value_enum, default_value_t = ModeArg::Pingpong)]
     pub mode: ModeArg,
     /// UDP flows or TCP connections.
@@ -357,19 +390,175 @@ pub fn is_lab_address(ip: std::net::IpAddr) -> bool {
 /// The longest run xstack load agrees to, so that every run stops by itself.
 pub const MAX_DURATION_S: f64 = 3600.0;
 
+/// `--response-delimiter`: the string with \r, \n, \t, \\ and \xHH escapes.
+pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut it = s.bytes();
+    while let Some(b) = it.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match it.next() {
+            Some(b'r') => out.push(b'\r'),
+            Some(b'n') => out.push(b'\n'),
+            Some(b't') => out.push(b'\t'),
+            Some(b'\\') => out.push(b'\\'),
+            Some(b'x') => {
+                let hex: Vec<u8> = it.by_ref().take(2).collect();
+                let v = std::str::from_utf8(&hex)
+                    .ok()
+                    .filter(|h| h.len() == 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("'{s}': \\x takes two hex digits"))?;
+                out.push(v);
+            }
+            _ => {
+                return Err(format!(
+                    "'{s}': unknown escape (use \\r \\n \\t \\\\ \\xHH)"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a file the request is made of: at most 1 MiB.
+fn read_request_file(flag: &str, p: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    let b = std::fs::read(p)
+        .map_err(|e| ConfigError::Invalid(format!("{flag} {}: {e}", p.display())))?;
+    if b.len() > 1 << 20 {
+        return Err(ConfigError::Invalid(format!(
+            "{flag} {}: {} bytes, more than the 1 MiB a request may be",
+            p.display(),
+            b.len()
+        )));
+    }
+    Ok(b)
+}
+
 impl LoadArgs {
+    /// `--app http` / `raw`: the request and its framing, and the target from `--url`.
+    fn exchange(
+        &self,
+    ) -> Result<
+        (
+            Option<crate::config::Exchange>,
+            Option<std::net::SocketAddrV4>,
+        ),
+        ConfigError,
+    > {
+        use crate::app::load::http;
+        use crate::config::{Exchange, RawFraming};
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let http_flags = [
+            ("--url", self.url.is_some()),
+            ("--header", !self.headers.is_empty()),
+            ("--body-file", self.body_file.is_some()),
+            ("--method", self.method != "GET"),
+        ];
+        let raw_flags = [
+            ("--request-file", self.request_file.is_some()),
+            ("--response-bytes", self.response_bytes.is_some()),
+            ("--response-delimiter", self.response_delimiter.is_some()),
+        ];
+        if self.app != AppArg::Http {
+            if let Some((f, _)) = http_flags.iter().find(|(_, given)| *given) {
+                return bad(format!("{f} goes with --app http"));
+            }
+        }
+        if self.app != AppArg::Raw {
+            if let Some((f, _)) = raw_flags.iter().find(|(_, given)| *given) {
+                return bad(format!("{f} goes with --app raw"));
+            }
+        }
+        match self.app {
+            AppArg::Http => {
+                let Some(u) = &self.url else {
+                    return bad("--app http needs --url http://IP[:PORT]/PATH".into());
+                };
+                let url = http::parse_url(u).map_err(ConfigError::Invalid)?;
+                http::check_method(&self.method).map_err(ConfigError::Invalid)?;
+                let headers = self
+                    .headers
+                    .iter()
+                    .map(|h| http::parse_header(h))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(ConfigError::Invalid)?;
+                let body = match &self.body_file {
+                    Some(p) => read_request_file("--body-file", p)?,
+                    None => Vec::new(),
+                };
+                let request = http::build_request(&url, &self.method, &headers, &body);
+                Ok((
+                    Some(Exchange::Http {
+                        url: u.clone(),
+                        method: self.method.clone(),
+                        request: request.into(),
+                    }),
+                    Some(url.target),
+                ))
+            }
+            AppArg::Raw => {
+                let Some(p) = &self.request_file else {
+                    return bad("--app raw needs --request-file FILE (the request's bytes)".into());
+                };
+                let request = read_request_file("--request-file", p)?;
+                if request.is_empty() {
+                    return bad(format!("--request-file {} is empty", p.display()));
+                }
+                let framing = match (self.response_bytes, &self.response_delimiter) {
+                    (Some(_), Some(_)) | (None, None) => return bad(
+                        "--app raw needs one of --response-bytes N and --response-delimiter STR"
+                            .into(),
+                    ),
+                    (Some(n), None) if n == 0 || n > 1 << 30 => {
+                        return bad("--response-bytes must be between 1 and 2^30".into())
+                    }
+                    (Some(n), None) => RawFraming::Bytes(n),
+                    (None, Some(d)) => {
+                        let d = unescape(d).map_err(|e| {
+                            ConfigError::Invalid(format!("--response-delimiter {e}"))
+                        })?;
+                        if d.is_empty() || d.len() > 256 {
+                            return bad("--response-delimiter must be 1 to 256 bytes long".into());
+                        }
+                        RawFraming::Delimiter(d)
+                    }
+                };
+                Ok((
+                    Some(Exchange::Raw {
+                        request: request.into(),
+                        framing,
+                    }),
+                    None,
+                ))
+            }
+            AppArg::Echo | AppArg::Sockperf => Ok((None, None)),
+        }
+    }
+
     pub fn into_config(self) -> Result<LoadConfig, ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         let mut addrs = AddrSet::parse_all(&self.ip)?;
         if let (Some(i), Some(n)) = (self.instance_index, self.instances) {
             addrs = addrs.slice(i, n)?;
         }
-        let target: std::net::SocketAddr = self.target.parse().map_err(|_| {
-            ConfigError::Invalid(format!(
-                "'{}' is not IP:PORT, e.g. --target 198.18.0.2:7 or --target '[2001:2::2]:7'",
-                self.target
-            ))
-        })?;
+        let (exchange, url_target) = self.exchange()?;
+        let target: std::net::SocketAddr = match (&self.target, url_target) {
+            (None, Some(t)) => t.into(),
+            (Some(t), Some(u)) => {
+                return bad(format!(
+                    "--target {t} and --url both name the server: --url {u} is enough"
+                ))
+            }
+            (None, None) => return bad("give the server with --target IP:PORT".into()),
+            (Some(t), None) => t.parse().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "'{t}' is not IP:PORT, e.g. --target 198.18.0.2:7 or --target '[2001:2::2]:7'"
+                ))
+            })?,
+        };
         if !self.allow_any_target && !is_lab_address(target.ip()) {
             let rule = if target.is_ipv4() {
                 "198.18.0.0/15 (RFC 2544's benchmarking range)"
@@ -462,13 +651,20 @@ impl LoadArgs {
         if self.timeout_ms == 0 || self.timeout_ms > 60_000 {
             return bad("--timeout-ms must be between 1 and 60000".into());
         }
-        let transport = match self.proto {
-            ProtoArg::Udp => Transport::Udp,
-            ProtoArg::Tcp => Transport::Tcp,
+        let transport = match (self.proto, exchange.is_some()) {
+            (Some(ProtoArg::Udp), true) if self.app == AppArg::Raw => Transport::Udp,
+            (Some(ProtoArg::Udp), true) => {
+                return bad("--app http runs over TCP: --proto tcp (the default for it)".into())
+            }
+            (Some(ProtoArg::Udp), false) => Transport::Udp,
+            (Some(ProtoArg::Tcp), _) | (None, true) => Transport::Tcp,
+            (None, false) => return bad("give --proto udp or --proto tcp".into()),
         };
         let app = match self.app {
             AppArg::Echo => AppProto::Echo,
             AppArg::Sockperf => AppProto::Sockperf,
+            AppArg::Http => AppProto::Http,
+            AppArg::Raw => AppProto::Raw,
         };
         let mode = match self.mode {
             ModeArg::Pingpong => LoadMode::PingPong,
@@ -483,6 +679,19 @@ impl LoadArgs {
                 "--mode stream checks an echoed byte stream: use --app echo (sockperf servers answer messages, not streams)".into(),
             );
         }
+        if mode == LoadMode::Stream && exchange.is_some() {
+            return bad(
+                "--mode stream checks an echoed byte stream: --app http and raw take pingpong or crr".into(),
+            );
+        }
+        if let Some(d) = self.pipeline {
+            if d == 0 || d > 1024 {
+                return bad("--pipeline must be between 1 and 1024".into());
+            }
+            if transport != Transport::Tcp || mode != LoadMode::PingPong {
+                return bad("--pipeline goes with --proto tcp --mode pingpong".into());
+            }
+        }
         let min = crate::config::min_request_size(app);
         let max = if transport == Transport::Udp {
             // An MTU-sized datagram: 1500 − the IP header − 8.
@@ -494,7 +703,9 @@ impl LoadArgs {
         } else {
             1 << 20
         };
-        if self.size < min || self.size > max {
+        // http and raw: the request is what the user gave, whatever --size says.
+        let size = exchange.as_ref().map_or(self.size, |e| e.request().len());
+        if size < min || size > max {
             return bad(format!(
                 "--size must be between {min} and {max} bytes for this --proto/--app \
                  (a request carries its sequence number and send times)"
@@ -511,9 +722,11 @@ impl LoadArgs {
             },
             transport,
             app,
+            exchange,
+            pipeline: self.pipeline,
             mode,
             connections: self.connections,
-            size: self.size,
+            size,
             duration: self.duration.map(std::time::Duration::from_secs_f64),
             requests: self.requests,
             warmup: std::time::Duration::from_secs_f64(self.warmup),
@@ -833,6 +1046,147 @@ mod tests {
         ])
         .unwrap_err()
         .contains("IP:PORT"));
+    }
+
+    #[test]
+    fn load_http_and_raw_take_their_flags_and_refuse_the_others() {
+        let c = load(&[
+            "--app",
+            "http",
+            "--url",
+            "http://198.18.0.2:8080/a?b=1",
+            "--header",
+            "Accept: */*",
+            "--pipeline",
+            "4",
+            "--duration",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(c.target.to_string(), "198.18.0.2:8080");
+        assert_eq!(
+            (c.transport, c.app, c.pipeline),
+            (Transport::Tcp, AppProto::Http, Some(4))
+        );
+        let req = c.exchange.as_ref().unwrap().request().to_vec();
+        assert_eq!(
+            req,
+            b"GET /a?b=1 HTTP/1.1\r\nHost: 198.18.0.2:8080\r\nAccept: */*\r\n\r\n".to_vec()
+        );
+        assert_eq!(c.size, req.len());
+        let http = |extra: &[&str]| {
+            let mut v = vec!["--app", "http", "--duration", "1"];
+            v.extend_from_slice(extra);
+            load(&v).unwrap_err()
+        };
+        assert!(http(&[]).contains("--url"));
+        assert!(http(&["--url", "http://server.lab/"]).contains("no resolver"));
+        assert!(
+            http(&["--url", "http://198.18.0.2/", "--target", "198.18.0.2:80"]).contains("--url")
+        );
+        assert!(http(&["--url", "http://198.18.0.2/", "--proto", "udp"]).contains("TCP"));
+        assert!(http(&["--url", "http://198.18.0.2/", "--mode", "stream"]).contains("stream"));
+        assert!(http(&["--url", "http://198.18.0.2/", "--pipeline", "0"]).contains("--pipeline"));
+        assert!(http(&[
+            "--url",
+            "http://198.18.0.2/",
+            "--mode",
+            "crr",
+            "--pipeline",
+            "2"
+        ])
+        .contains("--pipeline"));
+        assert!(http(&["--url", "http://8.8.8.8/"]).contains("198.18.0.0/15"));
+        assert!(http(&["--url", "http://198.18.0.2/", "--header", "Bad"]).contains("--header"));
+        let e = load(&[
+            "--target",
+            "198.18.0.2:7",
+            "--proto",
+            "tcp",
+            "--url",
+            "http://198.18.0.2/",
+            "--duration",
+            "1",
+        ])
+        .unwrap_err();
+        assert!(e.contains("--app http"), "{e}");
+        let e = load(&["--target", "198.18.0.2:7", "--duration", "1"]).unwrap_err();
+        assert!(e.contains("--proto"), "{e}");
+
+        let f = std::env::temp_dir().join(format!("xstack-cli-ping-{}", std::process::id()));
+        std::fs::write(&f, b"PING\r\n").unwrap();
+        let file = f.to_str().unwrap();
+        let raw = |extra: &[&str]| {
+            let mut v = vec![
+                "--app",
+                "raw",
+                "--target",
+                "198.18.0.2:6379",
+                "--duration",
+                "1",
+            ];
+            v.extend_from_slice(extra);
+            load(&v)
+        };
+        let c = raw(&["--request-file", file, "--response-delimiter", "\\r\\n"]).unwrap();
+        assert_eq!(
+            c.exchange,
+            Some(crate::config::Exchange::Raw {
+                request: std::sync::Arc::from(&b"PING\r\n"[..]),
+                framing: crate::config::RawFraming::Delimiter(b"\r\n".to_vec()),
+            })
+        );
+        assert!(raw(&["--request-file", file, "--response-bytes", "7"]).is_ok());
+        let udp = raw(&[
+            "--request-file",
+            file,
+            "--response-bytes",
+            "7",
+            "--proto",
+            "udp",
+        ])
+        .unwrap();
+        assert_eq!(udp.transport, Transport::Udp);
+        assert!(raw(&[
+            "--request-file",
+            file,
+            "--response-bytes",
+            "7",
+            "--proto",
+            "udp",
+            "--pipeline",
+            "2"
+        ])
+        .unwrap_err()
+        .contains("--pipeline"));
+        assert!(raw(&["--request-file", file])
+            .unwrap_err()
+            .contains("one of"));
+        assert!(raw(&[
+            "--request-file",
+            file,
+            "--response-bytes",
+            "7",
+            "--response-delimiter",
+            "x"
+        ])
+        .unwrap_err()
+        .contains("one of"));
+        assert!(
+            raw(&["--request-file", file, "--response-delimiter", "\\q"])
+                .unwrap_err()
+                .contains("escape")
+        );
+        assert!(
+            raw(&["--request-file", "/nonexistent/x", "--response-bytes", "1"])
+                .unwrap_err()
+                .contains("/nonexistent/x")
+        );
+        assert!(raw(&["--response-bytes", "1"])
+            .unwrap_err()
+            .contains("--request-file"));
+        std::fs::remove_file(&f).unwrap();
+        assert_eq!(unescape("a\\x41\\\\").unwrap(), b"aA\\".to_vec());
     }
 
     #[test]

@@ -427,6 +427,43 @@ pub enum AppProto {
     Echo,
     /// sockperf's header with the pong-request bit set.
     Sockperf,
+    /// HTTP/1.1 requests (`--url`); responses parsed as HTTP (TCP only).
+    Http,
+    /// The bytes of `--request-file`; responses framed by size or delimiter (TCP only).
+    Raw,
+}
+
+/// How a `--app raw` response ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawFraming {
+    /// After exactly this many bytes (`--response-bytes`).
+    Bytes(usize),
+    /// After the first occurrence of these bytes (`--response-delimiter`).
+    Delimiter(Vec<u8>),
+}
+
+/// What `--app http` and `--app raw` send and how their responses are framed: the
+/// request's bytes, built once when the command line is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exchange {
+    Http {
+        /// `--url` as given.
+        url: String,
+        method: String,
+        request: std::sync::Arc<[u8]>,
+    },
+    Raw {
+        request: std::sync::Arc<[u8]>,
+        framing: RawFraming,
+    },
+}
+
+impl Exchange {
+    pub fn request(&self) -> &[u8] {
+        match self {
+            Exchange::Http { request, .. } | Exchange::Raw { request, .. } => request,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -442,6 +479,8 @@ pub const fn min_request_size(app: AppProto) -> usize {
     match app {
         AppProto::Echo => 24,
         AppProto::Sockperf => 14 + 24,
+        // The request is the user's bytes, whatever their length.
+        AppProto::Http | AppProto::Raw => 1,
     }
 }
 
@@ -560,8 +599,15 @@ pub struct LoadConfig {
     pub driver: DriverChoice,
     pub transport: Transport,
     pub app: AppProto,
+    /// `--app http` and `raw`: the request and the response framing.
+    pub exchange: Option<Exchange>,
+    /// Requests in flight per connection at most (`--pipeline`): the closed loop keeps
+    /// this many in flight; `None` is 1 in closed loop and `rate × timeout` spread over
+    /// the connections in open loop.
+    pub pipeline: Option<u32>,
     pub mode: LoadMode,
     pub connections: u32,
+    /// Bytes per request (for http and raw, the request's length).
     pub size: usize,
     pub duration: Option<Duration>,
     pub requests: Option<u64>,

@@ -208,3 +208,38 @@ fn open_loop_corrects_coordinated_omission_on_a_sender_stall() {
     let slow = t.uncorrected.count_between(1_000_000, u64::MAX);
     assert!(slow <= 2, "{slow} slow uncorrected samples");
 }
+
+#[test]
+fn raw_udp_requests_are_answered_by_framing() {
+    use xstack::config::{Exchange, RawFraming};
+    let raw = |framing: RawFraming| LoadConfig {
+        app: AppProto::Raw,
+        size: 6,
+        exchange: Some(Exchange::Raw {
+            request: std::sync::Arc::from(&b"PING\r\n"[..]),
+            framing,
+        }),
+        ..config(7, AppProto::Raw)
+    };
+    // The echo answers "PING\r\n": it ends with CRLF and is 6 bytes long.
+    for framing in [
+        RawFraming::Delimiter(b"\r\n".to_vec()),
+        RawFraming::Bytes(6),
+    ] {
+        let mut run = Run::new(&raw(framing.clone()));
+        run.until_done(200_000);
+        let t = run.load().app().total();
+        assert_eq!(
+            (t.requests, t.errors.total()),
+            (2000, 0),
+            "{framing:?}: {:?}",
+            t.errors
+        );
+        assert_eq!(t.bytes, 2000 * 6);
+    }
+    // A reply that does not end as it must is a mismatch.
+    let mut run = Run::new(&raw(RawFraming::Delimiter(b"+PONG\r\n".to_vec())));
+    run.until_done(200_000);
+    let t = run.load().app().total();
+    assert_eq!((t.requests, t.errors.mismatch), (0, 2000));
+}

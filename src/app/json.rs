@@ -82,10 +82,16 @@ pub struct Outcome {
 pub struct ErrorsByKind {
     /// No reply within `--timeout-ms`.
     pub timeout: u64,
-    /// Refused: an ICMP port unreachable (UDP), a RST (TCP).
+    /// Refused: an ICMP port unreachable (UDP), a RST to the SYN (TCP).
     pub refused: u64,
+    /// TCP: an established connection reset with requests outstanding, or closed by the
+    /// server before it answered anything.
+    pub reset: u64,
     /// A reply whose bytes differ from the request's.
     pub mismatch: u64,
+    /// `--app http` / `raw`: bytes that are not a response (bad status line or
+    /// framing, a response nobody asked for); the connection was dropped.
+    pub malformed: u64,
     /// Open loop: a request due while its flow had too many outstanding.
     pub overload: u64,
 }
@@ -99,6 +105,27 @@ pub struct Replies {
     pub late_or_duplicate: u64,
     /// A reply that overtook an older unanswered request of the same flow.
     pub out_of_order: u64,
+    /// TCP request/response apps: connections the server closed after answering
+    /// (`Connection: close`, or its FIN), which the client opened again.
+    pub server_closes: u64,
+    /// Requests such a close left unanswered, sent again on the new connection.
+    pub retried: u64,
+}
+
+/// `--app http`: the responses by status.
+#[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct HttpCounts {
+    /// The URL requested.
+    pub url: String,
+    pub method: String,
+    /// Responses in the measured span (= `requests`).
+    pub responses: u64,
+    /// By status class: `1xx`…`5xx` (each key present).
+    pub by_class: BTreeMap<String, u64>,
+    /// By status code, e.g. `"200"`: only the codes seen.
+    pub by_code: BTreeMap<String, u64>,
+    /// Body bytes received (chunked: the chunks' data), = `bytes_received`.
+    pub body_bytes: u64,
 }
 
 /// One reporting interval of the measured span.
@@ -130,6 +157,10 @@ pub struct LoadSettings {
     pub mode: String,
     pub connections: u32,
     pub size: usize,
+    /// `--pipeline`: requests in flight per connection at most (null: the default).
+    pub pipeline: Option<u32>,
+    /// `--url` (http).
+    pub url: Option<String>,
     pub duration_s: Option<f64>,
     pub requests: Option<u64>,
     pub warmup_s: f64,
@@ -185,6 +216,12 @@ pub struct LoadDoc {
     pub throughput_rps: f64,
     pub rate_target_rps: Option<f64>,
     pub throughput_bps: f64,
+    /// Payload bytes of the successful replies: the echoed bytes, HTTP body bytes, raw
+    /// response bytes.
+    pub bytes_received: u64,
+    /// `--app http` only: responses by status, body bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCounts>,
     /// crr only: completed transactions a second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connections_per_s: Option<f64>,
@@ -305,6 +342,8 @@ pub fn app_name(a: AppProto) -> &'static str {
     match a {
         AppProto::Echo => "echo",
         AppProto::Sockperf => "sockperf",
+        AppProto::Http => "http",
+        AppProto::Raw => "raw",
     }
 }
 
@@ -332,6 +371,11 @@ impl LoadSettings {
             mode: mode_name(cfg.mode).into(),
             connections: cfg.connections,
             size: cfg.size,
+            pipeline: cfg.pipeline,
+            url: match &cfg.exchange {
+                Some(crate::config::Exchange::Http { url, .. }) => Some(url.clone()),
+                _ => None,
+            },
             duration_s: cfg.duration.map(|d| d.as_secs_f64()),
             requests: cfg.requests,
             warmup_s: cfg.warmup.as_secs_f64(),

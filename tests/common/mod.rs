@@ -180,6 +180,8 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         driver: DriverChoice::Auto,
         transport: Transport::Udp,
         app,
+        exchange: None,
+        pipeline: None,
         mode: LoadMode::PingPong,
         connections: 4,
         size: 64,
@@ -200,5 +202,51 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         queues: 1,
         shared_umem: false,
         cores: Vec::new(),
+    }
+}
+
+/// The load generator's TCP stack on 198.18.0.10, its buffers sized by the load.
+pub fn tcp_load_stack(cfg: &LoadConfig, mac: [u8; 6]) -> Stack<xstack::app::load::tcp::TcpLoad> {
+    let app = xstack::app::load::tcp::TcpLoad::new(cfg, Instant::ZERO);
+    Stack::new(
+        StackConfig {
+            tcp: app.tcp_config(),
+            ..config("198.18.0.10/24", mac, vec![], None)
+        },
+        Arc::new(StackCounters::default()),
+        app,
+    )
+}
+
+/// A server stack on 198.18.0.2 whose application `app` listens on TCP port 80.
+pub fn port_80_stack<A: App>(mac: [u8; 6], app: A) -> Stack<A> {
+    Stack::new(
+        StackConfig {
+            tcp_listen: vec![80],
+            ..config("198.18.0.2/24", mac, vec![], None)
+        },
+        Arc::new(StackCounters::default()),
+        app,
+    )
+}
+
+/// `--app http --url URL` over TCP (see [`load_config`] for the rest), the request
+/// built as the command line builds it.
+pub fn http_load_config(url: &str, mode: LoadMode) -> LoadConfig {
+    use xstack::app::load::http;
+    let u = http::parse_url(url).unwrap();
+    let request = http::build_request(&u, "GET", &[], b"");
+    LoadConfig {
+        transport: Transport::Tcp,
+        mode,
+        app: AppProto::Http,
+        size: request.len(),
+        target: u.target.into(),
+        exchange: Some(xstack::config::Exchange::Http {
+            url: url.into(),
+            method: "GET".into(),
+            request: request.into(),
+        }),
+        ..load_config(u.target.port(), AppProto::Http)
     }
 }

@@ -97,6 +97,12 @@ def main(argv=None):
         r.add_argument("secs")
         r.add_argument("rounds")
         r.add_argument("proto")
+    r = rs.add_parser("http")
+    r.add_argument("results")
+    r.add_argument("secs")
+    r.add_argument("rounds")
+    r.add_argument("rate")
+    r.add_argument("size")
     r = rs.add_parser("demo")
     r.add_argument("sockperf_out")
     r.add_argument("runs", nargs="+", metavar="LABEL=LOAD_JSON")
@@ -159,6 +165,8 @@ def run(a):
             report.profile(a.load_json, a.serve_out)
         elif a.bench == "demo":
             report.demo(a.sockperf_out, a.runs)
+        elif a.bench == "http":
+            report.http(a.results, a.secs, a.rounds, a.rate, a.size)
     return 0
 
 

@@ -207,3 +207,60 @@ def demo(sockperf_out, runs):
 
 BENCHES = {"compare": compare, "queues": queues, "udp-rtt": udp_rtt,
            "load-vs-sockperf": load_vs_sockperf, "profile": profile, "demo": demo}
+
+
+def http(results, secs, rounds, rate, size):
+    """bench/http.sh: RESULTS rows (rps, p50, p99, p99.9 in us, errors, client CPU, server
+    CPU and the others' CPU in % of a core) for wrk-C and xstack-C -> table, JSON. Ratios are medians of
+    per-round xstack/wrk ratios; "saturated" names the side whose core was >= 90 % busy (for
+    xstack, which busy-polls, only the server's CPU tells)."""
+    rows = stats.read_rounds(results)
+    med = stats.column_medians(rows)
+
+    def others(m):
+        return f"{m[7]:.0f} %" if len(m) > 7 else "-"
+
+    def sat(k):
+        if k not in med:
+            return "-"
+        client, server = med[k][5], med[k][6]
+        if k.startswith("xstack"):
+            # It busy-polls: its CPU says nothing about its load, only nginx's does.
+            return "server" if server >= 90 else "not the server"
+        side = [name for name, cpu in (("client", client), ("server", server)) if cpu >= 90]
+        return " and ".join(side) or "neither"
+
+    print(f"HTTP GET of a {size}-byte file from nginx (1 worker, core 1), clients on core 0; "
+          f"{secs} s x {rounds} rounds, medians; ratios are medians of per-round xstack/wrk ratios\n")
+    print("| load | client | requests/s | p50 (us) | p99 (us) | p99.9 (us) | errors | client CPU | nginx CPU | others' CPU | saturated |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    labels = (("16", "16 connections, closed loop"), ("64", "64 connections, closed loop"),
+              ("1", "1 connection, closed loop"))
+    out = {"medians": med, "ratios": {}}
+    for c, what in labels:
+        for who in ("wrk", "xstack"):
+            k = f"{who}-{c}"
+            if k in med:
+                m = med[k]
+                print(f"| {what} | {who} | {m[0]:.0f} | {m[1]:.1f} | {m[2]:.1f} | {m[3]:.1f} | "
+                      f"{m[4]:.0f} | {m[5]:.0f} % | {m[6]:.0f} % | {others(m)} | {sat(k)} |")
+        rps = stats.median_ratio(rows, f"xstack-{c}", f"wrk-{c}", 0)
+        p50 = stats.median_ratio(rows, f"xstack-{c}", f"wrk-{c}", 1)
+        out["ratios"][c] = {"rps": rps, "p50": p50}
+    if "xstack-open" in med:
+        m = med["xstack-open"]
+        print(f"| open loop at {float(rate):.0f}/s, 16 connections | xstack | {m[0]:.0f} | {m[1]:.1f} | "
+              f"{m[2]:.1f} | {m[3]:.1f} | {m[4]:.0f} | {m[5]:.0f} % | {m[6]:.0f} % | {others(m)} | "
+              f"{sat('xstack-open')} |")
+        out["ratios"]["open_p50_vs_wrk_1"] = stats.median_ratio(rows, "xstack-open", "wrk-1", 1)
+    print()
+    print("| xstack / wrk | requests/s | p50 |")
+    print("|---|---|---|")
+    for c, what in labels:
+        r = out["ratios"][c]
+        print(f"| {what} | {r['rps']:.2f}x | {r['p50']:.2f}x |")
+    if "open_p50_vs_wrk_1" in out["ratios"]:
+        print(f"| xstack open loop at {float(rate):.0f}/s vs wrk 1 connection | - | "
+              f"{out['ratios']['open_p50_vs_wrk_1']:.2f}x |")
+    print()
+    print(json.dumps(out))

@@ -95,3 +95,31 @@ sockperf: ---> <MIN> observation =    5.838"""
         p = report.sockperf_percentiles(text)
         self.assertEqual(p, {"max": 61.347, "p9999": 47.263, "p999": 30.159, "p99": 17.571,
                              "p90": 8.813, "p50": 7.519})
+
+
+class Http(unittest.TestCase):
+    # Two rounds of bench/http.sh: rps p50 p99 p999 errors client% nginx%.
+    RESULTS = """\
+1 wrk-16 40000 300 900 2000 0 100 60
+1 xstack-16 80000 150 500 900 0 100 95
+2 wrk-16 20000 600 1800 4000 0 100 30
+2 xstack-16 60000 200 600 1000 0 100 97
+1 xstack-open 10000 40 90 200 0 100 20
+2 xstack-open 10000 50 95 210 0 100 20
+"""
+
+    def test_ratios_are_medians_of_rounds_and_saturation_is_named(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+            f.write(self.RESULTS)
+            f.flush()
+            text = run(report.http, f.name, "5", "2", "10000", "1024")
+        rows = text.splitlines()
+        wrk = next(r for r in rows if r.startswith("| 16 connections, closed loop | wrk |"))
+        self.assertTrue(wrk.endswith("| - | client |"), wrk)
+        xs = next(r for r in rows if r.startswith("| 16 connections, closed loop | xstack |"))
+        self.assertTrue(xs.endswith("| - | server |"), xs)
+        # 2.0 and 3.0 per round -> 2.50x (the ratio of the medians would be 2.33x).
+        self.assertIn("| 16 connections, closed loop | 2.50x |", text)
+        last = json.loads(rows[-1])
+        self.assertEqual(last["ratios"]["16"]["rps"], 2.5)
+        self.assertIn("| open loop at 10000/s, 16 connections | xstack | 10000 |", text)

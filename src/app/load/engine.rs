@@ -14,7 +14,7 @@
 //! allocated per request (flow queues are allocated up front).
 
 use super::schedule::Schedule;
-use crate::config::{AppProto, LoadConfig};
+use crate::config::{AppProto, Exchange, LoadConfig, RawFraming};
 use crate::metrics::hist::{latency_histogram, record};
 use crate::proto::arp::Resolution;
 use crate::stack::tcp::ports::PortSet;
@@ -37,8 +37,14 @@ const MAX_OUTSTANDING: usize = 65536;
 pub struct ErrorCounts {
     /// No reply within the timeout.
     pub timeout: u64,
-    /// The target said no: ICMP port unreachable (UDP) or RST (TCP).
+    /// The target said no: ICMP port unreachable (UDP), or a RST to our SYN (TCP).
     pub refused: u64,
+    /// TCP: an established connection reset, or closed by the server before it answered
+    /// anything, with requests outstanding.
+    pub reset: u64,
+    /// `--app http` / `raw`: bytes that are not a response (a bad status line, bad
+    /// framing, a response nobody asked for); the connection is dropped.
+    pub malformed: u64,
     /// A reply whose bytes differ from the request.
     pub mismatch: u64,
     /// A request not sent because the flow had too many outstanding (open loop overload).
@@ -47,7 +53,7 @@ pub struct ErrorCounts {
 
 impl ErrorCounts {
     pub fn total(&self) -> u64 {
-        self.timeout + self.refused + self.mismatch + self.overload
+        self.timeout + self.refused + self.reset + self.mismatch + self.malformed + self.overload
     }
 }
 
@@ -55,8 +61,8 @@ impl core::fmt::Display for ErrorCounts {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "timeout {}, refused {}, mismatch {}, overload {}",
-            self.timeout, self.refused, self.mismatch, self.overload
+            "timeout {}, refused {}, reset {}, mismatch {}, malformed {}, overload {}",
+            self.timeout, self.refused, self.reset, self.mismatch, self.malformed, self.overload
         )
     }
 }
@@ -68,7 +74,15 @@ pub struct ReplyCounts {
     pub late_or_duplicate: u64,
     /// A reply to a request while an older one of the same flow was still unanswered.
     pub out_of_order: u64,
+    /// TCP request/response apps: connections the server closed (`Connection: close`,
+    /// or its FIN) after answering, which the client opened again.
+    pub server_closes: u64,
+    /// Requests left unanswered by such a close and sent again on the new connection.
+    pub retried: u64,
 }
+
+/// HTTP status codes 100-599.
+pub const STATUS_CODES: core::ops::RangeInclusive<u16> = 100..=599;
 
 /// What one interval (or the whole run) measured.
 #[derive(Clone, Debug)]
@@ -80,7 +94,10 @@ pub struct Measured {
     pub requests: u64,
     pub errors: ErrorCounts,
     pub replies: ReplyCounts,
+    /// Payload bytes of the successful replies (HTTP: body bytes).
     pub bytes: u64,
+    /// HTTP responses by status code: `status[code - 100]`.
+    pub status: Vec<u64>,
 }
 
 impl Measured {
@@ -92,7 +109,16 @@ impl Measured {
             errors: ErrorCounts::default(),
             replies: ReplyCounts::default(),
             bytes: 0,
+            status: vec![0; STATUS_CODES.len()],
         }
+    }
+
+    /// HTTP responses with status code `code`.
+    pub fn with_status(&self, code: u16) -> u64 {
+        code.checked_sub(*STATUS_CODES.start())
+            .and_then(|i| self.status.get(usize::from(i)))
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn merge(&mut self, other: &Measured) {
@@ -102,11 +128,18 @@ impl Measured {
         self.requests += other.requests;
         self.errors.timeout += other.errors.timeout;
         self.errors.refused += other.errors.refused;
+        self.errors.reset += other.errors.reset;
+        self.errors.malformed += other.errors.malformed;
         self.errors.mismatch += other.errors.mismatch;
         self.errors.overload += other.errors.overload;
         self.replies.late_or_duplicate += other.replies.late_or_duplicate;
         self.replies.out_of_order += other.replies.out_of_order;
+        self.replies.server_closes += other.replies.server_closes;
+        self.replies.retried += other.replies.retried;
         self.bytes += other.bytes;
+        for (a, b) in self.status.iter_mut().zip(&other.status) {
+            *a += b;
+        }
     }
 
     pub(super) fn reset(&mut self) {
@@ -116,6 +149,7 @@ impl Measured {
         self.errors = ErrorCounts::default();
         self.replies = ReplyCounts::default();
         self.bytes = 0;
+        self.status.fill(0);
     }
 }
 
@@ -192,6 +226,16 @@ impl Tally {
         *kind(&mut self.total.replies) += 1;
     }
 
+    /// Counts an HTTP response's status code (one in [`STATUS_CODES`]).
+    pub fn status(&mut self, code: u16) {
+        let i = usize::from(code.saturating_sub(*STATUS_CODES.start()));
+        for m in [&mut self.interval, &mut self.total] {
+            if let Some(n) = m.status.get_mut(i) {
+                *n += 1;
+            }
+        }
+    }
+
     /// Counts a success: latency from the intended and from the actual send time.
     pub fn success(&mut self, now: Instant, intended: Instant, sent: Instant, bytes: u64) {
         for m in [&mut self.interval, &mut self.total] {
@@ -249,6 +293,9 @@ pub struct UdpLoad {
     target: SocketAddr,
     app: AppProto,
     size: usize,
+    /// `--app raw`: the request's bytes and how a reply must end. A reply answers the
+    /// flow's oldest outstanding request (raw bytes carry no sequence number).
+    raw: Option<(std::sync::Arc<[u8]>, RawFraming)>,
     timeout: Duration,
     /// Flow `i` sends from `ports.port(i / n)` of `locals[i % n]` (n addresses).
     ports: PortSet,
@@ -306,6 +353,12 @@ impl UdpLoad {
         UdpLoad {
             target: cfg.target,
             app: cfg.app,
+            raw: match &cfg.exchange {
+                Some(Exchange::Raw { request, framing }) => {
+                    Some((request.clone(), framing.clone()))
+                }
+                _ => None,
+            },
             size: cfg.size,
             timeout: cfg.timeout,
             ports: PortSet::ALL,
@@ -431,9 +484,14 @@ impl UdpLoad {
             return true;
         }
         let (local, seq, app) = (f.local, f.next_seq, self.app);
-        let sent = net.send_udp(local, self.target, self.size, &mut |p| {
-            fill_request(app, seq, p)
-        });
+        let sent = match &self.raw {
+            Some((request, _)) => net.send_udp(local, self.target, request.len(), &mut |p| {
+                p.copy_from_slice(request)
+            }),
+            None => net.send_udp(local, self.target, self.size, &mut |p| {
+                fill_request(app, seq, p)
+            }),
+        };
         if sent {
             let f = &mut self.flows[flow as usize];
             f.next_seq += 1;
@@ -449,13 +507,12 @@ impl UdpLoad {
         sent
     }
 
-    fn complete(&mut self, o: Outstanding, now: Instant, ok: bool) {
+    fn complete(&mut self, o: Outstanding, now: Instant, ok: bool, bytes: u64) {
         if !(self.measuring() && o.intended >= self.measure_from) {
             return;
         }
         if ok {
-            self.tally
-                .success(now, o.intended, o.sent, self.size as u64);
+            self.tally.success(now, o.intended, o.sent, bytes);
         } else {
             self.tally.error(|e| &mut e.mismatch);
         }
@@ -474,6 +531,25 @@ impl UdpLoad {
         };
         if from != self.target || idx >= self.flows.len() {
             return false;
+        }
+        if let Some((_, framing)) = &self.raw {
+            let ok = match framing {
+                RawFraming::Bytes(n) => payload.len() == *n,
+                RawFraming::Delimiter(d) => payload.ends_with(d),
+            };
+            let Some(o) = self.flows[idx].waiting.pop_front() else {
+                if self.measuring() {
+                    self.tally.reply(|r| &mut r.late_or_duplicate);
+                }
+                return true;
+            };
+            self.in_flight -= 1;
+            self.prune_answered();
+            self.complete(o, now, ok, payload.len() as u64);
+            if self.schedule.is_none() && self.phase != Phase::Draining {
+                self.ready.push_back(idx as u32);
+            }
+            return true;
         }
         let Some(seq) = self.reply_seq(payload) else {
             self.count_mismatch();
@@ -497,7 +573,7 @@ impl UdpLoad {
         self.in_flight -= 1;
         self.prune_answered();
         let ok = self.reply_matches(payload, seq);
-        self.complete(o, now, ok);
+        self.complete(o, now, ok, self.size as u64);
         if self.schedule.is_none() && self.phase != Phase::Draining {
             self.ready.push_back(idx as u32);
         }
@@ -688,7 +764,7 @@ fn payload_byte(seq: u64, i: usize) -> u8 {
 /// are the same bytes.
 pub(super) fn fill_request(app: AppProto, seq: u64, payload: &mut [u8]) {
     let body_at = match app {
-        AppProto::Echo => 0,
+        AppProto::Echo | AppProto::Http | AppProto::Raw => 0,
         AppProto::Sockperf => {
             let len = payload.len() as u32;
             let mut h = SockperfHeader::new_unchecked(&mut *payload);
@@ -708,7 +784,7 @@ pub(super) fn fill_request(app: AppProto, seq: u64, payload: &mut [u8]) {
 /// with the client bit cleared). The caller checks the length.
 pub(super) fn reply_matches(app: AppProto, payload: &[u8], seq: u64) -> bool {
     let body = match app {
-        AppProto::Echo => payload,
+        AppProto::Echo | AppProto::Http | AppProto::Raw => payload,
         AppProto::Sockperf => {
             let h = SockperfHeader::new_unchecked(payload);
             if h.seq() != seq || h.is_client() {
@@ -728,7 +804,7 @@ pub(super) fn reply_matches(app: AppProto, payload: &[u8], seq: u64) -> bool {
 /// The sequence number a reply carries (before it is checked).
 pub(super) fn reply_seq(app: AppProto, payload: &[u8]) -> Option<u64> {
     let at = match app {
-        AppProto::Echo => 0,
+        AppProto::Echo | AppProto::Http | AppProto::Raw => 0,
         AppProto::Sockperf => crate::wire::sockperf::HEADER_LEN,
     };
     let b = payload.get(at..at + 8)?;

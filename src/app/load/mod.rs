@@ -4,13 +4,15 @@
 //! on the last line of stdout) and the percentile plot.
 
 pub mod engine;
+pub mod http;
 pub mod live;
 pub mod output;
+pub mod raw;
 pub mod schedule;
 pub mod tcp;
 
 use super::json;
-use crate::config::{LoadConfig, LoadMode, Transport};
+use crate::config::{Exchange, LoadConfig, LoadMode, Transport};
 use crate::metrics::hist::{percentile_table, LatencySummary};
 use crate::metrics::StackSnapshot;
 use crate::proto::tcp::TcpConfig;
@@ -20,7 +22,7 @@ use crate::stack::tcp::ports::PortSet;
 use crate::stack::{App, Stack, StackConfig};
 use crate::time::Instant;
 use anyhow::bail;
-use engine::{Measured, Phase, UdpLoad};
+use engine::{Measured, Phase, UdpLoad, STATUS_CODES};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -167,18 +169,24 @@ impl LoadReport {
             errors_by_kind: json::ErrorsByKind {
                 timeout: e.timeout,
                 refused: e.refused,
+                reset: e.reset,
                 mismatch: e.mismatch,
+                malformed: e.malformed,
                 overload: e.overload,
             },
             replies: json::Replies {
                 dropped: e.timeout,
                 late_or_duplicate: self.total.replies.late_or_duplicate,
                 out_of_order: self.total.replies.out_of_order,
+                server_closes: self.total.replies.server_closes,
+                retried: self.total.replies.retried,
             },
             duration_s: self.span.as_secs_f64(),
             throughput_rps: self.throughput(),
             rate_target_rps: cfg.rate,
             throughput_bps: self.bits_per_second(),
+            bytes_received: self.total.bytes,
+            http: self.http_counts(cfg),
             connections_per_s: (cfg.mode == LoadMode::Crr).then(|| self.throughput()),
             latency_us: json::Latency::of(&self.total.corrected),
             latency_uncorrected_us: self
@@ -196,6 +204,32 @@ impl LoadReport {
             limits: self.limits(cfg),
             intervals: self.intervals.clone(),
         }
+    }
+
+    /// `--app http`: the responses by status class and code.
+    pub fn http_counts(&self, cfg: &LoadConfig) -> Option<json::HttpCounts> {
+        let Some(Exchange::Http { url, method, .. }) = &cfg.exchange else {
+            return None;
+        };
+        let t = &self.total;
+        let mut by_class: std::collections::BTreeMap<String, u64> =
+            (1..=5).map(|k| (format!("{k}xx"), 0)).collect();
+        let mut by_code = std::collections::BTreeMap::new();
+        for code in STATUS_CODES {
+            let n = t.with_status(code);
+            if n > 0 {
+                *by_class.entry(format!("{}xx", code / 100)).or_default() += n;
+                by_code.insert(code.to_string(), n);
+            }
+        }
+        Some(json::HttpCounts {
+            url: url.clone(),
+            method: method.clone(),
+            responses: t.requests,
+            by_class,
+            by_code,
+            body_bytes: t.bytes,
+        })
     }
 
     /// Payload bits a second that came back (requests × size, or the stream's bytes).
@@ -254,7 +288,31 @@ impl LoadReport {
                 e.total(),
                 e
             );
+            if let Some(h) = self.http_counts(cfg) {
+                let codes: Vec<String> =
+                    h.by_code.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                s += &format!(
+                    "  {} {}: responses {} ({}), body bytes {}\n",
+                    h.method,
+                    h.url,
+                    h.responses,
+                    if codes.is_empty() {
+                        "none".to_string()
+                    } else {
+                        codes.join(", ")
+                    },
+                    h.body_bytes
+                );
+            } else if cfg.exchange.is_some() {
+                s += &format!("  response bytes {}\n", self.total.bytes);
+            }
             let r = &self.total.replies;
+            if r.server_closes + r.retried > 0 {
+                s += &format!(
+                    "  connections closed by the server {}, requests sent again {}\n",
+                    r.server_closes, r.retried
+                );
+            }
             if r.late_or_duplicate + r.out_of_order > 0 {
                 s += &format!(
                     "  replies late or duplicated {}, out of order {}\n",

@@ -411,6 +411,8 @@ mod tests {
             driver: DriverChoice::Auto,
             transport,
             app: AppProto::Echo,
+            exchange: None,
+            pipeline: None,
             mode: LoadMode::PingPong,
             connections,
             size: 64,

@@ -15,14 +15,25 @@
 //! Requests are `--size` bytes (the same bytes as over UDP: `fill_request`), and a
 //! response is the next `--size` bytes of the stream, checked against its request.
 //!
+//! `--app http` and `--app raw` plug a protocol into the same clients: the request is the
+//! bytes built once from the command line ([`Exchange`]), and each connection runs a
+//! response parser (`http.rs`, `raw.rs`) over the stream. `--pipeline D` keeps D requests
+//! in flight per connection in closed loop. A server that closes a connection after
+//! answering (`Connection: close`, or its FIN) is counted (`server_closes`) and the client
+//! connects again at once, sending again the requests the close left unanswered
+//! (`retried`, each with its first intended send time); in open loop, requests due while a
+//! client reconnects wait for its connection instead of counting as overload. Bytes that
+//! are not a response count as `malformed` and the connection is dropped.
+//!
 //! Ports and TIME_WAIT are the endpoint's (`stack/tcp/`): a port our connection holds in
 //! TIME_WAIT is reused after a second with a higher ISN; with no port free the client
 //! waits and tries again (counted as `tcp_connect_no_port`): about 16 000 connections a
 //! second is the most one address sustains against one server port.
 //!
 //! Errors: a request not answered within `--timeout` counts as `timeout` and its
-//! connection is aborted (the byte stream can no longer be matched), a connection reset
-//! or refused counts as `refused`, a response that differs from its request as
+//! connection is aborted (the byte stream can no longer be matched), a refused connection
+//! (a RST to the SYN) as `refused`, an established one reset (or closed by the server
+//! before it answered anything) as `reset`, a response that differs from its request as
 //! `mismatch`. Each is counted once; none stops the run.
 //!
 //! Nothing here scans all clients on a poll: idle clients wait in a heap by the time
@@ -32,8 +43,10 @@
 //! surfaces.
 
 use super::engine::{fill_request, reply_matches, ErrorCounts, Measured, Phase, Tally};
+use super::http::{self, HttpParser, Response, Step};
+use super::raw::{Framing, RawParser};
 use super::schedule::Schedule;
-use crate::config::{AppProto, LoadConfig, LoadMode};
+use crate::config::{AppProto, Exchange, LoadConfig, LoadMode, RawFraming};
 use crate::proto::arp::Resolution;
 use crate::proto::tcp::{CloseReason, TcpConfig};
 use crate::stack::{App, ConnId, ConnectError, Net, TcpSocket};
@@ -42,6 +55,7 @@ use core::cmp::Reverse;
 use core::net::SocketAddr;
 use core::time::Duration;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
 
 /// After a failed connection, a client waits this long before the next attempt, so that
 /// a closed port is not hammered.
@@ -56,6 +70,8 @@ struct Outstanding {
     seq: u64,
     intended: Instant,
     sent: Instant,
+    /// Sent on some connection (false: queued while its client had none).
+    on_wire: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +84,55 @@ enum ClientState {
     Closing,
 }
 
+/// The response parser of one connection, for the apps that frame responses.
+#[derive(Clone, Debug)]
+enum Parser {
+    Http(HttpParser),
+    Raw(RawParser),
+}
+
+impl Parser {
+    fn of(exchange: &Exchange) -> Self {
+        match exchange {
+            Exchange::Http { method, .. } => Parser::Http(HttpParser::new(method == "HEAD")),
+            Exchange::Raw { framing, .. } => Parser::Raw(RawParser::new(match framing {
+                RawFraming::Bytes(n) => Framing::Bytes(*n),
+                RawFraming::Delimiter(d) => Framing::Delimiter(d.clone()),
+            })),
+        }
+    }
+
+    fn feed(&mut self, buf: &[u8]) -> (usize, Step) {
+        match self {
+            Parser::Http(p) => p.feed(buf),
+            Parser::Raw(p) => p.feed(buf),
+        }
+    }
+
+    fn eof(&mut self) -> Option<Step> {
+        match self {
+            Parser::Http(p) => p.eof(),
+            Parser::Raw(p) => p.eof(),
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Parser::Http(p) => p.reset(),
+            Parser::Raw(p) => p.reset(),
+        }
+    }
+}
+
+/// How a connection ends after its bytes were read.
+enum Ending {
+    /// crr: the transaction is done; we close.
+    Done,
+    /// The server said it closes (`Connection: close`) or closed.
+    ServerClose,
+    Malformed,
+}
+
 struct Client {
     state: ClientState,
     conn: Option<ConnId>,
@@ -78,6 +143,10 @@ struct Client {
     /// The response being received.
     rx: Vec<u8>,
     rx_len: usize,
+    /// `--app http` / `raw`: the response parser.
+    parser: Option<Parser>,
+    /// Responses on the current connection.
+    answered: u64,
     /// crr: when this transaction's connect began.
     began: Instant,
     /// stream: bytes queued for sending, and bytes received and checked.
@@ -135,6 +204,10 @@ pub struct TcpLoad {
     /// Done, and every connection closed or given up on.
     done: bool,
     scratch: Vec<u8>,
+    /// `--app http` / `raw`: the request, the same bytes every time.
+    request: Option<Arc<[u8]>>,
+    /// Closed loop: requests kept in flight per connection (`--pipeline`).
+    depth: usize,
 }
 
 fn stream_byte(i: u64) -> u8 {
@@ -143,21 +216,33 @@ fn stream_byte(i: u64) -> u8 {
 
 impl TcpLoad {
     pub fn new(cfg: &LoadConfig, now: Instant) -> Self {
-        let window = match cfg.rate {
-            None => 1,
-            Some(rate) => {
+        let depth = cfg.pipeline.unwrap_or(1).max(1) as usize;
+        let window = match (cfg.rate, cfg.pipeline) {
+            (None, _) => depth,
+            (Some(_), Some(d)) => d.max(1) as usize,
+            (Some(rate), None) => {
                 let per_conn = rate * cfg.timeout.as_secs_f64() / f64::from(cfg.connections);
                 (per_conn.ceil() as usize + 16).min(4096)
             }
         };
+        let request = cfg
+            .exchange
+            .as_ref()
+            .map(|e| Arc::<[u8]>::from(e.request()));
         // Room for every request that may be outstanding, and at least 16 KiB.
         let buffer = if cfg.mode == LoadMode::Stream {
             256 << 10
         } else {
             (cfg.size * window.min(64) * 2).clamp(16 << 10, 256 << 10)
         };
+        // Responses to a few bytes of request may be large (a file): room for them.
+        let recv_buffer = if request.is_some() {
+            buffer.max(64 << 10)
+        } else {
+            buffer
+        };
         let tcp = TcpConfig {
-            recv_buffer: buffer,
+            recv_buffer,
             send_buffer: buffer,
             ..TcpConfig::default()
         };
@@ -168,8 +253,17 @@ impl TcpLoad {
                 attempt: 0,
                 next_seq: 1,
                 waiting: VecDeque::with_capacity(window),
-                rx: vec![0; cfg.size],
+                rx: vec![
+                    0;
+                    if request.is_some() {
+                        http::RX_BUFFER
+                    } else {
+                        cfg.size
+                    }
+                ],
                 rx_len: 0,
+                parser: cfg.exchange.as_ref().map(Parser::of),
+                answered: 0,
                 began: now,
                 stream_tx: 0,
                 stream_rx: 0,
@@ -200,7 +294,9 @@ impl TcpLoad {
             ended: None,
             grace_until: None,
             done: false,
-            scratch: vec![0; 64 << 10],
+            scratch: vec![0; if request.is_some() { 0 } else { 64 << 10 }],
+            request,
+            depth,
         }
     }
 
@@ -232,6 +328,11 @@ impl TcpLoad {
 
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// Requests sent (or queued for a connection) and not yet answered or failed.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight
     }
 
     pub fn total(&self) -> &Measured {
@@ -266,6 +367,13 @@ impl TcpLoad {
     fn success(&mut self, o: Outstanding, now: Instant, bytes: u64) {
         if self.measuring() && o.intended >= self.measure_from {
             self.tally.success(now, o.intended, o.sent, bytes);
+        }
+    }
+
+    /// Counts a reply that is not an error (a server close, a retried request).
+    fn note(&mut self, kind: fn(&mut super::engine::ReplyCounts) -> &mut u64) {
+        if self.measuring() {
+            self.tally.reply(kind);
         }
     }
 
@@ -313,6 +421,10 @@ impl TcpLoad {
         cl.attempt += 1;
         cl.began = now;
         cl.rx_len = 0;
+        cl.answered = 0;
+        if let Some(p) = &mut cl.parser {
+            p.reset();
+        }
         cl.stream_tx = 0;
         cl.stream_rx = 0;
         let attempt = cl.attempt;
@@ -335,24 +447,42 @@ impl TcpLoad {
         now: Instant,
         intended: Instant,
         c: u32,
-        sock: &mut TcpSocket<'_>,
+        sock: Option<&mut TcpSocket<'_>>,
     ) -> bool {
         let cl = &self.clients[c as usize];
-        if cl.state != ClientState::Open
-            || cl.waiting.len() >= self.window
-            || sock.send_capacity() < self.size
-        {
+        if cl.waiting.len() >= self.window {
             return false;
         }
         let seq = cl.next_seq;
-        fill_request(self.app, seq, &mut self.scratch[..self.size]);
-        sock.send(&self.scratch[..self.size]);
+        let on_wire = match (cl.state, sock) {
+            (ClientState::Open, Some(sock)) if sock.send_capacity() >= self.size => {
+                match &self.request {
+                    Some(r) => {
+                        sock.send(r);
+                    }
+                    None => {
+                        fill_request(self.app, seq, &mut self.scratch[..self.size]);
+                        sock.send(&self.scratch[..self.size]);
+                    }
+                }
+                true
+            }
+            // Open loop over http/raw: a client between connections keeps the request
+            // for its next one (sent when it connects; see `resend`).
+            (ClientState::Idle | ClientState::Connecting, _)
+                if self.request.is_some() && self.mode == LoadMode::PingPong =>
+            {
+                false
+            }
+            _ => return false,
+        };
         let cl = &mut self.clients[c as usize];
         cl.next_seq += 1;
         cl.waiting.push_back(Outstanding {
             seq,
             intended,
             sent: now,
+            on_wire,
         });
         if self.mode != LoadMode::Crr {
             self.in_flight += 1;
@@ -368,10 +498,18 @@ impl TcpLoad {
     /// The client's connection ended (reset, timed out, or closed by the peer) while it
     /// still owned it: its outstanding requests fail, and it reconnects after a pause.
     fn client_lost(&mut self, now: Instant, c: u32, reason: CloseReason) {
+        let connecting = self.clients[c as usize].state == ClientState::Connecting;
         let kind: fn(&mut ErrorCounts) -> &mut u64 = match reason {
             CloseReason::Timeout => |e| &mut e.timeout,
-            _ => |e| &mut e.refused,
+            _ if connecting => |e| &mut e.refused,
+            _ => |e| &mut e.reset,
         };
+        self.client_failed(now, c, kind);
+    }
+
+    /// The client's connection is gone: its outstanding requests (crr: its transaction)
+    /// fail as `kind`, and it connects again after a pause.
+    fn client_failed(&mut self, now: Instant, c: u32, kind: fn(&mut ErrorCounts) -> &mut u64) {
         let cl = &mut self.clients[c as usize];
         let state = cl.state;
         let began = cl.began;
@@ -394,8 +532,165 @@ impl TcpLoad {
         }
     }
 
+    /// http / raw: reads what arrived on client `c`'s connection, parses the responses
+    /// in it, and ends the connection when a response or the server says so.
+    fn receive_framed(
+        &mut self,
+        now: Instant,
+        c: u32,
+        owner: &mut Owner,
+        sock: &mut TcpSocket<'_>,
+    ) {
+        let mut ending = None;
+        'read: loop {
+            let cl = &mut self.clients[c as usize];
+            let n = sock.recv(&mut cl.rx[cl.rx_len..]);
+            cl.rx_len += n;
+            let mut off = 0;
+            while ending.is_none() {
+                let cl = &mut self.clients[c as usize];
+                let Some(parser) = &mut cl.parser else {
+                    return;
+                };
+                let (used, step) = parser.feed(&cl.rx[off..cl.rx_len]);
+                off += used;
+                match step {
+                    Step::More => break,
+                    Step::Done(r) => ending = self.response(now, c, r),
+                    Step::Malformed(_) => ending = Some(Ending::Malformed),
+                }
+            }
+            // The parsers take every byte they do not need whole, and need at most
+            // `http::MAX_HEAD` whole: the buffer always has room for more.
+            let cl = &mut self.clients[c as usize];
+            cl.rx.copy_within(off..cl.rx_len, 0);
+            cl.rx_len -= off;
+            if ending.is_some() || n == 0 {
+                break 'read;
+            }
+        }
+        let cl = &mut self.clients[c as usize];
+        if ending.is_none() && sock.peer_done() && cl.state == ClientState::Open {
+            ending = match cl.parser.as_mut().and_then(Parser::eof) {
+                Some(Step::Done(r)) => self.response(now, c, Response { close: true, ..r }),
+                Some(Step::Malformed(_)) => Some(Ending::Malformed),
+                _ => Some(Ending::ServerClose),
+            };
+        }
+        match ending {
+            None => {}
+            Some(Ending::Done) => {
+                sock.close();
+                *owner = None;
+                self.go_idle(c, now);
+            }
+            Some(Ending::ServerClose) => self.server_closed(now, c, owner, sock),
+            Some(Ending::Malformed) => {
+                let cl = &self.clients[c as usize];
+                if cl.waiting.is_empty() && self.mode != LoadMode::Crr {
+                    self.error(now, |e| &mut e.malformed);
+                }
+                sock.abort();
+                *owner = None;
+                self.client_failed(now, c, |e| &mut e.malformed);
+            }
+        }
+    }
+
+    /// A whole response on client `c`'s connection: it answers the oldest request.
+    /// Returns how the connection ends, if this response ends it.
+    fn response(&mut self, now: Instant, c: u32, r: Response) -> Option<Ending> {
+        let cl = &mut self.clients[c as usize];
+        let Some(o) = cl.waiting.pop_front() else {
+            // A response nobody asked for: the stream cannot be trusted.
+            return Some(Ending::Malformed);
+        };
+        cl.answered += 1;
+        let began = cl.began;
+        self.in_flight -= 1;
+        let o = if self.mode == LoadMode::Crr {
+            Outstanding {
+                intended: began,
+                sent: began,
+                ..o
+            }
+        } else {
+            o
+        };
+        if self.measuring() && o.intended >= self.measure_from {
+            self.tally.success(now, o.intended, o.sent, r.body);
+            if r.status != 0 {
+                self.tally.status(r.status);
+            }
+        }
+        if self.mode == LoadMode::Crr {
+            Some(Ending::Done)
+        } else if r.close {
+            Some(Ending::ServerClose)
+        } else {
+            None
+        }
+    }
+
+    /// The server closed client `c`'s connection, or said it will. If it answered
+    /// something on it, the connection was good: the client connects again at once and
+    /// sends again what is still unanswered. If it answered nothing, what is outstanding
+    /// fails as `reset` (a server that closes every connection unanswered must not be
+    /// retried forever).
+    fn server_closed(&mut self, now: Instant, c: u32, owner: &mut Owner, sock: &mut TcpSocket<'_>) {
+        sock.close();
+        *owner = None;
+        let cl = &self.clients[c as usize];
+        if cl.answered == 0 && (!cl.waiting.is_empty() || self.mode == LoadMode::Crr) {
+            self.client_failed(now, c, |e| &mut e.reset);
+            return;
+        }
+        self.note(|r| &mut r.server_closes);
+        let cl = &mut self.clients[c as usize];
+        cl.state = ClientState::Idle;
+        cl.conn = None;
+        self.idle.push(Reverse((now, c)));
+    }
+
+    /// On a new connection, sends the requests client `c` kept from its last one (or
+    /// queued while it had none), each keeping its intended send time.
+    fn resend(&mut self, now: Instant, c: u32, sock: &mut TcpSocket<'_>) {
+        let Some(r) = &self.request else {
+            return;
+        };
+        let cl = &mut self.clients[c as usize];
+        let (mut k, mut retried) = (0, 0);
+        while k < cl.waiting.len() && sock.send_capacity() >= r.len() {
+            sock.send(r);
+            let o = &mut cl.waiting[k];
+            o.sent = now;
+            self.deadlines.push_back(Deadline::Request {
+                at: now + self.timeout,
+                c,
+                seq: o.seq,
+            });
+            if core::mem::replace(&mut o.on_wire, true) {
+                retried += 1;
+            }
+            k += 1;
+        }
+        for _ in 0..retried {
+            self.note(|r| &mut r.retried);
+        }
+        // What does not fit in the send buffer fails as overload.
+        while self.clients[c as usize].waiting.len() > k {
+            if let Some(o) = self.clients[c as usize].waiting.pop_back() {
+                self.in_flight -= 1;
+                self.error(o.intended, |e| &mut e.overload);
+            }
+        }
+    }
+
     /// Reads what arrived on client `c`'s connection and completes its requests.
     fn receive(&mut self, now: Instant, c: u32, owner: &mut Owner, sock: &mut TcpSocket<'_>) {
+        if self.request.is_some() {
+            return self.receive_framed(now, c, owner, sock);
+        }
         loop {
             let cl = &mut self.clients[c as usize];
             if self.mode == LoadMode::Stream {
@@ -490,16 +785,17 @@ impl TcpLoad {
             // sending: the request goes out even if the run has ended since.
             LoadMode::Crr => {
                 if cl.waiting.is_empty() && cl.next_seq == 1 {
-                    self.push_request(now, now, c, sock);
+                    self.push_request(now, now, c, Some(sock));
                 }
             }
             _ if !self.sending() => {}
             LoadMode::Stream => self.fill_stream(c, sock),
             LoadMode::PingPong if self.schedule.is_some() => {}
             LoadMode::PingPong => {
-                if cl.waiting.is_empty() && self.budget() > 0 {
-                    self.push_request(now, now, c, sock);
-                }
+                while self.clients[c as usize].waiting.len() < self.depth
+                    && self.budget() > 0
+                    && self.push_request(now, now, c, Some(&mut *sock))
+                {}
             }
         }
     }
@@ -632,14 +928,30 @@ impl TcpLoad {
     }
 
     fn send_due(&mut self, now: Instant, net: &mut Net<'_, Owner>) {
+        if self.phase == Phase::Draining && self.mode != LoadMode::Crr {
+            // Clients that lost their connection to a server close while they still had
+            // requests outstanding connect again to send them; the others are done.
+            while let Some(&Reverse((at, c))) = self.idle.peek() {
+                if at > now {
+                    break;
+                }
+                self.idle.pop();
+                if !self.clients[c as usize].waiting.is_empty() {
+                    self.connect(now, c, net);
+                }
+            }
+            return;
+        }
         if !self.sending() && !self.opening() {
             return;
         }
         // Idle clients whose time has come open a connection (crr: that is the next
         // transaction).
+        // Only crr's connections are requests; the others connect whatever the budget
+        // (a client may hold requests for its next connection).
         let mut budget = self.budget();
         while let Some(&Reverse((at, c))) = self.idle.peek() {
-            if at > now || budget == 0 {
+            if at > now || (self.mode == LoadMode::Crr && budget == 0) {
                 break;
             }
             self.idle.pop();
@@ -661,8 +973,8 @@ impl TcpLoad {
                 };
                 let c = (k % n) as u32;
                 let sent = match self.clients[c as usize].conn.and_then(|id| net.socket(id)) {
-                    Some((mut sock, _)) => self.push_request(now, intended, c, &mut sock),
-                    None => false,
+                    Some((mut sock, _)) => self.push_request(now, intended, c, Some(&mut sock)),
+                    None => self.push_request(now, intended, c, None),
                 };
                 if !sent {
                     self.error(intended, |e| &mut e.overload);
@@ -683,6 +995,9 @@ impl App for TcpLoad {
             if cl.state == ClientState::Connecting {
                 cl.state = ClientState::Open;
                 self.connecting -= 1;
+                if !cl.waiting.is_empty() && self.mode != LoadMode::Crr {
+                    self.resend(now, c, sock);
+                }
             }
         }
         self.pump(now, owner, sock);
@@ -734,7 +1049,8 @@ impl App for TcpLoad {
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        let idle = (self.sending() || self.opening())
+        let reconnect = self.phase == Phase::Draining && self.mode != LoadMode::Crr;
+        let idle = (self.sending() || self.opening() || reconnect)
             .then(|| self.idle.peek().map(|Reverse((t, _))| *t))
             .flatten();
         let sched = match self.phase {
