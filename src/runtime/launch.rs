@@ -116,8 +116,32 @@ pub struct Joined<R> {
 
 /// Secrets for one run, from the OS's randomness (through std's `RandomState`, which
 /// the OS seeds).
+///
+/// The ISN secret is the exception: a hash of this boot's ID (the kernel's
+/// `random/boot_id`), so it is the same for every run until the next boot, and the
+/// ISN clock starts at the time since boot (`/proc/uptime`). A run's ISNs for a 4-tuple
+/// then lie above the ISNs an earlier run used for it, so a server that still holds that
+/// 4-tuple in TIME_WAIT takes the new SYN at once (RFC 6191) instead of answering with a
+/// challenge ACK. Where either file is missing, both are drawn at random.
 pub fn os_secrets() -> Secrets {
-    Secrets::from_seed(RandomState::new().hash_one(std::process::id()))
+    let mut s = Secrets::from_seed(RandomState::new().hash_one(std::process::id()));
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id");
+    let uptime = std::fs::read_to_string("/proc/uptime").ok().and_then(|u| {
+        let secs: f64 = u.split_whitespace().next()?.parse().ok()?;
+        Some((secs * 1e9) as u64)
+    });
+    if let (Ok(boot), Some(up)) = (boot, uptime) {
+        s.isn = Secrets::from_seed(fnv1a(boot.trim().as_bytes())).isn;
+        s.isn_epoch_ns = up;
+    }
+    s
+}
+
+/// FNV-1a over `bytes`: a fixed hash (the same in every process) to spread the boot ID.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Starts `spec.queues` workers, each running the engine `build` makes, and returns once
@@ -362,5 +386,23 @@ impl<R> Crew<R> {
                 Ok(joined)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod isn_tests {
+    use super::os_secrets;
+
+    #[test]
+    fn the_isn_secret_lasts_the_boot_and_its_clock_runs_from_boot() {
+        let (a, b) = (os_secrets(), os_secrets());
+        if std::path::Path::new("/proc/sys/kernel/random/boot_id").exists() {
+            assert_eq!(a.isn, b.isn, "one secret per boot");
+            assert!(b.isn_epoch_ns >= a.isn_epoch_ns && a.isn_epoch_ns > 0);
+        }
+        assert_ne!(
+            a.table_seed, b.table_seed,
+            "the other keys are drawn per run"
+        );
     }
 }

@@ -69,7 +69,13 @@ pub enum UdpService {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Secrets {
     pub table_seed: u64,
+    /// RFC 6528's secret key. The binary keeps it for the whole boot (as the kernel
+    /// does), so that with `isn_epoch_ns` a later run's ISNs for one 4-tuple lie above an
+    /// earlier run's, and a peer holding that 4-tuple in TIME_WAIT accepts the new SYN.
     pub isn: u64,
+    /// Added to the stack's clock for RFC 6528's timer M: the time since boot at the
+    /// stack's time zero (0 in tests).
+    pub isn_epoch_ns: u64,
     pub cookie: u64,
 }
 
@@ -87,6 +93,7 @@ impl Secrets {
         Secrets {
             table_seed: next(),
             isn: next(),
+            isn_epoch_ns: 0,
             cookie: next(),
         }
     }
@@ -203,6 +210,7 @@ impl<A: App> Stack<A> {
                 ports: cfg.ports,
                 table_seed: cfg.secrets.table_seed,
                 isn_secret: cfg.secrets.isn,
+                isn_epoch_ns: cfg.secrets.isn_epoch_ns,
                 cookie_secret: cfg.secrets.cookie,
             },
             counters.clone(),

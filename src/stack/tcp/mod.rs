@@ -99,6 +99,8 @@ pub struct EndpointConfig {
     pub table_seed: u64,
     /// The secret of RFC 6528's F().
     pub isn_secret: u64,
+    /// Added to the clock for RFC 6528's M (see `Secrets::isn_epoch_ns`).
+    pub isn_epoch_ns: u64,
     /// The secret of the SYN cookies' hash.
     pub cookie_secret: u64,
 }
@@ -148,6 +150,7 @@ pub struct TcpEndpoint<C> {
     /// Connections to service after this batch.
     dirty: Vec<u32>,
     isn_secret: u64,
+    isn_epoch_ns: u64,
     /// Connections in SYN_RCVD that hold a table slot, and the most allowed.
     half_open: usize,
     backlog: usize,
@@ -198,6 +201,7 @@ impl<C> TcpEndpoint<C> {
             conns: ConnTable::new(cfg.capacity, cfg.table_seed),
             dirty: Vec::with_capacity(1024),
             isn_secret: cfg.isn_secret,
+            isn_epoch_ns: cfg.isn_epoch_ns,
             half_open: 0,
             backlog: DEFAULT_SYN_BACKLOG,
             cookies: SynCookies::with_secret(cfg.cookie_secret),
@@ -251,7 +255,8 @@ impl<C> TcpEndpoint<C> {
             key.remote_port,
         )
             .hash(&mut h);
-        ((now.as_nanos() / 4000) as u32).wrapping_add(h.finish() as u32)
+        let m = (now.as_nanos().wrapping_add(self.isn_epoch_ns) / 4000) as u32;
+        m.wrapping_add(h.finish() as u32)
     }
 
     fn mark_dirty(dirty: &mut Vec<u32>, flow: &mut Flow<C>, slot: u32) {
