@@ -18,7 +18,7 @@ s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((iface, 0))
 src = s.getsockname()[4]
 S, D = socket.inet_pton(socket.AF_INET6, src_ip), socket.inet_pton(socket.AF_INET6, dst_ip)
-GROUP = bytes.fromhex("ff020000000000000000000000000001ff") + D[13:]
+GROUP = bytes.fromhex("ff02" + "00" * 9 + "01ff") + D[13:]  # ff02::1:ffXX:XXXX
 GROUP_MAC = b"\x33\x33\xff" + D[13:]
 
 

@@ -7,8 +7,8 @@
 source "$(dirname "$0")/lib.sh"
 lab_up
 serve_start --ip 2001:2::2/64 --udp-echo 7
-mac=$(ip -n xs-b link show xsb0 | awk '/link\/ether/ {print $2}')
-read -r must_drop sent crafted < <(in_a python3 "$KDIR/inject6.py" xsa0 "$mac" 2001:2::1 2001:2::2)
+mac=$(ip -n "$HX_NS_B" link show "$HX_IF_B" | awk '/link\/ether/ {print $2}')
+read -r must_drop sent crafted < <(in_a python3 "$KDIR/inject6.py" "$HX_IF_A" "$mac" 2001:2::1 2001:2::2)
 sleep 0.5
 alive "$SERVE_PID" || die "xstack died on malformed IPv6"
 in_a ping -6 -c 3 -i 0.05 -W 1 2001:2::2 >/dev/null || die "no ping -6 reply after the malformed frames"
