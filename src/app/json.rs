@@ -250,6 +250,9 @@ pub struct ServeDoc {
     pub drops: BTreeMap<String, u64>,
     pub rx_ring_full: u64,
     pub rx_oversize: u64,
+    /// Frames whose TCP/UDP checksum the sender's offload left partial, finished by the
+    /// packet driver (`TP_STATUS_CSUMNOTREADY`) and then handled as any other.
+    pub rx_checksum_completed: u64,
     pub tx_no_buffer: u64,
     pub tx_errors: u64,
     /// TCP connections still in the tables when the workers stopped.

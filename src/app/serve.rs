@@ -196,6 +196,7 @@ impl ServeSummary {
             drops: json::drops(&self.stack),
             rx_ring_full: d.rx_ring_full,
             rx_oversize: d.rx_oversize,
+            rx_checksum_completed: d.rx_checksum_completed,
             tx_no_buffer: d.tx_no_buffer,
             tx_errors: d.tx_errors,
             tcp_connections_left: self.connections_left(),
@@ -256,6 +257,7 @@ impl ServeSummary {
         for (name, v) in [
             ("rx_ring_full", d.rx_ring_full),
             ("rx_oversize", d.rx_oversize),
+            ("rx_checksum_completed", d.rx_checksum_completed),
             ("tx_no_buffer", d.tx_no_buffer),
             ("tx_errors", d.tx_errors),
         ] {

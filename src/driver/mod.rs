@@ -17,6 +17,7 @@ use std::fmt;
 use std::os::fd::AsRawFd;
 
 pub mod iface;
+pub mod offload;
 pub mod open;
 pub mod packet;
 pub mod pcap;
@@ -93,6 +94,9 @@ pub struct DriverStats {
     pub rx_ring_full: u64,
     /// Frames larger than a buffer (GRO/TSO super-frames), dropped.
     pub rx_oversize: u64,
+    /// Frames whose TCP/UDP checksum the sender's offload left partial and the driver
+    /// finished (AF_PACKET's `TP_STATUS_CSUMNOTREADY`).
+    pub rx_checksum_completed: u64,
     /// Frames the stack wanted to send but no TX buffer was free.
     pub tx_no_buffer: u64,
     /// Frames the kernel refused to send.
@@ -108,6 +112,7 @@ impl DriverStats {
             tx_frames,
             rx_ring_full,
             rx_oversize,
+            rx_checksum_completed,
             tx_no_buffer,
             tx_errors,
         } = *other;
@@ -115,6 +120,7 @@ impl DriverStats {
         self.tx_frames += tx_frames;
         self.rx_ring_full += rx_ring_full;
         self.rx_oversize += rx_oversize;
+        self.rx_checksum_completed += rx_checksum_completed;
         self.tx_no_buffer += tx_no_buffer;
         self.tx_errors += tx_errors;
     }
