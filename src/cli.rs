@@ -15,6 +15,9 @@ use std::path::PathBuf;
     about = "A kernel-bypass TCP/UDP stack: echo responder, load generator, latency benchmark"
 )]
 pub struct Cli {
+    /// Show the messages of libbpf and libxdp (the XDP program's loading, the verifier).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -120,6 +123,27 @@ pub enum PollArg {
     Adaptive,
 }
 
+/// `--xdp-mode`: where xstack's XDP program runs.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpModeArg {
+    /// Native if the driver has it, else generic.
+    Auto,
+    /// In the driver (XDP_FLAGS_DRV_MODE).
+    Native,
+    /// On the skb, for any interface (XDP_FLAGS_SKB_MODE).
+    Generic,
+}
+
+impl XdpModeArg {
+    fn choice(self) -> Option<crate::driver::XdpMode> {
+        match self {
+            XdpModeArg::Auto => None,
+            XdpModeArg::Native => Some(crate::driver::XdpMode::Native),
+            XdpModeArg::Generic => Some(crate::driver::XdpMode::Generic),
+        }
+    }
+}
+
 /// `--umem`: how the AF_XDP sockets of several queues get their frames.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UmemArg {
@@ -155,6 +179,9 @@ pub struct ServeArgs {
     /// With AF_XDP and several queues: one UMEM per queue, or one shared by all.
     #[arg(long, value_enum, default_value_t = UmemArg::PerQueue)]
     pub umem: UmemArg,
+    /// With AF_XDP: where xstack's XDP program runs.
+    #[arg(long = "xdp-mode", value_enum, default_value_t = XdpModeArg::Auto)]
+    pub xdp_mode: XdpModeArg,
     /// Write every frame received and sent to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
@@ -283,6 +310,9 @@ pub struct LoadArgs {
     /// With AF_XDP and several queues: one UMEM per queue, or one shared by all.
     #[arg(long, value_enum, default_value_t = UmemArg::PerQueue)]
     pub umem: UmemArg,
+    /// With AF_XDP: where xstack's XDP program runs.
+    #[arg(long = "xdp-mode", value_enum, default_value_t = XdpModeArg::Auto)]
+    pub xdp_mode: XdpModeArg,
     /// Pin worker i (queue i) to the i-th core of this list, e.g. 0 or 0-1.
     #[arg(long, value_name = "LIST", value_parser = parse_cores)]
     pub cores: Option<CoreList>,
@@ -490,6 +520,7 @@ impl LoadArgs {
             },
             queues: self.queues,
             shared_umem: self.umem == UmemArg::Shared,
+            xdp_mode: self.xdp_mode.choice(),
             cores: self.cores.map(|c| c.0).unwrap_or_default(),
         })
     }
@@ -538,6 +569,7 @@ impl ServeArgs {
             sockperf: self.sockperf,
             queues: self.queues,
             shared_umem: self.umem == UmemArg::Shared,
+            xdp_mode: self.xdp_mode.choice(),
             pcap: self.pcap,
             json: self.json,
             poll: match self.poll {

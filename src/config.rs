@@ -259,6 +259,8 @@ pub struct LoadConfig {
     pub queues: u32,
     /// AF_XDP: one UMEM for all the queues' sockets instead of one each.
     pub shared_umem: bool,
+    /// AF_XDP: where the XDP program runs (None: native, else generic).
+    pub xdp_mode: Option<crate::driver::XdpMode>,
     /// Worker i runs pinned to `cores[i % len]`; empty: not pinned.
     pub cores: Vec<usize>,
 }
@@ -296,6 +298,8 @@ pub struct ServeConfig {
     pub queues: u32,
     /// AF_XDP: one UMEM for all the queues' sockets instead of one each.
     pub shared_umem: bool,
+    /// AF_XDP: where the XDP program runs (None: native, else generic).
+    pub xdp_mode: Option<crate::driver::XdpMode>,
     pub pcap: Option<PathBuf>,
     pub json: bool,
     pub poll: PollMode,

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    xstack::driver::log::set_verbose(cli.verbose);
     match cli.command {
         Command::Serve(args) => {
             let cfg = args.into_config()?;

@@ -8,9 +8,9 @@ use crate::config::ServeConfig;
 use crate::driver::DriverStats;
 use crate::metrics::hist::LatencySummary;
 use crate::metrics::{StackCounters, StackSnapshot};
-use crate::runtime::launch::{launch, LaunchSpec};
+use crate::runtime::launch::{launch, Crew, LaunchSpec};
 use crate::runtime::steer::SteerRule;
-use crate::runtime::{Clock, WorkerStats};
+use crate::runtime::WorkerStats;
 use crate::stack::trace::Tracer;
 use crate::stack::{Stack, StackConfig};
 use std::io::Write;
@@ -28,6 +28,10 @@ pub struct ServeSummary {
     pub workers: WorkerStats,
     pub duration: Duration,
     pub started_at: std::time::SystemTime,
+    /// The XDP program's per-verdict counters, on AF_XDP.
+    pub xdp: Option<crate::driver::XdpVerdicts>,
+    /// What the user was told to do during the run, one sentence each.
+    pub advice: Vec<String>,
 }
 
 /// The stack one serve worker runs: `cfg`'s services on a device with `mac` and `mtu`.
@@ -78,6 +82,7 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         queues: cfg.queues,
         cores: cfg.cores.clone(),
         shared_umem: cfg.shared_umem,
+        xdp_mode: cfg.xdp_mode,
         pcap: cfg.pcap.clone(),
         poll: cfg.poll,
         // TCP connections belong to one worker each: a segment that lands on another
@@ -118,11 +123,14 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         std::io::stdout().flush().ok();
     }
 
-    live_report(cfg.interval, &stop, crew.counters(), &crew.clock);
+    let mut crew = crew;
+    live_report(cfg.interval, &stop, &mut crew);
 
     let clock = crew.clock;
     let joined = crew.join()?;
     Ok(ServeSummary {
+        xdp: joined.xdp,
+        advice: joined.advice,
         driver: joined.driver,
         stack: joined.stack,
         driver_stats: joined.driver_stats,
@@ -140,23 +148,21 @@ fn merged(counters: &[Arc<StackCounters>]) -> StackSnapshot {
     total
 }
 
-/// Waits for the stop flag, printing a live line to stderr every `interval` if asked.
-fn live_report(
-    interval: Duration,
-    stop: &AtomicBool,
-    counters: &[Arc<StackCounters>],
-    clock: &Clock,
-) {
+/// Waits for the stop flag, printing a live line to stderr every `interval` if asked, and
+/// at once the advice the run's trouble calls for.
+fn live_report<R>(interval: Duration, stop: &AtomicBool, crew: &mut Crew<R>) {
     let tick = Duration::from_millis(50);
-    let mut last = merged(counters);
+    let clock = crew.clock;
+    let mut last = merged(crew.counters());
     let mut last_t = clock.now();
     while !stop.load(Relaxed) {
         thread::sleep(tick);
+        crew.advise();
         if interval.is_zero() || clock.now().saturating_since(last_t) < interval {
             continue;
         }
         let now = clock.now();
-        let cur = merged(counters);
+        let cur = merged(crew.counters());
         let secs = now.saturating_since(last_t).as_secs_f64();
         eprintln!(
             "xstack: rx {:.0} pps, tx {:.0} pps, tcp conns {} (+{} opened), drops {} (+{})",
@@ -197,6 +203,8 @@ impl ServeSummary {
             rx_ring_full: d.rx_ring_full,
             rx_oversize: d.rx_oversize,
             rx_checksum_completed: d.rx_checksum_completed,
+            xdp: self.xdp.map(json::XdpCounters::of),
+            advice: self.advice.clone(),
             tx_no_buffer: d.tx_no_buffer,
             tx_errors: d.tx_errors,
             tcp_connections_left: self.connections_left(),
@@ -252,6 +260,16 @@ impl ServeSummary {
         let _ = writeln!(s, "  {:<28} {}", "drops_total", self.stack.drops_total());
         for (r, n) in self.stack.drops_by_reason() {
             let _ = writeln!(s, "    {:<26} {n}", r.as_str());
+        }
+        if let Some(x) = &self.xdp {
+            let _ = writeln!(
+                s,
+                "  xdp program: {} redirected, {} passed to the kernel, {} oversize, {} on a queue without a socket",
+                x.redirected, x.passed, x.oversize, x.no_socket
+            );
+        }
+        for a in &self.advice {
+            let _ = writeln!(s, "  advice: {a}");
         }
         let d = &self.driver_stats;
         for (name, v) in [

@@ -13,8 +13,9 @@
 use super::steer::{Mesh, Steer, SteerRule};
 use super::{pin_to_core, run_worker, Clock, WorkerOptions, WorkerStats};
 use crate::config::{DriverChoice, IfaceAddr, PollMode};
-use crate::driver::{self, Device, DeviceInfo, DriverError, DriverStats};
-use crate::metrics::{StackCounters, StackSnapshot};
+use crate::driver::open::{partial_checksum_advice, Filter, OpenOptions};
+use crate::driver::{self, Device, DeviceInfo, DriverError, DriverStats, XdpMode, XdpVerdicts};
+use crate::metrics::{DropReason, StackCounters, StackSnapshot};
 use crate::stack::{Engine, Secrets};
 use crate::time::Instant;
 use anyhow::{bail, Context};
@@ -42,6 +43,8 @@ pub struct LaunchSpec {
     pub poll: PollMode,
     /// Which worker owns a frame that landed on another worker's queue.
     pub steer: SteerRule,
+    /// AF_XDP: attach the XDP program in this mode (None: native, else generic).
+    pub xdp_mode: Option<XdpMode>,
 }
 
 /// What a worker's engine is built from.
@@ -99,6 +102,12 @@ impl StartLine {
 pub struct Crew<R> {
     handles: Vec<JoinHandle<anyhow::Result<WorkerDone<R>>>>,
     counters: Vec<Arc<StackCounters>>,
+    /// The run's open options: its XDP program (kept attached until the join) and its
+    /// notices.
+    open: OpenOptions,
+    iface: String,
+    /// The sentences told to the user while the run went on (each once).
+    advice: Vec<String>,
     /// The driver the workers run on (`xdp`, `packet`).
     pub driver: String,
     pub clock: Clock,
@@ -112,6 +121,10 @@ pub struct Joined<R> {
     pub driver_stats: DriverStats,
     pub stack: StackSnapshot,
     pub workers: WorkerStats,
+    /// The XDP program's per-verdict counters, on AF_XDP.
+    pub xdp: Option<XdpVerdicts>,
+    /// What the user was told to do while the run went on, one sentence each.
+    pub advice: Vec<String>,
 }
 
 /// Secrets for one run, from the OS's randomness (through std's `RandomState`, which
@@ -135,10 +148,10 @@ where
     F: Fn(E, Instant) -> R + Send + Sync + 'static,
 {
     let info = driver::iface::lookup(&spec.iface)?;
-    if spec.driver == DriverChoice::Packet && info.ipv4.contains(&spec.addr.ip) {
+    if info.ipv4.contains(&spec.addr.ip) {
         bail!(
-            "{} is configured on the kernel's interface {}: in packet mode the kernel would \
-             answer for it too. Remove it (ip addr del {}/{} dev {}) and let xstack own it",
+            "{} is configured on the kernel's interface {}: the kernel would answer for it \
+             too. Remove it (ip addr del {}/{} dev {}) and let xstack own it",
             spec.addr.ip,
             spec.iface,
             spec.addr.ip,
@@ -147,11 +160,31 @@ where
         );
     }
     let n = spec.queues.max(1);
+    if spec.driver != DriverChoice::Packet && n > info.rx_queues {
+        bail!(
+            "--queues {n}: {} has {} receive queue{}, and AF_XDP binds one socket per queue",
+            spec.iface,
+            info.rx_queues,
+            if info.rx_queues == 1 { "" } else { "s" }
+        );
+    }
     let clock = Clock::new();
     let secrets = os_secrets();
     // One fanout group (AF_PACKET) or UMEM (AF_XDP, --umem shared) for all the workers;
     // without a fanout group every AF_PACKET socket would see, and answer, every frame.
-    let open = driver::open::OpenOptions::for_run(spec.driver, &spec.iface, n, spec.shared_umem)?;
+    let filter = Filter {
+        owned_v4: vec![spec.addr.ip],
+        ..Filter::default()
+    };
+    let open = OpenOptions::for_run(
+        spec.driver,
+        &spec.iface,
+        n,
+        spec.shared_umem,
+        spec.xdp_mode,
+        &filter,
+    )?;
+    let kept = open.clone();
     let mesh = match n {
         1 => None,
         n => Some(Mesh::new(n as usize).context("cannot make the workers' queues")?),
@@ -199,6 +232,9 @@ where
     let crew = Crew {
         handles,
         counters,
+        open: kept,
+        iface: spec.iface.clone(),
+        advice: Vec::new(),
         driver,
         clock,
         stop,
@@ -317,6 +353,31 @@ impl<R> Crew<R> {
         total
     }
 
+    /// Tells the user, once each, what to do about trouble the run has met so far (one
+    /// sentence on stderr, kept for the summary). Cheap: call it from the live loop.
+    pub fn advise(&mut self) {
+        let partial = self.open.notices.partial_checksums() > 0;
+        let oversize = self.open.xdp_verdicts().is_some_and(|v| v.oversize > 0);
+        let mut say = |s: String| {
+            if !self.advice.contains(&s) {
+                driver::log::notice(&s);
+                self.advice.push(s);
+            }
+        };
+        if partial {
+            say(partial_checksum_advice(&self.iface));
+        }
+        if oversize {
+            say(format!(
+                "frames on {} are larger than an AF_XDP frame: the sending peer's TSO/GSO \
+                 hands over super-frames, which AF_XDP drops (oversize). Turn them off on \
+                 the peer (`ethtool -K <peer> tso off gso off`), or use --driver packet, \
+                 which takes them",
+                self.iface
+            ));
+        }
+    }
+
     /// Whether every worker has returned.
     pub fn finished(&self) -> bool {
         self.handles.iter().all(JoinHandle::is_finished)
@@ -324,16 +385,18 @@ impl<R> Crew<R> {
 
     /// Waits for every worker and merges what they measured. A worker that failed stops
     /// the others; its error is the one returned.
-    pub fn join(self) -> anyhow::Result<Joined<R>> {
+    pub fn join(mut self) -> anyhow::Result<Joined<R>> {
         let mut joined = Joined {
             results: Vec::with_capacity(self.handles.len()),
-            driver: self.driver,
+            driver: std::mem::take(&mut self.driver),
             driver_stats: DriverStats::default(),
             stack: StackSnapshot::default(),
             workers: WorkerStats::new(),
+            xdp: None,
+            advice: Vec::new(),
         };
         let mut failure: Option<anyhow::Error> = None;
-        for h in self.handles {
+        for h in std::mem::take(&mut self.handles) {
             match h.join() {
                 Ok(Ok(done)) => {
                     joined.driver_stats.merge(&done.driver);
@@ -360,6 +423,16 @@ impl<R> Crew<R> {
                 for c in &self.counters {
                     joined.stack.merge(&c.snapshot());
                 }
+                // The program counts until it is detached, when `self.open` goes.
+                self.advise();
+                joined.xdp = self.open.xdp_verdicts();
+                joined.advice = std::mem::take(&mut self.advice);
+                // Frames the driver or the XDP program dropped before the stack saw them
+                // count under their reasons too.
+                let d = &joined.driver_stats;
+                joined.stack.drops[DropReason::PartialChecksum as usize] += d.rx_partial_checksum;
+                joined.stack.drops[DropReason::Oversize as usize] +=
+                    d.rx_oversize + joined.xdp.map_or(0, |v| v.oversize);
                 Ok(joined)
             }
         }

@@ -40,6 +40,11 @@ pub struct LoadReport {
     pub intervals: Vec<json::Interval>,
     /// Stopped by a signal before it was done.
     pub interrupted: bool,
+    /// AF_XDP: what xstack's XDP program did with each frame.
+    pub xdp: Option<crate::driver::XdpVerdicts>,
+    /// What the user was told to do about trouble met during the run (reported among
+    /// the limits).
+    pub advice: Vec<String>,
 }
 
 /// The exit status of a run that completed, but not well: no request succeeded, or
@@ -112,7 +117,7 @@ impl LoadReport {
 
     /// What held a figure back, one sentence each.
     pub fn limits(&self, cfg: &LoadConfig) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out = self.advice.clone();
         let waits = self.stack.tcp_connect_no_port;
         if cfg.transport == Transport::Tcp && waits > 0 {
             out.push(format!(
@@ -176,6 +181,7 @@ impl LoadReport {
             drops_total: self.stack.drops_total(),
             drops: json::drops(&self.stack),
             limits: self.limits(cfg),
+            xdp: self.xdp.map(json::XdpCounters::of),
             intervals: self.intervals.clone(),
         }
     }
@@ -379,6 +385,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         queues: n,
         cores: cfg.cores.clone(),
         shared_umem: cfg.shared_umem,
+        xdp_mode: cfg.xdp_mode,
         pcap: cfg.pcap.clone(),
         poll: cfg.poll,
         // A flow belongs to the worker that owns its local port.
@@ -398,7 +405,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     }
     let started_at = SystemTime::now();
     let whole = cfg.clone();
-    let crew = match cfg.transport {
+    let mut crew = match cfg.transport {
         Transport::Udp => launch(
             &spec,
             stop.clone(),
@@ -444,6 +451,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         }
         // Woken by an interval, or every 100 ms to move the bar.
         let _ = sel.ready_timeout(Duration::from_millis(100));
+        crew.advise();
         for (q, rx) in pending.iter_mut().zip(&intervals) {
             q.extend(rx.try_iter());
         }
@@ -485,7 +493,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
             phase = *ph;
         }
     }
-    let (stack, driver) = (joined.stack, joined.driver);
+    let (stack, driver, xdp, advice) = (joined.stack, joined.driver, joined.xdp, joined.advice);
     // Intervals that arrived after the loop, the last partial one included.
     for (q, rx) in pending.iter_mut().zip(&intervals) {
         q.extend(rx.try_iter());
@@ -510,6 +518,8 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         started_at,
         intervals: series,
         interrupted: stop.load(Relaxed) && phase != Phase::Unreachable,
+        xdp,
+        advice,
     };
     if let Some(p) = &cfg.plot {
         output::write_plot(p, cfg, &report.total, report.open_loop)?;
