@@ -26,7 +26,8 @@ pub struct Cli {
 pub const LOAD_EXIT_CODES: &str = "\
 Exit status:
   0    the run completed and no more requests failed than --max-errors allows
-  1    a usage or set-up error (bad arguments, no privilege, no such interface, ...)
+  1    a usage or set-up error (bad arguments, no privilege, no such interface, ...),
+       or the interface was deleted or went down during the run (after the report)
   3    the run completed, but no request succeeded or more failed than --max-errors
   130  stopped by SIGINT (143: SIGTERM); the report of what was measured is printed";
 

@@ -47,7 +47,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 print!("{}", summary.to_text());
             }
-            Ok(0)
+            // The interface went away under it: said on stderr already, and not a clean stop.
+            Ok(if summary.link_lost.is_some() { 1 } else { 0 })
         }
         Command::Load(args) => {
             let cfg = args.into_config()?;

@@ -51,6 +51,7 @@ fn udp_report(cfg: &LoadConfig) -> LoadReport {
         interrupted: false,
         xdp: None,
         advice: Vec::new(),
+        link_lost: None,
     }
 }
 
@@ -160,6 +161,7 @@ fn an_interrupted_run_reports_the_span_it_measured() {
         interrupted: true,
         xdp: None,
         advice: Vec::new(),
+        link_lost: None,
     };
     let outcome = report.outcome(&cfg, Some(EXIT_SIGINT));
     assert_eq!(
@@ -206,6 +208,7 @@ fn a_serve_document_matches_the_schema() {
             ..Default::default()
         }),
         advice: vec!["a sentence".into()],
+        link_lost: None,
     };
     let doc = serde_json::to_value(summary.to_doc(&cfg)).unwrap();
     assert_eq!(doc["xdp"]["redirected"], 5);

@@ -69,10 +69,10 @@ impl Latency {
 #[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
 pub struct Outcome {
     /// `ok`, `no_success` (no request succeeded), `too_many_errors` (past
-    /// `--max-errors`), or `interrupted` (SIGINT or SIGTERM; what was measured until
-    /// then is reported).
+    /// `--max-errors`), `interrupted` (SIGINT or SIGTERM; what was measured until
+    /// then is reported), or `link_lost` (the interface was deleted or went down).
     pub status: String,
-    /// The process's exit status: 0, 3, 130 (SIGINT) or 143 (SIGTERM).
+    /// The process's exit status: 0, 3, 130 (SIGINT), 143 (SIGTERM) or 1 (link_lost).
     pub exit_code: u8,
     /// One sentence, for anything but `ok`.
     pub reason: Option<String>,
@@ -203,6 +203,9 @@ pub struct LoadDoc {
     pub limits: Vec<String>,
     /// AF_XDP: what xstack's XDP program did with each frame (absent on AF_PACKET).
     pub xdp: Option<XdpCounters>,
+    /// Why the run stopped early: the interface was deleted or went down (outcome
+    /// `link_lost`, exit status 1).
+    pub link_lost: Option<String>,
     pub intervals: Vec<Interval>,
 }
 
@@ -261,6 +264,9 @@ pub struct ServeDoc {
     /// What the user was told to do about trouble met during the run (partial checksums,
     /// super-frames), one sentence each, as printed on stderr at the first such frame.
     pub advice: Vec<String>,
+    /// Why serve stopped early: the interface was deleted or went down (it then exits
+    /// with status 1).
+    pub link_lost: Option<String>,
     pub tx_no_buffer: u64,
     pub tx_errors: u64,
     /// TCP connections still in the tables when the workers stopped.

@@ -32,6 +32,9 @@ pub struct ServeSummary {
     pub xdp: Option<crate::driver::XdpVerdicts>,
     /// What the user was told to do during the run, one sentence each.
     pub advice: Vec<String>,
+    /// Why the run stopped early, when the interface was deleted or went down (the
+    /// binary then exits non-zero).
+    pub link_lost: Option<String>,
 }
 
 /// The stack one serve worker runs: `cfg`'s services on a device with `mac` and `mtu`.
@@ -131,6 +134,7 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
     Ok(ServeSummary {
         xdp: joined.xdp,
         advice: joined.advice,
+        link_lost: joined.link_lost,
         driver: joined.driver,
         stack: joined.stack,
         driver_stats: joined.driver_stats,
@@ -158,6 +162,9 @@ fn live_report<R>(interval: Duration, stop: &AtomicBool, crew: &mut Crew<R>) {
     while !stop.load(Relaxed) {
         thread::sleep(tick);
         crew.advise();
+        if crew.check_link() {
+            break;
+        }
         if interval.is_zero() || clock.now().saturating_since(last_t) < interval {
             continue;
         }
@@ -205,6 +212,7 @@ impl ServeSummary {
             rx_checksum_completed: d.rx_checksum_completed,
             xdp: self.xdp.map(json::XdpCounters::of),
             advice: self.advice.clone(),
+            link_lost: self.link_lost.clone(),
             tx_no_buffer: d.tx_no_buffer,
             tx_errors: d.tx_errors,
             tcp_connections_left: self.connections_left(),
@@ -270,6 +278,9 @@ impl ServeSummary {
         }
         for a in &self.advice {
             let _ = writeln!(s, "  advice: {a}");
+        }
+        if let Some(why) = &self.link_lost {
+            let _ = writeln!(s, "  stopped early: {why}");
         }
         let d = &self.driver_stats;
         for (name, v) in [

@@ -108,6 +108,10 @@ pub struct Crew<R> {
     iface: String,
     /// The sentences told to the user while the run went on (each once).
     advice: Vec<String>,
+    /// The interface's index at the start, to notice it going away.
+    ifindex: u32,
+    /// Why the run stopped early because of the interface, once it did.
+    link_lost: Option<String>,
     /// The driver the workers run on (`xdp`, `packet`).
     pub driver: String,
     pub clock: Clock,
@@ -125,6 +129,8 @@ pub struct Joined<R> {
     pub xdp: Option<XdpVerdicts>,
     /// What the user was told to do while the run went on, one sentence each.
     pub advice: Vec<String>,
+    /// Set when the run stopped because the interface was deleted or went down.
+    pub link_lost: Option<String>,
 }
 
 /// Secrets for one run, from the OS's randomness (through std's `RandomState`, which
@@ -191,6 +197,7 @@ where
     };
     let shared = Arc::new(Shared {
         spec: spec.clone(),
+        link_at_start: info.index,
         open,
         clock,
         secrets,
@@ -235,6 +242,8 @@ where
         open: kept,
         iface: spec.iface.clone(),
         advice: Vec::new(),
+        ifindex: info.index,
+        link_lost: None,
         driver,
         clock,
         stop,
@@ -253,6 +262,8 @@ where
 /// What every worker of a run shares.
 struct Shared<B, F> {
     spec: LaunchSpec,
+    /// The interface's index at the start.
+    link_at_start: u32,
     open: driver::open::OpenOptions,
     clock: Clock,
     secrets: Secrets,
@@ -263,6 +274,14 @@ struct Shared<B, F> {
 }
 
 impl<B, F> Shared<B, F> {
+    /// The interface's index now, if it is there and up.
+    fn link_index(&self) -> Option<u32> {
+        let i = driver::iface::index(&self.spec.iface).ok()?;
+        driver::iface::link_lost(&self.spec.iface, i)
+            .is_none()
+            .then_some(i)
+    }
+
     /// Pins the thread and opens queue `queue`'s device, wrapped for `--pcap`.
     fn open(&self, queue: u32) -> anyhow::Result<Box<dyn Device>> {
         let spec = &self.spec;
@@ -321,15 +340,28 @@ impl<B, F> Shared<B, F> {
             poll: self.spec.poll,
             ..WorkerOptions::default()
         };
-        let worker = run_worker(
+        let worker = match run_worker(
             &mut *dev,
             &mut engine,
             &self.clock,
             &self.stop,
             &opts,
             steer.as_ref(),
-        )
-        .with_context(|| format!("worker for {} queue {queue} failed", self.spec.iface))?;
+        ) {
+            Ok(w) => w,
+            // The interface went away under the socket (AF_PACKET says ENETDOWN or
+            // ENXIO): a stop, which the main thread reports, not a worker's failure.
+            Err(_) if self.link_index().is_none_or(|i| i != self.link_at_start) => {
+                self.stop.store(true, Relaxed);
+                WorkerStats::new()
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "worker for {} queue {queue} failed",
+                    self.spec.iface
+                )))
+            }
+        };
         Ok(WorkerDone {
             result: (self.finish)(engine, self.clock.now()),
             driver: dev.stats(),
@@ -378,6 +410,22 @@ impl<R> Crew<R> {
         }
     }
 
+    /// Checks that the interface is still there and up (a few system calls: call it from
+    /// the live loop). When it is not, says so in one sentence, stops the workers, and
+    /// returns true; the run's summary follows, and the binary exits non-zero.
+    pub fn check_link(&mut self) -> bool {
+        if self.link_lost.is_some() {
+            return true;
+        }
+        let Some(why) = driver::iface::link_lost(&self.iface, self.ifindex) else {
+            return false;
+        };
+        driver::log::notice(&format!("{why}: stopping"));
+        self.link_lost = Some(why);
+        self.stop.store(true, Relaxed);
+        true
+    }
+
     /// Whether every worker has returned.
     pub fn finished(&self) -> bool {
         self.handles.iter().all(JoinHandle::is_finished)
@@ -394,6 +442,7 @@ impl<R> Crew<R> {
             workers: WorkerStats::new(),
             xdp: None,
             advice: Vec::new(),
+            link_lost: None,
         };
         let mut failure: Option<anyhow::Error> = None;
         for h in std::mem::take(&mut self.handles) {
@@ -427,6 +476,7 @@ impl<R> Crew<R> {
                 self.advise();
                 joined.xdp = self.open.xdp_verdicts();
                 joined.advice = std::mem::take(&mut self.advice);
+                joined.link_lost = self.link_lost.take();
                 // Frames the driver or the XDP program dropped before the stack saw them
                 // count under their reasons too.
                 let d = &joined.driver_stats;

@@ -45,6 +45,8 @@ pub struct LoadReport {
     /// What the user was told to do about trouble met during the run (reported among
     /// the limits).
     pub advice: Vec<String>,
+    /// Set when the run stopped because the interface was deleted or went down.
+    pub link_lost: Option<String>,
 }
 
 /// The exit status of a run that completed, but not well: no request succeeded, or
@@ -69,7 +71,16 @@ impl LoadReport {
     /// signal that stopped it, if one did.
     pub fn outcome(&self, cfg: &LoadConfig, signal: Option<u8>) -> json::Outcome {
         let (ok, errors) = (self.total.requests, self.total.errors.total());
-        let (status, code, reason) = if let (true, Some(code)) = (self.interrupted, signal) {
+        let (status, code, reason) = if let Some(why) = &self.link_lost {
+            (
+                "link_lost",
+                1,
+                Some(format!(
+                    "{why} after {:.3} s of measuring; the figures cover that span",
+                    self.span.as_secs_f64()
+                )),
+            )
+        } else if let (true, Some(code)) = (self.interrupted, signal) {
             (
                 "interrupted",
                 code,
@@ -182,6 +193,7 @@ impl LoadReport {
             drops: json::drops(&self.stack),
             limits: self.limits(cfg),
             xdp: self.xdp.map(json::XdpCounters::of),
+            link_lost: self.link_lost.clone(),
             intervals: self.intervals.clone(),
         }
     }
@@ -452,6 +464,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         // Woken by an interval, or every 100 ms to move the bar.
         let _ = sel.ready_timeout(Duration::from_millis(100));
         crew.advise();
+        crew.check_link();
         for (q, rx) in pending.iter_mut().zip(&intervals) {
             q.extend(rx.try_iter());
         }
@@ -494,6 +507,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         }
     }
     let (stack, driver, xdp, advice) = (joined.stack, joined.driver, joined.xdp, joined.advice);
+    let link_lost = joined.link_lost;
     // Intervals that arrived after the loop, the last partial one included.
     for (q, rx) in pending.iter_mut().zip(&intervals) {
         q.extend(rx.try_iter());
@@ -520,6 +534,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         interrupted: stop.load(Relaxed) && phase != Phase::Unreachable,
         xdp,
         advice,
+        link_lost,
     };
     if let Some(p) = &cfg.plot {
         output::write_plot(p, cfg, &report.total, report.open_loop)?;
