@@ -351,7 +351,7 @@ impl<B, F> Shared<B, F> {
             Ok(w) => w,
             // The interface went away under the socket (AF_PACKET says ENETDOWN or
             // ENXIO): a stop, which the main thread reports, not a worker's failure.
-            Err(_) if self.link_index().is_none_or(|i| i != self.link_at_start) => {
+            Err(_) if self.link_index() != Some(self.link_at_start) => {
                 self.stop.store(true, Relaxed);
                 WorkerStats::new()
             }
