@@ -124,6 +124,34 @@ pub enum PollArg {
     Adaptive,
 }
 
+/// `--claim udp:7,tcp:7`: the protocol/port pairs of a shared address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claims(pub Vec<(crate::driver::open::ClaimProto, u16)>);
+
+pub fn parse_claims(s: &str) -> Result<Claims, String> {
+    use crate::driver::open::ClaimProto;
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        let (proto, port) = item
+            .split_once(':')
+            .ok_or_else(|| format!("'{item}': write PROTO:PORT, e.g. udp:7 or tcp:80"))?;
+        let proto = match proto {
+            "udp" => ClaimProto::Udp,
+            "tcp" => ClaimProto::Tcp,
+            p => return Err(format!("'{item}': the protocol is udp or tcp, not '{p}'")),
+        };
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("'{item}': the port is 1 to 65535"))?;
+        if !out.contains(&(proto, port)) {
+            out.push((proto, port));
+        }
+    }
+    Ok(Claims(out))
+}
+
 /// `--xdp-mode`: where xstack's XDP program runs.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum XdpModeArg {
@@ -160,7 +188,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub iface: String,
     /// The address xstack answers for, with its prefix, e.g. 198.18.0.2/24. It must not
-    /// be configured on the kernel's interface.
+    /// be configured on the kernel's interface, unless --claim shares it.
     #[arg(long, value_name = "ADDR/PREFIX")]
     pub ip: String,
     #[arg(long, value_enum, default_value_t = DriverArg::Auto)]
@@ -174,6 +202,11 @@ pub struct ServeArgs {
     /// Serve RFC 862 echo over TCP on this port (repeatable).
     #[arg(long = "tcp-echo", value_name = "PORT")]
     pub tcp_echo: Vec<u16>,
+    /// Share the address with the kernel, which keeps it configured on the interface:
+    /// xstack takes only these protocol:port pairs (e.g. udp:7,tcp:7,udp:11111) and the
+    /// kernel keeps ARP and everything else (AF_XDP only).
+    #[arg(long, value_name = "PROTO:PORT,...", value_parser = parse_claims)]
+    pub claim: Option<Claims>,
     /// Number of queues, one worker thread each.
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
@@ -571,6 +604,7 @@ impl ServeArgs {
             queues: self.queues,
             shared_umem: self.umem == UmemArg::Shared,
             xdp_mode: self.xdp_mode.choice(),
+            claims: self.claim.map(|c| c.0).unwrap_or_default(),
             pcap: self.pcap,
             json: self.json,
             poll: match self.poll {
@@ -870,6 +904,20 @@ mod tests {
         assert_eq!(c.udp_echo, vec![7, 9]);
         assert_eq!(c.sockperf, Some(11111));
         assert!(c.json);
+    }
+
+    #[test]
+    fn claims_parse_and_bad_ones_say_why() {
+        use crate::driver::open::ClaimProto::{Tcp, Udp};
+        assert_eq!(
+            parse_claims("udp:7,tcp:7,udp:11111,udp:7").unwrap().0,
+            vec![(Udp, 7), (Tcp, 7), (Udp, 11111)]
+        );
+        assert!(parse_claims("sctp:7").unwrap_err().contains("udp or tcp"));
+        assert!(parse_claims("udp:0").unwrap_err().contains("1 to 65535"));
+        assert!(parse_claims("udp7").unwrap_err().contains("PROTO:PORT"));
+        let c = serve(&["--iface", "x", "--ip", "198.18.0.2/24", "--claim", "tcp:7"]).unwrap();
+        assert_eq!(c.claims, vec![(Tcp, 7)]);
     }
 
     #[test]

@@ -300,6 +300,9 @@ pub struct ServeConfig {
     pub shared_umem: bool,
     /// AF_XDP: where the XDP program runs (None: native, else generic).
     pub xdp_mode: Option<crate::driver::XdpMode>,
+    /// Shared-address mode: the protocol/port pairs xstack takes on an address the kernel
+    /// keeps (empty: xstack owns the address outright).
+    pub claims: Vec<(crate::driver::open::ClaimProto, u16)>,
     pub pcap: Option<PathBuf>,
     pub json: bool,
     pub poll: PollMode,

@@ -187,6 +187,7 @@ fn a_serve_document_matches_the_schema() {
         queues: 1,
         shared_umem: false,
         xdp_mode: None,
+        claims: Vec::new(),
         pcap: None,
         json: true,
         poll: xstack::config::PollMode::Adaptive,

@@ -46,6 +46,7 @@ fn serve_config(queues: u32) -> ServeConfig {
         queues,
         shared_umem: false,
         xdp_mode: None,
+        claims: Vec::new(),
         pcap: None,
         json: false,
         poll: PollMode::Adaptive,

@@ -46,10 +46,14 @@ pub fn responder_stack(
     counters: Arc<StackCounters>,
 ) -> Stack<Responder> {
     let app = Responder::new(&cfg.tcp_echo, cfg.sockperf, counters.clone());
+    // Sharing the address, the kernel keeps its ARP: no announcement, no answers.
+    let owned = cfg.claims.is_empty();
     let stack = Stack::new(
         StackConfig {
             mac,
             mtu,
+            answer_arp: owned,
+            gratuitous_arp: owned,
             ..StackConfig::serve(cfg, secrets)
         },
         counters,
@@ -86,6 +90,7 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         cores: cfg.cores.clone(),
         shared_umem: cfg.shared_umem,
         xdp_mode: cfg.xdp_mode,
+        claims: cfg.claims.clone(),
         pcap: cfg.pcap.clone(),
         poll: cfg.poll,
         // TCP connections belong to one worker each: a segment that lands on another

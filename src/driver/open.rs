@@ -29,7 +29,7 @@ pub struct Filter {
     pub shared_v4: Vec<Ipv4Addr>,
     /// Ports of the shared addresses that are xstack's.
     pub claims: Vec<(ClaimProto, u16)>,
-    /// Longest frame a socket takes (0: the driver's own limit).
+    /// Longest frame a socket takes (0: the AF_XDP frame's data room, 1792 bytes).
     pub max_frame: u32,
 }
 

@@ -13,7 +13,7 @@
 use super::steer::{Mesh, Steer, SteerRule};
 use super::{pin_to_core, run_worker, Clock, WorkerOptions, WorkerStats};
 use crate::config::{DriverChoice, IfaceAddr, PollMode};
-use crate::driver::open::{partial_checksum_advice, Filter, OpenOptions};
+use crate::driver::open::{partial_checksum_advice, ClaimProto, Filter, OpenOptions};
 use crate::driver::{self, Device, DeviceInfo, DriverError, DriverStats, XdpMode, XdpVerdicts};
 use crate::metrics::{DropReason, StackCounters, StackSnapshot};
 use crate::stack::{Engine, Secrets};
@@ -45,6 +45,9 @@ pub struct LaunchSpec {
     pub steer: SteerRule,
     /// AF_XDP: attach the XDP program in this mode (None: native, else generic).
     pub xdp_mode: Option<XdpMode>,
+    /// Shared-address mode: the address stays the kernel's, and xstack takes only these
+    /// protocol/port pairs of it (empty: xstack owns the address).
+    pub claims: Vec<(ClaimProto, u16)>,
 }
 
 /// What a worker's engine is built from.
@@ -154,10 +157,30 @@ where
     F: Fn(E, Instant) -> R + Send + Sync + 'static,
 {
     let info = driver::iface::lookup(&spec.iface)?;
-    if info.ipv4.contains(&spec.addr.ip) {
+    let shared = !spec.claims.is_empty();
+    if shared && spec.driver == DriverChoice::Packet {
+        bail!(
+            "--claim shares an address with the kernel by steering the claimed ports in \
+             xstack's XDP program: it needs --driver xdp (AF_PACKET sees, and the kernel \
+             answers, every frame)"
+        );
+    }
+    if shared && !info.ipv4.contains(&spec.addr.ip) {
+        bail!(
+            "--claim shares {} with the kernel, but it is not configured on {}: add it \
+             (ip addr add {}/{} dev {}), or drop --claim to let xstack own it",
+            spec.addr.ip,
+            spec.iface,
+            spec.addr.ip,
+            spec.addr.prefix,
+            spec.iface
+        );
+    }
+    if !shared && info.ipv4.contains(&spec.addr.ip) {
         bail!(
             "{} is configured on the kernel's interface {}: the kernel would answer for it \
-             too. Remove it (ip addr del {}/{} dev {}) and let xstack own it",
+             too. Remove it (ip addr del {}/{} dev {}) and let xstack own it, or share it \
+             with --claim PROTO:PORT,...",
             spec.addr.ip,
             spec.iface,
             spec.addr.ip,
@@ -178,9 +201,17 @@ where
     let secrets = os_secrets();
     // One fanout group (AF_PACKET) or UMEM (AF_XDP, --umem shared) for all the workers;
     // without a fanout group every AF_PACKET socket would see, and answer, every frame.
-    let filter = Filter {
-        owned_v4: vec![spec.addr.ip],
-        ..Filter::default()
+    let filter = if shared {
+        Filter {
+            shared_v4: vec![spec.addr.ip],
+            claims: spec.claims.clone(),
+            ..Filter::default()
+        }
+    } else {
+        Filter {
+            owned_v4: vec![spec.addr.ip],
+            ..Filter::default()
+        }
     };
     let open = OpenOptions::for_run(
         spec.driver,

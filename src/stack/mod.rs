@@ -114,6 +114,8 @@ pub struct StackConfig {
     pub arp: ArpConfig,
     /// Announce our address with a gratuitous ARP when the stack starts.
     pub gratuitous_arp: bool,
+    /// Answer ARP requests for our address (false when the kernel shares it and answers).
+    pub answer_arp: bool,
     pub secrets: Secrets,
 }
 
@@ -134,6 +136,7 @@ impl StackConfig {
             icmp_unreachable_rate: 100,
             arp: ArpConfig::default(),
             gratuitous_arp: true,
+            answer_arp: true,
             secrets,
         }
     }
@@ -169,6 +172,7 @@ pub struct Stack<A: App = NoApp> {
     arp: ArpCache,
     unreachable_limit: TokenBucket,
     announce_pending: bool,
+    answer_arp: bool,
 }
 
 impl<A: App> Stack<A> {
@@ -211,6 +215,7 @@ impl<A: App> Stack<A> {
             arp: ArpCache::new(cfg.arp),
             unreachable_limit: TokenBucket::new(rate, rate.max(1)),
             announce_pending: cfg.gratuitous_arp,
+            answer_arp: cfg.answer_arp,
         }
     }
 
@@ -303,7 +308,7 @@ impl<A: App> Stack<A> {
         if !self.arp.refresh(repr.source_ip, repr.source_hw, now) && for_us {
             self.arp.insert(repr.source_ip, repr.source_hw, now);
         }
-        if !for_us {
+        if !for_us || !self.answer_arp {
             return self.dropped(DropReason::NotForUs);
         }
         match repr.operation {

@@ -398,6 +398,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         cores: cfg.cores.clone(),
         shared_umem: cfg.shared_umem,
         xdp_mode: cfg.xdp_mode,
+        claims: Vec::new(),
         pcap: cfg.pcap.clone(),
         poll: cfg.poll,
         // A flow belongs to the worker that owns its local port.

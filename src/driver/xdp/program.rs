@@ -399,7 +399,10 @@ impl Program {
             }
             let cfg = Config {
                 flags: 0,
-                max_frame: filter.max_frame,
+                max_frame: match filter.max_frame {
+                    0 => super::FRAME_DATA as u32,
+                    n => n,
+                },
                 owner_pid: std::process::id(),
                 version: PROGRAM_VERSION,
             };
