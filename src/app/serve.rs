@@ -7,7 +7,7 @@ use super::responder::Responder;
 use crate::config::ServeConfig;
 use crate::driver::DriverStats;
 use crate::metrics::hist::LatencySummary;
-use crate::metrics::{StackCounters, StackSnapshot};
+use crate::metrics::{DropReason, StackCounters, StackSnapshot};
 use crate::runtime::launch::{launch, Crew, LaunchSpec};
 use crate::runtime::steer::SteerRule;
 use crate::runtime::WorkerStats;
@@ -157,6 +157,16 @@ fn merged(counters: &[Arc<StackCounters>]) -> StackSnapshot {
     total
 }
 
+/// The reason most of an interval's drops had, as `: N REASON`, or nothing.
+fn top_reason(cur: &StackSnapshot, last: &StackSnapshot) -> String {
+    DropReason::ALL
+        .iter()
+        .map(|&r| (r, cur.drops[r as usize] - last.drops[r as usize]))
+        .filter(|&(_, n)| n > 0)
+        .max_by_key(|&(_, n)| n)
+        .map_or(String::new(), |(r, n)| format!(": {n} {}", r.as_str()))
+}
+
 /// Waits for the stop flag, printing a live line to stderr every `interval` if asked, and
 /// at once the advice the run's trouble calls for.
 fn live_report<R>(interval: Duration, stop: &AtomicBool, crew: &mut Crew<R>) {
@@ -174,16 +184,19 @@ fn live_report<R>(interval: Duration, stop: &AtomicBool, crew: &mut Crew<R>) {
             continue;
         }
         let now = clock.now();
-        let cur = merged(crew.counters());
+        let mut cur = merged(crew.counters());
+        // Dropped by the driver before the stack: counted under their reason too.
+        cur.drops[DropReason::PartialChecksum as usize] += crew.partial_checksums();
         let secs = now.saturating_since(last_t).as_secs_f64();
         eprintln!(
-            "xstack: rx {:.0} pps, tx {:.0} pps, tcp conns {} (+{} opened), drops {} (+{})",
+            "xstack: rx {:.0} pps, tx {:.0} pps, tcp conns {} (+{} opened), drops {} (+{}{})",
             (cur.rx_frames - last.rx_frames) as f64 / secs,
             (cur.tx_frames - last.tx_frames) as f64 / secs,
             cur.tcp_table_inserted - cur.tcp_table_removed,
             cur.tcp_connections_opened - last.tcp_connections_opened,
             cur.drops_total(),
-            cur.drops_total() - last.drops_total()
+            cur.drops_total() - last.drops_total(),
+            top_reason(&cur, &last)
         );
         last = cur;
         last_t = now;
@@ -300,5 +313,21 @@ impl ServeSummary {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_line_names_the_interval_s_main_drop_reason() {
+        let last = StackSnapshot::default();
+        let mut cur = StackSnapshot::default();
+        assert_eq!(top_reason(&cur, &last), "");
+        cur.drops[DropReason::PartialChecksum as usize] = 12;
+        cur.drops[DropReason::NotForUs as usize] = 2;
+        assert_eq!(top_reason(&cur, &last), ": 12 partial_checksum");
+        assert_eq!(top_reason(&cur, &cur), "", "nothing new in this interval");
     }
 }

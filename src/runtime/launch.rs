@@ -441,6 +441,12 @@ impl<R> Crew<R> {
         }
     }
 
+    /// Frames the drivers dropped so far as partial checksums (AF_XDP), before the stack
+    /// saw them: the live line adds them to the stack's drops.
+    pub fn partial_checksums(&self) -> u64 {
+        self.open.notices.partial_checksums()
+    }
+
     /// Checks that the interface is still there and up (a few system calls: call it from
     /// the live loop). When it is not, says so in one sentence, stops the workers, and
     /// returns true; the run's summary follows, and the binary exits non-zero.
