@@ -10,6 +10,9 @@
 #   LAB_QUEUES=N       make the veth pair with N RX/TX queues (default 1)
 #   LAB_B_KERNEL=1     also give xsb0 the kernel address 198.18.0.2/24, for tests where
 #                      the kernel (not xstack) is the server in xs-b
+#   LAB_OFFLOADS=default  keep the kernel's default veth offloads (TX checksum, TSO, GSO,
+#                      GRO on), as a hand-made veth pair has them; the default, `off`,
+#                      turns them off as below
 #   LAB_A_PREFIX / LAB_B_PREFIX / LAB_NET   rename the lab (defaults xs-a, xs-b, 198.18.0)
 #
 # Offloads, as measured in docs/lab.md: the kernel peer's TX checksum offload is turned
@@ -24,6 +27,12 @@ IF_B=${LAB_IF_B:-xsb0}
 NET=${LAB_NET:-198.18.0}
 NET6=${LAB_NET6:-2001:2}
 QUEUES=${LAB_QUEUES:-1}
+OFFLOADS=${LAB_OFFLOADS:-off}
+
+case "$OFFLOADS" in
+off | default) ;;
+*) echo "lab.sh: LAB_OFFLOADS must be off or default, not $OFFLOADS" >&2; exit 2 ;;
+esac
 
 case "$NET" in
 198.18.* | 198.19.*) ;;
@@ -57,9 +66,12 @@ up() {
     done
     ip -n "$NS_A" link set "$IF_A" up
     ip -n "$NS_B" link set "$IF_B" up
-    # Full checksums and MTU-sized frames from the kernel on both sides (docs/lab.md).
-    ip netns exec "$NS_A" ethtool -K "$IF_A" tx off tso off gso off gro off >/dev/null 2>&1 || true
-    ip netns exec "$NS_B" ethtool -K "$IF_B" tx off tso off gso off gro off >/dev/null 2>&1 || true
+    # Full checksums and MTU-sized frames from the kernel on both sides (docs/lab.md),
+    # unless the lab is to look like a veth pair made by hand.
+    if [ "$OFFLOADS" = off ]; then
+        ip netns exec "$NS_A" ethtool -K "$IF_A" tx off tso off gso off gro off >/dev/null 2>&1 || true
+        ip netns exec "$NS_B" ethtool -K "$IF_B" tx off tso off gso off gro off >/dev/null 2>&1 || true
+    fi
     # The kernel in xs-a must not think it owns the lab's other addresses.
     ip netns exec "$NS_A" sysctl -qw net.ipv4.conf.all.rp_filter=0 >/dev/null
     # IPv6 (RFC 5180's benchmarking range): the kernel peer in xs-a has 2001:2::1/64,

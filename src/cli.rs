@@ -15,6 +15,9 @@ use std::path::PathBuf;
     about = "A kernel-bypass TCP/UDP stack: echo responder, load generator, latency benchmark"
 )]
 pub struct Cli {
+    /// Show the messages of libbpf and libxdp (the XDP program's loading, the verifier).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -23,7 +26,8 @@ pub struct Cli {
 pub const LOAD_EXIT_CODES: &str = "\
 Exit status:
   0    the run completed and no more requests failed than --max-errors allows
-  1    a usage or set-up error (bad arguments, no privilege, no such interface, ...)
+  1    a usage or set-up error (bad arguments, no privilege, no such interface, ...),
+       or the interface was deleted or went down during the run (after the report)
   3    the run completed, but no request succeeded or more failed than --max-errors
   130  stopped by SIGINT (143: SIGTERM); the report of what was measured is printed";
 
@@ -120,6 +124,55 @@ pub enum PollArg {
     Adaptive,
 }
 
+/// `--claim udp:7,tcp:7`: the protocol/port pairs of a shared address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claims(pub Vec<(crate::driver::open::ClaimProto, u16)>);
+
+pub fn parse_claims(s: &str) -> Result<Claims, String> {
+    use crate::driver::open::ClaimProto;
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        let (proto, port) = item
+            .split_once(':')
+            .ok_or_else(|| format!("'{item}': write PROTO:PORT, e.g. udp:7 or tcp:80"))?;
+        let proto = match proto {
+            "udp" => ClaimProto::Udp,
+            "tcp" => ClaimProto::Tcp,
+            p => return Err(format!("'{item}': the protocol is udp or tcp, not '{p}'")),
+        };
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("'{item}': the port is 1 to 65535"))?;
+        if !out.contains(&(proto, port)) {
+            out.push((proto, port));
+        }
+    }
+    Ok(Claims(out))
+}
+
+/// `--xdp-mode`: where xstack's XDP program runs.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpModeArg {
+    /// Native if the driver has it, else generic.
+    Auto,
+    /// In the driver (XDP_FLAGS_DRV_MODE).
+    Native,
+    /// On the skb, for any interface (XDP_FLAGS_SKB_MODE).
+    Generic,
+}
+
+impl XdpModeArg {
+    fn choice(self) -> Option<crate::driver::XdpMode> {
+        match self {
+            XdpModeArg::Auto => None,
+            XdpModeArg::Native => Some(crate::driver::XdpMode::Native),
+            XdpModeArg::Generic => Some(crate::driver::XdpMode::Generic),
+        }
+    }
+}
+
 /// `--umem`: how the AF_XDP sockets of several queues get their frames.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UmemArg {
@@ -136,7 +189,7 @@ pub struct ServeArgs {
     pub iface: String,
     /// The address xstack answers for, with its prefix, e.g. 198.18.0.2/24, or a range
     /// (198.18.0.2-198.18.0.9/24); repeatable, all on one subnet. It must not be
-    /// configured on the kernel's interface.
+    /// configured on the kernel's interface, unless --claim shares it.
     #[arg(long, value_name = "ADDR/PREFIX", required = true)]
     pub ip: Vec<String>,
     #[arg(long, value_enum, default_value_t = DriverArg::Auto)]
@@ -150,12 +203,20 @@ pub struct ServeArgs {
     /// Serve RFC 862 echo over TCP on this port (repeatable).
     #[arg(long = "tcp-echo", value_name = "PORT")]
     pub tcp_echo: Vec<u16>,
+    /// Share the address with the kernel, which keeps it configured on the interface:
+    /// xstack takes only these protocol:port pairs (e.g. udp:7,tcp:7,udp:11111) and the
+    /// kernel keeps ARP and everything else (AF_XDP only).
+    #[arg(long, value_name = "PROTO:PORT,...", value_parser = parse_claims)]
+    pub claim: Option<Claims>,
     /// Number of queues, one worker thread each.
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
     /// With AF_XDP and several queues: one UMEM per queue, or one shared by all.
     #[arg(long, value_enum, default_value_t = UmemArg::PerQueue)]
     pub umem: UmemArg,
+    /// With AF_XDP: where xstack's XDP program runs.
+    #[arg(long = "xdp-mode", value_enum, default_value_t = XdpModeArg::Auto)]
+    pub xdp_mode: XdpModeArg,
     /// Write every frame received and sent to this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
@@ -326,6 +387,9 @@ pub struct LoadArgs {
     /// With AF_XDP and several queues: one UMEM per queue, or one shared by all.
     #[arg(long, value_enum, default_value_t = UmemArg::PerQueue)]
     pub umem: UmemArg,
+    /// With AF_XDP: where xstack's XDP program runs.
+    #[arg(long = "xdp-mode", value_enum, default_value_t = XdpModeArg::Auto)]
+    pub xdp_mode: XdpModeArg,
     /// Pin worker i (queue i) to the i-th core of this list, e.g. 0 or 0-1.
     #[arg(long, value_name = "LIST", value_parser = parse_cores)]
     pub cores: Option<CoreList>,
@@ -753,6 +817,7 @@ impl LoadArgs {
             },
             queues: self.queues,
             shared_umem: self.umem == UmemArg::Shared,
+            xdp_mode: self.xdp_mode.choice(),
             cores: self.cores.map(|c| c.0).unwrap_or_default(),
         })
     }
@@ -801,6 +866,8 @@ impl ServeArgs {
             sockperf: self.sockperf,
             queues: self.queues,
             shared_umem: self.umem == UmemArg::Shared,
+            xdp_mode: self.xdp_mode.choice(),
+            claims: self.claim.map(|c| c.0).unwrap_or_default(),
             pcap: self.pcap,
             json: self.json,
             poll: match self.poll {
@@ -1244,6 +1311,20 @@ mod tests {
         assert_eq!(c.udp_echo, vec![7, 9]);
         assert_eq!(c.sockperf, Some(11111));
         assert!(c.json);
+    }
+
+    #[test]
+    fn claims_parse_and_bad_ones_say_why() {
+        use crate::driver::open::ClaimProto::{Tcp, Udp};
+        assert_eq!(
+            parse_claims("udp:7,tcp:7,udp:11111,udp:7").unwrap().0,
+            vec![(Udp, 7), (Tcp, 7), (Udp, 11111)]
+        );
+        assert!(parse_claims("sctp:7").unwrap_err().contains("udp or tcp"));
+        assert!(parse_claims("udp:0").unwrap_err().contains("1 to 65535"));
+        assert!(parse_claims("udp7").unwrap_err().contains("PROTO:PORT"));
+        let c = serve(&["--iface", "x", "--ip", "198.18.0.2/24", "--claim", "tcp:7"]).unwrap();
+        assert_eq!(c.claims, vec![(Tcp, 7)]);
     }
 
     #[test]

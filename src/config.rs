@@ -633,6 +633,8 @@ pub struct LoadConfig {
     pub queues: u32,
     /// AF_XDP: one UMEM for all the queues' sockets instead of one each.
     pub shared_umem: bool,
+    /// AF_XDP: where the XDP program runs (None: native, else generic).
+    pub xdp_mode: Option<crate::driver::XdpMode>,
     /// Worker i runs pinned to `cores[i % len]`; empty: not pinned.
     pub cores: Vec<usize>,
 }
@@ -670,6 +672,11 @@ pub struct ServeConfig {
     pub queues: u32,
     /// AF_XDP: one UMEM for all the queues' sockets instead of one each.
     pub shared_umem: bool,
+    /// AF_XDP: where the XDP program runs (None: native, else generic).
+    pub xdp_mode: Option<crate::driver::XdpMode>,
+    /// Shared-address mode: the protocol/port pairs xstack takes on an address the kernel
+    /// keeps (empty: xstack owns the address outright).
+    pub claims: Vec<(crate::driver::open::ClaimProto, u16)>,
     pub pcap: Option<PathBuf>,
     pub json: bool,
     pub poll: PollMode,

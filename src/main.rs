@@ -36,6 +36,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    xstack::driver::log::set_verbose(cli.verbose);
     match cli.command {
         Command::Serve(args) => {
             let cfg = args.into_config()?;
@@ -46,7 +47,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 print!("{}", summary.to_text());
             }
-            Ok(0)
+            // The interface went away under it: said on stderr already, and not a clean stop.
+            Ok(if summary.link_lost.is_some() { 1 } else { 0 })
         }
         Command::Load(args) => {
             let cfg = args.into_config()?;

@@ -49,6 +49,9 @@ fn udp_report(cfg: &LoadConfig) -> LoadReport {
         started_at: SystemTime::now(),
         intervals: Vec::new(),
         interrupted: false,
+        xdp: None,
+        advice: Vec::new(),
+        link_lost: None,
     }
 }
 
@@ -156,6 +159,9 @@ fn an_interrupted_run_reports_the_span_it_measured() {
         started_at: SystemTime::now(),
         intervals: Vec::new(),
         interrupted: true,
+        xdp: None,
+        advice: Vec::new(),
+        link_lost: None,
     };
     let outcome = report.outcome(&cfg, Some(EXIT_SIGINT));
     assert_eq!(
@@ -180,6 +186,8 @@ fn a_serve_document_matches_the_schema() {
         tcp_echo: vec![7],
         queues: 1,
         shared_umem: false,
+        xdp_mode: None,
+        claims: Vec::new(),
         pcap: None,
         json: true,
         poll: xstack::config::PollMode::Adaptive,
@@ -195,8 +203,17 @@ fn a_serve_document_matches_the_schema() {
         workers: WorkerStats::new(),
         duration: Duration::from_secs(1),
         started_at: SystemTime::now(),
+        xdp: Some(xstack::driver::XdpVerdicts {
+            redirected: 5,
+            passed: 2,
+            ..Default::default()
+        }),
+        advice: vec!["a sentence".into()],
+        link_lost: None,
     };
     let doc = serde_json::to_value(summary.to_doc(&cfg)).unwrap();
+    assert_eq!(doc["xdp"]["redirected"], 5);
+    assert_eq!(doc["advice"][0], "a sentence");
     assert_valid(&schema("serve.schema.json"), &doc);
     assert_eq!(doc["kind"], "serve");
     assert_eq!(doc["rx_frames"], 0, "the counters stay top-level keys");

@@ -392,6 +392,9 @@ fn an_http_report_matches_the_schema_and_counts_by_code() {
         started_at: SystemTime::now(),
         intervals: Vec::new(),
         interrupted: false,
+        xdp: None,
+        advice: Vec::new(),
+        link_lost: None,
     };
     let outcome = report.outcome(&cfg, None);
     assert_eq!(outcome.exit_code, 0, "{outcome:?}");

@@ -45,6 +45,8 @@ fn serve_config(queues: u32) -> ServeConfig {
         tcp_echo: vec![7],
         queues,
         shared_umem: false,
+        xdp_mode: None,
+        claims: Vec::new(),
         pcap: None,
         json: false,
         poll: PollMode::Adaptive,

@@ -69,10 +69,10 @@ impl Latency {
 #[derive(Clone, Debug, Serialize, JsonSchema, PartialEq, Eq)]
 pub struct Outcome {
     /// `ok`, `no_success` (no request succeeded), `too_many_errors` (past
-    /// `--max-errors`), or `interrupted` (SIGINT or SIGTERM; what was measured until
-    /// then is reported).
+    /// `--max-errors`), `interrupted` (SIGINT or SIGTERM; what was measured until
+    /// then is reported), or `link_lost` (the interface was deleted or went down).
     pub status: String,
-    /// The process's exit status: 0, 3, 130 (SIGINT) or 143 (SIGTERM).
+    /// The process's exit status: 0, 3, 130 (SIGINT), 143 (SIGTERM) or 1 (link_lost).
     pub exit_code: u8,
     /// One sentence, for anything but `ok`.
     pub reason: Option<String>,
@@ -238,8 +238,14 @@ pub struct LoadDoc {
     /// Frames the load generator's own stack dropped, in all and by reason.
     pub drops_total: u64,
     pub drops: BTreeMap<String, u64>,
-    /// What held a figure back, one sentence each (e.g. the ephemeral-port ceiling).
+    /// What held a figure back, one sentence each (e.g. the ephemeral-port ceiling, or
+    /// partial checksums from the peer, as printed on stderr at the first one).
     pub limits: Vec<String>,
+    /// AF_XDP: what xstack's XDP program did with each frame (absent on AF_PACKET).
+    pub xdp: Option<XdpCounters>,
+    /// Why the run stopped early: the interface was deleted or went down (outcome
+    /// `link_lost`, exit status 1).
+    pub link_lost: Option<String>,
     pub intervals: Vec<Interval>,
 }
 
@@ -290,6 +296,17 @@ pub struct ServeDoc {
     pub drops: BTreeMap<String, u64>,
     pub rx_ring_full: u64,
     pub rx_oversize: u64,
+    /// Frames whose TCP/UDP checksum the sender's offload left partial, finished by the
+    /// packet driver (`TP_STATUS_CSUMNOTREADY`) and then handled as any other.
+    pub rx_checksum_completed: u64,
+    /// AF_XDP: what xstack's XDP program did with each frame (absent on AF_PACKET).
+    pub xdp: Option<XdpCounters>,
+    /// What the user was told to do about trouble met during the run (partial checksums,
+    /// super-frames), one sentence each, as printed on stderr at the first such frame.
+    pub advice: Vec<String>,
+    /// Why serve stopped early: the interface was deleted or went down (it then exits
+    /// with status 1).
+    pub link_lost: Option<String>,
     pub tx_no_buffer: u64,
     pub tx_errors: u64,
     /// TCP connections still in the tables when the workers stopped.
@@ -298,6 +315,30 @@ pub struct ServeDoc {
     pub batch_us: BatchTimes,
     /// Time of the TX kick per busy batch.
     pub flush_us: Latency,
+}
+
+/// The per-verdict counters of xstack's XDP program.
+#[derive(Clone, Copy, Debug, Serialize, JsonSchema, PartialEq)]
+pub struct XdpCounters {
+    /// Frames sent to an AF_XDP socket.
+    pub redirected: u64,
+    /// Frames passed to the kernel's stack (not xstack's).
+    pub passed: u64,
+    /// Frames for xstack too long for an AF_XDP frame (GSO super-frames), dropped.
+    pub oversize: u64,
+    /// Frames for xstack on a queue without a socket, dropped.
+    pub no_socket: u64,
+}
+
+impl XdpCounters {
+    pub fn of(v: crate::driver::XdpVerdicts) -> Self {
+        XdpCounters {
+            redirected: v.redirected,
+            passed: v.passed,
+            oversize: v.oversize,
+            no_socket: v.no_socket,
+        }
+    }
 }
 
 /// Every drop reason with its count (zeros included, so the keys are stable).

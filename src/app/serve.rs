@@ -7,10 +7,10 @@ use super::responder::Responder;
 use crate::config::ServeConfig;
 use crate::driver::DriverStats;
 use crate::metrics::hist::LatencySummary;
-use crate::metrics::{StackCounters, StackSnapshot};
-use crate::runtime::launch::{launch, LaunchSpec};
+use crate::metrics::{DropReason, StackCounters, StackSnapshot};
+use crate::runtime::launch::{launch, Crew, LaunchSpec};
 use crate::runtime::steer::SteerRule;
-use crate::runtime::{Clock, WorkerStats};
+use crate::runtime::WorkerStats;
 use crate::stack::trace::Tracer;
 use crate::stack::{Stack, StackConfig};
 use std::io::Write;
@@ -28,6 +28,13 @@ pub struct ServeSummary {
     pub workers: WorkerStats,
     pub duration: Duration,
     pub started_at: std::time::SystemTime,
+    /// The XDP program's per-verdict counters, on AF_XDP.
+    pub xdp: Option<crate::driver::XdpVerdicts>,
+    /// What the user was told to do during the run, one sentence each.
+    pub advice: Vec<String>,
+    /// Why the run stopped early, when the interface was deleted or went down (the
+    /// binary then exits non-zero).
+    pub link_lost: Option<String>,
 }
 
 /// The stack one serve worker runs: `cfg`'s services on a device with `mac` and `mtu`.
@@ -39,10 +46,14 @@ pub fn responder_stack(
     counters: Arc<StackCounters>,
 ) -> Stack<Responder> {
     let app = Responder::new(&cfg.tcp_echo, cfg.sockperf, counters.clone());
+    // Sharing the address, the kernel keeps its ARP: no announcement, no answers.
+    let owned = cfg.claims.is_empty();
     let stack = Stack::new(
         StackConfig {
             mac,
             mtu,
+            answer_arp: owned,
+            gratuitous_arp: owned,
             ..StackConfig::serve(cfg, secrets)
         },
         counters,
@@ -78,6 +89,8 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         queues: cfg.queues,
         cores: cfg.cores.clone(),
         shared_umem: cfg.shared_umem,
+        xdp_mode: cfg.xdp_mode,
+        claims: cfg.claims.clone(),
         pcap: cfg.pcap.clone(),
         poll: cfg.poll,
         // TCP connections belong to one worker each: a segment that lands on another
@@ -117,11 +130,15 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         std::io::stdout().flush().ok();
     }
 
-    live_report(cfg.interval, &stop, crew.counters(), &crew.clock);
+    let mut crew = crew;
+    live_report(cfg.interval, &stop, &mut crew);
 
     let clock = crew.clock;
     let joined = crew.join()?;
     Ok(ServeSummary {
+        xdp: joined.xdp,
+        advice: joined.advice,
+        link_lost: joined.link_lost,
         driver: joined.driver,
         stack: joined.stack,
         driver_stats: joined.driver_stats,
@@ -139,32 +156,46 @@ fn merged(counters: &[Arc<StackCounters>]) -> StackSnapshot {
     total
 }
 
-/// Waits for the stop flag, printing a live line to stderr every `interval` if asked.
-fn live_report(
-    interval: Duration,
-    stop: &AtomicBool,
-    counters: &[Arc<StackCounters>],
-    clock: &Clock,
-) {
+/// The reason most of an interval's drops had, as `: N REASON`, or nothing.
+fn top_reason(cur: &StackSnapshot, last: &StackSnapshot) -> String {
+    DropReason::ALL
+        .iter()
+        .map(|&r| (r, cur.drops[r as usize] - last.drops[r as usize]))
+        .filter(|&(_, n)| n > 0)
+        .max_by_key(|&(_, n)| n)
+        .map_or(String::new(), |(r, n)| format!(": {n} {}", r.as_str()))
+}
+
+/// Waits for the stop flag, printing a live line to stderr every `interval` if asked, and
+/// at once the advice the run's trouble calls for.
+fn live_report<R>(interval: Duration, stop: &AtomicBool, crew: &mut Crew<R>) {
     let tick = Duration::from_millis(50);
-    let mut last = merged(counters);
+    let clock = crew.clock;
+    let mut last = merged(crew.counters());
     let mut last_t = clock.now();
     while !stop.load(Relaxed) {
         thread::sleep(tick);
+        crew.advise();
+        if crew.check_link() {
+            break;
+        }
         if interval.is_zero() || clock.now().saturating_since(last_t) < interval {
             continue;
         }
         let now = clock.now();
-        let cur = merged(counters);
+        let mut cur = merged(crew.counters());
+        // Dropped by the driver before the stack: counted under their reason too.
+        cur.drops[DropReason::PartialChecksum as usize] += crew.partial_checksums();
         let secs = now.saturating_since(last_t).as_secs_f64();
         eprintln!(
-            "xstack: rx {:.0} pps, tx {:.0} pps, tcp conns {} (+{} opened), drops {} (+{})",
+            "xstack: rx {:.0} pps, tx {:.0} pps, tcp conns {} (+{} opened), drops {} (+{}{})",
             (cur.rx_frames - last.rx_frames) as f64 / secs,
             (cur.tx_frames - last.tx_frames) as f64 / secs,
             cur.tcp_table_inserted - cur.tcp_table_removed,
             cur.tcp_connections_opened - last.tcp_connections_opened,
             cur.drops_total(),
-            cur.drops_total() - last.drops_total()
+            cur.drops_total() - last.drops_total(),
+            top_reason(&cur, &last)
         );
         last = cur;
         last_t = now;
@@ -195,6 +226,10 @@ impl ServeSummary {
             drops: json::drops(&self.stack),
             rx_ring_full: d.rx_ring_full,
             rx_oversize: d.rx_oversize,
+            rx_checksum_completed: d.rx_checksum_completed,
+            xdp: self.xdp.map(json::XdpCounters::of),
+            advice: self.advice.clone(),
+            link_lost: self.link_lost.clone(),
             tx_no_buffer: d.tx_no_buffer,
             tx_errors: d.tx_errors,
             tcp_connections_left: self.connections_left(),
@@ -251,10 +286,24 @@ impl ServeSummary {
         for (r, n) in self.stack.drops_by_reason() {
             let _ = writeln!(s, "    {:<26} {n}", r.as_str());
         }
+        if let Some(x) = &self.xdp {
+            let _ = writeln!(
+                s,
+                "  xdp program: {} redirected, {} passed to the kernel, {} oversize, {} on a queue without a socket",
+                x.redirected, x.passed, x.oversize, x.no_socket
+            );
+        }
+        for a in &self.advice {
+            let _ = writeln!(s, "  advice: {a}");
+        }
+        if let Some(why) = &self.link_lost {
+            let _ = writeln!(s, "  stopped early: {why}");
+        }
         let d = &self.driver_stats;
         for (name, v) in [
             ("rx_ring_full", d.rx_ring_full),
             ("rx_oversize", d.rx_oversize),
+            ("rx_checksum_completed", d.rx_checksum_completed),
             ("tx_no_buffer", d.tx_no_buffer),
             ("tx_errors", d.tx_errors),
         ] {
@@ -263,5 +312,21 @@ impl ServeSummary {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_line_names_the_interval_s_main_drop_reason() {
+        let last = StackSnapshot::default();
+        let mut cur = StackSnapshot::default();
+        assert_eq!(top_reason(&cur, &last), "");
+        cur.drops[DropReason::PartialChecksum as usize] = 12;
+        cur.drops[DropReason::NotForUs as usize] = 2;
+        assert_eq!(top_reason(&cur, &last), ": 12 partial_checksum");
+        assert_eq!(top_reason(&cur, &cur), "", "nothing new in this interval");
     }
 }

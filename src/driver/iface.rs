@@ -112,6 +112,24 @@ pub fn ipv4_addresses(iface: &str) -> Vec<Ipv4Addr> {
     out
 }
 
+/// Why an interface that was there at the start can no longer carry traffic, if it
+/// cannot: deleted (or replaced: another index under the name), or down.
+pub fn link_lost(iface: &str, index_at_start: u32) -> Option<String> {
+    match index(iface) {
+        Err(_) => return Some(format!("{iface} went away (the interface was deleted)")),
+        Ok(i) if i != index_at_start => {
+            return Some(format!(
+                "{iface} went away (deleted, and another interface now has the name)"
+            ))
+        }
+        Ok(_) => {}
+    }
+    // IFF_UP, as `ip link set down` clears it; /sys/class/net/X/flags is hex.
+    let flags = std::fs::read_to_string(sysfs(iface, "flags")).ok()?;
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).ok()?;
+    (flags & libc::IFF_UP as u32 == 0).then(|| format!("{iface} went down (ip link set down)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +143,14 @@ mod tests {
         assert_eq!(parse_mac("02:ab:00:10:ff"), None);
         assert_eq!(parse_mac("02:ab:00:10:ff:09:01"), None);
         assert_eq!(parse_mac("zz:ab:00:10:ff:09"), None);
+    }
+
+    #[test]
+    fn a_link_that_is_up_is_not_lost_and_a_missing_one_is() {
+        let lo = index("lo").unwrap();
+        assert_eq!(link_lost("lo", lo), None);
+        assert!(link_lost("lo", lo + 1000).unwrap().contains("went away"));
+        assert!(link_lost("xs-no-such-if0", 7).unwrap().contains("deleted"));
     }
 
     #[test]

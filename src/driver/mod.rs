@@ -17,6 +17,8 @@ use std::fmt;
 use std::os::fd::AsRawFd;
 
 pub mod iface;
+pub mod log;
+pub mod offload;
 pub mod open;
 pub mod packet;
 pub mod pcap;
@@ -43,6 +45,26 @@ impl fmt::Display for DriverKind {
             DriverKind::Sim => "sim",
         })
     }
+}
+
+/// How an XDP program is attached: in the driver (native) or on the skb (generic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpMode {
+    Native,
+    Generic,
+}
+
+/// The per-verdict counters of xstack's XDP program, summed over the CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpVerdicts {
+    /// Frames sent to an AF_XDP socket.
+    pub redirected: u64,
+    /// Frames passed to the kernel's stack.
+    pub passed: u64,
+    /// Frames for xstack too long for an AF_XDP frame (GSO super-frames), dropped.
+    pub oversize: u64,
+    /// Frames for xstack on a queue without a socket, dropped.
+    pub no_socket: u64,
 }
 
 /// What a driver tells the stack about the link it sits on.
@@ -93,6 +115,12 @@ pub struct DriverStats {
     pub rx_ring_full: u64,
     /// Frames larger than a buffer (GRO/TSO super-frames), dropped.
     pub rx_oversize: u64,
+    /// Frames whose TCP/UDP checksum the sender's offload left partial and the driver
+    /// finished (AF_PACKET's `TP_STATUS_CSUMNOTREADY`).
+    pub rx_checksum_completed: u64,
+    /// Frames whose TCP/UDP checksum the sender's offload left partial, recognised and
+    /// dropped (AF_XDP, which cannot tell them from corrupt ones for certain).
+    pub rx_partial_checksum: u64,
     /// Frames the stack wanted to send but no TX buffer was free.
     pub tx_no_buffer: u64,
     /// Frames the kernel refused to send.
@@ -108,6 +136,8 @@ impl DriverStats {
             tx_frames,
             rx_ring_full,
             rx_oversize,
+            rx_checksum_completed,
+            rx_partial_checksum,
             tx_no_buffer,
             tx_errors,
         } = *other;
@@ -115,6 +145,8 @@ impl DriverStats {
         self.tx_frames += tx_frames;
         self.rx_ring_full += rx_ring_full;
         self.rx_oversize += rx_oversize;
+        self.rx_checksum_completed += rx_checksum_completed;
+        self.rx_partial_checksum += rx_partial_checksum;
         self.tx_no_buffer += tx_no_buffer;
         self.tx_errors += tx_errors;
     }
@@ -165,6 +197,10 @@ pub enum DriverError {
     },
     #[error("{0}")]
     Unsupported(String),
+    /// The interface is taken (another XDP program, another xstack): falling back to
+    /// another driver would not help the user, so `auto` does not.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl DriverError {

@@ -19,9 +19,21 @@
 //! `ss -0 -nem`). The driver adds that count up into `rx_ring_full`, reading it (which
 //! resets it) every [`STATS_EVERY`] receive calls and in `stats`.
 //!
+//! Partial checksums: a kernel peer with TX checksum offload (veth's default) leaves its
+//! TCP and UDP checksums for the NIC to finish, and the same auxiliary data says so
+//! (`TP_STATUS_CSUMNOTREADY`). The kernel's own stack accepts such a frame unchecked; the
+//! driver finishes the checksum as the NIC would have ([`super::offload::complete`]) and
+//! counts it in `rx_checksum_completed`, so the stack checks it like any other frame and
+//! a reply reflected from it carries a correct checksum.
+//!
+//! GSO super-frames: a kernel peer with TSO on (veth's default) sends TCP segments of up
+//! to 64 KB as one frame, and the kernel's own stack takes them whole. So does this
+//! driver: its buffers hold 64 KB, and the stack accepts a TCP segment of any length its
+//! window allows. A frame larger still arrives truncated; it is counted in `rx_oversize`
+//! and dropped.
+//!
 //! A reflected frame is not copied: the receive buffer and a free transmit slot trade
-//! places. Frames larger than the buffers (a GRO/TSO super-frame) arrive truncated; they
-//! are counted in `rx_oversize` and dropped.
+//! places.
 //!
 //! The kernel keeps seeing every frame too. That is harmless for an address the kernel does
 //! not have, which is why `serve` refuses to run in packet mode on an address that is
@@ -35,8 +47,12 @@ use core::cell::Cell;
 use core::time::Duration;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// Bytes per buffer: an MTU-sized frame and then some.
+/// Bytes a transmit buffer lends to a frame builder: an MTU-sized frame and then some.
 const FRAME: usize = 2048;
+/// Bytes per buffer (receive and transmit alike, since a reflected frame trades buffers):
+/// room for the largest GSO super-frame (an IPv4 packet of 64 KB) and a VLAN tag put
+/// back. Pages a frame never reaches are never touched.
+const BUFFER: usize = 65536 + 256;
 /// Socket buffer size asked for in each direction.
 const SOCKET_BUFFER: libc::c_int = 8 << 20;
 const PACKET_QDISC_BYPASS: libc::c_int = 20;
@@ -47,6 +63,7 @@ const PACKET_AUXDATA: libc::c_int = 8;
 const PACKET_STATISTICS: libc::c_int = 6;
 /// Receive calls between two reads of the kernel's drop count (a 32-bit counter).
 const STATS_EVERY: u32 = 1024;
+const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 /// Bytes of control data per received message: one cmsg with a `tpacket_auxdata`
@@ -107,7 +124,7 @@ impl Batch {
     fn new(n: usize) -> Self {
         Batch {
             bufs: (0..n)
-                .map(|_| vec![0u8; FRAME].into_boxed_slice())
+                .map(|_| vec![0u8; BUFFER].into_boxed_slice())
                 .collect(),
             lens: vec![0; n],
             // SAFETY: iovec and mmsghdr are plain C structs for which all-zero is valid.
@@ -202,7 +219,7 @@ impl Transmit for PacketTx {
             self.tx_no_buffer += 1;
             return false;
         };
-        let len = build(&mut self.slots.bufs[i]).min(FRAME);
+        let len = build(&mut self.slots.bufs[i][..FRAME]).min(FRAME);
         if len > 0 {
             self.slots.lens[i] = len;
             self.queued += 1;
@@ -358,9 +375,8 @@ impl PacketDevice {
     }
 }
 
-/// The VLAN tag (TPID, TCI) that the kernel took out of a received frame, from its
-/// PACKET_AUXDATA control message; None for an untagged frame.
-fn vlan_tag(hdr: &libc::msghdr) -> Option<(u16, u16)> {
+/// The PACKET_AUXDATA control message of a received frame, if it has one.
+fn auxdata(hdr: &libc::msghdr) -> Option<TpacketAuxdata> {
     if hdr.msg_control.is_null() || hdr.msg_flags & libc::MSG_CTRUNC != 0 {
         return None;
     }
@@ -380,22 +396,26 @@ fn vlan_tag(hdr: &libc::msghdr) -> Option<(u16, u16)> {
         {
             // SAFETY: the message holds `need` bytes from `c`, so its data has a whole
             // tpacket_auxdata, which is plain integers; read_unaligned needs no alignment.
-            let aux: TpacketAuxdata =
-                unsafe { core::ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
-            if aux.tp_status & TP_STATUS_VLAN_VALID == 0 {
-                return None;
-            }
-            let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
-                aux.tp_vlan_tpid
-            } else {
-                0x8100
-            };
-            return Some((tpid, aux.tp_vlan_tci));
+            return Some(unsafe { core::ptr::read_unaligned(libc::CMSG_DATA(c).cast()) });
         }
         // SAFETY: as for CMSG_FIRSTHDR; `c` is a header of this message.
         c = unsafe { libc::CMSG_NXTHDR(hdr, c) };
     }
     None
+}
+
+/// The VLAN tag (TPID, TCI) that the kernel took out of a received frame, from its
+/// auxiliary data; None for an untagged frame.
+fn vlan_tag(aux: &TpacketAuxdata) -> Option<(u16, u16)> {
+    if aux.tp_status & TP_STATUS_VLAN_VALID == 0 {
+        return None;
+    }
+    let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+        aux.tp_vlan_tpid
+    } else {
+        0x8100
+    };
+    Some((tpid, aux.tp_vlan_tci))
 }
 
 /// Writes a VLAN tag back into the `len`-byte frame at the start of `buf`, after the two
@@ -431,14 +451,14 @@ impl Device for PacketDevice {
             self.stats_countdown = STATS_EVERY;
             self.take_kernel_drops();
         }
-        self.rx.lens[..n].fill(FRAME);
+        self.rx.lens[..n].fill(BUFFER);
         self.rx.prepare(n);
         for (m, c) in self.rx.msgs[..n].iter_mut().zip(&mut self.rx_control) {
             m.msg_hdr.msg_control = c.as_mut_ptr().cast();
             m.msg_hdr.msg_controllen = core::mem::size_of_val(c);
         }
         let got = loop {
-            // SAFETY: the first `n` headers point at `n` live FRAME-sized buffers.
+            // SAFETY: the first `n` headers point at `n` live BUFFER-sized buffers.
             let r = unsafe {
                 libc::recvmmsg(
                     self.fd.as_raw_fd(),
@@ -461,11 +481,19 @@ impl Device for PacketDevice {
         for i in 0..got {
             self.stats.rx_frames += 1;
             let mut len = self.rx.msgs[i].msg_len as usize;
-            if len > FRAME || self.rx.msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+            if len > BUFFER || self.rx.msgs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 self.stats.rx_oversize += 1;
                 continue;
             }
-            if let Some((tpid, tci)) = vlan_tag(&self.rx.msgs[i].msg_hdr) {
+            let aux = auxdata(&self.rx.msgs[i].msg_hdr).unwrap_or_default();
+            // Finished before a VLAN tag goes back in: `tp_net` is the network header's
+            // offset in the frame as received.
+            if aux.tp_status & TP_STATUS_CSUMNOTREADY != 0
+                && super::offload::complete(&mut self.rx.bufs[i][..len], usize::from(aux.tp_net))
+            {
+                self.stats.rx_checksum_completed += 1;
+            }
+            if let Some((tpid, tci)) = vlan_tag(&aux) {
                 match restore_vlan_tag(&mut self.rx.bufs[i], len, tpid, tci) {
                     Some(l) => len = l,
                     None => {
@@ -567,19 +595,25 @@ mod tests {
             tp_vlan_tpid: 0x88a8,
             ..TpacketAuxdata::default()
         };
-        with_auxdata(tagged, |h| assert_eq!(vlan_tag(h), Some((0x88a8, 5))));
+        let tag = |h: &libc::msghdr| auxdata(h).and_then(|a| vlan_tag(&a));
+        with_auxdata(tagged, |h| assert_eq!(tag(h), Some((0x88a8, 5))));
         let old_kernel = TpacketAuxdata {
             tp_status: TP_STATUS_VLAN_VALID,
             ..tagged
         };
-        with_auxdata(old_kernel, |h| assert_eq!(vlan_tag(h), Some((0x8100, 5))));
+        with_auxdata(old_kernel, |h| assert_eq!(tag(h), Some((0x8100, 5))));
         let untagged = TpacketAuxdata {
-            tp_status: 0,
+            tp_status: TP_STATUS_CSUMNOTREADY,
+            tp_net: 14,
             ..tagged
         };
-        with_auxdata(untagged, |h| assert_eq!(vlan_tag(h), None));
+        with_auxdata(untagged, |h| {
+            assert_eq!(tag(h), None);
+            let a = auxdata(h).unwrap();
+            assert!(a.tp_status & TP_STATUS_CSUMNOTREADY != 0 && a.tp_net == 14);
+        });
         // SAFETY: all-zero is a valid msghdr.
         let none: libc::msghdr = unsafe { core::mem::zeroed() };
-        assert_eq!(vlan_tag(&none), None, "no control data");
+        assert!(auxdata(&none).is_none(), "no control data");
     }
 }

@@ -13,19 +13,35 @@
 //! is pending, kicks the kernel only if the TX ring asks for it (need_wakeup), reclaims the
 //! completion ring into the free pool, and refills the fill ring.
 //!
-//! Mode: native (driver) XDP is tried first and generic (SKB) XDP if that fails; the bind
-//! lets the kernel pick zero-copy or copy (veth only does copy). Dropping the device
-//! deletes the socket, and libxdp detaches the XDP program with the last socket.
+//! The XDP program is xstack's own ([`program`]): attached once per run, before the
+//! sockets, through a BPF link, and it redirects only xstack's traffic. libxdp is told not
+//! to load its default program (which takes every frame of the queue, the kernel's
+//! included); each socket is put into the program's XSKMAP at its queue instead.
+//! Mode: the program's (native first, then generic); the bind lets the kernel pick
+//! zero-copy or copy (veth only does copy). Dropping the devices deletes the sockets, and
+//! dropping the [`Program`] closes its link, which detaches it.
+//!
+//! Partial checksums: a frame whose TCP/UDP checksum a kernel peer's TX offload left
+//! unfinished (veth's default) carries no mark on AF_XDP. [`offload::is_partial`]
+//! recognises the pattern; such frames are counted (`rx_partial_checksum`, and in the
+//! run's [`Notices`] so the user is told the fix at once) and dropped before the stack.
+
+pub mod program;
 
 use super::iface;
+use super::offload;
+use super::open::Notices;
+pub use super::XdpMode;
 use super::{
     Device, DeviceInfo, Doorbell, DriverError, DriverKind, DriverStats, Transmit, Verdict,
 };
 use core::time::Duration;
+use program::Program;
 use std::num::NonZeroU32;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use xsk_rs::config::{
-    BindFlags, FrameSize, Interface, QueueSize, SocketConfig, UmemConfig, XdpFlags,
+    BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig, XdpFlags,
 };
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
@@ -39,19 +55,16 @@ const XDP_HEADROOM: u32 = 256;
 /// Bytes of packet data one frame holds.
 const FRAME_DATA: usize = (FRAME_SIZE - XDP_HEADROOM) as usize;
 
-/// How the XDP program was attached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XdpMode {
-    Native,
-    Generic,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct XdpOptions {
     /// Force a mode instead of trying native first.
     pub mode: Option<XdpMode>,
     /// Bind to this UMEM, shared with the run's other sockets, instead of making one.
     pub shared: Option<std::sync::Arc<SharedUmem>>,
+    /// The run's XDP program, attached to the interface; each socket joins its XSKMAP.
+    pub program: Option<Arc<Program>>,
+    /// Where frames the user should hear about are counted as they come.
+    pub notices: Arc<Notices>,
 }
 
 /// One UMEM for the sockets of several queues: [`FRAMES`] frames for each of them, handed
@@ -154,6 +167,9 @@ impl Transmit for XdpTx {
 pub struct XdpDevice {
     info: DeviceInfo,
     mode: XdpMode,
+    /// Keeps the program attached while the socket lives.
+    _program: Arc<Program>,
+    notices: Arc<Notices>,
     umem: Umem,
     fq: FillQueue,
     cq: CompQueue,
@@ -179,12 +195,12 @@ struct Parts {
 fn create(
     iface_name: &str,
     queue: u32,
-    mode: XdpMode,
+    program: &Program,
     shared: Option<&SharedUmem>,
 ) -> Result<Parts, DriverError> {
     let mut tries = 0;
     loop {
-        match create_once(iface_name, queue, mode, shared) {
+        match create_once(iface_name, queue, program, shared) {
             Err(e) if e.errno() == Some(libc::EBUSY) && tries < 20 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(100));
@@ -197,7 +213,7 @@ fn create(
 fn create_once(
     iface_name: &str,
     queue: u32,
-    mode: XdpMode,
+    program: &Program,
     shared: Option<&SharedUmem>,
 ) -> Result<Parts, DriverError> {
     let unsupported = |what: &str, e: &dyn std::fmt::Display| {
@@ -214,10 +230,12 @@ fn create_once(
     let sock_cfg = SocketConfig::builder()
         .rx_queue_size(QueueSize::new(RING).map_err(|e| unsupported("ring size", &e))?)
         .tx_queue_size(QueueSize::new(RING).map_err(|e| unsupported("ring size", &e))?)
-        .xdp_flags(match mode {
+        .xdp_flags(match program.mode() {
             XdpMode::Native => XdpFlags::XDP_FLAGS_DRV_MODE,
             XdpMode::Generic => XdpFlags::XDP_FLAGS_SKB_MODE,
         })
+        // xstack's program is attached already; libxdp's default would take every frame.
+        .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
         .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
         .build();
     let name: Interface = iface_name
@@ -225,8 +243,8 @@ fn create_once(
         .map_err(|_| DriverError::NoSuchInterface(iface_name.into()))?;
     // SAFETY: a UMEM of our own, or a shared one whose other sockets are bound to other
     // queues of this interface; either way this socket gets its own fill and completion
-    // rings (xsk-rs binds with XDP_SHARED_UMEM when the UMEM already has a socket), and
-    // libxdp loads (and later unloads) the program for the interface.
+    // rings (xsk-rs binds with XDP_SHARED_UMEM when the UMEM already has a socket); with
+    // program loading inhibited, libxdp only makes and binds the socket.
     let (txq, rxq, fq_cq) = unsafe { Socket::new(sock_cfg, &umem, &name, queue) }.map_err(|e| {
         match e.source_errno() {
             Some(err) => DriverError::os_hint(
@@ -239,6 +257,7 @@ fn create_once(
         }
     })?;
     let (fq, cq) = fq_cq.ok_or_else(|| unsupported("socket", &"no fill/completion rings"))?;
+    program.insert_socket(queue, rxq.fd().as_raw_fd())?;
     let descs = match own_descs {
         Some(d) => d,
         None => shared
@@ -276,20 +295,11 @@ impl XdpDevice {
                 ifc.rx_queues
             )));
         }
-        let shared = opts.shared.as_deref();
-        let (mode, parts) = match opts.mode {
-            Some(m) => (m, create(iface_name, queue, m, shared)?),
-            None => match create(iface_name, queue, XdpMode::Native, shared) {
-                Ok(p) => (XdpMode::Native, p),
-                Err(DriverError::PermissionDenied { what, iface }) => {
-                    return Err(DriverError::PermissionDenied { what, iface })
-                }
-                Err(_) => (
-                    XdpMode::Generic,
-                    create(iface_name, queue, XdpMode::Generic, shared)?,
-                ),
-            },
-        };
+        let program = opts.program.clone().ok_or_else(|| {
+            DriverError::Unsupported(format!("AF_XDP on {iface_name}: no XDP program attached"))
+        })?;
+        let parts = create(iface_name, queue, &program, opts.shared.as_deref())?;
+        let mode = program.mode();
         let Parts {
             umem,
             mut descs,
@@ -318,6 +328,8 @@ impl XdpDevice {
                 queue,
             },
             mode,
+            _program: program,
+            notices: opts.notices.clone(),
             tx: XdpTx {
                 umem: umem.clone(),
                 txq,
@@ -381,6 +393,12 @@ impl Device for XdpDevice {
             self.stats.rx_frames += 1;
             // SAFETY: the frame was just consumed from the RX ring; we are its only user.
             let mut data = unsafe { self.umem.data_mut(&mut desc) };
+            if offload::is_partial(data.contents()) {
+                self.stats.rx_partial_checksum += 1;
+                self.notices.partial_checksum(1);
+                self.tx.free.push(desc);
+                continue;
+            }
             match handler(data.contents_mut(), &mut self.tx) {
                 Verdict::Drop => self.tx.free.push(desc),
                 Verdict::Reflect(len) => {

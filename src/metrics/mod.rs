@@ -73,6 +73,8 @@ drop_reasons! {
     TcpTableFull => "tcp_table_full": "A SYN dropped because the connection table was full.",
     TxNoBuffer => "tx_no_buffer": "A reply could not be sent: no transmit buffer was free.",
     SteerFull => "steer_full": "A frame for another worker's flow, dropped because that worker's queue was full.",
+    PartialChecksum => "partial_checksum": "A TCP/UDP checksum the sending peer's TX offload left partial (veth's default), which AF_XDP cannot check; dropped by the driver (turn the peer's offload off: `ethtool -K <peer> tx off`).",
+    Oversize => "oversize": "A frame too large for a receive buffer (a GSO/TSO super-frame), dropped by the driver or xstack's XDP program.",
 }
 
 macro_rules! counters {

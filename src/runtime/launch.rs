@@ -13,8 +13,9 @@
 use super::steer::{Mesh, Steer, SteerRule};
 use super::{pin_to_core, run_worker, Clock, WorkerOptions, WorkerStats};
 use crate::config::{AddrSet, DriverChoice, PollMode};
-use crate::driver::{self, Device, DeviceInfo, DriverError, DriverStats};
-use crate::metrics::{StackCounters, StackSnapshot};
+use crate::driver::open::{partial_checksum_advice, ClaimProto, Filter, OpenOptions};
+use crate::driver::{self, Device, DeviceInfo, DriverError, DriverStats, XdpMode, XdpVerdicts};
+use crate::metrics::{DropReason, StackCounters, StackSnapshot};
 use crate::stack::{Engine, Secrets};
 use crate::time::Instant;
 use anyhow::{bail, Context};
@@ -42,6 +43,11 @@ pub struct LaunchSpec {
     pub poll: PollMode,
     /// Which worker owns a frame that landed on another worker's queue.
     pub steer: SteerRule,
+    /// AF_XDP: attach the XDP program in this mode (None: native, else generic).
+    pub xdp_mode: Option<XdpMode>,
+    /// Shared-address mode: the address stays the kernel's, and xstack takes only these
+    /// protocol/port pairs of it (empty: xstack owns the address).
+    pub claims: Vec<(ClaimProto, u16)>,
 }
 
 /// What a worker's engine is built from.
@@ -99,6 +105,16 @@ impl StartLine {
 pub struct Crew<R> {
     handles: Vec<JoinHandle<anyhow::Result<WorkerDone<R>>>>,
     counters: Vec<Arc<StackCounters>>,
+    /// The run's open options: its XDP program (kept attached until the join) and its
+    /// notices.
+    open: OpenOptions,
+    iface: String,
+    /// The sentences told to the user while the run went on (each once).
+    advice: Vec<String>,
+    /// The interface's index at the start, to notice it going away.
+    ifindex: u32,
+    /// Why the run stopped early because of the interface, once it did.
+    link_lost: Option<String>,
     /// The driver the workers run on (`xdp`, `packet`).
     pub driver: String,
     pub clock: Clock,
@@ -112,6 +128,12 @@ pub struct Joined<R> {
     pub driver_stats: DriverStats,
     pub stack: StackSnapshot,
     pub workers: WorkerStats,
+    /// The XDP program's per-verdict counters, on AF_XDP.
+    pub xdp: Option<XdpVerdicts>,
+    /// What the user was told to do while the run went on, one sentence each.
+    pub advice: Vec<String>,
+    /// Set when the run stopped because the interface was deleted or went down.
+    pub link_lost: Option<String>,
 }
 
 /// Secrets for one run, from the OS's randomness (through std's `RandomState`, which
@@ -159,28 +181,77 @@ where
     F: Fn(E, Instant) -> R + Send + Sync + 'static,
 {
     let info = driver::iface::lookup(&spec.iface)?;
-    let taken = spec.addrs.ips().iter().find(|ip| info.ipv4.contains(ip));
-    if let (DriverChoice::Packet, Some(ip)) = (spec.driver, taken) {
+    let shared = !spec.claims.is_empty();
+    if shared && spec.driver == DriverChoice::Packet {
         bail!(
-            "{ip} is configured on the kernel's interface {}: in packet mode the kernel would \
-             answer for it too. Remove it (ip addr del {ip}/{} dev {}) and let xstack own it",
+            "--claim shares an address with the kernel by steering the claimed ports in \
+             xstack's XDP program: it needs --driver xdp (AF_PACKET sees, and the kernel \
+             answers, every frame)"
+        );
+    }
+    let missing = spec.addrs.ips().iter().find(|ip| !info.ipv4.contains(ip));
+    if let (true, Some(ip)) = (shared, missing) {
+        bail!(
+            "--claim shares {ip} with the kernel, but it is not configured on {}: add it \
+             (ip addr add {ip}/{} dev {}), or drop --claim to let xstack own it",
+            spec.iface,
+            spec.addrs.prefix(),
+            spec.iface
+        );
+    }
+    let taken = spec.addrs.ips().iter().find(|ip| info.ipv4.contains(ip));
+    if let (false, Some(ip)) = (shared, taken) {
+        bail!(
+            "{ip} is configured on the kernel's interface {}: the kernel would answer for it \
+             too. Remove it (ip addr del {ip}/{} dev {}) and let xstack own it, or share it \
+             with --claim PROTO:PORT,...",
             spec.iface,
             spec.addrs.prefix(),
             spec.iface
         );
     }
     let n = spec.queues.max(1);
+    if spec.driver != DriverChoice::Packet && n > info.rx_queues {
+        bail!(
+            "--queues {n}: {} has {} receive queue{}, and AF_XDP binds one socket per queue",
+            spec.iface,
+            info.rx_queues,
+            if info.rx_queues == 1 { "" } else { "s" }
+        );
+    }
     let clock = Clock::new();
     let secrets = os_secrets();
     // One fanout group (AF_PACKET) or UMEM (AF_XDP, --umem shared) for all the workers;
     // without a fanout group every AF_PACKET socket would see, and answer, every frame.
-    let open = driver::open::OpenOptions::for_run(spec.driver, &spec.iface, n, spec.shared_umem)?;
+    let filter = if shared {
+        Filter {
+            shared_v4: spec.addrs.ips().to_vec(),
+            claims: spec.claims.clone(),
+            ..Filter::default()
+        }
+    } else {
+        Filter {
+            owned_v4: spec.addrs.ips().to_vec(),
+            owned_v6: spec.addrs.ips6().to_vec(),
+            ..Filter::default()
+        }
+    };
+    let open = OpenOptions::for_run(
+        spec.driver,
+        &spec.iface,
+        n,
+        spec.shared_umem,
+        spec.xdp_mode,
+        &filter,
+    )?;
+    let kept = open.clone();
     let mesh = match n {
         1 => None,
         n => Some(Mesh::new(n as usize).context("cannot make the workers' queues")?),
     };
     let shared = Arc::new(Shared {
         spec: spec.clone(),
+        link_at_start: info.index,
         open,
         clock,
         secrets,
@@ -222,6 +293,11 @@ where
     let crew = Crew {
         handles,
         counters,
+        open: kept,
+        iface: spec.iface.clone(),
+        advice: Vec::new(),
+        ifindex: info.index,
+        link_lost: None,
         driver,
         clock,
         stop,
@@ -240,6 +316,8 @@ where
 /// What every worker of a run shares.
 struct Shared<B, F> {
     spec: LaunchSpec,
+    /// The interface's index at the start.
+    link_at_start: u32,
     open: driver::open::OpenOptions,
     clock: Clock,
     secrets: Secrets,
@@ -250,6 +328,14 @@ struct Shared<B, F> {
 }
 
 impl<B, F> Shared<B, F> {
+    /// The interface's index now, if it is there and up.
+    fn link_index(&self) -> Option<u32> {
+        let i = driver::iface::index(&self.spec.iface).ok()?;
+        driver::iface::link_lost(&self.spec.iface, i)
+            .is_none()
+            .then_some(i)
+    }
+
     /// Pins the thread and opens queue `queue`'s device, wrapped for `--pcap`.
     fn open(&self, queue: u32) -> anyhow::Result<Box<dyn Device>> {
         let spec = &self.spec;
@@ -308,15 +394,28 @@ impl<B, F> Shared<B, F> {
             poll: self.spec.poll,
             ..WorkerOptions::default()
         };
-        let worker = run_worker(
+        let worker = match run_worker(
             &mut *dev,
             &mut engine,
             &self.clock,
             &self.stop,
             &opts,
             steer.as_ref(),
-        )
-        .with_context(|| format!("worker for {} queue {queue} failed", self.spec.iface))?;
+        ) {
+            Ok(w) => w,
+            // The interface went away under the socket (AF_PACKET says ENETDOWN or
+            // ENXIO): a stop, which the main thread reports, not a worker's failure.
+            Err(_) if self.link_index() != Some(self.link_at_start) => {
+                self.stop.store(true, Relaxed);
+                WorkerStats::new()
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "worker for {} queue {queue} failed",
+                    self.spec.iface
+                )))
+            }
+        };
         Ok(WorkerDone {
             result: (self.finish)(engine, self.clock.now()),
             driver: dev.stats(),
@@ -340,6 +439,53 @@ impl<R> Crew<R> {
         total
     }
 
+    /// Tells the user, once each, what to do about trouble the run has met so far (one
+    /// sentence on stderr, kept for the summary). Cheap: call it from the live loop.
+    pub fn advise(&mut self) {
+        let partial = self.open.notices.partial_checksums() > 0;
+        let oversize = self.open.xdp_verdicts().is_some_and(|v| v.oversize > 0);
+        let mut say = |s: String| {
+            if !self.advice.contains(&s) {
+                driver::log::notice(&s);
+                self.advice.push(s);
+            }
+        };
+        if partial {
+            say(partial_checksum_advice(&self.iface));
+        }
+        if oversize {
+            say(format!(
+                "frames on {} are larger than an AF_XDP frame: the sending peer's TSO/GSO \
+                 hands over super-frames, which AF_XDP drops (oversize). Turn them off on \
+                 the peer (`ethtool -K <peer> tso off gso off`), or use --driver packet, \
+                 which takes them",
+                self.iface
+            ));
+        }
+    }
+
+    /// Frames the drivers dropped so far as partial checksums (AF_XDP), before the stack
+    /// saw them: the live line adds them to the stack's drops.
+    pub fn partial_checksums(&self) -> u64 {
+        self.open.notices.partial_checksums()
+    }
+
+    /// Checks that the interface is still there and up (a few system calls: call it from
+    /// the live loop). When it is not, says so in one sentence, stops the workers, and
+    /// returns true; the run's summary follows, and the binary exits non-zero.
+    pub fn check_link(&mut self) -> bool {
+        if self.link_lost.is_some() {
+            return true;
+        }
+        let Some(why) = driver::iface::link_lost(&self.iface, self.ifindex) else {
+            return false;
+        };
+        driver::log::notice(&format!("{why}: stopping"));
+        self.link_lost = Some(why);
+        self.stop.store(true, Relaxed);
+        true
+    }
+
     /// Whether every worker has returned.
     pub fn finished(&self) -> bool {
         self.handles.iter().all(JoinHandle::is_finished)
@@ -347,16 +493,19 @@ impl<R> Crew<R> {
 
     /// Waits for every worker and merges what they measured. A worker that failed stops
     /// the others; its error is the one returned.
-    pub fn join(self) -> anyhow::Result<Joined<R>> {
+    pub fn join(mut self) -> anyhow::Result<Joined<R>> {
         let mut joined = Joined {
             results: Vec::with_capacity(self.handles.len()),
-            driver: self.driver,
+            driver: std::mem::take(&mut self.driver),
             driver_stats: DriverStats::default(),
             stack: StackSnapshot::default(),
             workers: WorkerStats::new(),
+            xdp: None,
+            advice: Vec::new(),
+            link_lost: None,
         };
         let mut failure: Option<anyhow::Error> = None;
-        for h in self.handles {
+        for h in std::mem::take(&mut self.handles) {
             match h.join() {
                 Ok(Ok(done)) => {
                     joined.driver_stats.merge(&done.driver);
@@ -383,6 +532,17 @@ impl<R> Crew<R> {
                 for c in &self.counters {
                     joined.stack.merge(&c.snapshot());
                 }
+                // The program counts until it is detached, when `self.open` goes.
+                self.advise();
+                joined.xdp = self.open.xdp_verdicts();
+                joined.advice = std::mem::take(&mut self.advice);
+                joined.link_lost = self.link_lost.take();
+                // Frames the driver or the XDP program dropped before the stack saw them
+                // count under their reasons too.
+                let d = &joined.driver_stats;
+                joined.stack.drops[DropReason::PartialChecksum as usize] += d.rx_partial_checksum;
+                joined.stack.drops[DropReason::Oversize as usize] +=
+                    d.rx_oversize + joined.xdp.map_or(0, |v| v.oversize);
                 Ok(joined)
             }
         }

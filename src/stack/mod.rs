@@ -125,6 +125,8 @@ pub struct StackConfig {
     pub arp: ArpConfig,
     /// Announce our address with a gratuitous ARP when the stack starts.
     pub gratuitous_arp: bool,
+    /// Answer ARP requests for our address (false when the kernel shares it and answers).
+    pub answer_arp: bool,
     pub secrets: Secrets,
 }
 
@@ -145,6 +147,7 @@ impl StackConfig {
             icmp_unreachable_rate: 100,
             arp: ArpConfig::default(),
             gratuitous_arp: true,
+            answer_arp: true,
             secrets,
         }
     }
@@ -183,6 +186,7 @@ pub struct Stack<A: App = NoApp> {
     unreachable_limit: TokenBucket,
     /// Addresses still to announce with a gratuitous ARP (from the last down).
     announce_pending: usize,
+    answer_arp: bool,
 }
 
 impl<A: App> Stack<A> {
@@ -231,6 +235,7 @@ impl<A: App> Stack<A> {
             arp: ArpCache::new(cfg.arp),
             nd: NeighborCache::new(NdpConfig::default()),
             unreachable_limit: TokenBucket::new(rate, rate.max(1)),
+            answer_arp: cfg.answer_arp,
         }
     }
 
@@ -329,7 +334,7 @@ impl<A: App> Stack<A> {
         if !self.arp.refresh(repr.source_ip, repr.source_hw, now) && for_us {
             self.arp.insert(repr.source_ip, repr.source_hw, now);
         }
-        if !for_us {
+        if !for_us || !self.answer_arp {
             return self.dropped(DropReason::NotForUs);
         }
         match repr.operation {

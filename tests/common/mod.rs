@@ -201,6 +201,7 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         poll: PollMode::Busy,
         queues: 1,
         shared_umem: false,
+        xdp_mode: None,
         cores: Vec::new(),
     }
 }

@@ -1,7 +1,7 @@
 """python3 -m harness COMMAND ... (with PYTHONPATH=tests): the harness for shell scripts.
 
     env                              the lab's names as shell assignments (for harness.sh)
-    lab up|down [--queues N] [--b-kernel | --no-b-kernel]
+    lab up|down [--queues N] [--b-kernel | --no-b-kernel] [--offloads off|default]
     ready PID[:START] --what NAME (--stdout FILE [--word ready] | --listen tcp:PORT|udp:PORT)
           [--stderr FILE] [--timeout SECS]
                                      waits until a process is ready; exit 1, with a sentence
@@ -45,6 +45,7 @@ def main(argv=None):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--b-kernel", dest="b_kernel", action="store_true", default=None)
     g.add_argument("--no-b-kernel", dest="b_kernel", action="store_false")
+    p.add_argument("--offloads", choices=("off", "default"))
 
     p = sub.add_parser("ready", help="wait until a process is ready")
     p.add_argument("pid")
@@ -125,7 +126,7 @@ def run(a):
     if a.cmd == "env":
         print(lab.shell_vars())
     elif a.cmd == "lab":
-        (lab.up(a.queues, a.b_kernel) if a.action == "up" else lab.down())
+        (lab.up(a.queues, a.b_kernel, a.offloads) if a.action == "up" else lab.down())
     elif a.cmd == "ready":
         pid, _ = proc.parse_ident(a.pid)
         if (a.listen is None) == (a.stdout is None):

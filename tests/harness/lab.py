@@ -36,10 +36,16 @@ def _in_range(net):
     return len(parts) >= 2 and parts[0] == "198" and parts[1] in ("18", "19")
 
 
-def lab_env(queues=None, b_kernel=None):
-    """The environment for lab.sh: the caller's, with LAB_QUEUES / LAB_B_KERNEL set when
-    given (None keeps what the environment already says)."""
+def lab_env(queues=None, b_kernel=None, offloads=None):
+    """The environment for lab.sh: the caller's, with LAB_QUEUES / LAB_B_KERNEL /
+    LAB_OFFLOADS set when given (None keeps what the environment already says).
+    offloads="default" keeps the kernel's default veth offloads; "off" (lab.sh's
+    default) turns TX checksum offload, TSO, GSO and GRO off."""
     env = dict(os.environ)
+    if offloads is not None:
+        if offloads not in ("off", "default"):
+            raise LabError(f"offloads must be 'off' or 'default', not {offloads!r}")
+        env["LAB_OFFLOADS"] = offloads
     if queues is not None:
         env["LAB_QUEUES"] = str(int(queues))
     if b_kernel is not None:
@@ -59,9 +65,9 @@ def _run(action, env):
                        f"{r.stdout.strip() or 'no output'}")
 
 
-def up(queues=None, b_kernel=None):
+def up(queues=None, b_kernel=None, offloads=None):
     """Builds the lab afresh (lab.sh up removes an old one first)."""
-    _run("up", lab_env(queues, b_kernel))
+    _run("up", lab_env(queues, b_kernel, offloads))
 
 
 def down():

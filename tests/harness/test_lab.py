@@ -35,6 +35,9 @@ class Lab(unittest.TestCase):
         env = lab.lab_env(queues=2, b_kernel=True)
         self.assertEqual((env["LAB_QUEUES"], env["LAB_B_KERNEL"]), ("2", "1"))
         self.assertEqual(lab.lab_env(b_kernel=False)["LAB_B_KERNEL"], "0")
+        self.assertEqual(lab.lab_env(offloads="default")["LAB_OFFLOADS"], "default")
+        with self.assertRaises(lab.LabError):
+            lab.lab_env(offloads="on")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@
 #     tags what the kernel sends from 198.18.5.1): a ping, UDP echo and a TCP connect
 #     from the kernel's own sockets.
 # On AF_PACKET the kernel strips either tag from the frame into PACKET_AUXDATA; AF_XDP on
-# veth sees an in-frame tag but not an offloaded one (see docs/drivers.md).
+# veth sees an in-frame tag but not an offloaded one (see docs/drivers.md). xstack's XDP
+# program passes in-frame tagged frames to the kernel, so on AF_XDP they count as
+# xdp.passed, not vlan_tagged.
 source "$(dirname "$0")/lib.sh"
 VSRC=198.18.5.1
 lab_up
@@ -66,11 +68,14 @@ log "  drops.vlan_tagged = $tagged"
     || die "$(summary icmp_echo_replies) pings on VLAN 5 answered"
 if [ "$DRIVER" = xdp ]; then
     # Known gap: on veth, XDP sees a frame whose tag the kernel holds outside it, with no
-    # sign of it short of the bpf_xdp_metadata_rx_vlan_tag kfunc, which libxdp's default
-    # program does not call. Only the in-frame tags can be checked here.
-    [ "$tagged" = "$inband" ] || die "drops.vlan_tagged $tagged, not the $inband tagged frames"
+    # sign of it short of the bpf_xdp_metadata_rx_vlan_tag kfunc, which xstack's XDP
+    # program does not call (yet). Only the in-frame tags can be checked here: the
+    # program leaves them to the kernel (they are another LAN's).
+    [ "$tagged" = 0 ] || die "drops.vlan_tagged $tagged: the XDP program should have passed the tagged frames to the kernel"
+    [ "$(summary xdp.passed)" -ge "$inband" ] \
+        || die "the XDP program passed $(summary xdp.passed) frames, fewer than the $inband tagged ones"
     log "  KNOWN GAP (AF_XDP): offloaded tags are invisible to the XDP program; $answered of 2 kinds answered"
-    pass "in-frame tags dropped as vlan_tagged ($tagged), none answered; offloaded tags: the known gap above"
+    pass "in-frame tags left to the kernel by the XDP program ($(summary xdp.passed) frames passed), none answered; offloaded tags: the known gap above"
     exit 0
 else
     [ "$answered" = 0 ] || die "answered the kernel's tagged packets: $(cat "$WORK/ping.out" "$WORK/sock.out")"

@@ -42,6 +42,13 @@ pub struct LoadReport {
     pub intervals: Vec<json::Interval>,
     /// Stopped by a signal before it was done.
     pub interrupted: bool,
+    /// AF_XDP: what xstack's XDP program did with each frame.
+    pub xdp: Option<crate::driver::XdpVerdicts>,
+    /// What the user was told to do about trouble met during the run (reported among
+    /// the limits).
+    pub advice: Vec<String>,
+    /// Set when the run stopped because the interface was deleted or went down.
+    pub link_lost: Option<String>,
 }
 
 /// The exit status of a run that completed, but not well: no request succeeded, or
@@ -66,7 +73,16 @@ impl LoadReport {
     /// signal that stopped it, if one did.
     pub fn outcome(&self, cfg: &LoadConfig, signal: Option<u8>) -> json::Outcome {
         let (ok, errors) = (self.total.requests, self.total.errors.total());
-        let (status, code, reason) = if let (true, Some(code)) = (self.interrupted, signal) {
+        let (status, code, reason) = if let Some(why) = &self.link_lost {
+            (
+                "link_lost",
+                1,
+                Some(format!(
+                    "{why} after {:.3} s of measuring; the figures cover that span",
+                    self.span.as_secs_f64()
+                )),
+            )
+        } else if let (true, Some(code)) = (self.interrupted, signal) {
             (
                 "interrupted",
                 code,
@@ -114,7 +130,7 @@ impl LoadReport {
 
     /// What held a figure back, one sentence each.
     pub fn limits(&self, cfg: &LoadConfig) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out = self.advice.clone();
         let waits = self.stack.tcp_connect_no_port;
         if cfg.transport == Transport::Tcp && waits > 0 {
             let n = if cfg.target.is_ipv4() {
@@ -202,6 +218,8 @@ impl LoadReport {
             drops_total: self.stack.drops_total(),
             drops: json::drops(&self.stack),
             limits: self.limits(cfg),
+            xdp: self.xdp.map(json::XdpCounters::of),
+            link_lost: self.link_lost.clone(),
             intervals: self.intervals.clone(),
         }
     }
@@ -457,6 +475,8 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         queues: n,
         cores: cfg.cores.clone(),
         shared_umem: cfg.shared_umem,
+        xdp_mode: cfg.xdp_mode,
+        claims: Vec::new(),
         pcap: cfg.pcap.clone(),
         poll: cfg.poll,
         // A flow belongs to the worker that owns its local port.
@@ -476,7 +496,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
     }
     let started_at = SystemTime::now();
     let whole = cfg.clone();
-    let crew = match cfg.transport {
+    let mut crew = match cfg.transport {
         Transport::Udp => launch(
             &spec,
             stop.clone(),
@@ -522,6 +542,8 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         }
         // Woken by an interval, or every 100 ms to move the bar.
         let _ = sel.ready_timeout(Duration::from_millis(100));
+        crew.advise();
+        crew.check_link();
         for (q, rx) in pending.iter_mut().zip(&intervals) {
             q.extend(rx.try_iter());
         }
@@ -563,7 +585,8 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
             phase = *ph;
         }
     }
-    let (stack, driver) = (joined.stack, joined.driver);
+    let (stack, driver, xdp, advice) = (joined.stack, joined.driver, joined.xdp, joined.advice);
+    let link_lost = joined.link_lost;
     // Intervals that arrived after the loop, the last partial one included.
     for (q, rx) in pending.iter_mut().zip(&intervals) {
         q.extend(rx.try_iter());
@@ -593,6 +616,9 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         started_at,
         intervals: series,
         interrupted: stop.load(Relaxed) && phase != Phase::Unreachable,
+        xdp,
+        advice,
+        link_lost,
     };
     if let Some(p) = &cfg.plot {
         output::write_plot(p, cfg, &report.total, report.open_loop)?;

@@ -432,6 +432,7 @@ mod tests {
             poll: PollMode::Busy,
             queues: 1,
             shared_umem: false,
+            xdp_mode: None,
             cores: Vec::new(),
         }
     }
