@@ -34,6 +34,9 @@ pass "tcp echo x8 over IPv6: $r"
 load6 --target "[2001:2::2]:7" --proto tcp --mode crr --connections 2 --requests 1000
 r=$(python3 "$KDIR/load_check.py" "$WORK/load.out") || die "$r"
 pass "tcp crr over IPv6: $r"
+load6 --target "[2001:2::2]:11111" --proto tcp --app sockperf --duration 2
+r=$(python3 "$KDIR/load_check.py" "$WORK/load.out") || die "$r"
+pass "tcp sockperf over IPv6: $r"
 sleep 0.5
 serve_stop
-expect_all_fin 4025
+expect_all_fin 4026
