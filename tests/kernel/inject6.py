@@ -2,7 +2,7 @@
 """Injects malformed IPv6 frames at a MAC address from an AF_PACKET socket: truncated
 headers, bad payload lengths, extension-header chains too long to walk and a chain that
 ends in a header naming itself, fragments, bad and zero UDP checksums, a bad ICMPv6
-checksum, neighbour solicitations with a hop limit other than 255 and with a zero-length
+checksum, a bad TCP checksum, neighbour solicitations with a hop limit other than 255 and with a zero-length
 option, then 300 random IPv6-typed frames. Prints how many crafted frames must be dropped
 and how many were sent in all, and the crafted counts by reason as JSON.
 Usage: inject6.py IFACE DST_MAC SRC_IP6 DST_IP6"""
@@ -69,7 +69,8 @@ crafted = {
     "fragment": [eth(ipv6(44, struct.pack("!BBHI", 17, 0, 8, 1) + udp(b"x")))],
     "bad_checksum": [eth(ipv6(17, udp(b"bad", good=False))),
                      eth(ipv6(17, udp(b"zero")[:6] + b"\0\0" + udp(b"zero")[8:])),
-                     eth(ipv6(58, upper(58, struct.pack("!BBHHH", 128, 0, 0, 1, 1), 2, good=False)))],
+                     eth(ipv6(58, upper(58, struct.pack("!BBHHH", 128, 0, 0, 1, 1), 2, good=False))),
+                     eth(ipv6(6, upper(6, struct.pack("!HHIIBBHHH", 40000, 7, 1, 0, 0x50, 0x02, 65535, 0, 0), 16, good=False)))],
     "ndp_hop_limit": [ns(hop=64)],
     "malformed": [ns(opt=b"\x01\x00" + b"\0" * 6)],
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Malformed IPv6 from an AF_PACKET socket in xs-a (tests/kernel/inject6.py): every
 # crafted frame counted under its reason — truncated, bad length, bad version, extension
-# chains too long and looping, fragments, bad and zero checksums, off-link and malformed
+# chains too long and looping, fragments, bad (UDP, ICMPv6, TCP) and zero UDP checksums, off-link and malformed
 # neighbour discovery — plus 300 random IPv6 frames; none crashes xstack, and it still
 # answers ping -6 and UDP over IPv6 afterwards.
 source "$(dirname "$0")/lib.sh"
