@@ -445,8 +445,8 @@ pub fn is_lab_address(ip: std::net::IpAddr) -> bool {
             lab.contains(a) || a.is_loopback()
         }
         std::net::IpAddr::V6(a) => {
-            let s = a.segments();
-            (s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0) || a.is_loopback()
+            let lab = core::net::Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0);
+            crate::config::same_prefix6(lab, a, 48) || a.is_loopback()
         }
     }
 }

@@ -92,17 +92,18 @@ impl<A: App> Stack<A> {
         tx: &mut dyn Transmit,
     ) -> Verdict {
         let body = &frame[ETH_HEADER + IPV6_HEADER..];
-        let kind = match Icmpv6Packet::new_checked(body) {
-            Ok(p) => p.msg_type(),
+        let packet = match Icmpv6Packet::new_checked(body) {
+            Ok(p) => p,
             Err(e) => return self.dropped(drop_reason(e)),
         };
-        if matches!(kind, msg_type::NEIGHBOR_SOLICIT | msg_type::NEIGHBOR_ADVERT) {
+        if matches!(
+            packet.msg_type(),
+            msg_type::NEIGHBOR_SOLICIT | msg_type::NEIGHBOR_ADVERT
+        ) {
             return self.handle_ndp(now, frame, r, tx);
         }
-        let repr = match Icmpv6Packet::new_checked(body)
-            .and_then(|p| Icmpv6Repr::parse(&p, r.src, r.dst).map(|x| (x, p)))
-        {
-            Ok((repr, _)) => repr,
+        let repr = match Icmpv6Repr::parse(&packet, r.src, r.dst) {
+            Ok(repr) => repr,
             Err(e) => return self.dropped(drop_reason(e)),
         };
         match repr {

@@ -39,7 +39,7 @@ use crate::wire::icmp::{self, msg_type, unreach_code, Icmpv4Packet};
 use crate::wire::sockperf::{SockperfHeader, FLAG_PONG_REQUEST};
 use crate::wire::{
     checksum, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame,
-    IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr, WireError,
+    IpProtocol, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, UdpPacket, UdpRepr, WireError,
 };
 use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -925,8 +925,9 @@ pub(crate) fn ip_header_len(ip: IpAddr) -> usize {
     }
 }
 
-/// Writes a bare IPv6 header (RFC 8200 §3: no extension headers, traffic class and flow
-/// label 0, hop limit 64) into the first 40 bytes of `buf`. Both addresses must be IPv6.
+/// Writes a bare IPv6 header (`wire::Ipv6Repr`: no extension headers, hop limit 64)
+/// into the first 40 bytes of `buf`, for callers that hold the addresses as `IpAddr`.
+/// Both must be IPv6.
 pub(crate) fn write_ipv6_header(
     buf: &mut [u8],
     src: IpAddr,
@@ -935,16 +936,11 @@ pub(crate) fn write_ipv6_header(
     payload_len: usize,
 ) {
     let v6 = |a: IpAddr| match a {
-        IpAddr::V6(a) => a.octets(),
-        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a,
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
     };
-    let h = &mut buf[..IPV6_HEADER];
-    h[..4].copy_from_slice(&[0x60, 0, 0, 0]);
-    h[4..6].copy_from_slice(&(payload_len as u16).to_be_bytes());
-    h[6] = next.into();
-    h[7] = TTL;
-    h[8..24].copy_from_slice(&v6(src));
-    h[24..40].copy_from_slice(&v6(dst));
+    Ipv6Repr::new(v6(src), v6(dst), next, payload_len)
+        .emit(&mut Ipv6Packet::new_unchecked(&mut buf[..IPV6_HEADER]));
 }
 
 /// Points the Ethernet header of a request back at its sender, from `mac`.
