@@ -3,7 +3,7 @@
 
 use crate::config::{
     AddrSet, AppProto, ConfigError, DriverChoice, IfaceAddr, LoadConfig, LoadMode, PollMode,
-    ServeConfig, Transport,
+    PortSet, ServeConfig, Transport,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -393,6 +393,26 @@ pub struct LoadArgs {
     /// Pin worker i (queue i) to the i-th core of this list, e.g. 0 or 0-1.
     #[arg(long, value_name = "LIST", value_parser = parse_cores)]
     pub cores: Option<CoreList>,
+    /// The source ports to open connections and send datagrams from, LO-HI within
+    /// 49152-65535 (default: all of it; with --shared, the part above the kernel's own
+    /// ephemeral range).
+    #[arg(long, value_name = "LO-HI", value_parser = parse_ports)]
+    pub ports: Option<PortSet>,
+    /// The --ip addresses are the kernel's too (configured on --iface): xstack's XDP
+    /// program takes only the replies to xstack's source ports (--ports) and leaves ARP
+    /// and every other port to the kernel; the target's MAC comes from the kernel's
+    /// neighbour table. Needs --driver xdp.
+    #[arg(long)]
+    pub shared: bool,
+}
+
+/// `--ports LO-HI`: a part of the ephemeral range 49152-65535.
+pub fn parse_ports(s: &str) -> Result<PortSet, String> {
+    let bad = || format!("'{s}' is not a port range LO-HI within 49152-65535, e.g. 61000-65535");
+    let (lo, hi) = s.split_once('-').ok_or_else(bad)?;
+    let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+    let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+    PortSet::range(lo, hi).ok_or_else(bad)
 }
 
 /// `--umem shared` is an AF_XDP thing.
@@ -661,12 +681,36 @@ impl LoadArgs {
                 addrs
             ));
         }
-        let most = 16384 * ours;
+        let ports = self.ports.unwrap_or(PortSet::ALL);
+        let most = ports.len() * ours;
         if self.connections == 0 || self.connections as usize > most {
+            let (lo, hi) = ports.bounds();
             return bad(format!(
-                "--connections must be between 1 and {most} (one per ephemeral port, \
-                 49152-65535, of each --ip address)"
+                "--connections must be between 1 and {most} (one per source port, \
+                 {lo}-{hi}, of each --ip address)"
             ));
+        }
+        if ports.len() < self.queues as usize {
+            return bad(format!(
+                "--ports holds {} ports, fewer than --queues {}: every worker needs some",
+                ports.len(),
+                self.queues
+            ));
+        }
+        if self.shared && self.driver == DriverArg::Packet {
+            return bad(
+                "--shared shares the address with the kernel by steering xstack's ports in \
+                 xstack's XDP program: it needs --driver xdp (AF_PACKET sees, and the kernel \
+                 answers, every frame)"
+                    .into(),
+            );
+        }
+        if self.shared && !addrs.ips6().is_empty() {
+            return bad(
+                "--shared takes IPv4 addresses only: an IPv6 address the kernel has too is \
+                 not shared (give xstack an IPv6 address of its own)"
+                    .into(),
+            );
         }
         if self.queues == 0 || self.queues > 64 {
             return bad("--queues must be between 1 and 64".into());
@@ -819,6 +863,11 @@ impl LoadArgs {
             shared_umem: self.umem == UmemArg::Shared,
             xdp_mode: self.xdp_mode.choice(),
             cores: self.cores.map(|c| c.0).unwrap_or_default(),
+            ports,
+            shared: self.shared.then(|| crate::config::SharedAddress {
+                pick_ports: self.ports.is_none(),
+                ..Default::default()
+            }),
         })
     }
 }
@@ -1311,6 +1360,91 @@ mod tests {
         assert_eq!(c.udp_echo, vec![7, 9]);
         assert_eq!(c.sockperf, Some(11111));
         assert!(c.json);
+    }
+
+    #[test]
+    fn source_ports_and_shared_mode_are_checked() {
+        let c = load(&[
+            "--target",
+            "198.18.0.2:7",
+            "--proto",
+            "tcp",
+            "--duration",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(c.ports, PortSet::ALL);
+        assert_eq!(c.shared, None);
+        let c = load(&[
+            "--target",
+            "198.18.0.2:7",
+            "--proto",
+            "tcp",
+            "--duration",
+            "1",
+            "--ports",
+            "61000-61009",
+            "--connections",
+            "10",
+        ])
+        .unwrap();
+        assert_eq!(c.ports.bounds(), (61000, 61009));
+        let e = load(&[
+            "--target",
+            "198.18.0.2:7",
+            "--proto",
+            "tcp",
+            "--duration",
+            "1",
+            "--ports",
+            "61000-61009",
+            "--connections",
+            "11",
+        ])
+        .unwrap_err();
+        assert!(
+            e.contains("between 1 and 10") && e.contains("61000-61009"),
+            "{e}"
+        );
+        for bad in ["1000-2000", "62000-61000", "61000", "a-b"] {
+            let e = load(&[
+                "--target",
+                "198.18.0.2:7",
+                "--duration",
+                "1",
+                "--ports",
+                bad,
+            ])
+            .unwrap_err();
+            assert!(e.contains("within 49152-65535"), "{bad}: {e}");
+        }
+        let c = load(&[
+            "--target",
+            "198.18.0.2:7",
+            "--proto",
+            "tcp",
+            "--duration",
+            "1",
+            "--shared",
+        ])
+        .unwrap();
+        assert!(
+            c.shared.unwrap().pick_ports,
+            "no --ports: chosen beside the kernel's"
+        );
+        let e = load(&[
+            "--target",
+            "198.18.0.2:7",
+            "--proto",
+            "tcp",
+            "--duration",
+            "1",
+            "--shared",
+            "--driver",
+            "packet",
+        ])
+        .unwrap_err();
+        assert!(e.contains("needs --driver xdp"), "{e}");
     }
 
     #[test]

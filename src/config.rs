@@ -637,6 +637,121 @@ pub struct LoadConfig {
     pub xdp_mode: Option<crate::driver::XdpMode>,
     /// Worker i runs pinned to `cores[i % len]`; empty: not pinned.
     pub cores: Vec<usize>,
+    /// The source ports of the whole run (`--ports`; all of 49152–65535 by default).
+    pub ports: PortSet,
+    /// `--shared`: the --ip addresses are the kernel's too (filled in at start).
+    pub shared: Option<SharedAddress>,
+}
+
+/// First ephemeral port (RFC 6335).
+pub const EPHEMERAL_FIRST: u16 = 49152;
+
+/// The ephemeral ports one load worker owns: `first, first + stride, …` up to `last`.
+/// The run as a whole may use part of the range only (`--ports`, and beside the kernel's
+/// own ephemeral ports in shared-address mode); workers still share it out by
+/// `(port - 49152) % workers`, so that the owner of a port is known without a lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortSet {
+    first: u16,
+    last: u16,
+    stride: u16,
+}
+
+impl PortSet {
+    /// All of 49152–65535 (one worker).
+    pub const ALL: PortSet = PortSet {
+        first: EPHEMERAL_FIRST,
+        last: u16::MAX,
+        stride: 1,
+    };
+
+    /// The ports `lo..=hi` of the ephemeral range, or None if that is not a part of it.
+    pub fn range(lo: u16, hi: u16) -> Option<PortSet> {
+        (EPHEMERAL_FIRST <= lo && lo <= hi).then_some(PortSet {
+            first: lo,
+            last: hi,
+            stride: 1,
+        })
+    }
+
+    /// The ports of worker `me` of `workers` when all of 49152–65535 is shared out by
+    /// `(port - 49152) % workers`.
+    pub fn of_worker(me: usize, workers: usize) -> PortSet {
+        PortSet::ALL.share(me, workers)
+    }
+
+    /// Worker `me`'s share of this (whole-run) set: its ports `p` with
+    /// `(p - 49152) % workers == me`. It may be empty when the set is smaller than the
+    /// number of workers.
+    pub fn share(self, me: usize, workers: usize) -> PortSet {
+        assert!(me < workers && workers <= 64, "worker {me} of {workers}");
+        debug_assert_eq!(self.stride, 1, "a share of a share");
+        let w = workers as u32;
+        let off = (u32::from(self.first) - u32::from(EPHEMERAL_FIRST)) % w;
+        let skip = (me as u32 + w - off) % w;
+        let stride = workers as u16;
+        match u16::try_from(u32::from(self.first) + skip) {
+            Ok(first) if first <= self.last => PortSet {
+                first,
+                last: self.last,
+                stride,
+            },
+            // Fewer ports than workers: this one has none.
+            _ => PortSet {
+                first: u16::MAX,
+                last: u16::MAX - 1,
+                stride,
+            },
+        }
+    }
+
+    /// The first and last port of the set (`--ports`, as given).
+    pub fn bounds(&self) -> (u16, u16) {
+        (self.first, self.last)
+    }
+
+    /// How many ports the set holds.
+    pub fn len(&self) -> usize {
+        if self.first > self.last {
+            return 0;
+        }
+        usize::from(self.last - self.first) / usize::from(self.stride) + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `port` is one of the set's.
+    pub fn contains(&self, port: u16) -> bool {
+        self.index(port).is_some()
+    }
+
+    /// The `i`th port. `i` must be below `len()`.
+    pub fn port(&self, i: usize) -> u16 {
+        debug_assert!(i < self.len());
+        self.first + (i as u16) * self.stride
+    }
+
+    /// The index of `port`, if the set holds it.
+    pub fn index(&self, port: u16) -> Option<usize> {
+        if port > self.last {
+            return None;
+        }
+        let off = port.checked_sub(self.first)?;
+        (off % self.stride == 0).then(|| usize::from(off / self.stride))
+    }
+}
+
+/// What a load run on addresses the kernel shares needs from the kernel: set at start
+/// from its neighbour table, before the workers run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SharedAddress {
+    /// No --ports was given: take the part of 49152–65535 above the kernel's own
+    /// ephemeral range.
+    pub pick_ports: bool,
+    /// The on-link peers' MACs, as the kernel knows them (its ARP stays the kernel's).
+    pub neighbours: Vec<(core::net::Ipv4Addr, [u8; 6])>,
 }
 
 impl LoadConfig {
@@ -693,6 +808,39 @@ pub struct ServeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_range_is_shared_out_by_the_whole_range_rule() {
+        assert_eq!(PortSet::range(61000, 65535).unwrap().len(), 4536);
+        assert_eq!(
+            PortSet::range(1024, 2000),
+            None,
+            "below the ephemeral range"
+        );
+        assert_eq!(PortSet::range(60000, 59999), None);
+        let whole = PortSet::range(61000, 65535).unwrap();
+        for workers in [1, 2, 3, 7] {
+            let shares: Vec<PortSet> = (0..workers).map(|w| whole.share(w, workers)).collect();
+            assert_eq!(shares.iter().map(PortSet::len).sum::<usize>(), 4536);
+            for (w, s) in shares.iter().enumerate() {
+                for i in 0..s.len() {
+                    let p = s.port(i);
+                    assert!((61000..=65535).contains(&p));
+                    // The owner by port, as steering computes it.
+                    assert_eq!(usize::from(p - EPHEMERAL_FIRST) % workers, w);
+                }
+                assert!(!s.contains(60999), "below the range");
+            }
+        }
+        // Fewer ports than workers: some shares are empty, none is out of range.
+        let two = PortSet::range(65534, 65535).unwrap();
+        let shares: Vec<usize> = (0..3).map(|w| two.share(w, 3).len()).collect();
+        assert_eq!(shares.iter().sum::<usize>(), 2);
+        assert!(
+            two.share(0, 3).is_empty() || two.share(1, 3).is_empty() || two.share(2, 3).is_empty()
+        );
+        assert_eq!(PortSet::ALL.share(1, 2), PortSet::of_worker(1, 2));
+    }
 
     #[test]
     fn start_at_takes_rfc3339_or_unix_seconds_within_a_day() {

@@ -51,7 +51,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(if summary.link_lost.is_some() { 1 } else { 0 })
         }
         Command::Load(args) => {
-            let cfg = args.into_config()?;
+            let mut cfg = args.into_config()?;
+            xstack::app::load::shared::prepare(&mut cfg)?;
             let signals = Signals::install()?;
             let report = xstack::app::load::run(&cfg, signals.stop.clone())?;
             let outcome = report.outcome(&cfg, signals.exit_code());

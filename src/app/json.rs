@@ -177,6 +177,11 @@ pub struct LoadSettings {
     pub pcap: Option<String>,
     /// `--start-at`, RFC 3339 UTC.
     pub start_at: Option<String>,
+    /// The source ports, LO-HI (`--ports`, or the part left beside the kernel's own
+    /// ephemeral ports with `--shared`).
+    pub ports: String,
+    /// `--shared`: the addresses are the kernel's too; xstack took only its source ports.
+    pub shared: bool,
 }
 
 /// `xstack load --json`.
@@ -266,6 +271,9 @@ pub struct ServeSettings {
     pub syn_backlog: usize,
     pub trace: bool,
     pub pcap: Option<String>,
+    /// `--claim`: the ports of an address shared with the kernel, as `udp:7`, `tcp:7`
+    /// (empty: xstack owns its addresses).
+    pub claim: Vec<String>,
 }
 
 /// Time per busy batch, with how many batches and frames.
@@ -432,6 +440,11 @@ impl LoadSettings {
             plot: path(&cfg.plot),
             pcap: path(&cfg.pcap),
             start_at: cfg.start_at.map(rfc3339),
+            ports: {
+                let (lo, hi) = cfg.ports.bounds();
+                format!("{lo}-{hi}")
+            },
+            shared: cfg.shared.is_some(),
         }
     }
 }
@@ -453,6 +466,14 @@ impl ServeSettings {
             syn_backlog: cfg.syn_backlog,
             trace: cfg.trace,
             pcap: path(&cfg.pcap),
+            claim: cfg
+                .claims
+                .iter()
+                .map(|&(proto, port)| match proto {
+                    crate::driver::open::ClaimProto::Tcp => format!("tcp:{port}"),
+                    crate::driver::open::ClaimProto::Udp => format!("udp:{port}"),
+                })
+                .collect(),
         }
     }
 }

@@ -106,6 +106,11 @@ impl OpenOptions {
         Ok(o)
     }
 
+    /// Why AF_XDP cannot be used on this run, when `auto` is to fall back to AF_PACKET.
+    pub fn xdp_unavailable(&self) -> Option<&str> {
+        self.xdp_unavailable.as_deref()
+    }
+
     /// The counters of the run's XDP program, if it has one.
     pub fn xdp_verdicts(&self) -> Option<XdpVerdicts> {
         #[cfg(feature = "xdp")]

@@ -83,6 +83,13 @@ impl ArpCache {
 
     /// Records that `ip` is at `mac` (from an ARP packet that names it).
     pub fn insert(&mut self, ip: Ipv4Addr, mac: EthernetAddress, now: Instant) {
+        if self
+            .entries
+            .get(&ip)
+            .is_some_and(|e| e.expires == Instant::NEVER)
+        {
+            return;
+        }
         if !self.entries.contains_key(&ip) && self.entries.len() >= self.cfg.capacity {
             self.evict(now);
         }
@@ -97,9 +104,24 @@ impl ArpCache {
         self.failed.retain(|&f| f != ip);
     }
 
+    /// Records, for good, that `ip` is at `mac`: an entry that never expires and that
+    /// ARP packets do not change (a neighbour the kernel resolved for us).
+    pub fn insert_static(&mut self, ip: Ipv4Addr, mac: EthernetAddress) {
+        self.entries.insert(
+            ip,
+            Entry {
+                mac,
+                expires: Instant::NEVER,
+            },
+        );
+        self.pending.remove(&ip);
+        self.failed.retain(|&f| f != ip);
+    }
+
     /// RFC 826: a packet from `ip` updates an entry that exists, and creates none.
     pub fn refresh(&mut self, ip: Ipv4Addr, mac: EthernetAddress, now: Instant) -> bool {
         match self.entries.get_mut(&ip) {
+            Some(e) if e.expires == Instant::NEVER => true,
             Some(e) => {
                 e.mac = mac;
                 e.expires = now + self.cfg.lifetime;
@@ -180,6 +202,19 @@ mod tests {
         c.insert(IP, MAC, t(0));
         assert_eq!(c.lookup(IP, t(59_999)), Some(MAC));
         assert_eq!(c.lookup(IP, t(60_000)), None);
+    }
+
+    #[test]
+    fn a_static_entry_never_expires_and_arp_does_not_change_it() {
+        let mut c = ArpCache::new(ArpConfig::default());
+        c.insert_static(IP, MAC);
+        let far = t(0) + Duration::from_secs(86_400 * 365);
+        assert_eq!(c.lookup(IP, far), Some(MAC));
+        let other = EthernetAddress([2, 0, 0, 0, 0, 7]);
+        assert!(c.refresh(IP, other, t(1)));
+        c.insert(IP, other, t(1));
+        assert_eq!(c.lookup(IP, far), Some(MAC), "the kernel's word stands");
+        assert_eq!(c.resolve(IP, far), Resolution::Known(MAC));
     }
 
     #[test]

@@ -182,18 +182,29 @@ where
 {
     let info = driver::iface::lookup(&spec.iface)?;
     let shared = !spec.claims.is_empty();
+    // What the user says to share an address: serve claims ports, load its source ports.
+    let (flag, share_how) = match spec.role {
+        "load" => ("--shared", "--shared"),
+        _ => ("--claim", "--claim PROTO:PORT,..."),
+    };
     if shared && spec.driver == DriverChoice::Packet {
         bail!(
-            "--claim shares an address with the kernel by steering the claimed ports in \
+            "{flag} shares an address with the kernel by steering xstack's ports in \
              xstack's XDP program: it needs --driver xdp (AF_PACKET sees, and the kernel \
              answers, every frame)"
+        );
+    }
+    if shared && !spec.addrs.ips6().is_empty() {
+        bail!(
+            "{flag} shares IPv4 addresses only: give xstack an IPv6 address of its own, \
+             in a run of its own"
         );
     }
     let missing = spec.addrs.ips().iter().find(|ip| !info.ipv4.contains(ip));
     if let (true, Some(ip)) = (shared, missing) {
         bail!(
-            "--claim shares {ip} with the kernel, but it is not configured on {}: add it \
-             (ip addr add {ip}/{} dev {}), or drop --claim to let xstack own it",
+            "{flag} shares {ip} with the kernel, but it is not configured on {}: add it \
+             (ip addr add {ip}/{} dev {}), or drop {flag} to let xstack own it",
             spec.iface,
             spec.addrs.prefix(),
             spec.iface
@@ -204,7 +215,7 @@ where
         bail!(
             "{ip} is configured on the kernel's interface {}: the kernel would answer for it \
              too. Remove it (ip addr del {ip}/{} dev {}) and let xstack own it, or share it \
-             with --claim PROTO:PORT,...",
+             with {share_how}",
             spec.iface,
             spec.addrs.prefix(),
             spec.iface
@@ -244,6 +255,9 @@ where
         spec.xdp_mode,
         &filter,
     )?;
+    if let (true, Some(why)) = (shared, open.xdp_unavailable()) {
+        bail!("{flag} needs xstack's XDP program, and AF_XDP cannot be used here: {why}");
+    }
     let kept = open.clone();
     let mesh = match n {
         1 => None,

@@ -5,6 +5,7 @@
 //!
 //! This module holds the one place that reads the OS clock ([`Clock`]).
 
+pub mod host;
 pub mod launch;
 pub mod steer;
 

@@ -127,6 +127,9 @@ pub struct StackConfig {
     pub gratuitous_arp: bool,
     /// Answer ARP requests for our address (false when the kernel shares it and answers).
     pub answer_arp: bool,
+    /// Neighbours known from the start, for good: on an address the kernel shares, its
+    /// ARP replies go to the kernel, so the peers' MACs come from the kernel's table.
+    pub neighbours: Vec<(Ipv4Addr, [u8; 6])>,
     pub secrets: Secrets,
 }
 
@@ -148,6 +151,7 @@ impl StackConfig {
             arp: ArpConfig::default(),
             gratuitous_arp: true,
             answer_arp: true,
+            neighbours: Vec::new(),
             secrets,
         }
     }
@@ -220,6 +224,10 @@ impl<A: App> Stack<A> {
             counters.clone(),
         );
         tcp.set_syn_backlog(cfg.syn_backlog);
+        let mut arp = ArpCache::new(cfg.arp);
+        for &(ip, mac) in &cfg.neighbours {
+            arp.insert_static(ip, EthernetAddress(mac));
+        }
         Stack {
             tcp,
             app,
@@ -232,7 +240,7 @@ impl<A: App> Stack<A> {
             mac,
             counters,
             udp,
-            arp: ArpCache::new(cfg.arp),
+            arp,
             nd: NeighborCache::new(NdpConfig::default()),
             unreachable_limit: TokenBucket::new(rate, rate.max(1)),
             answer_arp: cfg.answer_arp,

@@ -203,6 +203,8 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         shared_umem: false,
         xdp_mode: None,
         cores: Vec::new(),
+        ports: xstack::config::PortSet::ALL,
+        shared: None,
     }
 }
 

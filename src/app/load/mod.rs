@@ -9,6 +9,7 @@ pub mod live;
 pub mod output;
 pub mod raw;
 pub mod schedule;
+pub mod shared;
 pub mod tcp;
 
 use super::json;
@@ -18,7 +19,6 @@ use crate::metrics::StackSnapshot;
 use crate::proto::tcp::TcpConfig;
 use crate::runtime::launch::{launch, LaunchSpec, WorkerEnv};
 use crate::runtime::steer::SteerRule;
-use crate::stack::tcp::ports::PortSet;
 use crate::stack::{App, Stack, StackConfig};
 use crate::time::Instant;
 use anyhow::bail;
@@ -139,7 +139,7 @@ impl LoadReport {
                 cfg.addrs.ips6().len()
             };
             let per_s =
-                PortSet::ALL.len() as f64 / crate::stack::tcp::TIME_WAIT_REUSE_AFTER.as_secs_f64();
+                cfg.ports.len() as f64 / crate::stack::tcp::TIME_WAIT_REUSE_AFTER.as_secs_f64();
             out.push(format!(
                 "the connection rate was held back by the ephemeral ports of {}: {} ports \
                  per address, each held in TIME_WAIT for at least {} s before reuse, so \
@@ -152,7 +152,7 @@ impl LoadReport {
                 } else {
                     format!("{n} source addresses")
                 },
-                PortSet::ALL.len(),
+                cfg.ports.len(),
                 crate::stack::tcp::TIME_WAIT_REUSE_AFTER.as_secs(),
                 per_s * n as f64
             ));
@@ -404,18 +404,24 @@ load_app!(TcpLoad);
 /// The stack one load worker runs: the generator's address on the worker's device,
 /// opening connections and sending datagrams from the ephemeral ports it owns.
 pub fn load_stack<A: App>(cfg: &LoadConfig, env: &WorkerEnv, tcp: TcpConfig, app: A) -> Stack<A> {
+    let ports = cfg.ports.share(env.queue as usize, env.workers as usize);
     Stack::new(
         StackConfig {
             mtu: env.info.mtu,
             tcp,
             // Room for every port of the share of every address in TIME_WAIT, and more.
-            tcp_capacity: PortSet::of_worker(env.queue as usize, env.workers as usize).len()
-                * cfg.addrs.count()
-                + 1024,
-            ports: PortSet::of_worker(env.queue as usize, env.workers as usize),
+            tcp_capacity: ports.len() * cfg.addrs.count() + 1024,
+            ports,
             icmp_unreachable_rate: 10,
-            // One announcement is enough for the link.
-            gratuitous_arp: env.queue == 0,
+            // One announcement is enough for the link; none for an address the kernel
+            // shares, whose ARP is the kernel's.
+            gratuitous_arp: env.queue == 0 && cfg.shared.is_none(),
+            answer_arp: cfg.shared.is_none(),
+            neighbours: cfg
+                .shared
+                .as_ref()
+                .map(|s| s.neighbours.clone())
+                .unwrap_or_default(),
             ..StackConfig::new(cfg.addrs.clone(), env.info.mac, env.secrets)
         },
         env.counters.clone(),
@@ -476,7 +482,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         cores: cfg.cores.clone(),
         shared_umem: cfg.shared_umem,
         xdp_mode: cfg.xdp_mode,
-        claims: Vec::new(),
+        claims: shared::claims(cfg),
         pcap: cfg.pcap.clone(),
         poll: cfg.poll,
         // A flow belongs to the worker that owns its local port.
@@ -502,7 +508,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
             stop.clone(),
             move |env| {
                 let share = whole.share(env.queue);
-                let ports = PortSet::of_worker(env.queue as usize, env.workers as usize);
+                let ports = whole.ports.share(env.queue as usize, env.workers as usize);
                 let app = UdpLoad::new(&share, env.clock.now())
                     .with_ports(ports)
                     .with_reporter(senders[env.queue as usize].clone(), share.interval);

@@ -434,6 +434,8 @@ mod tests {
             shared_umem: false,
             xdp_mode: None,
             cores: Vec::new(),
+            ports: crate::config::PortSet::ALL,
+            shared: None,
         }
     }
 

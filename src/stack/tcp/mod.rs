@@ -356,7 +356,9 @@ impl<C> TcpEndpoint<C> {
             } else {
                 a + 1
             };
-            let port = self.ports[a].next_candidate();
+            let Some(port) = self.ports[a].next_candidate() else {
+                break;
+            };
             let key = FlowKey {
                 local_ip: self.addrs[a],
                 local_port: port,

@@ -6,53 +6,7 @@
 //! Invariants: a port is held by at most one connection of this endpoint at a time; the
 //! holder array is allocated once, so choosing a port never allocates.
 
-/// First ephemeral port (RFC 6335).
-pub const EPHEMERAL_FIRST: u16 = 49152;
-
-/// The ephemeral ports one load worker owns: `first, first + stride, …` up to 65535.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PortSet {
-    first: u16,
-    stride: u16,
-}
-
-impl PortSet {
-    /// All of 49152–65535 (one worker).
-    pub const ALL: PortSet = PortSet {
-        first: EPHEMERAL_FIRST,
-        stride: 1,
-    };
-
-    /// The ports of worker `me` of `workers` when ports are shared out by `(port - 49152) % workers`.
-    pub fn of_worker(me: usize, workers: usize) -> PortSet {
-        assert!(me < workers && workers <= 64, "worker {me} of {workers}");
-        PortSet {
-            first: EPHEMERAL_FIRST + me as u16,
-            stride: workers as u16,
-        }
-    }
-
-    /// How many ports the set holds.
-    pub fn len(&self) -> usize {
-        usize::from(u16::MAX - self.first) / usize::from(self.stride) + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
-    /// The `i`th port. `i` must be below `len()`.
-    pub fn port(&self, i: usize) -> u16 {
-        debug_assert!(i < self.len());
-        self.first + (i as u16) * self.stride
-    }
-
-    /// The index of `port`, if the set holds it.
-    pub fn index(&self, port: u16) -> Option<usize> {
-        let off = port.checked_sub(self.first)?;
-        (off % self.stride == 0).then(|| usize::from(off / self.stride))
-    }
-}
+pub use crate::config::{PortSet, EPHEMERAL_FIRST};
 
 const FREE: u32 = u32::MAX;
 
@@ -82,16 +36,20 @@ impl EphemeralPorts {
     }
 
     pub fn is_empty(&self) -> bool {
-        false
+        self.set.is_empty()
     }
 
     /// The next port to try for a new connection. Successive calls go round the share,
     /// starting after the last port handed out, so that a freed port rests as long as
     /// possible before it is reused.
-    pub fn next_candidate(&mut self) -> u16 {
+    /// An empty share has none: the caller checks `is_empty` first.
+    pub fn next_candidate(&mut self) -> Option<u16> {
+        if self.set.is_empty() {
+            return None;
+        }
         let port = self.set.port(self.next);
         self.next = (self.next + 1) % self.set.len();
-        port
+        Some(port)
     }
 
     /// The slot of the connection that holds `port`, if any.
@@ -124,10 +82,10 @@ mod tests {
     #[test]
     fn candidates_rotate_through_the_share_once_each() {
         let mut p = EphemeralPorts::new(PortSet::of_worker(1, 2));
-        let first: Vec<u16> = (0..3).map(|_| p.next_candidate()).collect();
+        let first: Vec<u16> = (0..3).map(|_| p.next_candidate().unwrap()).collect();
         assert_eq!(first, vec![49153, 49155, 49157]);
         assert_eq!(p.len(), 8192);
-        let all: Vec<u16> = (0..p.len()).map(|_| p.next_candidate()).collect();
+        let all: Vec<u16> = (0..p.len()).map(|_| p.next_candidate().unwrap()).collect();
         assert_eq!(
             all[0], 49159,
             "the search goes on after the last port handed out"
