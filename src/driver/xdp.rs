@@ -134,6 +134,9 @@ pub struct XdpTx {
     /// Frames to put on the TX ring at the next flush.
     pending: Vec<FrameDesc>,
     tx_frames: u64,
+    /// Frames the completion ring has handed back: `tx_frames - tx_completed` are on the
+    /// TX ring or still being sent.
+    tx_completed: u64,
     tx_no_buffer: u64,
 }
 
@@ -336,6 +339,7 @@ impl XdpDevice {
                 free,
                 pending: Vec::with_capacity(RING as usize),
                 tx_frames: 0,
+                tx_completed: 0,
                 tx_no_buffer: 0,
             },
             umem,
@@ -357,6 +361,7 @@ impl XdpDevice {
         // finished sending; they go to the free pool only.
         let done = unsafe { self.cq.consume(&mut self.scratch) };
         self.tx.free.extend_from_slice(&self.scratch[..done]);
+        self.tx.tx_completed += done as u64;
         // Keep a quarter of the frames back for transmission.
         let reserve = (FRAMES / 4) as usize;
         let spare = self.tx.free.len().saturating_sub(reserve);
@@ -419,22 +424,28 @@ impl Device for XdpDevice {
     }
 
     fn flush(&mut self) -> Result<(), DriverError> {
+        let mut put = 0;
         if !self.tx.pending.is_empty() {
             let room = self.tx.txq.nb_free(self.tx.pending.len() as u32) as usize;
             let n = room.min(self.tx.pending.len());
             // SAFETY: pending frames belong to this UMEM and are in no ring.
-            let put = unsafe { self.tx.txq.produce(&self.tx.pending[..n]) };
+            put = unsafe { self.tx.txq.produce(&self.tx.pending[..n]) };
             self.tx.pending.drain(..put);
             self.tx.tx_frames += put as u64;
-            if self.tx.txq.needs_wakeup() {
-                if let Err(e) = self.tx.txq.wakeup() {
-                    // A full device queue is transient; anything else is not.
-                    if !matches!(
-                        e.raw_os_error(),
-                        Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS)
-                    ) {
-                        return Err(DriverError::os("AF_XDP TX kick", &self.info.name, e));
-                    }
+        }
+        // One kick sends a bounded batch (32 descriptors in copy mode, as on veth): the
+        // rest wait on the TX ring for the next kick. So kick again while frames are not
+        // back from the kernel, or a burst's tail would wait for the next frame sent —
+        // 200 ms later, a retransmission, when every connection waits for an answer.
+        let unsent = put > 0 || self.tx.tx_frames > self.tx.tx_completed;
+        if unsent && self.tx.txq.needs_wakeup() {
+            if let Err(e) = self.tx.txq.wakeup() {
+                // A full device queue is transient; anything else is not.
+                if !matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS)
+                ) {
+                    return Err(DriverError::os("AF_XDP TX kick", &self.info.name, e));
                 }
             }
         }

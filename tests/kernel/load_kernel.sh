@@ -16,6 +16,13 @@ pass "udp open loop 5000/s vs kernel echo: $(python3 "$KDIR/load_check.py" "$WOR
 "$BIN" plot "$WORK/x.hlog" -o "$WORK/x.svg" 2>/dev/null || die "xstack plot could not read the log"
 load --target "$B:11111" --proto udp --app sockperf --duration 2
 pass "udp pingpong vs sockperf server: $(python3 "$KDIR/load_check.py" "$WORK/load.out")"
+# One request on each of 200 flows: all 200 leave in one flush, more than one AF_XDP kick
+# sends (32 descriptors on veth). With no later frame to send, the rest of the burst
+# must still go out, not wait on the TX ring until the requests time out.
+xstack_load --interval 1 --target "$B:7" --proto udp --connections 200 --requests 200 --timeout-ms 2000
+[ "$(load_json requests)" = 200 ] && [ "$(load_json errors)" = 0 ] \
+    || die "a burst of 200 requests: $(load_json requests) answered, $(load_json errors_by_kind)"
+pass "a burst of 200 requests in one flush: all 200 answered"
 # Nothing succeeds against a closed port: the run completes, says why, and exits 3.
 xstack_load_status 3 --interval 1 --target "$B:9" --proto udp --requests 5 --timeout-ms 200
 [ "$(load_json outcome.status)" = no_success ] || die "outcome $(load_json outcome)"
