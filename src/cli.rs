@@ -289,7 +289,7 @@ pub struct LoadArgs {
     pub proto: Option<ProtoArg>,
     #[arg(long, value_enum, default_value_t = AppArg::Echo)]
     pub app: AppArg,
-    /// --app http: the URL to request, http://IP[:PORT]/PATH (an address: there is no
+    /// --app http: the URL to request, http://IP[:PORT]/PATH or http://[IPV6][:PORT]/PATH (an address: there is no
     /// resolver; give a name with --header 'Host: NAME').
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
@@ -528,7 +528,7 @@ impl LoadArgs {
     ) -> Result<
         (
             Option<crate::config::Exchange>,
-            Option<std::net::SocketAddrV4>,
+            Option<std::net::SocketAddr>,
         ),
         ConfigError,
     > {
@@ -630,7 +630,7 @@ impl LoadArgs {
         }
         let (exchange, url_target) = self.exchange()?;
         let target: std::net::SocketAddr = match (&self.target, url_target) {
-            (None, Some(t)) => t.into(),
+            (None, Some(t)) => t,
             (Some(t), Some(u)) => {
                 return bad(format!(
                     "--target {t} and --url both name the server: --url {u} is enough"

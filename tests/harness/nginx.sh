@@ -1,8 +1,9 @@
 # tests/harness/nginx.sh: Debian's nginx as a kernel HTTP server in the lab, for the
 # kernel-tier tests and bench/http.sh. Source it after harness.sh.
 #
-#   nginx_prepare DIR ADDR PORT BYTES
-#       writes DIR/nginx.conf serving DIR/www/ on ADDR:PORT, with a static file
+#   nginx_prepare DIR ADDR PORT BYTES [ADDR6]
+#       writes DIR/nginx.conf serving DIR/www/ on ADDR:PORT (and [ADDR6]:PORT if
+#       given), with a static file
 #       /file.bin of BYTES bytes; access_log off, one worker, pid and logs in DIR. On
 #       PORT it never closes a keep-alive connection first (keepalive_requests 10^9); on
 #       PORT+1 it closes each after 100 requests (Connection: close), as nginx does by
@@ -18,7 +19,8 @@
 # nginx runs as root (user root) so that its worker can read the temp directory.
 
 nginx_prepare() {
-    local dir=$1 addr=$2 port=$3 bytes=$4
+    local dir=$1 addr=$2 port=$3 bytes=$4 addr6=${5:-} listen6=""
+    [ -n "$addr6" ] && listen6="listen [$addr6]:$port backlog=4096;"
     command -v nginx >/dev/null || { echo "nginx.sh: nginx is not installed: run scripts/setup.sh" >&2; return 1; }
     mkdir -p "$dir/www" "$dir/tmp"
     head -c "$bytes" /dev/urandom >"$dir/www/file.bin"
@@ -42,6 +44,7 @@ http {
     default_type application/octet-stream;
     server {
         listen $addr:$port backlog=4096;
+        $listen6
         keepalive_requests 1000000000;
         root $dir/www;
         location / { }

@@ -2,8 +2,8 @@
 # xstack load --app http in xs-a (owning 198.18.0.10 on xsa0) against Debian's nginx,
 # run by the kernel in xs-b on 198.18.0.2:80 with access_log off, serving a 4096-byte
 # static file: closed loop over 16 keep-alive connections, open loop at a fixed rate,
-# pipelining 4 deep, and crr. Each run: no error, every response 200, body bytes = file
-# size x responses. Last, against nginx's second port, which closes every keep-alive
+# pipelining 4 deep, crr, and over IPv6 (http://[2001:2::2]/...). Each run: no error,
+# every response 200, body bytes = file size x responses. Last, against nginx's second port, which closes every keep-alive
 # connection after 100 requests (Connection: close): the closes are counted, the clients
 # reconnect and send again the pipelined requests the close cut off, without error.
 LAB_B_KERNEL=1
@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/harness/nginx.sh"
 lab_up
 SIZE=4096
-nginx_prepare "$WORK/nginx" "$B" 80 "$SIZE" || die "could not write the nginx configuration"
+nginx_prepare "$WORK/nginx" "$B" 80 "$SIZE" 2001:2::2 || die "could not write the nginx configuration"
 nginx_start NGINX_PID "$WORK/nginx" \
     || die "nginx did not start: $(tail -3 "$WORK/nginx/nginx.err" "$WORK/nginx/error.log" 2>/dev/null)"
 URL="http://$B/file.bin"
@@ -36,6 +36,10 @@ pass "http crr vs nginx: $r, $(load_json connections_per_s) connections/s"
 load --method HEAD --connections 2 --requests 200
 r=$(python3 "$KDIR/http_check.py" "$WORK/load.out" --body 0) || die "HEAD: $r"
 pass "HEAD requests have no body: $r"
+# Over IPv6, the URL's address in brackets (the Host field as written).
+hload --interval 1 --app http --ip 2001:2::10/64 --url "http://[2001:2::2]/file.bin" --connections 4 --duration 2
+r=$(check) || die "IPv6: $r"
+pass "http over IPv6, http://[2001:2::2]/file.bin x4 vs nginx: $r"
 URL="http://$B:81/file.bin"
 load --connections 4 --pipeline 4 --duration 2
 r=$(check --closes) || die "$r"

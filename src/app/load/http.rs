@@ -16,7 +16,7 @@
 //! followed); a head larger than [`MAX_HEAD`] is malformed, so a connection's receive
 //! buffer ([`RX_BUFFER`]) never fills without progress.
 
-use core::net::SocketAddrV4;
+use core::net::{IpAddr, SocketAddr, SocketAddrV4};
 
 /// The largest response head accepted (status line and header fields).
 pub const MAX_HEAD: usize = 12 << 10;
@@ -294,14 +294,16 @@ impl HttpParser {
 /// What `--url` names: the server's address, and the Host and path of the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
-    pub target: SocketAddrV4,
-    /// The authority as written (`198.18.0.2` or `198.18.0.2:8080`): the Host field.
+    pub target: SocketAddr,
+    /// The authority as written (`198.18.0.2`, `198.18.0.2:8080`, `[2001:2::2]:8080`):
+    /// the Host field.
     pub authority: String,
     /// The path and query, `/` if none.
     pub path: String,
 }
 
-/// Parses `http://HOST[:PORT]/PATH`, where HOST is an IPv4 address.
+/// Parses `http://HOST[:PORT]/PATH`, where HOST is an IPv4 address or an IPv6 address in
+/// brackets (RFC 3986 §3.2.2).
 pub fn parse_url(s: &str) -> Result<Url, String> {
     let rest = match s.split_once("://") {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
@@ -327,10 +329,35 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
             "--url {s}: user information in the URL is not supported"
         ));
     }
-    if authority.starts_with('[') {
-        return Err(format!(
-            "--url {s}: xstack load reaches IPv4 servers only; give an IPv4 address"
-        ));
+    // An IPv6 literal in brackets, then an optional :PORT.
+    let (host, after) = match authority.strip_prefix('[') {
+        Some(inner) => {
+            let (h, rest) = inner
+                .split_once(']')
+                .ok_or_else(|| format!("--url {s}: '[' without its ']'"))?;
+            let ip: core::net::Ipv6Addr = h
+                .parse()
+                .map_err(|_| format!("--url {s}: '{h}' is not an IPv6 address"))?;
+            (Some(IpAddr::V6(ip)), rest)
+        }
+        None => (None, ""),
+    };
+    if let Some(ip) = host {
+        let port = match after {
+            "" => 80,
+            p => p
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .filter(|&p: &u16| p != 0)
+                .ok_or_else(|| {
+                    format!("--url {s}: '{after}' after ']' is not :PORT (1 to 65535)")
+                })?,
+        };
+        return Ok(Url {
+            target: SocketAddr::new(ip, port),
+            authority: authority.to_string(),
+            path,
+        });
     }
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) => {
@@ -351,7 +378,7 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
         )
     })?;
     Ok(Url {
-        target: SocketAddrV4::new(ip, port),
+        target: SocketAddr::V4(SocketAddrV4::new(ip, port)),
         authority: authority.to_string(),
         path,
     })
@@ -604,9 +631,23 @@ mod tests {
             .contains("TLS"));
         assert!(parse_url("198.18.0.2/").is_err());
         assert!(parse_url("http://198.18.0.2:0/").is_err());
-        assert!(parse_url("http://[2001:2::1]/")
+        let u = parse_url("http://[2001:2::1]/x").unwrap();
+        assert_eq!(u.target.to_string(), "[2001:2::1]:80");
+        assert_eq!(
+            (u.authority.as_str(), u.path.as_str()),
+            ("[2001:2::1]", "/x")
+        );
+        let u = parse_url("http://[2001:2::1]:8080").unwrap();
+        assert_eq!(
+            (u.target.to_string().as_str(), u.path.as_str()),
+            ("[2001:2::1]:8080", "/")
+        );
+        assert!(parse_url("http://[2001:2::1/").unwrap_err().contains("']'"));
+        assert!(parse_url("http://[2001:2::zz]/")
             .unwrap_err()
-            .contains("IPv4"));
+            .contains("IPv6"));
+        assert!(parse_url("http://[2001:2::1]:0/").is_err());
+        assert!(parse_url("http://[2001:2::1]x/").is_err());
         assert!(parse_url("http://198.18.0.2/a b").is_err());
     }
 
