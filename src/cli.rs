@@ -289,8 +289,8 @@ pub struct LoadArgs {
     pub proto: Option<ProtoArg>,
     #[arg(long, value_enum, default_value_t = AppArg::Echo)]
     pub app: AppArg,
-    /// --app http: the URL to request, http://IP[:PORT]/PATH or http://[IPV6][:PORT]/PATH (an address: there is no
-    /// resolver; give a name with --header 'Host: NAME').
+    /// --app http: the URL to request, http://IP[:PORT]/PATH or http://[IPV6][:PORT]/PATH
+    /// (an address: there is no resolver; give a name with --header 'Host: NAME').
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// --app http: the request method.
