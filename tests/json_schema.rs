@@ -52,6 +52,8 @@ fn udp_report(cfg: &LoadConfig) -> LoadReport {
         xdp: None,
         advice: Vec::new(),
         link_lost: None,
+        busy_ns: 0,
+        run_ns: 0,
     }
 }
 
@@ -162,6 +164,8 @@ fn an_interrupted_run_reports_the_span_it_measured() {
         xdp: None,
         advice: Vec::new(),
         link_lost: None,
+        busy_ns: 0,
+        run_ns: 0,
     };
     let outcome = report.outcome(&cfg, Some(EXIT_SIGINT));
     assert_eq!(

@@ -395,6 +395,8 @@ fn an_http_report_matches_the_schema_and_counts_by_code() {
         xdp: None,
         advice: Vec::new(),
         link_lost: None,
+        busy_ns: 0,
+        run_ns: 0,
     };
     let outcome = report.outcome(&cfg, None);
     assert_eq!(outcome.exit_code, 0, "{outcome:?}");

@@ -251,6 +251,13 @@ pub struct LoadDoc {
     /// Why the run stopped early: the interface was deleted or went down (outcome
     /// `link_lost`, exit status 1).
     pub link_lost: Option<String>,
+    /// The workers' busy time over the whole run (warm-up and drain included): their
+    /// batches that received frames, kick included, summed over the workers, in
+    /// seconds. A busy-polling client's CPU is always near 100 %; `busy_s / run_s` is
+    /// the part of it that did work.
+    pub busy_s: f64,
+    /// How long the workers' loops ran, summed over the workers, in seconds.
+    pub run_s: f64,
     pub intervals: Vec<Interval>,
 }
 
@@ -323,6 +330,12 @@ pub struct ServeDoc {
     pub batch_us: BatchTimes,
     /// Time of the TX kick per busy batch.
     pub flush_us: Latency,
+    /// The workers' busy time: their batches that received frames, kick included,
+    /// summed over the workers, in seconds (a busy-polling worker's CPU is always near
+    /// 100 %; this is the part that did work).
+    pub busy_s: f64,
+    /// How long the workers' loops ran, summed over the workers, in seconds.
+    pub run_s: f64,
 }
 
 /// The per-verdict counters of xstack's XDP program.

@@ -239,6 +239,8 @@ impl ServeSummary {
                 latency: json::Latency::of(&self.workers.batch_ns),
             },
             flush_us: json::Latency::of(&self.workers.flush_ns),
+            busy_s: self.workers.busy_ns as f64 / 1e9,
+            run_s: self.workers.run_ns as f64 / 1e9,
         }
     }
 

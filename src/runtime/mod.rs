@@ -78,6 +78,12 @@ pub struct WorkerStats {
     pub flush_ns: Histogram<u64>,
     /// Frames received in those batches.
     pub frames: u64,
+    /// The worker's own busy-time counter: the time of the batches that received
+    /// frames, from the receive to the end of the kick, in ns. A busy-polling worker's
+    /// CPU is always near 100 %; this is the part of it that did work.
+    pub busy_ns: u64,
+    /// How long the worker's loop ran, in ns.
+    pub run_ns: u64,
 }
 
 impl WorkerStats {
@@ -86,6 +92,8 @@ impl WorkerStats {
             batch_ns: latency_histogram(),
             flush_ns: latency_histogram(),
             frames: 0,
+            busy_ns: 0,
+            run_ns: 0,
         }
     }
 
@@ -94,6 +102,8 @@ impl WorkerStats {
         let _ = self.batch_ns.add(&other.batch_ns);
         let _ = self.flush_ns.add(&other.flush_ns);
         self.frames += other.frames;
+        self.busy_ns += other.busy_ns;
+        self.run_ns += other.run_ns;
     }
 }
 
@@ -130,7 +140,11 @@ pub fn run_worker<D: Device + ?Sized, E: Engine>(
     steer: Option<&Steer>,
 ) -> Result<WorkerStats, DriverError> {
     let mut stats = WorkerStats::new();
-    let mut last_busy = clock.now();
+    let started = clock.now();
+    let mut last_busy = started;
+    let stats_done = |stats: &mut WorkerStats, now: Instant| {
+        stats.run_ns = now.saturating_since(started).as_nanos() as u64;
+    };
     loop {
         let now = clock.now();
         let mut n = dev.receive(opts.batch, &mut |frame, tx| {
@@ -176,14 +190,17 @@ pub fn run_worker<D: Device + ?Sized, E: Engine>(
                 done.saturating_since(queued).as_nanos() as u64,
             );
             stats.frames += n as u64;
+            stats.busy_ns += done.saturating_since(now).as_nanos() as u64;
         } else {
             dev.flush()?;
         }
         if stop.load(Relaxed) {
+            stats_done(&mut stats, clock.now());
             return Ok(stats);
         }
         // A worker with steering keeps forwarding until every worker is done.
         if engine.finished() && steer.map_or(true, Steer::finish) {
+            stats_done(&mut stats, clock.now());
             return Ok(stats);
         }
         if n > 0 {

@@ -211,11 +211,24 @@ BENCHES = {"compare": compare, "queues": queues, "udp-rtt": udp_rtt,
 
 def http(results, secs, rounds, rate, size):
     """bench/http.sh: RESULTS rows (rps, p50, p99, p99.9 in us, errors, client CPU, server
-    CPU and the others' CPU in % of a core) for wrk-C and xstack-C -> table, JSON. Ratios are medians of
-    per-round xstack/wrk ratios; "saturated" names the side whose core was >= 90 % busy (for
-    xstack, which busy-polls, only the server's CPU tells)."""
+    CPU and the others' CPU in % of a core, and the client's busy share in % of its core)
+    for wrk-C and xstack-C -> table, JSON. Ratios are medians of per-round xstack/wrk
+    ratios; "saturated" names the side whose core was >= 90 % busy (for xstack, which
+    busy-polls, only the server's CPU tells). "per busy core" is the rate over the client's
+    busy share: what one client core would sustain with the client the bottleneck."""
     rows = stats.read_rounds(results)
+    # Column 9: requests/s per busy client core (rps / busy share).
+    for per_round in rows.values():
+        for vals in per_round.values():
+            if len(vals) > 8 and vals[8] > 0:
+                vals.append(vals[0] / (vals[8] / 100))
     med = stats.column_medians(rows)
+
+    def per_core(m):
+        return f"{m[9]:.0f}" if len(m) > 9 else "-"
+
+    def busy(m):
+        return f"{m[8]:.0f} %" if len(m) > 8 else "-"
 
     def others(m):
         return f"{m[7]:.0f} %" if len(m) > 7 else "-"
@@ -232,8 +245,8 @@ def http(results, secs, rounds, rate, size):
 
     print(f"HTTP GET of a {size}-byte file from nginx (1 worker, core 1), clients on core 0; "
           f"{secs} s x {rounds} rounds, medians; ratios are medians of per-round xstack/wrk ratios\n")
-    print("| load | client | requests/s | p50 (us) | p99 (us) | p99.9 (us) | errors | client CPU | nginx CPU | others' CPU | saturated |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| load | client | requests/s | p50 (us) | p99 (us) | p99.9 (us) | errors | client CPU | client busy | requests/s per busy client core | nginx CPU | others' CPU | saturated |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     labels = (("16", "16 connections, closed loop"), ("64", "64 connections, closed loop"),
               ("1", "1 connection, closed loop"))
     out = {"medians": med, "ratios": {}}
@@ -243,24 +256,29 @@ def http(results, secs, rounds, rate, size):
             if k in med:
                 m = med[k]
                 print(f"| {what} | {who} | {m[0]:.0f} | {m[1]:.1f} | {m[2]:.1f} | {m[3]:.1f} | "
-                      f"{m[4]:.0f} | {m[5]:.0f} % | {m[6]:.0f} % | {others(m)} | {sat(k)} |")
+                      f"{m[4]:.0f} | {m[5]:.0f} % | {busy(m)} | {per_core(m)} | {m[6]:.0f} % | "
+                      f"{others(m)} | {sat(k)} |")
         rps = stats.median_ratio(rows, f"xstack-{c}", f"wrk-{c}", 0)
         p50 = stats.median_ratio(rows, f"xstack-{c}", f"wrk-{c}", 1)
-        out["ratios"][c] = {"rps": rps, "p50": p50}
+        core = stats.median_ratio(rows, f"xstack-{c}", f"wrk-{c}", 9)
+        out["ratios"][c] = {"rps": rps, "p50": p50, "per_busy_core": core}
     if "xstack-open" in med:
         m = med["xstack-open"]
         print(f"| open loop at {float(rate):.0f}/s, 16 connections | xstack | {m[0]:.0f} | {m[1]:.1f} | "
-              f"{m[2]:.1f} | {m[3]:.1f} | {m[4]:.0f} | {m[5]:.0f} % | {m[6]:.0f} % | {others(m)} | "
-              f"{sat('xstack-open')} |")
+              f"{m[2]:.1f} | {m[3]:.1f} | {m[4]:.0f} | {m[5]:.0f} % | {busy(m)} | {per_core(m)} | "
+              f"{m[6]:.0f} % | {others(m)} | {sat('xstack-open')} |")
         out["ratios"]["open_p50_vs_wrk_1"] = stats.median_ratio(rows, "xstack-open", "wrk-1", 1)
     print()
-    print("| xstack / wrk | requests/s | p50 |")
-    print("|---|---|---|")
+    print("| xstack / wrk | requests/s | p50 | requests/s per busy client core |")
+    print("|---|---|---|---|")
+
+    def x(v):
+        return "-" if v is None or v != v else f"{v:.2f}x"
     for c, what in labels:
         r = out["ratios"][c]
-        print(f"| {what} | {r['rps']:.2f}x | {r['p50']:.2f}x |")
+        print(f"| {what} | {x(r['rps'])} | {x(r['p50'])} | {x(r['per_busy_core'])} |")
     if "open_p50_vs_wrk_1" in out["ratios"]:
         print(f"| xstack open loop at {float(rate):.0f}/s vs wrk 1 connection | - | "
-              f"{out['ratios']['open_p50_vs_wrk_1']:.2f}x |")
+              f"{x(out['ratios']['open_p50_vs_wrk_1'])} | - |")
     print()
     print(json.dumps(out))

@@ -98,12 +98,12 @@ sockperf: ---> <MIN> observation =    5.838"""
 
 
 class Http(unittest.TestCase):
-    # Two rounds of bench/http.sh: rps p50 p99 p999 errors client% nginx%.
+    # Two rounds of bench/http.sh: rps p50 p99 p999 errors client% nginx% others% busy%.
     RESULTS = """\
-1 wrk-16 40000 300 900 2000 0 100 60
-1 xstack-16 80000 150 500 900 0 100 95
-2 wrk-16 20000 600 1800 4000 0 100 30
-2 xstack-16 60000 200 600 1000 0 100 97
+1 wrk-16 40000 300 900 2000 0 100 60 5 100
+1 xstack-16 80000 150 500 900 0 100 95 5 40
+2 wrk-16 20000 600 1800 4000 0 100 30 5 100
+2 xstack-16 60000 200 600 1000 0 100 97 5 50
 1 xstack-open 10000 40 90 200 0 100 20
 2 xstack-open 10000 50 95 210 0 100 20
 """
@@ -115,11 +115,14 @@ class Http(unittest.TestCase):
             text = run(report.http, f.name, "5", "2", "10000", "1024")
         rows = text.splitlines()
         wrk = next(r for r in rows if r.startswith("| 16 connections, closed loop | wrk |"))
-        self.assertTrue(wrk.endswith("| - | client |"), wrk)
+        self.assertTrue(wrk.endswith("| 5 % | client |"), wrk)
         xs = next(r for r in rows if r.startswith("| 16 connections, closed loop | xstack |"))
-        self.assertTrue(xs.endswith("| - | server |"), xs)
-        # 2.0 and 3.0 per round -> 2.50x (the ratio of the medians would be 2.33x).
+        self.assertTrue(xs.endswith("| 5 % | server |"), xs)
+        # 2.0 and 3.0 per round -> 2.50x (the ratio of the medians would be 2.33x); per
+        # busy client core, 80000/0.4 over 40000 and 60000/0.5 over 20000: 5x and 6x.
         self.assertIn("| 16 connections, closed loop | 2.50x |", text)
+        self.assertIn("| 16 connections, closed loop | 2.50x | 0.42x | 5.50x |", text)
         last = json.loads(rows[-1])
         self.assertEqual(last["ratios"]["16"]["rps"], 2.5)
+        self.assertEqual(last["ratios"]["16"]["per_busy_core"], 5.5)
         self.assertIn("| open loop at 10000/s, 16 connections | xstack | 10000 |", text)

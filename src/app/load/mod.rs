@@ -49,6 +49,9 @@ pub struct LoadReport {
     pub advice: Vec<String>,
     /// Set when the run stopped because the interface was deleted or went down.
     pub link_lost: Option<String>,
+    /// The workers' busy time and loop time, summed over them (see `json::LoadDoc`).
+    pub busy_ns: u64,
+    pub run_ns: u64,
 }
 
 /// The exit status of a run that completed, but not well: no request succeeded, or
@@ -220,6 +223,8 @@ impl LoadReport {
             limits: self.limits(cfg),
             xdp: self.xdp.map(json::XdpCounters::of),
             link_lost: self.link_lost.clone(),
+            busy_s: self.busy_ns as f64 / 1e9,
+            run_s: self.run_ns as f64 / 1e9,
             intervals: self.intervals.clone(),
         }
     }
@@ -625,6 +630,8 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         xdp,
         advice,
         link_lost,
+        busy_ns: joined.workers.busy_ns,
+        run_ns: joined.workers.run_ns,
     };
     if let Some(p) = &cfg.plot {
         output::write_plot(p, cfg, &report.total, report.open_loop)?;
