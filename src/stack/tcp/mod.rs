@@ -645,7 +645,6 @@ impl<C> TcpEndpoint<C> {
             dst,
             src,
         );
-        self.counters.tx_frames.inc();
         Verdict::Reflect(len)
     }
 
