@@ -173,7 +173,7 @@ counters! {
         ndp_solicitations_received: "Neighbor solicitations for one of our IPv6 addresses (DAD probes included).",
         ndp_advertisements_sent: "Neighbor advertisements sent (answers, and one unsolicited per address at start).",
         ndp_solicitations_sent: "Neighbor solicitations sent to resolve IPv6 peers.",
-        icmp_unreachables_limited: "Port-unreachable messages suppressed by the rate limit.",
+        icmp_unreachables_limited: "Port-unreachable (and reassembly time-exceeded) messages suppressed by the rate limit.",
         ipv4_fragments_received: "IPv4 fragments for one of our addresses (each is then held, part of a datagram, or counted as a drop).",
         ipv4_reassembled: "IPv4 datagrams reassembled from fragments and handled as any other.",
         ipv4_fragmented: "IPv4 replies larger than the MTU sent in fragments.",

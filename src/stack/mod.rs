@@ -123,7 +123,8 @@ pub struct StackConfig {
     pub ports: PortSet,
     /// Connections that may wait in SYN_RCVD before SYN cookies answer.
     pub syn_backlog: usize,
-    /// ICMP port-unreachable messages per second (burst of the same size).
+    /// ICMP port-unreachable (and reassembly time-exceeded) messages per second (burst of
+    /// the same size).
     pub icmp_unreachable_rate: u32,
     pub arp: ArpConfig,
     /// Announce our address with a gratuitous ARP when the stack starts.
@@ -501,6 +502,9 @@ impl<A: App> Stack<A> {
     /// among ours to it. A frame that cannot go out for want of a transmit buffer counts
     /// the reply as `tx_no_buffer` (what went before it is lost with it).
     fn send_ipv4(&mut self, tx: &mut dyn Transmit, frame: &[u8]) {
+        if frame.len() < ETH_HEADER + IPV4_HEADER {
+            return;
+        }
         let room = self.mtu.min(tx.frame_capacity().saturating_sub(ETH_HEADER));
         if frame.len() - ETH_HEADER <= room {
             if tx.send_with(&mut |buf| {
