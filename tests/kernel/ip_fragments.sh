@@ -4,7 +4,8 @@
 # reassembles each (RFC 1122 §3.3.2), answers it as a whole datagram, and sends the
 # reply, larger than the MTU, in fragments that the kernel reassembles: every answer
 # byte-exact, no fragment dropped, and the capture shows fragments both ways, none
-# longer than the MTU and none with DF set.
+# longer than the MTU and none with DF set. Then the same over two queues and two
+# workers: the fragments of a datagram land on one queue and are reassembled there.
 source "$(dirname "$0")/lib.sh"
 lab_up
 mtu=$(ip -n "$HX_NS_B" link show "$HX_IF_B" | grep -o 'mtu [0-9]*' | cut -d' ' -f2)
@@ -61,4 +62,18 @@ with_df=$(frames_from "src host $B and (ip[6:2] & 0x3fff != 0) and (ip[6] & 0x40
 [ "$too_long" = 0 ] || die "$too_long frames from xstack longer than the MTU"
 [ "$with_df" = 0 ] || die "$with_df fragments from xstack with DF set"
 log "pcap: $theirs fragments from the kernel, $ours from xstack, none past $mtu bytes or with DF"
-pass "$datagrams datagrams (UDP 2000-60000 B, ping -s 3000) reassembled and answered in $sent fragments, byte-exact"
+one="$datagrams datagrams (UDP 2000-60000 B, ping -s 3000) reassembled and answered in $sent fragments, byte-exact"
+
+# Two queues, two workers.
+export LAB_QUEUES=2
+lab_up
+serve_start --udp-echo 7 --queues 2
+in_a ip neigh flush dev "$HX_IF_A"
+res=$(in_a timeout 120 python3 "$KDIR/udp_sizes.py" "$B" 7 10 4000 60000) || die "two queues: $res"
+log "two queues: $res"
+serve_stop
+[ "$(summary ipv4_reassembled)" -ge 20 ] || die "two queues: ipv4_reassembled $(summary ipv4_reassembled) < 20"
+for reason in fragment_timeout fragment_overlap fragment_invalid; do
+    [ "$(summary "drops.$reason")" = 0 ] || die "two queues: drops.$reason = $(summary "drops.$reason")"
+done
+pass "$one; over two queues, 20 more"
