@@ -544,7 +544,8 @@ fn malformed_frames_are_counted_by_reason_and_never_answered() {
         csum(&[&frag[..20]])
     };
     frag[10..12].copy_from_slice(&c.to_be_bytes());
-    cases.push((eth(OUR_MAC, 0x0800, &frag), DropReason::Fragment));
+    // A fragment (MF) whose data is not a whole number of 8-byte blocks.
+    cases.push((eth(OUR_MAC, 0x0800, &frag), DropReason::FragmentInvalid));
     let mut long = ipv4(17, &[], &udp(40000, ECHO, b"long"));
     long[2..4].copy_from_slice(&2000u16.to_be_bytes());
     long[10] = 0;
@@ -1199,4 +1200,324 @@ fn malformed_ipv6_is_counted_by_reason_and_never_answered() {
     assert_eq!(lab.stats().drops.iter().sum::<u64>(), drops);
     // Still answering.
     assert_eq!(lab.exchange(&eth(OUR_MAC, 0x86dd, &good)).len(), 1);
+}
+
+// ---- IPv4 fragments: reassembly, and replies larger than the MTU ----
+
+/// An IPv4 datagram from the peer with identification `ident` and DF clear, as a
+/// sender that fragments builds it.
+fn datagram(protocol: u8, ident: u16, payload: &[u8]) -> Vec<u8> {
+    let mut d = ipv4(protocol, &[], payload);
+    d[4..6].copy_from_slice(&ident.to_be_bytes());
+    d[6] = 0;
+    d[10] = 0;
+    d[11] = 0;
+    let c = csum(&[&d[..20]]);
+    d[10..12].copy_from_slice(&c.to_be_bytes());
+    d
+}
+
+/// Cuts a datagram (20-byte header) into fragments of at most `mtu` bytes, as RFC 791
+/// says: each with the header, MF set but on the last, the offset in 8-byte units.
+/// Returns (offset, frame) pairs.
+fn fragment(d: &[u8], mtu: usize) -> Vec<(usize, Vec<u8>)> {
+    let data = &d[20..];
+    let chunk = (mtu - 20) / 8 * 8;
+    let mut out = Vec::new();
+    for (i, piece) in data.chunks(chunk).enumerate() {
+        let offset = i * chunk;
+        let mut h = d[..20].to_vec();
+        h[2..4].copy_from_slice(&((20 + piece.len()) as u16).to_be_bytes());
+        let more = offset + piece.len() < data.len();
+        let fo = (offset / 8) as u16 | if more { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&fo.to_be_bytes());
+        h[10] = 0;
+        h[11] = 0;
+        let c = csum(&[&h]);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        h.extend_from_slice(piece);
+        out.push((offset, eth(OUR_MAC, 0x0800, &h)));
+    }
+    out
+}
+
+/// Checks every reply fragment (to the peer, from us, header checksum, DF clear, MF on
+/// all but the last, offsets back to back, `ident`, no frame past a 1500-byte MTU) and
+/// puts the datagram's payload back together. Returns (protocol, payload).
+fn reassemble_reply(frames: &[Vec<u8>], ident: u16) -> (u8, Vec<u8>) {
+    let mut whole = Vec::new();
+    let mut protocol = None;
+    for (i, f) in frames.iter().enumerate() {
+        assert!(
+            f.len() <= 1514,
+            "fragment {i}: {} bytes, past the MTU",
+            f.len()
+        );
+        let (proto, body) = ip_reply(f);
+        let ip = &f[14..];
+        assert_eq!(
+            u16::from_be_bytes([ip[4], ip[5]]),
+            ident,
+            "fragment {i}: ident"
+        );
+        let fo = u16::from_be_bytes([ip[6], ip[7]]);
+        assert_eq!(fo & 0x4000, 0, "fragment {i}: DF clear");
+        let more = fo & 0x2000 != 0;
+        assert_eq!(more, i + 1 < frames.len(), "fragment {i}: MF");
+        assert_eq!(
+            usize::from(fo & 0x1fff) * 8,
+            whole.len(),
+            "fragment {i}: offset"
+        );
+        if more {
+            assert_eq!(body.len() % 8, 0, "fragment {i}: 8-byte blocks");
+        }
+        assert!(*protocol.get_or_insert(proto) == proto);
+        whole.extend_from_slice(body);
+    }
+    (protocol.unwrap(), whole)
+}
+
+/// A UDP datagram (our address to the peer's) checked: checksum over the pseudo-header,
+/// ports; returns its payload.
+fn udp_datagram_payload(u: &[u8], client_port: u16) -> Vec<u8> {
+    let pseudo = [
+        &OUR_IP[..],
+        &PEER_IP[..],
+        &[0, 17],
+        &(u.len() as u16).to_be_bytes()[..],
+    ]
+    .concat();
+    assert_eq!(csum(&[&pseudo, u]), 0, "UDP checksum verifies");
+    assert_eq!(usize::from(u16::from_be_bytes([u[4], u[5]])), u.len());
+    assert_eq!(u16::from_be_bytes([u[2], u[3]]), client_port);
+    u[8..].to_vec()
+}
+
+fn exchange_all(lab: &mut Lab<impl App>, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    for f in frames {
+        lab.pair.a.dev.inject(f);
+    }
+    lab.run()
+}
+
+#[test]
+fn a_udp_echo_of_4000_bytes_through_1500_byte_frames_is_answered_in_fragments() {
+    let mut lab = Lab::new();
+    let payload: Vec<u8> = (0..4000).map(|i| (i * 13 + i / 256) as u8).collect();
+    let d = datagram(17, 0x4242, &udp(40000, ECHO, &payload));
+    let frags = fragment(&d, 1500);
+    assert_eq!(frags.len(), 3);
+    let frames: Vec<Vec<u8>> = frags.into_iter().map(|(_, f)| f).collect();
+    let got = exchange_all(&mut lab, &frames);
+    assert_eq!(got.len(), 3, "the reply in 3 fragments");
+    let (proto, u) = reassemble_reply(&got, 0x4242);
+    assert_eq!(proto, 17);
+    assert_eq!(u.len(), 4008);
+    assert_eq!(
+        got.iter().map(|f| f.len() - 34).collect::<Vec<_>>(),
+        vec![1480, 1480, 1048]
+    );
+    assert_eq!(udp_datagram_payload(&u, 40000), payload);
+    let s = lab.stats();
+    assert_eq!(
+        (
+            s.ipv4_fragments_received,
+            s.ipv4_reassembled,
+            s.udp_echo_replies
+        ),
+        (3, 1, 1)
+    );
+    assert_eq!(
+        (s.ipv4_fragmented, s.ipv4_fragments_sent, s.tx_frames),
+        (1, 3, 3)
+    );
+    assert_eq!(
+        s.drops_total(),
+        0,
+        "{:?}",
+        s.drops_by_reason().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn fragments_in_any_order_make_the_same_datagram_and_small_replies_go_whole() {
+    let mut lab = Lab::new();
+    // 9000 bytes, in reverse.
+    let payload: Vec<u8> = (0..9000).map(|i| (i * 31) as u8).collect();
+    let d = datagram(17, 7, &udp(40000, ECHO, &payload));
+    let frames: Vec<Vec<u8>> = fragment(&d, 1500)
+        .into_iter()
+        .rev()
+        .map(|(_, f)| f)
+        .collect();
+    let got = exchange_all(&mut lab, &frames);
+    assert_eq!(got.len(), 7);
+    let (_, u) = reassemble_reply(&got, 7);
+    assert_eq!(udp_datagram_payload(&u, 40000), payload);
+    // Fragments smaller than the MTU (a path with a 576-byte link): the reply fits one
+    // frame here and leaves whole, its header a plain one.
+    let d = datagram(17, 8, &udp(40000, ECHO, &payload[..1200]));
+    let frames: Vec<Vec<u8>> = fragment(&d, 576).into_iter().map(|(_, f)| f).collect();
+    assert_eq!(frames.len(), 3);
+    let got = exchange_all(&mut lab, &frames);
+    assert_eq!(got.len(), 1);
+    assert_eq!(&got[0][14 + 6..14 + 8], &[0, 0], "no MF, no offset");
+    assert_eq!(udp_reply_payload(&got[0]), &payload[..1200]);
+    assert_eq!(lab.stats().ipv4_fragmented, 1);
+}
+
+#[test]
+fn a_ping_of_3000_bytes_and_a_large_sockperf_message_are_answered_in_fragments() {
+    let mut lab = Lab::new();
+    let data: Vec<u8> = (0..3000).map(|i| i as u8).collect();
+    let d = datagram(1, 0x99, &icmp_echo(0x51, 1, &data));
+    let frames: Vec<Vec<u8>> = fragment(&d, 1500).into_iter().map(|(_, f)| f).collect();
+    let got = exchange_all(&mut lab, &frames);
+    assert_eq!(got.len(), 3);
+    let (proto, m) = reassemble_reply(&got, 0x99);
+    assert_eq!(proto, 1);
+    assert_eq!(m[0], 0, "echo reply");
+    assert_eq!(csum(&[&m]), 0, "ICMP checksum verifies");
+    assert_eq!(&m[4..8], &[0, 0x51, 0, 1]);
+    assert_eq!(&m[8..], &data[..]);
+    // sockperf: a 5000-byte ping-pong message.
+    let msg = sockperf_msg(9, 1 | 2, 5000);
+    let d = datagram(17, 0x9a, &udp(40000, SOCKPERF, &msg));
+    let frames: Vec<Vec<u8>> = fragment(&d, 1500).into_iter().map(|(_, f)| f).collect();
+    let got = exchange_all(&mut lab, &frames);
+    assert_eq!(got.len(), 4);
+    let (_, u) = reassemble_reply(&got, 0x9a);
+    let reply = udp_datagram_payload(&u, 40000);
+    assert_eq!(reply.len(), 5000);
+    assert_eq!(&reply[..8], &msg[..8], "sequence number kept");
+    assert_eq!(&reply[8..10], &[0, 2], "client bit cleared");
+    assert_eq!(&reply[10..], &msg[10..]);
+    let s = lab.stats();
+    assert_eq!((s.icmp_echo_replies, s.sockperf_replies), (1, 1));
+}
+
+#[test]
+fn a_reassembled_datagram_to_a_closed_port_gets_a_port_unreachable() {
+    let mut lab = Lab::new();
+    let d = datagram(17, 3, &udp(40000, 9, &[0x77; 2000]));
+    let frames: Vec<Vec<u8>> = fragment(&d, 1500).into_iter().map(|(_, f)| f).collect();
+    let got = exchange_all(&mut lab, &frames);
+    assert_eq!(got.len(), 1);
+    let (proto, m) = ip_reply(&got[0]);
+    assert_eq!((proto, m[0], m[1]), (1, 3, 3));
+    // It quotes the datagram's header (as reassembled) and its first 8 bytes.
+    assert_eq!(&m[8 + 12..8 + 20], &d[12..20]);
+    assert_eq!(&m[8 + 20..8 + 28], &d[20..28]);
+    assert_eq!(lab.stats().drops[DropReason::UdpClosedPort as usize], 1);
+}
+
+#[test]
+fn bad_fragments_are_dropped_by_reason() {
+    let mut lab = Lab::new();
+    let payload = vec![0x33; 4000];
+    let d = datagram(17, 11, &udp(40000, ECHO, &payload));
+    let f: Vec<Vec<u8>> = fragment(&d, 1500).into_iter().map(|(_, f)| f).collect();
+    let count = |lab: &Lab, r: DropReason| lab.stats().drops[r as usize];
+    // A duplicate: dropped alone; the datagram still completes.
+    assert!(exchange_all(&mut lab, &f[..1]).is_empty());
+    assert!(exchange_all(&mut lab, &f[..1]).is_empty());
+    assert_eq!(count(&lab, DropReason::FragmentDuplicate), 1);
+    assert_eq!(exchange_all(&mut lab, &f[1..]).len(), 3);
+    // An overlap with other bytes: the whole datagram goes, every fragment counted.
+    let d = datagram(17, 12, &udp(40000, ECHO, &payload));
+    let f: Vec<Vec<u8>> = fragment(&d, 1500).into_iter().map(|(_, f)| f).collect();
+    let mut forged = f[0].clone();
+    forged[14 + 20 + 100] ^= 0xff;
+    assert!(exchange_all(&mut lab, &[f[0].clone(), forged]).is_empty());
+    assert_eq!(count(&lab, DropReason::FragmentOverlap), 2);
+    // The rest alone no longer completes anything.
+    assert!(exchange_all(&mut lab, &f[1..]).is_empty());
+    // Past 65 535 bytes: invalid, alone.
+    let mut big = f[2].clone();
+    big[14 + 6..14 + 8].copy_from_slice(&(0x1fffu16).to_be_bytes());
+    big[14 + 10] = 0;
+    big[14 + 11] = 0;
+    let c = csum(&[&big[14..34]]);
+    big[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    assert!(lab.exchange(&big).is_empty());
+    assert_eq!(count(&lab, DropReason::FragmentInvalid), 1);
+    // A fragment for another address is not ours to hold.
+    let mut other = f[0].clone();
+    other[14 + 19] = 9;
+    other[14 + 10] = 0;
+    other[14 + 11] = 0;
+    let c = csum(&[&other[14..34]]);
+    other[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    assert!(lab.exchange(&other).is_empty());
+    assert_eq!(count(&lab, DropReason::NotForUs), 1);
+    let s = lab.stats();
+    assert_eq!(s.ipv4_reassembled, 1);
+    assert_eq!(s.udp_echo_replies, 1);
+}
+
+#[test]
+fn a_datagram_not_whole_in_time_is_given_up_with_a_time_exceeded() {
+    let mut lab = Lab::new();
+    let d = datagram(17, 21, &udp(40000, ECHO, &[0x44; 4000]));
+    let f: Vec<Vec<u8>> = fragment(&d, 1500).into_iter().map(|(_, f)| f).collect();
+    // Fragment zero and the last arrive; the middle never does.
+    assert!(exchange_all(&mut lab, &[f[0].clone(), f[2].clone()]).is_empty());
+    // Another datagram of which only a later fragment came: no time exceeded for it.
+    let d2 = datagram(17, 22, &udp(40000, ECHO, &[0x45; 4000]));
+    let f2: Vec<Vec<u8>> = fragment(&d2, 1500).into_iter().map(|(_, f)| f).collect();
+    assert!(lab.exchange(&f2[1]).is_empty());
+    lab.pair.clock.advance(Duration::from_secs(9));
+    assert!(lab.run().is_empty(), "nothing before the timeout");
+    lab.pair.clock.advance(Duration::from_secs(1));
+    let got = lab.run();
+    assert_eq!(
+        got.len(),
+        1,
+        "one time exceeded, for the datagram with fragment zero"
+    );
+    let (proto, m) = ip_reply(&got[0]);
+    assert_eq!((proto, m[0], m[1]), (1, 11, 1), "time exceeded, reassembly");
+    assert_eq!(csum(&[m]), 0);
+    // It quotes fragment zero's header and the first 8 bytes of its data.
+    let quoted = &m[8..];
+    assert_eq!(quoted.len(), 28);
+    assert_eq!(&quoted[4..6], &21u16.to_be_bytes());
+    assert_eq!(&quoted[12..20], &d[12..20]);
+    assert_eq!(&quoted[20..28], &d[20..28]);
+    let s = lab.stats();
+    assert_eq!(s.drops[DropReason::FragmentTimeout as usize], 3);
+    assert_eq!(s.icmp_time_exceeded, 1);
+    // Still answering whole datagrams afterwards, and a datagram sent again in full.
+    let got = exchange_all(&mut lab, &f);
+    assert_eq!(got.len(), 3);
+}
+
+#[test]
+fn one_source_cannot_take_every_reassembly_buffer() {
+    let mut cfg = lab_config();
+    cfg.reassembly.slots = 4;
+    cfg.reassembly.per_source = 2;
+    let mut lab = Lab::with_config(cfg, |cfg, c| Stack::new(cfg, c, NoApp));
+    let first = |src: [u8; 4], ident: u16| {
+        let mut d = ipv4_from(src, 17, &[], &udp_from(src, 40000, ECHO, &[1; 3000]));
+        d[4..6].copy_from_slice(&ident.to_be_bytes());
+        d[6] = 0;
+        d[10] = 0;
+        d[11] = 0;
+        let c = csum(&[&d[..20]]);
+        d[10..12].copy_from_slice(&c.to_be_bytes());
+        fragment(&d, 1500).remove(0).1
+    };
+    let count = |lab: &Lab, r: DropReason| lab.stats().drops[r as usize];
+    for ident in 1..=3 {
+        assert!(lab.exchange(&first(PEER_IP, ident)).is_empty());
+    }
+    assert_eq!(count(&lab, DropReason::FragmentSourceFull), 1);
+    for host in 5..=7 {
+        assert!(lab.exchange(&first([198, 18, 0, host], 1)).is_empty());
+    }
+    assert_eq!(count(&lab, DropReason::FragmentTableFull), 1);
+    // Whole datagrams are answered all the while.
+    assert_eq!(lab.exchange(&udp_frame(ECHO, b"whole")).len(), 1);
 }

@@ -3,4 +3,5 @@
 pub mod arp;
 pub mod ndp;
 pub mod ratelimit;
+pub mod reassembly;
 pub mod tcp;

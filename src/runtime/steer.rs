@@ -8,7 +8,8 @@
 //! The owner of a frame is decided by [`SteerRule`]: `serve` owns TCP connections by the
 //! peer's address and port; `load` owns flows by its own (ephemeral) port, and each load
 //! worker takes only the ports it owns. ARP replies go to every worker, so each one's
-//! cache learns the peer; everything stateless stays where it lands.
+//! cache learns the peer; everything stateless stays where it lands, and so do IPv4
+//! fragments, which are reassembled by the worker they reach.
 //!
 //! Nothing is allocated per frame: the buffers are made when the mesh is built and cycle
 //! between the pool and the inboxes.
@@ -77,6 +78,13 @@ pub fn route(rule: SteerRule, frame: &[u8], me: usize, workers: usize) -> Route 
 }
 
 fn ipv4_owner(rule: SteerRule, ip: &[u8], workers: usize) -> Option<usize> {
+    // A fragment stays where it landed: only the first carries the ports, so no rule by
+    // port can send all the pieces of one datagram to one worker, and a NIC hashes a
+    // fragment by its addresses alone, which puts every piece on one queue.
+    let flags_offset = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]);
+    if flags_offset & 0x3fff != 0 {
+        return None;
+    }
     let ihl = usize::from(*ip.first()? & 0x0f) * 4;
     let (proto, src) = (*ip.get(9)?, ip.get(12..16)?);
     let l4 = ip.get(ihl..)?;
@@ -304,6 +312,27 @@ mod tests {
         // Below the ephemeral range nobody owns it by port.
         let f = ipv4(17, [198, 18, 0, 2], &ports(7, 5000));
         assert_eq!(route(SteerRule::ByLocalPort, &f, 1, 3), Route::Here);
+    }
+
+    #[test]
+    fn fragments_stay_where_they_land() {
+        for (flags_offset, rule) in [
+            (0x2000u16, SteerRule::ByLocalPort), // first fragment: MF, offset 0
+            (0x00b9, SteerRule::ByLocalPort),    // last: offset 1480
+            (0x20b9, SteerRule::ByPeer),         // middle
+        ] {
+            for proto in [6, 17] {
+                let mut f = ipv4(proto, [198, 18, 0, 2], &ports(40000, 49153));
+                f[14 + 6..14 + 8].copy_from_slice(&flags_offset.to_be_bytes());
+                for me in 0..3 {
+                    assert_eq!(route(rule, &f, me, 3), Route::Here, "{flags_offset:#x}");
+                }
+            }
+        }
+        // DF alone is no fragment: that one goes to its owner.
+        let mut f = ipv4(17, [198, 18, 0, 2], &ports(40000, 49153));
+        f[14 + 6] = 0x40;
+        assert_eq!(route(SteerRule::ByLocalPort, &f, 0, 3), Route::To(1));
     }
 
     #[test]

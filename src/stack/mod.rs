@@ -33,9 +33,12 @@ use crate::metrics::{DropReason, StackCounters};
 use crate::proto::arp::{ArpCache, ArpConfig, Resolution};
 use crate::proto::ndp::{NdpConfig, NeighborCache};
 use crate::proto::ratelimit::TokenBucket;
+use crate::proto::reassembly::{
+    Discard, Fragment, FragmentKey, Outcome, Reassembler, ReassemblyConfig,
+};
 use crate::proto::tcp::TcpConfig;
 use crate::time::Instant;
-use crate::wire::icmp::{self, msg_type, unreach_code, Icmpv4Packet};
+use crate::wire::icmp::{self, msg_type, time_exceeded_code, unreach_code, Icmpv4Packet};
 use crate::wire::sockperf::{SockperfHeader, FLAG_PONG_REQUEST};
 use crate::wire::{
     checksum, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame,
@@ -120,7 +123,8 @@ pub struct StackConfig {
     pub ports: PortSet,
     /// Connections that may wait in SYN_RCVD before SYN cookies answer.
     pub syn_backlog: usize,
-    /// ICMP port-unreachable messages per second (burst of the same size).
+    /// ICMP port-unreachable (and reassembly time-exceeded) messages per second (burst of
+    /// the same size).
     pub icmp_unreachable_rate: u32,
     pub arp: ArpConfig,
     /// Announce our address with a gratuitous ARP when the stack starts.
@@ -130,6 +134,8 @@ pub struct StackConfig {
     /// Neighbours known from the start, for good: on an address the kernel shares, its
     /// ARP replies go to the kernel, so the peers' MACs come from the kernel's table.
     pub neighbours: Vec<(Ipv4Addr, [u8; 6])>,
+    /// How many IPv4 datagrams may be in reassembly, and for how long.
+    pub reassembly: ReassemblyConfig,
     pub secrets: Secrets,
 }
 
@@ -152,6 +158,7 @@ impl StackConfig {
             gratuitous_arp: true,
             answer_arp: true,
             neighbours: Vec::new(),
+            reassembly: ReassemblyConfig::default(),
             secrets,
         }
     }
@@ -191,6 +198,10 @@ pub struct Stack<A: App = NoApp> {
     /// Addresses still to announce with a gratuitous ARP (from the last down).
     announce_pending: usize,
     answer_arp: bool,
+    /// IPv4 datagrams in reassembly.
+    reassembly: Reassembler,
+    /// The link's IP MTU: a reply longer than this leaves in fragments.
+    mtu: usize,
 }
 
 impl<A: App> Stack<A> {
@@ -244,6 +255,8 @@ impl<A: App> Stack<A> {
             nd: NeighborCache::new(NdpConfig::default()),
             unreachable_limit: TokenBucket::new(rate, rate.max(1)),
             answer_arp: cfg.answer_arp,
+            reassembly: Reassembler::new(cfg.reassembly, ETH_HEADER),
+            mtu: cfg.mtu,
         }
     }
 
@@ -288,8 +301,9 @@ impl<A: App> Stack<A> {
         Verdict::Drop
     }
 
+    /// The frame, rewritten into its reply, goes back out (counted by `handle_frame`, or
+    /// by whoever sends a reassembled datagram's reply).
     fn reflected(&self, len: usize) -> Verdict {
-        self.counters.tx_frames.inc();
         Verdict::Reflect(len)
     }
 
@@ -301,6 +315,14 @@ impl<A: App> Stack<A> {
         tx: &mut dyn Transmit,
     ) -> Verdict {
         self.counters.rx_frames.inc();
+        let verdict = self.demux(now, frame, tx);
+        if let Verdict::Reflect(_) = verdict {
+            self.counters.tx_frames.inc();
+        }
+        verdict
+    }
+
+    fn demux(&mut self, now: Instant, frame: &mut [u8], tx: &mut dyn Transmit) -> Verdict {
         let eth = match EthernetFrame::new_checked(&*frame) {
             Ok(e) => e,
             Err(e) => return self.dropped(drop_reason(e)),
@@ -370,21 +392,19 @@ impl<A: App> Stack<A> {
     }
 
     fn handle_ipv4(&mut self, now: Instant, frame: &mut [u8], tx: &mut dyn Transmit) -> Verdict {
-        let parsed = Ipv4Packet::new_checked(&frame[ETH_HEADER..])
-            .and_then(|p| Ok((Ipv4Repr::parse(&p)?, p.header_len())));
-        let (
-            Ipv4Repr {
-                src,
-                dst,
-                protocol,
-                payload_len,
-                ..
-            },
-            header,
-        ) = match parsed {
-            Ok(v) => v,
+        let packet = match Ipv4Packet::new_checked(&frame[ETH_HEADER..]) {
+            Ok(p) => p,
             Err(e) => return self.dropped(drop_reason(e)),
         };
+        // A fragment passes the same checks as a whole datagram (structure, header
+        // checksum) and is then reassembled.
+        let fragment = match Ipv4Repr::parse(&packet) {
+            Ok(_) => false,
+            Err(WireError::Fragment) => true,
+            Err(e) => return self.dropped(drop_reason(e)),
+        };
+        let (src, dst, protocol) = (packet.src_addr(), packet.dst_addr(), packet.protocol());
+        let (header, total) = (packet.header_len(), usize::from(packet.total_len()));
         if !self.addrs.contains(dst) {
             return self.dropped(DropReason::NotForUs);
         }
@@ -394,7 +414,9 @@ impl<A: App> Stack<A> {
         if self.addrs.contains(src) {
             return self.dropped(DropReason::BadSource);
         }
-        let total = header + payload_len;
+        if fragment {
+            return self.handle_fragment(now, &frame[..ETH_HEADER + total], tx);
+        }
         // Answer without the request's IP options (RFC 1122 lets a host ignore them):
         // slide the payload down over them so that the reply has a 20-byte header.
         let frame_len = if header > IPV4_HEADER {
@@ -410,7 +432,20 @@ impl<A: App> Stack<A> {
         } else {
             ETH_HEADER + total
         };
-        let frame = &mut frame[..frame_len];
+        self.deliver_ipv4(now, &mut frame[..frame_len], src, dst, protocol, tx)
+    }
+
+    /// Hands a whole IPv4 datagram with a 20-byte header (received, or reassembled) to
+    /// its protocol.
+    fn deliver_ipv4(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        tx: &mut dyn Transmit,
+    ) -> Verdict {
         match protocol {
             IpProtocol::Icmp => self.handle_icmp(now, frame),
             IpProtocol::Udp => self.handle_udp(now, frame, src, dst, tx),
@@ -420,6 +455,150 @@ impl<A: App> Stack<A> {
             }
             _ => self.dropped(DropReason::UnknownProtocol),
         }
+    }
+
+    /// An IPv4 fragment for us (`frame` ends with its datagram's total length): held
+    /// until its datagram is whole, which is then handled as one that came whole, and
+    /// its reply, if longer than the MTU, sent in fragments. The fragment's own frame is
+    /// never reflected.
+    fn handle_fragment(&mut self, now: Instant, frame: &[u8], tx: &mut dyn Transmit) -> Verdict {
+        self.counters.ipv4_fragments_received.inc();
+        let ip = Ipv4Packet::new_unchecked(&frame[ETH_HEADER..]);
+        let key = FragmentKey {
+            src: ip.src_addr(),
+            dst: ip.dst_addr(),
+            protocol: ip.protocol().into(),
+            ident: ip.ident(),
+        };
+        let outcome = self.reassembly.insert(
+            now,
+            &Fragment {
+                key,
+                offset: usize::from(ip.frag_offset()),
+                more: ip.more_frags(),
+                link: &frame[..ETH_HEADER],
+                header: ip.header(),
+                data: ip.payload(),
+            },
+        );
+        let (slot, len) = match outcome {
+            Outcome::Held => return Verdict::Drop,
+            Outcome::Discarded { why, frames } => {
+                self.counters.drops[discard_reason(why) as usize].add(frames as u64);
+                return Verdict::Drop;
+            }
+            Outcome::Complete { slot, len } => (slot, len),
+        };
+        self.counters.ipv4_reassembled.inc();
+        // The datagram's buffer is taken out of the pool while it is handled (no copy,
+        // no allocation) and given back after its reply has gone.
+        let mut datagram = self.reassembly.take(slot);
+        let protocol = IpProtocol::from(key.protocol);
+        let verdict = self.deliver_ipv4(now, &mut datagram[..len], key.src, key.dst, protocol, tx);
+        if let Verdict::Reflect(n) = verdict {
+            self.send_ipv4(tx, &datagram[..n]);
+        }
+        self.reassembly.restore(slot, datagram);
+        Verdict::Drop
+    }
+
+    /// Sends `frame` (Ethernet, a 20-byte IPv4 header, payload) from a buffer of our
+    /// own: whole when it fits the MTU, else in fragments (RFC 791 §3.2), each with the
+    /// datagram's identification, DF clear, and as much data as the MTU and a transmit
+    /// buffer hold, in multiples of 8 bytes. The identification is the request's: the
+    /// peer chose it unique among its fragmented datagrams to us (RFC 6864), so it is
+    /// among ours to it. A frame that cannot go out for want of a transmit buffer counts
+    /// the reply as `tx_no_buffer` (what went before it is lost with it).
+    fn send_ipv4(&mut self, tx: &mut dyn Transmit, frame: &[u8]) {
+        if frame.len() < ETH_HEADER + IPV4_HEADER {
+            return;
+        }
+        let room = self.mtu.min(tx.frame_capacity().saturating_sub(ETH_HEADER));
+        if frame.len() - ETH_HEADER <= room {
+            if tx.send_with(&mut |buf| {
+                buf[..frame.len()].copy_from_slice(frame);
+                frame.len()
+            }) {
+                self.counters.tx_frames.inc();
+            } else {
+                self.counters.count_drop(DropReason::TxNoBuffer);
+            }
+            return;
+        }
+        let data = &frame[ETH_HEADER + IPV4_HEADER..];
+        let chunk = room.saturating_sub(IPV4_HEADER) & !7;
+        if chunk == 0 {
+            self.counters.count_drop(DropReason::TxNoBuffer);
+            return;
+        }
+        self.counters.ipv4_fragmented.inc();
+        for (i, piece) in data.chunks(chunk).enumerate() {
+            let offset = i * chunk;
+            let more = offset + piece.len() < data.len();
+            let len = ETH_HEADER + IPV4_HEADER + piece.len();
+            let sent = tx.send_with(&mut |buf| {
+                buf[..ETH_HEADER + IPV4_HEADER].copy_from_slice(&frame[..ETH_HEADER + IPV4_HEADER]);
+                buf[ETH_HEADER + IPV4_HEADER..len].copy_from_slice(piece);
+                let mut ip = Ipv4Packet::new_unchecked(&mut buf[ETH_HEADER..len]);
+                ip.set_total_len((IPV4_HEADER + piece.len()) as u16);
+                ip.set_flags_and_offset(false, more, offset as u16);
+                ip.fill_checksum();
+                len
+            });
+            if !sent {
+                self.counters.count_drop(DropReason::TxNoBuffer);
+                return;
+            }
+            self.counters.tx_frames.inc();
+            self.counters.ipv4_fragments_sent.inc();
+        }
+    }
+
+    /// RFC 1122 §3.3.2: each datagram given up at its timeout is counted, and, when its
+    /// fragment zero was held, answered with a rate-limited ICMP time exceeded (code 1)
+    /// quoting that fragment's header and first 8 bytes.
+    //= https://www.rfc-editor.org/rfc/rfc1122#section-3.3.2
+    //# If this timeout expires, the partially-reassembled datagram MUST be
+    //# discarded and an ICMP Time Exceeded message sent to the source host
+    //# (if fragment zero has been received).
+    fn expire_fragments(&mut self, now: Instant, tx: &mut dyn Transmit) {
+        let (counters, limit, mac) = (&self.counters, &mut self.unreachable_limit, self.mac);
+        self.reassembly.expire(now, &mut |e| {
+            counters.drops[DropReason::FragmentTimeout as usize].add(e.frames as u64);
+            let Some(first) = e.first else { return };
+            let original = &first[ETH_HEADER..];
+            let quoted = Ipv4Packet::new_unchecked(original);
+            if !icmp::may_send_icmp_error(&quoted) {
+                return;
+            }
+            if !limit.take(now) {
+                counters.icmp_unreachables_limited.inc();
+                return;
+            }
+            let peer_mac = EthernetFrame::new_unchecked(first).src_addr();
+            let (ip, peer_ip) = (quoted.dst_addr(), quoted.src_addr());
+            let sent = tx.send_with(&mut |buf| {
+                let (head, body) = buf.split_at_mut(ETH_HEADER + IPV4_HEADER);
+                let Ok(len) =
+                    icmp::emit_time_exceeded(time_exceeded_code::REASSEMBLY, original, body)
+                else {
+                    return 0;
+                };
+                let mut eth = EthernetFrame::new_unchecked(&mut *head);
+                eth.set_dst_addr(peer_mac);
+                eth.set_src_addr(mac);
+                eth.set_ethertype(EtherType::Ipv4);
+                Ipv4Repr::new(ip, peer_ip, IpProtocol::Icmp, len)
+                    .emit(&mut Ipv4Packet::new_unchecked(&mut head[ETH_HEADER..]));
+                ETH_HEADER + IPV4_HEADER + len
+            });
+            if sent {
+                counters.icmp_time_exceeded.inc();
+                counters.tx_frames.inc();
+            } else {
+                counters.count_drop(DropReason::TxNoBuffer);
+            }
+        });
     }
 
     fn handle_icmp(&mut self, now: Instant, frame: &mut [u8]) -> Verdict {
@@ -644,6 +823,7 @@ impl<A: App> Stack<A> {
         };
         self.app.poll(now, &mut net);
         self.tcp.poll(now, tx, &mut self.app);
+        self.expire_fragments(now, tx);
         // The start-up announcements: a gratuitous ARP for each IPv4 address, an
         // unsolicited neighbour advertisement (RFC 4861 §7.2.6) for each IPv6 one.
         while self.announce_pending > 0 {
@@ -698,6 +878,7 @@ impl<A: App> Stack<A> {
             self.nd.poll_at(),
             self.tcp.poll_at(),
             self.app.poll_at(),
+            self.reassembly.poll_at(),
         ]
         .into_iter()
         .flatten()
@@ -889,6 +1070,17 @@ fn is_martian(addrs: &AddrSet, src: Ipv4Addr) -> bool {
         || addrs
             .primary()
             .is_some_and(|s| s.prefix < 31 && src == s.broadcast())
+}
+
+/// The counter the fragments reassembly discarded are dropped under.
+fn discard_reason(why: Discard) -> DropReason {
+    match why {
+        Discard::Overlap => DropReason::FragmentOverlap,
+        Discard::Duplicate => DropReason::FragmentDuplicate,
+        Discard::Invalid => DropReason::FragmentInvalid,
+        Discard::SourceFull => DropReason::FragmentSourceFull,
+        Discard::TableFull => DropReason::FragmentTableFull,
+    }
 }
 
 /// The counter a parse error is dropped under.

@@ -4,9 +4,10 @@
 //! [`IpProtocol`] numbers. Invariants of an [`Ipv4Packet`] from `new_checked`: version is 4,
 //! 20 <= header length (IHL×4) <= total length <= buffer length, so no accessor panics.
 //! The buffer may be longer than the total length (Ethernet minimum-frame padding): the
-//! payload is always bounded by the total length. xstack does not reassemble: a fragment
-//! (MF set or offset != 0) parses as a view but [`Ipv4Repr::parse`] rejects it with
-//! `WireError::Fragment`.
+//! payload is always bounded by the total length. A fragment (MF set or offset != 0)
+//! parses as a view, and [`Ipv4Repr::parse`] reports it, once the header checksum has
+//! verified, as `WireError::Fragment`: the stack then hands it to reassembly
+//! (`proto::reassembly`).
 
 use core::fmt;
 use core::net::Ipv4Addr;

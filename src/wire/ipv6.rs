@@ -15,7 +15,7 @@
 //! hop-by-hop only first, options whose type asks for a discard are refused, a routing
 //! header with segments left is refused (a host forwards nothing), and a real fragment
 //! ends the walk and is reported; [`Ipv6Repr::parse`] turns that into
-//! `WireError::Fragment`, as `Ipv4Repr::parse` does, because xstack does not reassemble.
+//! `WireError::Fragment`, as `Ipv4Repr::parse` does; xstack does not reassemble IPv6.
 //! An atomic fragment (offset 0, M clear: RFC 6946) is not a fragment and the walk goes on.
 
 use core::net::Ipv6Addr;

@@ -62,8 +62,8 @@ pub enum WireError {
     /// ([`ipv6::MAX_EXT_HEADERS`] headers, [`ipv6::MAX_EXT_LEN`] bytes).
     #[error("bad header length")]
     BadHeaderLength,
-    /// An IPv4 fragment, or an IPv6 packet with a (non-atomic) Fragment header: xstack
-    /// does not reassemble.
+    /// An IPv4 fragment (the stack reassembles those: `proto::reassembly`), or an IPv6
+    /// packet with a (non-atomic) Fragment header (dropped: IPv6 is not reassembled).
     #[error("IP fragment")]
     Fragment,
     /// Structurally invalid content: bad options (TCP, IPv6 extension headers, Neighbor

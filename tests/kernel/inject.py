@@ -53,8 +53,9 @@ bad_ip = bytearray(good); bad_ip[14 + 10] ^= 0xFF; frames.append(bytes(bad_ip)) 
 frames.append(eth(0x0800, ipv4(17, udp(40000, 7, b"hello", good=False))))         # UDP checksum
 frames.append(eth(0x0800, ipv4(17, udp(40000, 7, b"hello"), total=200)))          # total length > frame
 frames.append(eth(0x0800, ipv4(17, udp(40000, 7, b"hello"), total=10)))           # total length < header
-frames.append(eth(0x0800, ipv4(17, udp(40000, 7, b"frag"), flags_frag=0x2000)))  # MF set
-frames.append(eth(0x0800, ipv4(17, b"tail of a fragment", flags_frag=0x0010)))    # offset != 0
+# Fragments no sender makes (a valid one would be held for reassembly, not dropped):
+frames.append(eth(0x0800, ipv4(17, udp(40000, 7, b"frag"), flags_frag=0x2000)))  # MF, 12 bytes: not 8-byte blocks
+frames.append(eth(0x0800, ipv4(17, b"tail of a fragment", flags_frag=0x1fff)))    # ends past 65 535 bytes
 frames.append(eth(0x88B5, b"\0" * 46))                          # unknown EtherType
 frames.append(eth(0x86DD, b"\0" * 46))                          # IPv6
 frames.append(eth(0x0806, b"\x00\x01\x08\x00\x06\x04\x00\x01"))  # runt ARP

@@ -14,7 +14,7 @@ in_a ping -c 3 -i 0.05 -W 1 "$B" >/dev/null || die "no ping reply after the malf
 res=$(in_a python3 "$KDIR/udp_check.py" "$B" 7 100) || die "UDP echo broken after the malformed frames: $res"
 serve_stop
 total=$(summary drops_total)
-reasons="bad_checksum bad_length fragment unknown_protocol bad_version bad_header_length"
+reasons="bad_checksum bad_length fragment_invalid unknown_protocol bad_version bad_header_length"
 if [ "$DRIVER" = xdp ]; then
     # (The random frames too short for an IPv4 header, the stack's `truncated`, are not
     # for xstack's address either, as far as the program can see.)

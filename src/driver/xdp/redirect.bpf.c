@@ -6,7 +6,9 @@
 //  - ARP whose target protocol address is an IPv4 address xstack owns outright;
 //  - IPv4 to an address xstack owns outright;
 //  - IPv4 TCP or UDP to an address xstack shares with the kernel, when the destination
-//    port is one xstack claimed (`--claim`); the kernel keeps ARP and every other port;
+//    port is one xstack claimed (`--claim`); the kernel keeps ARP and every other port.
+//    A later fragment carries no ports: it goes where the first fragment of its datagram
+//    went (remembered in `claimed_frags`), so that one stack gets every piece;
 //  - IPv6 the same way, once user space switches the 0x86DD branch on (CFG_IPV6).
 //
 // Frames for xstack that cannot reach it are dropped here and counted rather than passed
@@ -85,6 +87,25 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } claims SEC(".maps");
+
+// IPv4 datagrams to a shared address whose first fragment went to xstack.
+struct frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 protocol;
+	__u8 pad;
+};
+
+// (source, destination, identification, protocol) of a datagram whose first fragment
+// was for a claimed port; its later fragments go to xstack too. LRU: a flood of first
+// fragments only pushes out the oldest entries.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct frag_key);
+	__type(value, __u8);
+} claimed_frags SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -208,12 +229,36 @@ int xstack_redirect(struct xdp_md *ctx)
 			return count(V_PASSED, XDP_PASS);
 		if (*mode == ADDR_OWNED)
 			return to_xstack(ctx, cfg);
-		// Shared: claimed ports of unfragmented (or first-fragment) TCP and UDP only.
+		// Shared: claimed ports of TCP and UDP, and the fragments of such datagrams.
 		__u32 ihl = (ip->ver_ihl & 0x0f) * 4;
-		if (ihl < 20 || (ip->frag_off & bpf_htons(0x1fff)))
+		if (ihl < 20)
 			return count(V_PASSED, XDP_PASS);
+		struct frag_key fk;
+		__builtin_memset(&fk, 0, sizeof(fk));
+		fk.saddr = ip->saddr;
+		fk.daddr = ip->daddr;
+		fk.id = ip->id;
+		fk.protocol = ip->protocol;
+		if (ip->frag_off & bpf_htons(0x1fff)) {
+			// A later fragment: wherever its first fragment went (the kernel, when
+			// that one has not been seen: it arrived later, or not at all).
+			if (bpf_map_lookup_elem(&claimed_frags, &fk))
+				return to_xstack(ctx, cfg);
+			return count(V_PASSED, XDP_PASS);
+		}
 		void *l4 = (void *)ip + ihl;
-		if (claimed(l4, end, ip->protocol))
+		int mine = claimed(l4, end, ip->protocol);
+		if (ip->frag_off & bpf_htons(0x2000)) {
+			// A first fragment: the rest of its datagram follows it. An unclaimed one
+			// clears what an earlier datagram with the same identification left.
+			if (mine) {
+				__u8 one = 1;
+				bpf_map_update_elem(&claimed_frags, &fk, &one, BPF_ANY);
+			} else {
+				bpf_map_delete_elem(&claimed_frags, &fk);
+			}
+		}
+		if (mine)
 			return to_xstack(ctx, cfg);
 		return count(V_PASSED, XDP_PASS);
 	}

@@ -647,7 +647,6 @@ impl<C> TcpEndpoint<C> {
             dst,
             src,
         );
-        self.counters.tx_frames.inc();
         Verdict::Reflect(len)
     }
 
