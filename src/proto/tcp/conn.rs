@@ -1179,6 +1179,18 @@ impl Connection {
         }
         match self.state {
             State::SynSent | State::SynReceived => {
+                // Before ESTABLISHED the only acknowledgment is the SYN-ACK: a segment
+                // that asks for one here (a retransmitted SYN, anything "not
+                // acceptable", RFC 9293 §3.10.7.4) gets the SYN-ACK again, as in Linux;
+                // in SYN_SENT there is nothing to acknowledge yet. Either way the request
+                // is served now: left set, it would keep `poll_timeout` at "now".
+                let again = self.ack_now
+                    && self.state == State::SynReceived
+                    && self.snd_nxt == self.iss + 1;
+                self.ack_now = false;
+                if again {
+                    self.snd_nxt = self.iss;
+                }
                 if self.syn_sent && self.snd_nxt == self.iss {
                     let syn_ack = self.state == State::SynReceived;
                     let h = SegmentHeader {
