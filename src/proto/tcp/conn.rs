@@ -1167,7 +1167,14 @@ impl Connection {
         }
         if let Some(reason) = self.send_rst.take() {
             let h = SegmentHeader {
-                seq: self.snd_nxt,
+                // As a pure ACK (below): after a go-back-N restart SND.NXT may lie below
+                // the peer's RCV.NXT, and there a RST is dropped unseen (RFC 5961 §3.2),
+                // leaving the peer's connection open; at SND.MAX it is exact or draws a
+                // challenge ACK, which our RST for no connection then answers exactly.
+                seq: self
+                    .snd_max
+                    .min_seq(self.snd_una + self.snd_wnd as usize)
+                    .max_seq(self.snd_nxt),
                 ack: self.rcv_nxt,
                 flags: TcpFlags::RST | TcpFlags::ACK,
                 window: 0,
