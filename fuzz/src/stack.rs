@@ -71,6 +71,8 @@ pub const PEER_ISN: u32 = 0x1000_0000;
 pub const TABLE_CAPACITY: usize = 24;
 /// Half-open connections before SYN cookies answer: small, for the same reason.
 pub const SYN_BACKLOG: usize = 4;
+/// The longest frame on the link: a 1500-byte MTU.
+pub const MAX_FRAME: usize = 1514;
 
 pub const TIME_EVERY: u8 = 0x07;
 pub const FIX_ETH: u8 = 0x08;
@@ -207,9 +209,11 @@ impl Harness {
         h
     }
 
-    /// Puts a frame on the link towards the stack (it is received at the next step).
+    /// Puts a frame on the link towards the stack (it is received at the next step), cut
+    /// to 1514 bytes: no driver hands the stack a frame longer than the link's MTU allows
+    /// (a longer one is dropped before it, as `oversize`).
     pub fn deliver(&mut self, frame: &[u8]) {
-        let n = frame.len().min(2048);
+        let n = frame.len().min(MAX_FRAME);
         self.peer.inject(&frame[..n]);
     }
 
@@ -285,7 +289,7 @@ impl Harness {
     /// Checks one frame the stack sent and learns TCP sequence numbers from it.
     fn outbound(&mut self, f: &[u8]) {
         let eth = EthernetFrame::new_checked(f).expect("a frame with an Ethernet header");
-        assert!(f.len() <= 1514, "a {}-byte frame on a 1500-byte MTU", f.len());
+        assert!(f.len() <= MAX_FRAME, "a {}-byte frame on a 1500-byte MTU", f.len());
         assert_eq!(eth.src_addr(), EthernetAddress(OUR_MAC), "our MAC as the source");
         match eth.ethertype() {
             EtherType::Arp => {
