@@ -52,7 +52,7 @@ if ! cargo test --release --quiet --manifest-path fuzz/Cargo.toml >"$log" 2>&1; 
     echo "fuzz.sh: replaying the corpus failed (log: $log)" >&2
     exit 1
 fi
-grep -E '^test result' "$log" | tail -1
+grep -E '^test result: .* [1-9][0-9]* passed' "$log"
 rm -f "$log"
 
 echo "== fuzz: building ${#targets[@]} targets (cargo fuzz, address sanitizer)"

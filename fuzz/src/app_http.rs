@@ -2,8 +2,8 @@
 //! `app::load::raw`), the stream parsers a peer's bytes reach. Each is driven as the TCP
 //! client drives it (a receive buffer of `http::RX_BUFFER` bytes, the unconsumed bytes
 //! kept at its front), once with the biggest reads the buffer takes and once with reads
-//! of the sizes the input names: both must find the same responses, the same error and
-//! the same end, whatever the cuts.
+//! of the sizes the input names: both must find the same responses, the same error (its
+//! reason aside) and the same end, whatever the cuts.
 
 use crate::frames::{take_u16, take_u8};
 use xstack::app::load::http::{HttpParser, Step, RX_BUFFER};
@@ -91,7 +91,19 @@ pub fn run(data: &[u8]) {
     let reads: Vec<usize> = (0..count)
         .map(|_| usize::from(take_u16(&mut d)) % 2048 + 1)
         .collect();
-    let whole = drive(a, d, &[]);
-    let pieces = drive(b, d, &reads);
+    // The error's reason aside: where one stream holds two faults (a head too long
+    // with a bad byte past the limit), which is met first depends on the cuts, and the
+    // client acts on neither reason, only on the error.
+    let class = |steps: Vec<Step>| -> Vec<Step> {
+        steps
+            .into_iter()
+            .map(|s| match s {
+                Step::Malformed(_) => Step::Malformed(""),
+                s => s,
+            })
+            .collect()
+    };
+    let whole = class(drive(a, d, &[]));
+    let pieces = class(drive(b, d, &reads));
     assert_eq!(whole, pieces, "reads of {reads:?}");
 }
