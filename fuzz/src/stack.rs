@@ -289,8 +289,16 @@ impl Harness {
     /// Checks one frame the stack sent and learns TCP sequence numbers from it.
     fn outbound(&mut self, f: &[u8]) {
         let eth = EthernetFrame::new_checked(f).expect("a frame with an Ethernet header");
-        assert!(f.len() <= MAX_FRAME, "a {}-byte frame on a 1500-byte MTU", f.len());
-        assert_eq!(eth.src_addr(), EthernetAddress(OUR_MAC), "our MAC as the source");
+        assert!(
+            f.len() <= MAX_FRAME,
+            "a {}-byte frame on a 1500-byte MTU",
+            f.len()
+        );
+        assert_eq!(
+            eth.src_addr(),
+            EthernetAddress(OUR_MAC),
+            "our MAC as the source"
+        );
         match eth.ethertype() {
             EtherType::Arp => {
                 let p = ArpPacket::new_checked(eth.payload()).expect("ARP");
@@ -301,7 +309,11 @@ impl Harness {
             EtherType::Ipv4 => {
                 let p = Ipv4Packet::new_checked(eth.payload()).expect("an IPv4 packet");
                 let r = Ipv4Repr::parse(&p).expect("a valid IPv4 header");
-                assert_eq!(f.len(), 14 + usize::from(p.total_len()), "frame and IP length");
+                assert_eq!(
+                    f.len(),
+                    14 + usize::from(p.total_len()),
+                    "frame and IP length"
+                );
                 assert_eq!(p.header_len(), 20, "no options");
                 assert_eq!(r.src, OURS_V4);
                 self.upper(r.protocol, p.payload(), r.src.into(), r.dst.into());
@@ -391,7 +403,9 @@ impl Harness {
         let (opts, payload) = d.split_at(n);
         let max_payload = 1500 - 60 - 60;
         let payload = &payload[..payload.len().min(max_payload)];
-        Some(tcp_frame_raw_options(t, seq, ack, flags, window, opts, payload))
+        Some(tcp_frame_raw_options(
+            t, seq, ack, flags, window, opts, payload,
+        ))
     }
 
     /// Applies the fix-ups a raw record asks for.
@@ -504,7 +518,12 @@ fn fix_ip(frame: &mut [u8], rebase: bool, sums: bool, iss_of: impl Fn(Tuple) -> 
             };
             let end = 40 + usize::from(p.payload_len());
             let (s, d) = (p.src_addr(), p.dst_addr());
-            (u8::from(w.protocol), &mut ip[w.offset..end], s.into(), d.into())
+            (
+                u8::from(w.protocol),
+                &mut ip[w.offset..end],
+                s.into(),
+                d.into(),
+            )
         }
         _ => return,
     };

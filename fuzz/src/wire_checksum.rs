@@ -11,7 +11,7 @@ pub fn run(data: &[u8]) {
     assert_eq!(checksum::sum(data), reference_sum(&[data]), "sum");
     assert_eq!(checksum::checksum(data), !reference_sum(&[data]));
     let mut rest = data;
-    let cut = usize::from(take_u16(&mut rest)) % (data.len() + 1) & !1;
+    let cut = (usize::from(take_u16(&mut rest)) % (data.len() + 1)) & !1;
     let (a, b) = data.split_at(cut);
     assert_eq!(
         checksum::combine(&[checksum::sum(a), checksum::sum(b)]),
@@ -37,7 +37,12 @@ fn pseudo_headers(data: &[u8]) {
     let (s4, d4) = (v4(0), v4(4));
     assert_eq!(
         checksum::pseudo_header_v4(s4, d4, proto, len as u16),
-        reference_sum(&[&pseudo_header_bytes(s4.into(), d4.into(), proto, usize::from(len as u16))])
+        reference_sum(&[&pseudo_header_bytes(
+            s4.into(),
+            d4.into(),
+            proto,
+            usize::from(len as u16)
+        )])
     );
     let (s6, d6) = (v6(0), v6(16));
     let ph6 = {
@@ -48,14 +53,20 @@ fn pseudo_headers(data: &[u8]) {
         v.extend_from_slice(&[0, 0, 0, proto]);
         v
     };
-    assert_eq!(checksum::pseudo_header_v6(s6, d6, proto, len), reference_sum(&[&ph6]));
+    assert_eq!(
+        checksum::pseudo_header_v6(s6, d6, proto, len),
+        reference_sum(&[&ph6])
+    );
     assert_eq!(
         checksum::pseudo_header(s6.into(), d6.into(), proto, len),
         checksum::pseudo_header_v6(s6, d6, proto, len)
     );
     // Mixed families are summed as IPv4-mapped IPv6.
     let mixed = checksum::pseudo_header(IpAddr::V4(s4), IpAddr::V6(d6), proto, len);
-    assert_eq!(mixed, checksum::pseudo_header_v6(s4.to_ipv6_mapped(), d6, proto, len));
+    assert_eq!(
+        mixed,
+        checksum::pseudo_header_v6(s4.to_ipv6_mapped(), d6, proto, len)
+    );
 }
 
 fn updates(data: &[u8]) {

@@ -22,7 +22,12 @@ pub fn run(data: &[u8]) {
 fn ipv4(data: &[u8], ip: &[u8], p: &Ipv4Packet<&[u8]>) {
     let _ = (p.dscp(), p.ecn(), p.ident(), p.dont_frag(), p.more_frags());
     let _ = (p.frag_offset(), p.is_fragment(), p.ttl(), p.checksum());
-    let _ = (p.src_addr(), p.dst_addr(), p.options(), p.protocol().to_string());
+    let _ = (
+        p.src_addr(),
+        p.dst_addr(),
+        p.options(),
+        p.protocol().to_string(),
+    );
     assert_eq!(p.version(), 4);
     assert!(p.header_len() >= 20 && p.header_len() + p.payload().len() == p.packet().len());
     let ok = p.verify_checksum();
@@ -37,7 +42,10 @@ fn ipv4(data: &[u8], ip: &[u8], p: &Ipv4Packet<&[u8]>) {
     q.set_ttl_update_checksum(ttl);
     assert_eq!(q.ttl(), ttl);
     if ok {
-        assert!(q.verify_checksum(), "RFC 1624 TTL update broke a good checksum");
+        assert!(
+            q.verify_checksum(),
+            "RFC 1624 TTL update broke a good checksum"
+        );
     }
     q.swap_addrs();
     assert_eq!((q.src_addr(), q.dst_addr()), (p.dst_addr(), p.src_addr()));
@@ -110,7 +118,10 @@ fn icmpv4(msg: &[u8]) {
     let e = Icmpv4Packet::new_checked(&out[..]).unwrap();
     assert!(e.verify_checksum());
     assert_eq!(Icmpv4Repr::parse(&e), Ok(repr));
-    if matches!(repr, Icmpv4Repr::EchoRequest { .. } | Icmpv4Repr::EchoReply { .. }) {
+    if matches!(
+        repr,
+        Icmpv4Repr::EchoRequest { .. } | Icmpv4Repr::EchoReply { .. }
+    ) {
         assert_eq!((&out[..2], &out[4..]), (&msg[..2], &msg[4..]));
     }
 }

@@ -9,7 +9,9 @@ use crate::frames::{l3, l4_checksum_ok};
 use xstack::proto::ndp;
 use xstack::wire::icmpv6::{self, msg_type};
 use xstack::wire::ipv6::{self, MAX_EXT_HEADERS, MAX_EXT_LEN};
-use xstack::wire::{Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv6Packet, Ipv6Repr, NdpOptions, NdpRepr};
+use xstack::wire::{
+    Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv6Packet, Ipv6Repr, NdpOptions, NdpRepr,
+};
 
 pub fn run(data: &[u8]) {
     let ip = l3(data);
@@ -112,7 +114,10 @@ fn icmp6(msg: &[u8], src: core::net::Ipv6Addr, dst: core::net::Ipv6Addr, hop_lim
         let mut r = Icmpv6Packet::new_unchecked(&mut copy[..]);
         r.echo_request_into_reply();
         assert_eq!(r.msg_type(), msg_type::ECHO_REPLY);
-        assert!(r.verify_checksum(dst, src), "the reply's patched checksum is wrong");
+        assert!(
+            r.verify_checksum(dst, src),
+            "the reply's patched checksum is wrong"
+        );
     }
     if let Ok(n) = NdpRepr::parse(&m) {
         let _ = (n.target(), n.lladdr());

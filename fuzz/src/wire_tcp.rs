@@ -33,7 +33,12 @@ fn segment(seg: &[u8], src: IpAddr, dst: IpAddr) {
         return;
     };
     let _ = (p.src_port(), p.dst_port(), p.seq_number(), p.ack_number());
-    let _ = (p.flags().to_string(), p.window_len(), p.checksum(), p.urgent_at());
+    let _ = (
+        p.flags().to_string(),
+        p.window_len(),
+        p.checksum(),
+        p.urgent_at(),
+    );
     let _ = (p.options(), p.payload(), p.segment_len());
     let ok = p.verify_checksum(src, dst);
     assert_eq!(ok, l4_checksum_ok(seg, src, dst, 6), "TCP checksum");
@@ -84,7 +89,7 @@ fn options_round_trip(data: &[u8]) {
     }
     o.sack_count = n as u8;
     let len = o.emit_len();
-    assert!(len <= MAX_OPTIONS_LEN && len % 4 == 0);
+    assert!(len <= MAX_OPTIONS_LEN && len.is_multiple_of(4));
     let mut buf = [0u8; MAX_OPTIONS_LEN];
     assert_eq!(o.emit(&mut buf), len);
     assert_eq!(TcpOptions::parse(&buf[..len]), Ok(as_emitted(&o)));

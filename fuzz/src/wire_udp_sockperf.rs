@@ -34,7 +34,10 @@ fn udp(b: &[u8], src: IpAddr, dst: IpAddr) {
     q.swap_ports();
     assert_eq!((q.src_port(), q.dst_port()), (p.dst_port(), p.src_port()));
     if ok {
-        assert!(q.verify_checksum(src, dst), "a port swap changes no checksum");
+        assert!(
+            q.verify_checksum(src, dst),
+            "a port swap changes no checksum"
+        );
     }
     let unverified = UdpRepr::parse_unverified(&p);
     match UdpRepr::parse(&p, src, dst) {
@@ -59,7 +62,13 @@ fn sockperf(b: &[u8]) {
     let Ok(h) = SockperfHeader::new_checked(b) else {
         return;
     };
-    let _ = (h.seq(), h.is_client(), h.is_pong_request(), h.is_warmup(), h.body());
+    let _ = (
+        h.seq(),
+        h.is_client(),
+        h.is_pong_request(),
+        h.is_warmup(),
+        h.body(),
+    );
     let fits = h.check_datagram().is_ok();
     assert_eq!(fits, h.msg_len() as usize == b.len());
     let Ok(r) = SockperfRepr::parse(&h) else {
@@ -67,7 +76,11 @@ fn sockperf(b: &[u8]) {
     };
     let mut out = [0u8; SOCKPERF_HEADER];
     r.emit(&mut SockperfHeader::new_unchecked(&mut out[..]));
-    assert_eq!(out[..], b[..SOCKPERF_HEADER], "sockperf's header has one spelling");
+    assert_eq!(
+        out[..],
+        b[..SOCKPERF_HEADER],
+        "sockperf's header has one spelling"
+    );
     let mut copy = b.to_vec();
     let mut reply = SockperfHeader::new_unchecked(&mut copy[..]);
     reply.make_reply();

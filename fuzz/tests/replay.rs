@@ -42,7 +42,10 @@ fn wire_ipv4_icmp() {
 
 #[test]
 fn wire_ipv6_icmpv6_ndp() {
-    replay("wire_ipv6_icmpv6_ndp", xstack_fuzz::wire_ipv6_icmpv6_ndp::run);
+    replay(
+        "wire_ipv6_icmpv6_ndp",
+        xstack_fuzz::wire_ipv6_icmpv6_ndp::run,
+    );
 }
 
 #[test]
