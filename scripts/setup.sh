@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Build: libxdp/libbpf are built from source by xsk-rs.
 # Tests: the kernel peers and the tools that drive them.
+# Fuzzing: libfuzzer-sys builds libFuzzer from its C++ source (g++).
 PACKAGES=(clang m4 pkg-config libelf-dev zlib1g-dev libpcap-dev
           iproute2 ethtool sockperf socat iputils-ping netcat-openbsd python3
-          tcpdump hping3 nftables nginx)
+          tcpdump hping3 nftables nginx g++)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -54,6 +55,12 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup.sh: no Rust toolchain (cargo) found — install one with rustup (https://rustup.rs) and run this again" >&2
     exit 1
+fi
+
+# scripts/fuzz.sh: cargo-fuzz, from crates.io (it runs on the stable toolchain there).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "setup.sh: installing cargo-fuzz" >&2
+    cargo install --locked --quiet cargo-fuzz
 fi
 
 cargo build --release --quiet

@@ -161,12 +161,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
 
     /// Turns an echo request into an echo reply in place, updating the checksum
     /// incrementally (RFC 1624) instead of re-summing the data.
+    ///
+    /// The update gives 0x0000 where a recompute gives 0xFFFF when every other word of
+    /// the reply is zero (identifier, sequence number and data all zero): that reply
+    /// would sum to 0 and fail the receiver's check. 0xFFFF is written instead, which
+    /// verifies whatever the data (it is the other ones'-complement zero).
     pub fn echo_request_into_reply(&mut self) {
         let old = u16::from_be_bytes([self.msg_type(), self.msg_code()]);
         self.set_msg_type(msg_type::ECHO_REPLY);
         let new = u16::from_be_bytes([self.msg_type(), self.msg_code()]);
         let c = checksum::update_u16(self.checksum(), old, new);
-        self.set_checksum(c);
+        self.set_checksum(if c == 0 { 0xFFFF } else { c });
     }
 }
 
@@ -408,6 +413,27 @@ mod tests {
                 assert_eq!(data[16], 0x10);
             }
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    // Found by the wire_ipv4_icmp fuzz target: an echo request whose identifier,
+    // sequence number and data are all zero was answered with checksum 0x0000, which sums
+    // to 0 and fails the check (Linux drops such a reply).
+    #[test]
+    fn an_all_zero_echo_request_gets_a_reply_that_verifies() {
+        for len in [8, 9, 64] {
+            let mut req = vec![0u8; len];
+            req[0] = msg_type::ECHO_REQUEST;
+            Icmpv4Packet::new_unchecked(&mut req[..]).fill_checksum();
+            assert_eq!(req[2..4], [0xf7, 0xff]);
+            let mut p = Icmpv4Packet::new_unchecked(&mut req[..]);
+            p.echo_request_into_reply();
+            assert_eq!(p.msg_type(), msg_type::ECHO_REPLY);
+            assert!(
+                p.verify_checksum(),
+                "{len} bytes: checksum {:#06x}",
+                p.checksum()
+            );
         }
     }
 

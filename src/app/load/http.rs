@@ -165,8 +165,10 @@ impl HttpParser {
                     self.body += rest.len() as u64;
                     return (buf.len(), Step::More);
                 }
+                // A line longer than MAX_LINE is refused whole too: refused only while
+                // partial, it would pass or fail by how the reads cut the stream.
                 State::ChunkSize => match httparse::parse_chunk_size(rest) {
-                    Ok(httparse::Status::Complete((n, size))) => {
+                    Ok(httparse::Status::Complete((n, size))) if n <= MAX_LINE => {
                         used += n;
                         self.state = if size == 0 {
                             State::Trailers
@@ -203,9 +205,9 @@ impl HttpParser {
                         used += 2;
                         return (used, self.done());
                     }
-                    Some(k) => used += k + 2,
+                    Some(k) if k + 2 <= MAX_LINE => used += k + 2,
                     None if rest.len() < MAX_LINE => return (used, Step::More),
-                    None => return (used, Step::Malformed("trailer line too long")),
+                    _ => return (used, Step::Malformed("trailer line too long")),
                 },
             }
         }
@@ -218,7 +220,12 @@ impl HttpParser {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
         let n = match resp.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => n,
+            // Longer than MAX_HEAD is malformed however it arrives: refused only while
+            // partial, a long head would pass in one read and fail in several.
+            Ok(httparse::Status::Complete(n)) if n <= MAX_HEAD => n,
+            Ok(httparse::Status::Complete(_)) => {
+                return (0, Step::Malformed("response head too long"))
+            }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return (0, Step::More),
             Ok(httparse::Status::Partial) => return (0, Step::Malformed("response head too long")),
             Err(httparse::Error::Status | httparse::Error::Version) => {
@@ -588,6 +595,47 @@ mod tests {
             long.extend_from_slice(b"\r\n");
         }
         assert_eq!(p.feed(&long).1, Step::Malformed("response head too long"));
+    }
+
+    // Found by the app_http fuzz target: a head, a chunk-size line or a trailer line
+    // over its limit was refused only while it was partial, so it passed when it came
+    // in one read and failed when it came in several. It fails however it arrives.
+    #[test]
+    fn lines_over_their_limits_are_malformed_however_the_reads_cut_them() {
+        let mut head = b"HTTP/1.1 200 OK\r\nX-Long: ".to_vec();
+        head.resize(MAX_HEAD + 10, b'v');
+        head.extend_from_slice(b"\r\n\r\n");
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut ext = chunked.to_vec();
+        ext.extend_from_slice(b"5;name=");
+        ext.resize(ext.len() + MAX_LINE, b'e');
+        ext.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+        let mut trailer = chunked.to_vec();
+        trailer.extend_from_slice(b"0\r\nX-T: ");
+        trailer.resize(trailer.len() + MAX_LINE, b't');
+        trailer.extend_from_slice(b"\r\n\r\n");
+        for (input, why) in [
+            (&head, "response head too long"),
+            (&ext, "bad chunk size"),
+            (&trailer, "trailer line too long"),
+        ] {
+            for step in [1, 7, 100, input.len()] {
+                let mut p = HttpParser::new(false);
+                assert_eq!(
+                    run(&mut p, input, step),
+                    vec![Step::Malformed(why)],
+                    "{why}, in reads of {step}"
+                );
+            }
+        }
+        // At the limits themselves, all three pass.
+        let mut p = HttpParser::new(false);
+        let mut at = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Long: ".to_vec();
+        at.resize(MAX_HEAD - 4, b'v');
+        at.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(at.len(), MAX_HEAD);
+        assert_eq!(run(&mut p, &at, 1), vec![ok(200, 0, false)]);
+        assert_eq!(p.feed(&at), (MAX_HEAD, ok(200, 0, false)));
     }
 
     #[test]

@@ -1167,7 +1167,14 @@ impl Connection {
         }
         if let Some(reason) = self.send_rst.take() {
             let h = SegmentHeader {
-                seq: self.snd_nxt,
+                // As a pure ACK (below): after a go-back-N restart SND.NXT may lie below
+                // the peer's RCV.NXT, and there a RST is dropped unseen (RFC 5961 §3.2),
+                // leaving the peer's connection open; at SND.MAX it is exact or draws a
+                // challenge ACK, which our RST for no connection then answers exactly.
+                seq: self
+                    .snd_max
+                    .min_seq(self.snd_una + self.snd_wnd as usize)
+                    .max_seq(self.snd_nxt),
                 ack: self.rcv_nxt,
                 flags: TcpFlags::RST | TcpFlags::ACK,
                 window: 0,
@@ -1179,6 +1186,18 @@ impl Connection {
         }
         match self.state {
             State::SynSent | State::SynReceived => {
+                // Before ESTABLISHED the only acknowledgment is the SYN-ACK: a segment
+                // that asks for one here (a retransmitted SYN, anything "not
+                // acceptable", RFC 9293 §3.10.7.4) gets the SYN-ACK again, as in Linux;
+                // in SYN_SENT there is nothing to acknowledge yet. Either way the request
+                // is served now: left set, it would keep `poll_timeout` at "now".
+                let again = self.ack_now
+                    && self.state == State::SynReceived
+                    && self.snd_nxt == self.iss + 1;
+                self.ack_now = false;
+                if again {
+                    self.snd_nxt = self.iss;
+                }
                 if self.syn_sent && self.snd_nxt == self.iss {
                     let syn_ack = self.state == State::SynReceived;
                     let h = SegmentHeader {

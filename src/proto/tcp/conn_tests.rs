@@ -1219,3 +1219,55 @@ fn the_longest_life_reports_every_state_change_in_order() {
         ]
     );
 }
+
+// Found by tests/prop_tcp_pair.rs (a SYN duplicated on the link): a retransmitted SYN in
+// SYN_RCVD is not acceptable (RFC 9293 §3.10.7.4) and asks for an acknowledgment, which
+// before ESTABLISHED is the SYN-ACK. It was never sent, and the request stayed set:
+// `poll_timeout` said "now" until the handshake completed or the SYN-ACK timer fired
+// (up to a minute), and the stack's worker spun all that time.
+#[test]
+fn a_retransmitted_syn_in_syn_received_gets_the_syn_ack_again() {
+    let cfg = TcpConfig::default();
+    let mut c = Connection::accept(
+        cfg,
+        t(0),
+        ISS,
+        &syn(Some(1460), None),
+        Buffers::for_config(&cfg),
+    );
+    assert_eq!(flags(&out(&mut c, t(0))), vec![TcpFlags::SYN | A]);
+    c.handle_segment(t(5), &syn(Some(1460), None));
+    assert_eq!(c.state(), State::SynReceived);
+    let o = out(&mut c, t(5));
+    assert_eq!(flags(&o), vec![TcpFlags::SYN | A]);
+    assert_eq!((o[0].0.seq.0, o[0].0.ack.0), (ISS, IRS + 1));
+    assert_eq!(
+        c.poll_timeout(),
+        Some(t(1000)),
+        "nothing left due before the SYN-ACK timer"
+    );
+    assert!(out(&mut c, t(6)).is_empty());
+    c.handle_segment(t(7), &seg(IRS + 1, ISS + 1, A, b""));
+    assert_eq!(c.state(), State::Established);
+}
+
+// Found by tests/prop_tcp_pair.rs: a connection that gave up after a go-back-N restart
+// sent its RST at SND.NXT, below what the peer had received (its ACKs were lost). The
+// peer dropped the RST as out of the window (RFC 5961 §3.2) and held its connection, in
+// FIN_WAIT_2, for ever. At SND.MAX the RST is exact, or in the window and answered with
+// a challenge ACK that the RST for no connection then settles.
+#[test]
+fn a_reset_after_a_go_back_n_restart_is_sent_at_snd_max() {
+    let mut c = established();
+    assert_eq!(c.send(&[7u8; 4380]), 4380);
+    assert_eq!(out(&mut c, t(10)).len(), 3);
+    // The peer got all three segments; its ACKs were lost. The RTO resends the first.
+    let at = c.poll_timeout().unwrap();
+    c.handle_timeout(at);
+    let o = out(&mut c, at);
+    assert_eq!((o.len(), o[0].0.seq.0), (1, ISS + 1));
+    c.abort();
+    let o = out(&mut c, at);
+    assert_eq!(flags(&o), vec![TcpFlags::RST | A]);
+    assert_eq!(o[0].0.seq.0, ISS + 1 + 4380, "at SND.MAX, not SND.NXT");
+}
