@@ -3,6 +3,7 @@
 #   0. scripts/check-layers.sh: imports run down the layers only;
 #   1. cargo test: unit, property, state-machine and simulated-network tests;
 #      and the unit tests of the test harness itself (tests/harness, python3 -m unittest);
+#   1b. scripts/fuzz.sh: each libFuzzer target of fuzz/ for FUZZ_SECS (20) seconds;
 #   2. kernel peers over the veth lab (tests/kernel/*.sh), over the xdp and packet drivers.
 # Tier 2 needs root; without it this script fails, unless --no-root-tests is given (for a
 # developer's unprivileged run), in which case it says clearly that it skipped them.
@@ -61,6 +62,14 @@ if ! harness_log=$(PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s tes
     exit 1
 fi
 echo "$harness_log" | grep -E '^(Ran|OK)'
+
+echo "== fuzz: every fuzz target for ${FUZZ_SECS:-20} s from the committed corpus (scripts/fuzz.sh)"
+if ! fuzz_log=$(scripts/fuzz.sh 2>&1); then
+    echo "$fuzz_log" | tail -30
+    echo "test.sh: a fuzz target crashed or did not build (scripts/fuzz.sh)" >&2
+    exit 1
+fi
+echo "$fuzz_log" | grep -E '^\[|^fuzz:'
 
 if [ "$no_root" = 1 ]; then
     echo "== tier 4: kernel-peer tests SKIPPED (--no-root-tests)"
