@@ -244,7 +244,7 @@ pub fn http_load_config(url: &str, mode: LoadMode) -> LoadConfig {
         mode,
         app: AppProto::Http,
         size: request.len(),
-        target: u.target.into(),
+        target: u.target,
         exchange: Some(xstack::config::Exchange::Http {
             url: url.into(),
             method: "GET".into(),
