@@ -145,6 +145,9 @@ pub struct TcpOptions {
     /// SACK blocks (left, right) as raw sequence numbers; the first `sack_count` are valid.
     pub sack_blocks: [(u32, u32); MAX_SACK_BLOCKS],
     pub sack_count: u8,
+    /// A SACK option whose length was not 2 + 8n (1 <= n <= 4) was seen and ignored
+    /// (parsing only; never emitted).
+    pub sack_malformed: bool,
 }
 
 impl TcpOptions {
@@ -157,8 +160,11 @@ impl TcpOptions {
     /// implement are ignored if they carry a length, MUST-6; an illegal length such as
     /// zero must be handled without crashing, MUST-7). Later duplicates overwrite earlier ones; parsing stops at
     /// EOL; unknown kinds are skipped by their length. A kind without a length byte, a
-    /// length below 2 or past the end, or a known kind with the wrong length (SACK: not
-    /// 2 + 8n with 1 <= n <= 4) is `Malformed`. A window scale above 14 is read as 14.
+    /// length below 2 or past the end, or a known kind other than SACK with the wrong
+    /// length is `Malformed`. A SACK option of a length other than 2 + 8n with
+    /// 1 <= n <= 4 is skipped by its length and flagged in `sack_malformed` (as Linux
+    /// ignores it): the segment is still good, only its SACK information is not. A
+    /// window scale above 14 is read as 14.
     pub fn parse(mut bytes: &[u8]) -> Result<TcpOptions, WireError> {
         let mut o = TcpOptions::default();
         while let [kind, rest @ ..] = bytes {
@@ -203,7 +209,10 @@ impl TcpOptions {
                 option_kind::SACK => {
                     let n = body.len() / 8;
                     if body.len() % 8 != 0 || n == 0 || n > MAX_SACK_BLOCKS {
-                        return Err(WireError::Malformed);
+                        o.sack_malformed = true;
+                        o.sack_count = 0;
+                        bytes = &bytes[len..];
+                        continue;
                     }
                     o.sack_blocks = [(0, 0); MAX_SACK_BLOCKS];
                     for (i, blk) in body.chunks_exact(8).enumerate() {
@@ -817,12 +826,35 @@ mod tests {
             &[3, 4, 7, 0][..],             // WS wrong length
             &[4, 3, 0][..],                // SACK-perm wrong length
             &[8, 8, 0, 0, 0, 0, 0, 0][..], // TS wrong length
-            &[5, 2][..],                   // SACK with no blocks
-            &[5, 6, 0, 0, 0, 0][..],       // SACK length not 2 + 8n
             &[1, 1, 1, 30, 41][..],        // length past the end
+            &[5, 10, 0, 0, 0, 0][..],      // SACK length past the end
         ] {
             assert_eq!(TcpOptions::parse(bad), Err(WireError::Malformed), "{bad:?}");
         }
+    }
+
+    // A SACK option of the wrong length spoils only the SACK information: it is skipped
+    // and flagged, and the options around it still count (Linux ignores it too).
+    #[test]
+    fn a_malformed_sack_option_is_ignored_and_flagged() {
+        for bad in [
+            &[5u8, 2][..],           // no blocks
+            &[5, 6, 0, 0, 0, 0][..], // not 2 + 8n
+            &[
+                5, 42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ][..], // five blocks
+        ] {
+            let mut area = bad.to_vec();
+            area.extend_from_slice(&[2, 4, 0x05, 0xb4]);
+            let o = TcpOptions::parse(&area).unwrap_or_else(|e| panic!("{bad:?}: {e:?}"));
+            assert!(o.sack_malformed, "{bad:?}");
+            assert_eq!(o.sack(), &[], "{bad:?}");
+            assert_eq!(o.mss, Some(1460), "the option after it is read: {bad:?}");
+        }
+        let good = TcpOptions::parse(&[5, 10, 0, 0, 0, 1, 0, 0, 0, 2]).unwrap();
+        assert!(!good.sack_malformed);
+        assert_eq!(good.sack(), &[(1, 2)]);
     }
 
     #[test]
@@ -909,6 +941,7 @@ mod tests {
                         timestamps,
                         sack_blocks,
                         sack_count,
+                        sack_malformed: false,
                     }
                 },
             )
