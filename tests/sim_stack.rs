@@ -1521,3 +1521,124 @@ fn one_source_cannot_take_every_reassembly_buffer() {
     // Whole datagrams are answered all the while.
     assert_eq!(lab.exchange(&udp_frame(ECHO, b"whole")).len(), 1);
 }
+
+// ---- SACK at the endpoint (RFC 2018) ----
+
+/// A TCP segment from the peer to [`TCP_ECHO`] with the raw options area `options` (a
+/// multiple of 4 bytes, padded by the caller).
+fn tcp_opts(seq: u32, ack: u32, flags: u8, options: &[u8], payload: &[u8]) -> Vec<u8> {
+    assert_eq!(options.len() % 4, 0);
+    let mut t = Vec::new();
+    t.extend_from_slice(&40001u16.to_be_bytes());
+    t.extend_from_slice(&TCP_ECHO.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    let off = ((20 + options.len()) / 4) as u8;
+    t.extend_from_slice(&[off << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(options);
+    t.extend_from_slice(payload);
+    let pseudo = [
+        &PEER_IP[..],
+        &OUR_IP[..],
+        &[0, 6],
+        &(t.len() as u16).to_be_bytes()[..],
+    ]
+    .concat();
+    let c = csum(&[&pseudo, &t]);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    eth(OUR_MAC, 0x0800, &ipv4_from(PEER_IP, 6, &[], &t))
+}
+
+/// The options area and the payload of a TCP segment from the stack.
+fn tcp_options_and_payload(frame: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    tcp_segment(frame);
+    let (_, t) = ip_reply(frame);
+    let hl = usize::from(t[12] >> 4) * 4;
+    (t[20..hl].to_vec(), t[hl..].to_vec())
+}
+
+/// The SACK blocks in an options area (kind 5), as (left, right).
+fn sack_blocks(opts: &[u8]) -> Vec<(u32, u32)> {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => break,
+            1 => i += 1,
+            kind => {
+                let len = usize::from(opts[i + 1]);
+                if kind == 5 {
+                    let w = |j: usize| u32::from_be_bytes(opts[j..j + 4].try_into().unwrap());
+                    return (i + 2..i + len)
+                        .step_by(8)
+                        .map(|j| (w(j), w(j + 4)))
+                        .collect();
+                }
+                i += len;
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// MSS 1460 and SACK-permitted, as a SYN's options.
+const SYN_SACK_OPTS: [u8; 8] = [2, 4, 0x05, 0xb4, 1, 1, 4, 2];
+
+/// A SYN with SACK-permitted gets a SYN-ACK with it (from a cookie too, when `backlog`
+/// is 0), and the connection, once the ACK completes it, reports out-of-order data in
+/// SACK blocks. Returns the lab and the ISS.
+fn sack_connection(backlog: Option<usize>) -> (Lab<Responder>, u32) {
+    let mut lab = Lab::with(|cfg, c| {
+        let mut s = responder_stack_with(cfg, &[TCP_ECHO], c);
+        if let Some(b) = backlog {
+            s.set_syn_backlog(b);
+        }
+        s
+    });
+    let got = lab.exchange(&tcp_opts(1000, 0, SYN, &SYN_SACK_OPTS, b""));
+    let (iss, ack, flags) = tcp_segment(&got[0]);
+    assert_eq!((ack, flags), (1001, SYN | ACK));
+    let (opts, _) = tcp_options_and_payload(&got[0]);
+    assert!(
+        opts.windows(2).any(|w| w == [4, 2]),
+        "SACK-permitted answered: {opts:?}"
+    );
+    assert!(lab.exchange(&tcp(1001, iss + 1, ACK, b"")).is_empty());
+    // Out of order: the immediate ACK carries the block.
+    let got = lab.exchange(&tcp(1101, iss + 1, ACK, &[7; 100]));
+    let acks: Vec<_> = got.iter().map(|f| tcp_options_and_payload(f)).collect();
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(sack_blocks(&acks[0].0), vec![(1101, 1201)]);
+    assert_eq!(lab.stats().tcp_sack_connections, 1);
+    (lab, iss)
+}
+
+// RFC 2018 §2 at the endpoint: SACK-permitted answered and used.
+#[test]
+fn a_syn_with_sack_permitted_gets_it_back_and_out_of_order_data_is_sacked() {
+    sack_connection(None);
+}
+
+// RFC 4987 SYN cookies keep SACK-permitted (in a bit of the cookie, see stack/cookie.rs).
+#[test]
+fn a_syn_cookie_connection_keeps_sack() {
+    let (lab, _) = sack_connection(Some(0));
+    let s = lab.stats();
+    assert_eq!((s.tcp_syn_cookies_sent, s.tcp_syn_cookies_ok), (1, 1));
+}
+
+// RFC 9293 §3.1 MUST-7 with Linux's practice: a SACK option of a bad length is ignored
+// and counted; the segment itself is taken (here: echoed).
+#[test]
+fn a_malformed_sack_option_is_ignored_and_counted_and_the_segment_taken() {
+    let (mut lab, iss) = sack_connection(None);
+    let bad = [1, 1, 5, 6, 0, 0, 0, 0];
+    let got = lab.exchange(&tcp_opts(1001, iss + 1, ACK | PSH, &bad, &[9; 100]));
+    let echoed: Vec<u8> = got
+        .iter()
+        .flat_map(|f| tcp_options_and_payload(f).1)
+        .collect();
+    assert!(echoed.starts_with(&[9; 100]), "{got:?}");
+    let s = lab.stats();
+    assert_eq!(s.tcp_sack_malformed, 1);
+    assert_eq!(s.drops[DropReason::Malformed as usize], 0);
+}

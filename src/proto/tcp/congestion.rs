@@ -63,6 +63,12 @@ pub trait CongestionControl {
     /// the connection goes back to SND.UNA.
     fn on_timeout(&mut self, flight: Flight);
 
+    /// A connection with SACK found a loss (RFC 6675 §5 step 4, or a loss a probe
+    /// repaired, RFC 8985 §7.4.2): a recovery starts that lasts until everything in
+    /// `flight` is acknowledged; the window no longer inflates or deflates with ACKs
+    /// in it (the connection's `pipe` paces it).
+    fn on_sack_loss(&mut self, flight: Flight);
+
     /// The congestion window: the most the connection may have in flight.
     fn window(&self) -> usize;
 
@@ -81,8 +87,11 @@ pub struct NewReno {
     cwnd: usize,
     ssthresh: usize,
     dup_acks: u32,
-    /// In fast recovery until SND.UNA reaches this (RFC 6582's "recover").
+    /// In fast recovery until SND.UNA reaches this (RFC 6582's "recover", RFC 6675's
+    /// "RecoveryPoint").
     recover: Option<SeqNumber>,
+    /// The recovery is RFC 6675's (SACK), not NewReno's.
+    sack_recovery: bool,
 }
 
 impl NewReno {
@@ -97,6 +106,7 @@ impl NewReno {
             ssthresh: usize::MAX,
             dup_acks: 0,
             recover: None,
+            sack_recovery: false,
         }
     }
 
@@ -107,6 +117,12 @@ impl NewReno {
 
     fn smss(&self) -> usize {
         usize::from(self.smss)
+    }
+
+    /// Sets the window (tests that need a given flight).
+    #[cfg(test)]
+    pub fn cwnd_for_test(&mut self, cwnd: usize) {
+        self.cwnd = cwnd;
     }
 }
 
@@ -122,6 +138,14 @@ impl CongestionControl for NewReno {
         let smss = self.smss();
         self.dup_acks = 0;
         match self.recover {
+            // RFC 6675: in a SACK recovery cwnd stays where it was set; `pipe` decides.
+            Some(recover) if self.sack_recovery && flight.snd_una < recover => Reaction::Nothing,
+            Some(_) if self.sack_recovery => {
+                self.recover = None;
+                self.sack_recovery = false;
+                self.cwnd = self.ssthresh.max(self.smss());
+                Reaction::Nothing
+            }
             //= https://www.rfc-editor.org/rfc/rfc6582#section-3.2
             //# If this ACK does *not* acknowledge all of the data up to and
             //# including recover, then this is a partial ACK.  In this case,
@@ -195,6 +219,21 @@ impl CongestionControl for NewReno {
         self.ssthresh = self.halved(flight);
         self.cwnd = self.smss();
         self.recover = None;
+        self.sack_recovery = false;
+        self.dup_acks = 0;
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc6675#section-5
+    //# (4.2) ssthresh = cwnd = (FlightSize / 2)
+    //#
+    //#       The congestion window (cwnd) and slow start threshold
+    //#       (ssthresh) are reduced to half of FlightSize per [RFC5681].
+    // (With RFC 5681's floor of two segments, equation (4).)
+    fn on_sack_loss(&mut self, flight: Flight) {
+        self.ssthresh = self.halved(flight);
+        self.cwnd = self.ssthresh;
+        self.recover = Some(flight.snd_max);
+        self.sack_recovery = true;
         self.dup_acks = 0;
     }
 

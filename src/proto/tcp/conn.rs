@@ -4,21 +4,37 @@
 //! type of its own that the TCB holds:
 //! - `rtt`: the RTO from SRTT/RTTVAR, Karn's rule and back-off (RFC 6298);
 //! - `congestion`: the congestion window behind a trait, NewReno (RFC 5681, RFC 6582,
-//!   RFC 6928), held as a concrete type;
-//! - `assembler`: where the out-of-order data lies (up to [`OOO_RANGES`] ranges);
-//! - `timers`: the retransmission, persist, delayed-ACK and TIME_WAIT deadlines;
+//!   RFC 6928) with RFC 6675's window for SACK recoveries, held as a concrete type;
+//! - `assembler`: where the out-of-order data lies (as many ranges as the receive
+//!   buffer has room for, see `assembler::ranges_for`) and the SACK blocks reporting it;
+//! - `scoreboard`: with SACK, every segment in flight and what became of it (RFC 6675,
+//!   RACK of RFC 8985);
+//! - `timers`: the retransmission, persist, delayed-ACK, TIME_WAIT, loss-probe and
+//!   reordering deadlines;
 //! - `events`: the queue behind `poll_event`, which never drops a state change.
 //!
 //! What it does:
 //! - passive and active open, simultaneous open included;
 //! - data both ways with flow control, window scaling, and silly-window avoidance on both
 //!   sides (RFC 9293 §3.8.6.2);
-//! - reassembly of out-of-order segments (up to [`OOO_RANGES`] holes), each answered with
-//!   an immediate duplicate ACK;
+//! - reassembly of out-of-order segments, bounded by the receive window, each answered
+//!   with an immediate duplicate ACK of its own (however many arrive between two
+//!   transmissions, up to [`ACK_CAUSES`]), and an immediate ACK when a hole fills;
+//! - SACK (RFC 2018) when both SYNs permit it: blocks in every ACK while data is held
+//!   out of order, the first holding the segment that triggered the ACK, then the most
+//!   recently reported; D-SACK (RFC 2883) for every duplicate that arrives; our data
+//!   segments leave room for the blocks within the MSS;
 //! - delayed ACKs (at most `delayed_ack`, and at least every second full segment);
 //! - retransmission on timeout per RFC 6298 (SRTT/RTTVAR, Karn's rule, exponential back-off,
-//!   a configurable minimum; go-back-N from SND.UNA with a one-segment loss window);
-//! - fast retransmit and NewReno recovery on three duplicate ACKs (RFC 5681, RFC 6582);
+//!   a configurable minimum, a one-segment loss window): go-back-N from SND.UNA without
+//!   SACK; with SACK everything not SACKed is marked lost and sent again in order
+//!   (RFC 6675 §5.1);
+//! - without SACK, fast retransmit and NewReno recovery on three duplicate ACKs (RFC 5681,
+//!   RFC 6582);
+//! - with SACK, RFC 6675 loss recovery (`IsLost`, `pipe`, `NextSeg` rules 1 to 3), RACK's
+//!   time-based loss detection, lost retransmissions included, and tail loss probes
+//!   (RFC 8985); D-SACKs are counted and never taken for loss (no undo); reneging
+//!   (RFC 2018 §8) is noticed and forgets the SACKs;
 //! - the persist timer with one-byte zero-window probes (RFC 9293 §3.8.6.1), apart from
 //!   the retransmission timer: a window the peer keeps closed while it acknowledges the
 //!   probes may stay closed for ever (RFC 1122 §4.2.2.17);
@@ -28,30 +44,31 @@
 //! - giving up with a RST after `max_retries` retransmissions, or as many window probes in
 //!   a row that nobody acknowledges.
 //!
-//! SACK and timestamps are never offered, so a peer never uses them (RFC 2018 §2,
-//! RFC 7323 §3.2), and any it sends are ignored.
+//! Timestamps are never offered, so a peer never uses them (RFC 7323 §3.2), and any it
+//! sends are ignored: an ACK has room for four SACK blocks.
 //!
 //! Invariants: the buffers are handed in at creation (`Buffers`: where they come from is
 //! the stack's affair) and handed back by `take_buffers` in TIME_WAIT or CLOSED, or by
 //! `release_buffers`; `send_buf` holds exactly the bytes
 //! from SND.UNA on (sent and unsent); `recv_buf` holds in-order bytes the application has
 //! not read, and out-of-order bytes are written past them into its free space;
-//! SND.UNA <= SND.NXT <= SND.MAX; every state transition moves forward (see
-//! `goes_forward`).
+//! SND.UNA <= SND.NXT <= SND.MAX; with SACK the scoreboard's records tile
+//! [SND.UNA, SND.NXT); every state transition moves forward (see `goes_forward`).
 //!
 //! Its tests are in `conn_tests.rs` (one per RFC rule) and `pair_tests.rs` (two
 //! connections over a lossy simulated link).
 
-use super::assembler::Assembler;
-pub use super::assembler::OOO_RANGES;
+use super::assembler::{ranges_for, sack_blocks, Assembler, Inserted, RecentBlocks, SACK_BLOCKS};
 use super::buffers::Buffers;
 use super::congestion::{CongestionControl, Flight, NewReno, Reaction};
 use super::events::EventQueue;
 use super::ring::Ring;
 use super::rtt::{RtoBounds, RttEstimator};
+use super::scoreboard::{records_for, Scoreboard, DUP_THRESH};
 use super::seq::SeqNumber;
 use super::timers::Timers;
 use crate::time::Instant;
+use crate::wire::tcp::MAX_OPTIONS_LEN;
 use crate::wire::{TcpFlags, TcpOptions};
 use core::fmt;
 use core::time::Duration;
@@ -113,6 +130,9 @@ pub struct TcpConfig {
     pub time_wait: Duration,
     /// Challenge ACKs (RFC 5961) one connection sends per second at most.
     pub challenge_ack_limit: u32,
+    /// Offer and accept SACK (RFC 2018); with it, loss recovery is RFC 6675's with RACK
+    /// and tail loss probes (RFC 8985), without it NewReno's (RFC 6582).
+    pub sack: bool,
 }
 
 impl Default for TcpConfig {
@@ -130,6 +150,7 @@ impl Default for TcpConfig {
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),
             challenge_ack_limit: 10,
+            sack: true,
         }
     }
 }
@@ -208,10 +229,38 @@ pub struct ConnStats {
     pub out_of_order: u64,
     /// Zero-window probes sent (RFC 9293 §3.8.6.1; not retransmissions).
     pub window_probes: u64,
+    /// Out-of-order segments not held: the out-of-order store had no range left.
+    pub out_of_order_dropped: u64,
+    /// ACKs received whose first SACK block reported a duplicate (RFC 2883 D-SACK).
+    pub dsacks_received: u64,
+    /// D-SACK blocks sent, reporting duplicates that arrived (RFC 2883).
+    pub dsacks_sent: u64,
+    /// SACK blocks received that were neither valid nor a D-SACK, and ignored.
+    pub sack_blocks_ignored: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub loss_probes: u64,
+    /// Times the peer dropped data it had SACKed (RFC 2018 §8 reneging).
+    pub sack_reneged: u64,
 }
 
 /// The MSS of a peer that has not said (RFC 9293 §3.7.1).
 const DEFAULT_MSS: u16 = 536;
+
+/// ACKs a connection owes at most between two transmissions, each for one out-of-order
+/// or duplicate segment (one receive batch is 64 frames); more are coalesced.
+pub const ACK_CAUSES: usize = 64;
+
+/// Why an immediate ACK is owed: an out-of-order segment that starts at `start` (the
+/// first SACK block holds it), or, with `dsack`, a duplicate `[start, end)` (a D-SACK).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckCause {
+    pub start: SeqNumber,
+    pub end: SeqNumber,
+    pub dsack: bool,
+}
+
+/// RFC 8985 §7.2: a loss probe waits 2·SRTT, plus this (Linux's `TCP_TIMEOUT_MIN`).
+const TLP_EXTRA: Duration = Duration::from_millis(2);
 
 /// Whether `from -> to` moves a connection forward in its life: out of CLOSED only as a
 /// new connection opens (to SYN_SENT), into CLOSED from anywhere, and otherwise to a
@@ -268,10 +317,25 @@ pub struct Connection {
     fin_seq: Option<SeqNumber>,
     /// The largest window the peer has offered (for sender SWS avoidance).
     max_snd_wnd: u32,
-    /// Congestion control (RFC 5681, RFC 6582).
+    /// Congestion control (RFC 5681, RFC 6582, RFC 6675).
     cc: Congestion,
-    /// The segment at SND.UNA is to be sent again now.
+    /// The segment at SND.UNA is to be sent again now (NewReno).
     fast_rexmit: bool,
+    /// Both SYNs carried SACK-permitted (RFC 2018 §2): SACK blocks go both ways.
+    sack_ok: bool,
+    /// With SACK: every segment in flight, what the peer has SACKed, what is lost
+    /// (RFC 6675, RACK). Empty without SACK.
+    sb: Scoreboard,
+    /// RFC 6675 §5.1: after a timeout no new recovery starts until SND.UNA reaches this.
+    rto_recover: Option<SeqNumber>,
+    /// RFC 6675's DupAcks: duplicate ACKs (or ones that SACK new data) since SND.UNA
+    /// last moved.
+    dup_acks: u32,
+    /// RFC 8985 §7: the loss probe out, as SND.NXT when it went out and, if it was a
+    /// retransmission, the range it sent again; until an ACK covers it.
+    tlp: Option<(SeqNumber, Option<(SeqNumber, SeqNumber)>)>,
+    /// The loss probe timer fired: a probe goes out now.
+    tlp_due: bool,
     // Receive side.
     irs: SeqNumber,
     rcv_nxt: SeqNumber,
@@ -284,8 +348,11 @@ pub struct Connection {
     peer_fin_at: Option<SeqNumber>,
     /// The right edge of the window we last advertised (receiver SWS avoidance).
     rcv_adv: SeqNumber,
-    /// Duplicate ACKs owed: one per out-of-order segment (RFC 5681 §4.2).
-    dup_acks_due: u32,
+    /// Immediate ACKs owed, one per out-of-order or duplicate segment (RFC 5681 §4.2,
+    /// RFC 2018 §4, RFC 2883), oldest first; at most [`ACK_CAUSES`].
+    ack_causes: Vec<AckCause>,
+    /// The blocks our latest ACKs reported first (RFC 2018 §4).
+    recent_sacks: RecentBlocks,
     peer_fin: bool,
     // Timers.
     /// SRTT, RTTVAR, the RTO and the segment being timed (RFC 6298).
@@ -315,7 +382,13 @@ pub struct Connection {
 
 impl Connection {
     fn new(cfg: TcpConfig, iss: SeqNumber, state: State, bufs: Buffers) -> Self {
-        let Buffers { send, recv } = bufs;
+        let Buffers {
+            send,
+            recv,
+            ooo,
+            sent,
+            acks,
+        } = bufs;
         Connection {
             state,
             iss,
@@ -335,14 +408,21 @@ impl Connection {
             max_snd_wnd: 0,
             cc: Congestion::new(DEFAULT_MSS),
             fast_rexmit: false,
+            sack_ok: false,
+            sb: Scoreboard::from_deque(sent, records_for(cfg.send_buffer)),
+            rto_recover: None,
+            dup_acks: 0,
+            tlp: None,
+            tlp_due: false,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_shift: 0,
             recv_buf: recv,
-            ooo: Assembler::new(),
+            ooo: Assembler::from_vec(ooo, ranges_for(cfg.recv_buffer)),
             peer_fin_at: None,
             rcv_adv: SeqNumber(0),
-            dup_acks_due: 0,
+            ack_causes: acks,
+            recent_sacks: RecentBlocks::default(),
             peer_fin: false,
             rtt: RttEstimator::new(cfg.rto_initial),
             timers: Timers::new(),
@@ -380,10 +460,19 @@ impl Connection {
 
     /// Passive open from a SYN cookie (RFC 4987 §3.6): the SYN-ACK with ISS `iss` went
     /// out without a connection, for a SYN with sequence number `irs` and MSS
-    /// `peer_mss`, without window scaling. The connection starts in SYN_RCVD as if it had
-    /// sent that SYN-ACK; `handle_segment` with the returning ACK completes it.
-    pub fn accept_cookie(cfg: TcpConfig, iss: u32, irs: u32, peer_mss: u16, bufs: Buffers) -> Self {
+    /// `peer_mss`, without window scaling, and with SACK-permitted if `sack` (the cookie
+    /// remembers whether the SYN offered it). The connection starts in SYN_RCVD as if it
+    /// had sent that SYN-ACK; `handle_segment` with the returning ACK completes it.
+    pub fn accept_cookie(
+        cfg: TcpConfig,
+        iss: u32,
+        irs: u32,
+        peer_mss: u16,
+        sack: bool,
+        bufs: Buffers,
+    ) -> Self {
         let mut c = Connection::new(cfg, SeqNumber(iss), State::Listen, bufs);
+        c.sack_ok = cfg.sack && sack;
         c.irs = SeqNumber(irs);
         c.rcv_nxt = c.irs + 1;
         c.rcv_adv = c.rcv_nxt;
@@ -414,10 +503,11 @@ impl Connection {
         c
     }
 
-    /// RFC 9293 §3.7.1 (MSS, 536 when absent) and RFC 7323 §2.2 (window scale only when
-    /// both SYNs carry it).
+    /// RFC 9293 §3.7.1 (MSS, 536 when absent), RFC 7323 §2.2 (window scale only when
+    /// both SYNs carry it) and RFC 2018 §2 (SACK only when both SYNs permit it).
     fn take_syn_options(&mut self, o: &TcpOptions) {
         self.set_peer_mss(o.mss);
+        self.sack_ok = self.cfg.sack && o.sack_permitted;
         match o.window_scale {
             Some(s) => {
                 self.snd_shift = s.min(14);
@@ -468,10 +558,15 @@ impl Connection {
         self.stats
     }
 
+    /// Both SYNs permitted SACK (RFC 2018 §2): SACK blocks flow both ways.
+    pub fn sack_enabled(&self) -> bool {
+        self.sack_ok
+    }
+
     /// The sequence-space variables, for tests and traces.
     pub fn debug_vars(&self) -> String {
         format!(
-            "{} una={} nxt={} max={} wnd={} cwnd={} ssthresh={} rcv_nxt={} ooo={} rto={:?} retries={} buf={}/{} fin_q={} fin_s={}",
+            "{} una={} nxt={} max={} wnd={} cwnd={} ssthresh={} rcv_nxt={} ooo={} rto={:?} retries={} buf={}/{} fin_q={} fin_s={} sack={} records={} pipe={} sacked={} lost={} rto_rec={:?} tlp={:?} rec={} pto={:?} rto_at={:?}",
             self.state,
             self.snd_una,
             self.snd_nxt,
@@ -486,7 +581,17 @@ impl Connection {
             self.send_buf.len(),
             self.recv_buf.len(),
             self.fin_queued,
-            self.fin_sent
+            self.fin_sent,
+            self.sack_ok,
+            self.sb.len(),
+            self.sb.pipe(),
+            self.sb.sacked_bytes(),
+            self.sb.any_lost(),
+            self.rto_recover,
+            self.tlp,
+            self.cc.in_recovery(),
+            self.timers.loss_probe.deadline(),
+            self.timers.retransmit.deadline(),
         )
     }
 
@@ -517,7 +622,10 @@ impl Connection {
         self.set_state(State::Closed);
         self.timers.retransmit.stop();
         self.timers.delayed_ack.stop();
+        self.timers.loss_probe.stop();
+        self.timers.reorder.stop();
         self.ack_now = false;
+        self.ack_causes.clear();
         self.timers.time_wait.stop();
         self.push_event(Event::Closed(reason));
     }
@@ -629,6 +737,11 @@ impl Connection {
             self.snd_shift = seg.options.window_scale.unwrap_or(0).min(14);
         }
         self.set_peer_mss(seg.options.mss);
+        //= https://www.rfc-editor.org/rfc/rfc2018#section-2
+        //# The SACK-permitted option [...] may be sent in a SYN by a TCP that has
+        //# been extended to receive (and presumably process) the SACK option once
+        //# the connection has opened.
+        self.sack_ok = self.cfg.sack && seg.options.sack_permitted;
         if ack_ok {
             self.ack_advances(now, seg.ack);
             // The window in a SYN is never scaled (RFC 7323 §2.2).
@@ -718,6 +831,15 @@ impl Connection {
             }
             if !f.contains(TcpFlags::RST) {
                 self.ack_now = true;
+                // Data wholly below RCV.NXT arrived twice: a D-SACK says so (RFC 2883 §4,
+                // as Linux does for a segment outside the window on the left).
+                let end = seg.seq + seg.payload.len();
+                if !seg.payload.is_empty()
+                    && end <= self.rcv_nxt
+                    && self.rcv_nxt - seg.seq <= self.cfg.recv_buffer.max(1 << 16)
+                {
+                    self.owe_dsack(seg.seq, end);
+                }
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
                     self.timers.time_wait.set(now + self.cfg.time_wait);
                 }
@@ -785,20 +907,27 @@ impl Connection {
                 self.send_rst_for_ack = Some(seg.ack);
                 return false;
             }
-        } else if seg.ack > self.snd_una {
-            self.ack_advances(now, seg.ack);
-        } else if seg.ack == self.snd_una
-            && seg.payload.is_empty()
-            && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
-            && wnd == self.snd_wnd
-            && wnd > 0
-            && self.snd_max > self.snd_una
-        {
+        } else {
+            let advanced = seg.ack > self.snd_una;
+            if advanced {
+                self.ack_advances(now, seg.ack);
+            }
             // RFC 5681 §2: a duplicate ACK. (One that keeps the window closed answers a
             // window probe: it says the receiver's buffer is full, not that data was
             // lost, and nothing could be sent into that window anyway.)
-            let r = self.cc.on_dup_ack(self.flight());
-            self.react(r);
+            let dup = !advanced
+                && seg.ack == self.snd_una
+                && seg.payload.is_empty()
+                && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::FIN)
+                && wnd == self.snd_wnd
+                && wnd > 0
+                && self.snd_max > self.snd_una;
+            if self.sack_ok {
+                self.sack_ack(now, seg, advanced, dup);
+            } else if dup {
+                let r = self.cc.on_dup_ack(self.flight());
+                self.react(r);
+            }
         }
         // Window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2).
         if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= seg.ack) {
@@ -833,6 +962,15 @@ impl Connection {
         let data = acked.min(self.send_buf.len());
         self.send_buf.drain(..data);
         self.snd_una = ack;
+        if self.sack_ok {
+            self.sb.on_cum_ack(ack, now);
+            if self.sb.reneged() {
+                // RFC 2018 §8: the receiver dropped data it had SACKed; it is in flight
+                // again as far as we know, and is sent again if found lost.
+                self.sb.clear_sacked();
+                self.stats.sack_reneged += 1;
+            }
+        }
         // After a go-back-N restart the peer may acknowledge past SND.NXT what it had
         // kept out of order: carry on from there.
         if ack > self.snd_nxt {
@@ -842,10 +980,20 @@ impl Connection {
             }
         }
         if acked > 0 {
+            let in_recovery = self.cc.in_recovery();
             let r = self.cc.on_ack(acked, self.flight());
             self.react(r);
+            if in_recovery && !self.cc.in_recovery() {
+                self.sb.recovery_ended();
+            }
         }
-        self.rtt.on_ack(ack, now, self.rto_bounds());
+        if self.rto_recover.is_some_and(|r| ack >= r) {
+            self.rto_recover = None;
+            self.sb.recovery_ended();
+        }
+        if let Some(r) = self.rtt.on_ack(ack, now, self.rto_bounds()) {
+            self.sb.rtt_sample(r);
+        }
         // An ACK of new data ends the back-off.
         if self.retries > 0 {
             self.rtt.end_back_off(self.rto_bounds());
@@ -856,6 +1004,7 @@ impl Connection {
         } else {
             self.timers.retransmit.stop();
         }
+        self.arm_loss_probe(now);
     }
 
     /// What is sent and not yet acknowledged, for the congestion controller.
@@ -889,12 +1038,16 @@ impl Connection {
         {
             return;
         }
-        // Trim what we already have.
+        // Trim what we already have; what was trimmed arrived twice (RFC 2883).
         let skip = self.rcv_nxt - seg.seq;
         if skip >= seg.payload.len() {
             // All old: the peer missed our ACK.
+            self.owe_dsack(seg.seq, seg.seq + seg.payload.len());
             self.ack_now = true;
             return;
+        }
+        if skip > 0 {
+            self.owe_dsack(seg.seq, self.rcv_nxt);
         }
         let start = seg.seq + skip;
         let data = &seg.payload[skip..];
@@ -902,19 +1055,38 @@ impl Connection {
         if off > 0 {
             // Out of order: keep what fits in the window for reassembly, and send an
             // immediate duplicate ACK for each such segment (RFC 5681 §4.2), so that the
-            // peer can count three and retransmit fast.
+            // peer can count three and retransmit fast; with SACK its first block holds
+            // this segment (RFC 2018 §4), or says which part of it arrived twice.
             self.stats.out_of_order += 1;
             let n = self.recv_buf.write_at(off, data);
+            let mut cause = AckCause {
+                start,
+                end: start + n,
+                dsack: false,
+            };
             if n > 0 {
-                // With no range free the bytes are forgotten; the peer sends them again.
-                let _ = self.ooo.insert(start, start + n);
+                match self.ooo.insert(start, start + n) {
+                    Inserted::Held { dup: Some((a, b)) } => {
+                        cause = AckCause {
+                            start: a,
+                            end: b,
+                            dsack: true,
+                        };
+                    }
+                    Inserted::Held { dup: None } => {}
+                    // No range free: the bytes are forgotten; the peer sends them again.
+                    Inserted::Full => self.stats.out_of_order_dropped += 1,
+                }
             }
-            self.dup_acks_due = (self.dup_acks_due + 1).min(8);
-            self.ack_now = true;
+            self.owe_ack(cause);
             return;
         }
         let n = self.recv_buf.write_at(0, data);
         self.recv_buf.commit(n);
+        // A retransmission that covers data held out of order brings part of it twice.
+        if let Some((a, b)) = self.ooo.overlap(self.rcv_nxt, self.rcv_nxt + n) {
+            self.owe_dsack(a, b);
+        }
         self.rcv_nxt += n;
         let filled_hole = !self.ooo.is_empty();
         // RCV.NXT moves over every held range it has reached.
@@ -934,6 +1106,32 @@ impl Connection {
                 .delayed_ack
                 .set_if_idle(now + self.cfg.delayed_ack);
         }
+    }
+
+    /// An immediate ACK is owed for `cause` (queued: `poll_transmit` sends one ACK per
+    /// cause, each with the SACK blocks it calls for). Past [`ACK_CAUSES`] waiting, the
+    /// ACK is still owed but shares the last one's.
+    fn owe_ack(&mut self, mut cause: AckCause) {
+        if !self.sack_ok {
+            cause.dsack = false;
+        }
+        if self.ack_causes.len() < self.ack_causes.capacity().min(ACK_CAUSES) {
+            self.ack_causes.push(cause);
+        }
+        self.ack_now = true;
+    }
+
+    /// `[start, end)` arrived again: with SACK, an immediate ACK reports it as a D-SACK
+    /// (RFC 2883); without, the ACK that is owed anyway says all there is.
+    fn owe_dsack(&mut self, start: SeqNumber, end: SeqNumber) {
+        if self.sack_ok && start < end {
+            self.owe_ack(AckCause {
+                start,
+                end,
+                dsack: true,
+            });
+        }
+        self.ack_now = true;
     }
 
     fn process_fin(&mut self, now: Instant) {
@@ -966,6 +1164,8 @@ impl Connection {
     fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
         self.timers.retransmit.stop();
+        self.timers.loss_probe.stop();
+        self.timers.reorder.stop();
         self.timers.time_wait.set(now + self.cfg.time_wait);
         // Nothing more is sent or taken in: a connection lingering in TIME_WAIT (an
         // active closer may hold thousands) needs only its sequence numbers, and its
@@ -981,12 +1181,7 @@ impl Connection {
         if !done || !self.recv_buf.is_empty() || self.recv_buf.capacity() <= 1 {
             return None;
         }
-        let mut b = Buffers {
-            send: std::mem::take(&mut self.send_buf),
-            recv: std::mem::replace(&mut self.recv_buf, Ring::none()),
-        };
-        b.clear();
-        Some(b)
+        Some(self.release_buffers())
     }
 
     /// Hands back whatever buffer memory the connection still holds, emptied, whatever
@@ -995,6 +1190,9 @@ impl Connection {
         let mut b = Buffers {
             send: std::mem::take(&mut self.send_buf),
             recv: std::mem::replace(&mut self.recv_buf, Ring::none()),
+            ooo: self.ooo.take_vec(),
+            sent: self.sb.take_deque(),
+            acks: std::mem::take(&mut self.ack_causes),
         };
         b.clear();
         b
@@ -1029,6 +1227,15 @@ impl Connection {
             || self.fast_rexmit
         {
             return true;
+        }
+        if self.sending_state() && self.sack_ok {
+            if self.tlp_due {
+                return true;
+            }
+            let lost = self.sb.next_lost().and_then(|i| self.sb.get(i));
+            if lost.is_some_and(|r| self.cwnd_allows(r.len as usize)) {
+                return true;
+            }
         }
         match self.state {
             State::SynSent | State::SynReceived => self.syn_sent && self.snd_nxt == self.iss,
@@ -1072,6 +1279,22 @@ impl Connection {
             }
             self.probe_due = true;
         }
+        if self.timers.reorder.expired(now) {
+            // RFC 8985 §6.3: segments RACK was waiting on may be lost by now.
+            self.timers.reorder.stop();
+            self.detect_losses(now);
+            self.maybe_enter_recovery();
+        }
+        if self.timers.loss_probe.expired(now) {
+            // RFC 8985 §7.3: the probe goes instead of a timeout; the RTO restarts after it.
+            self.timers.loss_probe.stop();
+            if self.sack_ok && self.sending_state() && self.snd_nxt > self.snd_una {
+                self.tlp_due = true;
+                if self.timers.retransmit.expired(now) {
+                    self.timers.retransmit.set(now + self.rtt.rto());
+                }
+            }
+        }
         if self.timers.retransmit.expired(now) && self.window_closed_on_data() {
             // Data sent into a window that the peer has since closed, and dropped: this
             // is no sign of a dead peer, and resending it is a window probe. Go back to
@@ -1082,6 +1305,7 @@ impl Connection {
             self.rtt.forget_timed();
             self.cc.on_timeout(self.flight());
             self.fast_rexmit = false;
+            self.forget_flight();
             self.snd_nxt = self.snd_una;
             self.fin_sent = false;
             self.probe_due = true;
@@ -1112,20 +1336,146 @@ impl Connection {
                 self.cc.on_timeout(self.flight());
             }
             self.fast_rexmit = false;
-            self.snd_nxt = self.snd_una;
-            self.fin_sent = false;
+            self.tlp = None;
+            self.tlp_due = false;
+            self.dup_acks = 0;
+            if self.synchronized() && self.sack_ok && self.sb.covers(self.snd_una, self.snd_nxt) {
+                // RFC 6675 §5.1: the SACK information stays (RFC 2018 §8's reneging is
+                // watched for when the cumulative ACK arrives); everything not SACKed is
+                // lost and is sent again, in order, as the loss window allows; no new
+                // recovery starts before SND.UNA reaches what had been sent.
+                //= https://www.rfc-editor.org/rfc/rfc6675#section-5.1
+                //# If an RTO occurs during loss recovery as specified in this document,
+                //# RecoveryPoint MUST be set to HighData.
+                self.sb.mark_all_lost();
+                self.rto_recover = Some(self.snd_max);
+                self.timers.loss_probe.stop();
+                self.timers.reorder.stop();
+            } else {
+                self.forget_flight();
+                self.snd_nxt = self.snd_una;
+                self.fin_sent = false;
+            }
             self.timers.retransmit.set(now + self.rtt.rto());
         }
     }
 
+    /// The sender goes back to SND.UNA (go-back-N): nothing it recorded of the flight
+    /// holds any more.
+    fn forget_flight(&mut self) {
+        self.sb.clear();
+        self.rto_recover = None;
+        self.tlp = None;
+        self.tlp_due = false;
+        self.dup_acks = 0;
+        self.timers.loss_probe.stop();
+        self.timers.reorder.stop();
+    }
+
+    /// With SACK: RFC 6675's marking (`IsLost`) and RACK's (RFC 8985 §6.2), and the
+    /// reordering timer for what RACK still waits on.
+    fn detect_losses(&mut self, now: Instant) {
+        if !self.sack_ok || self.sb.is_empty() {
+            self.timers.reorder.stop();
+            return;
+        }
+        self.sb.mark_lost_by_sacks(self.smss());
+        let in_recovery = self.cc.in_recovery() || self.rto_recover.is_some();
+        let reo_wnd = self.sb.reo_wnd(in_recovery, self.rtt.srtt());
+        match self.sb.rack_detect(now, reo_wnd) {
+            Some(wait) => self.timers.reorder.set(now + wait),
+            None => self.timers.reorder.stop(),
+        }
+    }
+
+    /// RFC 6675 §5 step 4: DupThresh duplicate ACKs, or a segment found lost, start a
+    /// recovery (once: not while one runs, nor after a timeout until SND.UNA reaches the
+    /// point it had sent to).
+    fn maybe_enter_recovery(&mut self) {
+        if !self.sack_ok || self.cc.in_recovery() || self.rto_recover.is_some() {
+            return;
+        }
+        //= https://www.rfc-editor.org/rfc/rfc6675#section-5
+        //# (4) Invoke fast retransmit and enter loss recovery as follows:
+        if self.dup_acks as usize >= DUP_THRESH && !self.sb.any_lost() {
+            //# (4.3) Retransmit the first data segment presumed dropped -- the
+            //#       segment starting with sequence number HighACK + 1.
+            self.sb.mark_first_lost();
+        }
+        if self.sb.any_lost() {
+            //# (4.1) RecoveryPoint = HighData
+            //# (4.2) ssthresh = cwnd = (FlightSize / 2)
+            self.cc.on_sack_loss(self.flight());
+            self.stats.fast_retransmits += 1;
+            self.tlp = None;
+            self.timers.loss_probe.stop();
+        }
+    }
+
+    /// An ACK on a connection with SACK (after SND.UNA moved, if it did): its blocks go
+    /// into the scoreboard, duplicate ACKs are counted, a loss probe's fate is read, and
+    /// losses are looked for.
+    fn sack_ack(&mut self, now: Instant, seg: &Segment, advanced: bool, plain_dup: bool) {
+        let sum = self
+            .sb
+            .on_sack(seg.options.sack(), self.snd_una, self.snd_max, now);
+        self.stats.sack_blocks_ignored += u64::from(sum.ignored);
+        if sum.dsack {
+            self.stats.dsacks_received += 1;
+        }
+        if advanced {
+            self.dup_acks = 0;
+        } else if self.snd_max > self.snd_una
+            && (sum.newly_sacked > 0 || (plain_dup && seg.options.sack().is_empty()))
+        {
+            // RFC 6675 §2: a duplicate ACK that SACKs new data, or one from a peer that
+            // sends no blocks at all; a D-SACK or old news is no sign of loss.
+            self.dup_acks += 1;
+        }
+        if let Some((end, probe)) = self.tlp {
+            //= https://www.rfc-editor.org/rfc/rfc8985#section-7.4.2
+            //# the sender MUST invoke a congestion control response equivalent to
+            //# fast recovery.
+            if probe.is_some_and(|(a, b)| sum.dsack_covers(a, b)) {
+                // Both copies arrived: nothing was lost.
+                self.tlp = None;
+            } else if self.snd_una >= end {
+                self.tlp = None;
+                if probe.is_some() && !self.cc.in_recovery() && self.rto_recover.is_none() {
+                    // The probe repaired a loss: respond as to one.
+                    self.cc.on_sack_loss(self.flight());
+                }
+            }
+        }
+        self.detect_losses(now);
+        self.maybe_enter_recovery();
+    }
+
     // ---- transmission ----
 
-    /// What the window lets us send with `in_flight` bytes out: the smaller of the
-    /// peer's window and the congestion window.
-    fn send_room(&self, in_flight: usize) -> usize {
-        (self.snd_wnd as usize)
-            .min(self.cc.window())
-            .saturating_sub(in_flight)
+    /// What the windows let us send with `outstanding` bytes unacknowledged: the peer's
+    /// window past all of them, and the congestion window past what is in the network
+    /// (RFC 6675's `pipe` with SACK, all of them without).
+    fn send_room(&self, outstanding: usize) -> usize {
+        let wnd = (self.snd_wnd as usize).saturating_sub(outstanding);
+        let cc = self.cc.window().saturating_sub(self.pipe(outstanding));
+        wnd.min(cc)
+    }
+
+    /// Bytes in the network: RFC 6675's `pipe` with SACK; without it, everything
+    /// outstanding.
+    fn pipe(&self, outstanding: usize) -> usize {
+        if self.sack_ok {
+            self.sb.pipe()
+        } else {
+            outstanding
+        }
+    }
+
+    /// RFC 6675 §5 (C): one more segment of `len` bytes may go while cwnd - pipe is at
+    /// least one SMSS (or the segment, if it is smaller).
+    fn cwnd_allows(&self, len: usize) -> bool {
+        self.cc.window().saturating_sub(self.sb.pipe()) >= len.clamp(1, self.smss())
     }
 
     /// The window to advertise now, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2):
@@ -1148,6 +1498,8 @@ impl Connection {
         TcpOptions {
             mss: Some(self.cfg.mss),
             window_scale: offer_ws.then_some(self.rcv_shift),
+            // A SYN offers SACK; a SYN-ACK only answers a SYN that offered it.
+            sack_permitted: if syn_ack { self.sack_ok } else { self.cfg.sack },
             ..TcpOptions::default()
         }
     }
@@ -1229,29 +1581,31 @@ impl Connection {
             _ => {}
         }
         self.transmit_data(now, emit);
-        if self.ack_now {
-            // One ACK, or one per out-of-order segment received since the last.
-            for _ in 0..self.dup_acks_due.max(1) {
-                let mut h = self.ack_header(TcpFlags::ACK);
-                // A pure ACK carries SND.MAX: after a go-back-N restart SND.NXT may lie
-                // below what the peer has already received, and the peer would find an
-                // ACK at SND.NXT unacceptable and drop it (RFC 9293 §3.10.7.4). But not
-                // past the peer's window (a window probe's byte it refused), where it
-                // would be unacceptable too.
-                h.seq = self
-                    .snd_max
-                    .min_seq(self.snd_una + self.snd_wnd as usize)
-                    .max_seq(self.snd_nxt);
-                if !emit(&h, &[], &[]) {
-                    return;
-                }
+        // What is still owed goes as pure ACKs: one per out-of-order or duplicate segment
+        // received since the last transmission (RFC 5681 §4.2), each with its own SACK
+        // blocks, or one.
+        while self.ack_now {
+            let mut h = self.ack_header(TcpFlags::ACK, 0);
+            // A pure ACK carries SND.MAX: after a go-back-N restart SND.NXT may lie
+            // below what the peer has already received, and the peer would find an
+            // ACK at SND.NXT unacceptable and drop it (RFC 9293 §3.10.7.4). But not
+            // past the peer's window (a window probe's byte it refused), where it
+            // would be unacceptable too.
+            h.seq = self
+                .snd_max
+                .min_seq(self.snd_una + self.snd_wnd as usize)
+                .max_seq(self.snd_nxt);
+            if !emit(&h, &[], &[]) {
+                return;
             }
             self.acked_now();
         }
     }
 
-    /// The header of a segment at SND.NXT; it advertises the window and records it.
-    fn ack_header(&mut self, flags: TcpFlags) -> SegmentHeader {
+    /// The header of a segment at SND.NXT that carries `payload` bytes; it advertises the
+    /// window and records it, and carries the SACK blocks that are due (answering the
+    /// oldest ACK owed, if they fit beside the payload).
+    fn ack_header(&mut self, flags: TcpFlags, payload: usize) -> SegmentHeader {
         let wnd = self.window_to_advertise();
         let edge = self.rcv_nxt + wnd;
         if edge > self.rcv_adv {
@@ -1262,15 +1616,82 @@ impl Connection {
             ack: self.rcv_nxt,
             flags,
             window: (wnd >> self.rcv_shift) as u16,
-            options: TcpOptions::default(),
+            options: self.ack_options(payload),
         }
     }
 
+    /// The options of a segment that acknowledges, with `payload` bytes of data: with SACK,
+    /// the blocks RFC 2018 §4 and RFC 2883 §4 ask for, as many as fit in the options
+    /// space and, beside data, within the sender MSS; none when nothing is held out of
+    /// order and no duplicate is to be reported. Takes the oldest ACK cause, unless its
+    /// blocks do not fit here (a full-sized segment): then a later ACK answers it.
+    fn ack_options(&mut self, payload: usize) -> TcpOptions {
+        let mut o = TcpOptions::default();
+        let cause = self.ack_causes.first().copied();
+        let dsack = cause.filter(|c| c.dsack).map(|c| (c.start, c.end));
+        if !self.sack_ok || (dsack.is_none() && self.ooo.is_empty()) {
+            if cause.is_some() {
+                self.ack_causes.remove(0);
+            }
+            return o;
+        }
+        let room = if payload == 0 {
+            MAX_OPTIONS_LEN
+        } else {
+            self.smss().saturating_sub(payload).min(MAX_OPTIONS_LEN)
+        };
+        let fit = if room >= 12 {
+            ((room - 4) / 8).min(SACK_BLOCKS)
+        } else {
+            0
+        };
+        if fit == 0 {
+            return o;
+        }
+        let first = cause.filter(|c| !c.dsack).map(|c| c.start);
+        let n = sack_blocks(
+            &self.ooo,
+            &self.recent_sacks,
+            dsack,
+            first,
+            &mut o.sack_blocks,
+        );
+        o.sack_count = n.min(fit) as u8;
+        if cause.is_some() {
+            self.ack_causes.remove(0);
+        }
+        if let Some((a, _)) = dsack {
+            self.stats.dsacks_sent += 1;
+            self.recent_sacks.report(&self.ooo, a);
+        }
+        if let Some(s) = first {
+            self.recent_sacks.report(&self.ooo, s);
+        }
+        o
+    }
+
+    /// A segment that acknowledges went out: the ACK owed is paid unless more causes wait.
     fn acked_now(&mut self) {
-        self.ack_now = false;
-        self.dup_acks_due = 0;
+        self.ack_now = !self.ack_causes.is_empty();
         self.timers.delayed_ack.stop();
         self.unacked_segments = 0;
+    }
+
+    /// The most new data one segment carries now: the sender MSS, less the SACK blocks
+    /// that are due (RFC 6691: the MSS counts data only, options come out of it; Linux
+    /// does the same), so that a receiver that also sends full-sized data still tells the
+    /// peer what it holds out of order.
+    fn data_mss(&self) -> usize {
+        let smss = self.smss();
+        if !self.sack_ok {
+            return smss;
+        }
+        let dsack = self.ack_causes.first().is_some_and(|c| c.dsack);
+        let blocks = (self.ooo.len() + usize::from(dsack)).min(SACK_BLOCKS);
+        if blocks == 0 {
+            return smss;
+        }
+        smss.saturating_sub(4 + 8 * blocks).max(smss / 2)
     }
 
     /// Bytes sent and not yet acknowledged, and bytes queued and not yet sent.
@@ -1284,9 +1705,13 @@ impl Connection {
     /// a full segment, or everything queued (there is no Nagle delay: the applications
     /// here are request/response), or half the largest window the peer offered. With
     /// nothing in flight no ACK will come to open more room, so what fits goes anyway.
+    /// With SACK, a segment needs a free record in the scoreboard.
     fn sendable(&self) -> usize {
         let (in_flight, unsent) = self.send_progress();
-        let mss = self.smss();
+        if self.sack_ok && !self.sb.has_room() {
+            return 0;
+        }
+        let mss = self.data_mss();
         let n = unsent.min(mss).min(self.send_room(in_flight));
         let worth_it =
             n == mss || n == unsent || n >= (self.max_snd_wnd as usize) / 2 || in_flight == 0;
@@ -1308,8 +1733,8 @@ impl Connection {
         )
     }
 
-    /// Sends the segment at SND.UNA again (fast retransmit, or a NewReno partial ACK),
-    /// without moving SND.NXT.
+    /// Sends the segment at SND.UNA again (NewReno's fast retransmit, or a partial
+    /// ACK), without moving SND.NXT.
     fn retransmit_first(&mut self, emit: &mut Emit) {
         let (in_flight, _) = self.send_progress();
         if in_flight == 0 {
@@ -1317,68 +1742,225 @@ impl Connection {
         }
         let n = self.smss().min(self.send_buf.len()).min(in_flight);
         let fin = self.fin_sent && n + 1 == in_flight;
-        let mut h = self.ack_header(if fin {
-            TcpFlags::FIN | TcpFlags::ACK
-        } else {
-            TcpFlags::ACK
-        });
+        let mut h = self.ack_header(
+            if fin {
+                TcpFlags::FIN | TcpFlags::ACK
+            } else {
+                TcpFlags::ACK
+            },
+            n,
+        );
         h.seq = self.snd_una;
-        let (a, b) = self.send_buf.as_slices();
-        let first = n.min(a.len());
-        if emit(&h, &a[..first], &b[..n - first]) {
+        let (a, b) = deque_slices(&self.send_buf, 0, n);
+        if emit(&h, a, b) {
             self.stats.retransmits += 1;
             self.acked_now();
         }
     }
 
+    /// Sends scoreboard record `i` again (with SACK). False when no transmit buffer was
+    /// free.
+    fn retransmit_record(&mut self, i: usize, now: Instant, emit: &mut Emit) -> bool {
+        let Some(&r) = self.sb.get(i) else {
+            return true;
+        };
+        let fin = r.is_fin();
+        let data = r.len as usize - usize::from(fin);
+        let off = r.start - self.snd_una;
+        let mut h = self.ack_header(
+            if fin {
+                TcpFlags::FIN | TcpFlags::ACK
+            } else {
+                TcpFlags::ACK
+            },
+            data,
+        );
+        h.seq = r.start;
+        let (a, b) = deque_slices(&self.send_buf, off, data);
+        if !emit(&h, a, b) {
+            return false;
+        }
+        self.stats.retransmits += 1;
+        // Karn: an ACK of the timed segment could now answer either copy.
+        if self
+            .rtt
+            .timed_end()
+            .is_some_and(|end| r.start < end && end <= r.end())
+        {
+            self.rtt.forget_timed();
+        }
+        self.sb.on_retransmitted(i, now);
+        self.acked_now();
+        self.timers.retransmit.set_if_idle(now + self.rtt.rto());
+        true
+    }
+
+    /// RFC 6675 §5 (C) with `NextSeg` rule 1: every segment deemed lost, and not yet sent
+    /// again, goes while the congestion window has room. False when no transmit buffer
+    /// was free.
+    fn retransmit_lost(&mut self, now: Instant, emit: &mut Emit) -> bool {
+        while let Some(i) = self.sb.next_lost() {
+            let len = self.sb.get(i).map_or(0, |r| r.len as usize);
+            if !self.cwnd_allows(len) {
+                break;
+            }
+            if !self.retransmit_record(i, now, emit) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// RFC 6675 `NextSeg` rule 3, in recovery once no lost segment and no new data is left
+    /// to send: holes below the highest SACKed segment go again while cwnd allows.
+    fn retransmit_holes(&mut self, now: Instant, emit: &mut Emit) {
+        while let Some(i) = self.sb.next_unsacked_hole() {
+            let len = self.sb.get(i).map_or(0, |r| r.len as usize);
+            if !self.cwnd_allows(len) || !self.retransmit_record(i, now, emit) {
+                return;
+            }
+        }
+    }
+
+    /// Sends `n` new bytes at SND.NXT. False when no transmit buffer was free.
+    fn emit_new_data(&mut self, now: Instant, n: usize, emit: &mut Emit) -> bool {
+        let (in_flight, unsent) = self.send_progress();
+        let sent_data = in_flight - usize::from(self.fin_sent);
+        let mut flags = TcpFlags::ACK;
+        if n == unsent {
+            flags |= TcpFlags::PSH;
+        }
+        let h = self.ack_header(flags, n);
+        let (p1, p2) = deque_slices(&self.send_buf, sent_data, n);
+        if !emit(&h, p1, p2) {
+            return false;
+        }
+        if self.snd_nxt < self.snd_max {
+            self.stats.retransmits += 1;
+        } else {
+            // Karn: time only data sent for the first time.
+            self.rtt.time_segment(self.snd_nxt + n, now);
+        }
+        if self.sack_ok {
+            self.sb.on_sent(self.snd_nxt, n, false, now);
+        }
+        self.snd_nxt += n;
+        if self.snd_nxt > self.snd_max {
+            self.snd_max = self.snd_nxt;
+        }
+        self.acked_now();
+        self.timers.retransmit.set_if_idle(now + self.rtt.rto());
+        true
+    }
+
+    /// RFC 8985 §7.3: the loss probe timer fired. One segment goes, whatever the
+    /// congestion window says: new data if there is any and the peer's window takes it,
+    /// else the highest segment not SACKed, again. Then the RTO runs, not another
+    /// probe timer, until an ACK covers the probe. False when no transmit buffer was free.
+    fn send_loss_probe(&mut self, now: Instant, emit: &mut Emit) -> bool {
+        let (in_flight, unsent) = self.send_progress();
+        if in_flight == 0 {
+            return true;
+        }
+        let wnd_room = (self.snd_wnd as usize).saturating_sub(in_flight);
+        let n = unsent.min(self.smss()).min(wnd_room);
+        let probe = if n > 0 && self.sb.has_room() && !self.fin_sent {
+            if !self.emit_new_data(now, n, emit) {
+                return false;
+            }
+            None
+        } else if let Some(i) = self.sb.last_unsacked() {
+            let r = self.sb.get(i).map(|r| (r.start, r.end()));
+            if !self.retransmit_record(i, now, emit) {
+                return false;
+            }
+            r
+        } else {
+            return true;
+        };
+        self.stats.loss_probes += 1;
+        self.tlp = Some((self.snd_nxt, probe));
+        self.timers.loss_probe.stop();
+        self.timers.retransmit.set(now + self.rtt.rto());
+        true
+    }
+
+    /// RFC 8985 §7.2: (re)arms the loss probe timer for 2·SRTT (plus a little, or the
+    /// minimum RTO when one segment is out, for the peer's delayed ACK), never later than
+    /// the retransmission timer: when SACK is on, data is out, no recovery runs and no
+    /// probe is out already.
+    //= https://www.rfc-editor.org/rfc/rfc8985#section-7.2
+    //# The sender SHOULD start or restart a loss probe PTO timer after
+    //# transmitting new data (that was not itself a loss probe) or upon
+    //# receiving an ACK that cumulatively acknowledges new data
+    fn arm_loss_probe(&mut self, now: Instant) {
+        let in_flight = self.snd_nxt - self.snd_una;
+        let ok = self.sack_ok
+            && in_flight > 0
+            && self.tlp.is_none()
+            && !self.cc.in_recovery()
+            && self.rto_recover.is_none()
+            && self.sending_state();
+        let Some(srtt) = self.rtt.srtt().filter(|_| ok) else {
+            self.timers.loss_probe.stop();
+            return;
+        };
+        let extra = if in_flight <= self.smss() {
+            self.cfg.rto_min
+        } else {
+            TLP_EXTRA
+        };
+        let mut at = now + srtt * 2 + extra;
+        if let Some(rto) = self.timers.retransmit.deadline() {
+            at = at.min(rto);
+        }
+        self.timers.loss_probe.set(at);
+    }
+
     fn transmit_data(&mut self, now: Instant, emit: &mut Emit) {
         if !self.sending_state() {
             self.fast_rexmit = false;
+            self.tlp_due = false;
             return;
         }
         if self.fast_rexmit {
             self.fast_rexmit = false;
             self.retransmit_first(emit);
         }
+        if self.sack_ok {
+            if !self.retransmit_lost(now, emit) {
+                return;
+            }
+            if self.tlp_due {
+                self.tlp_due = false;
+                if !self.send_loss_probe(now, emit) {
+                    return;
+                }
+            }
+        }
+        let mut sent_new = false;
         loop {
             let (in_flight, unsent) = self.send_progress();
             let sent_data = in_flight - usize::from(self.fin_sent);
-            let mut n = self.sendable();
+            let n = self.sendable();
             // RFC 9293 §3.8.6.1: data waiting on a window that has no room, with nothing in
             // flight to bring an ACK back, starts the persist timer; when it fires, one
             // byte goes out as a window probe.
             let closed = n == 0 && unsent > 0 && in_flight == 0;
-            let probe = closed && self.probe_due;
             if n > 0 {
                 self.window_opened();
-            } else if probe {
-                n = 1;
-            } else if closed {
-                self.timers
-                    .arm_persist(now, self.rtt.rto(), self.cfg.rto_max);
-            } else {
-                self.probe_due = false;
+                if !self.emit_new_data(now, n, emit) {
+                    return;
+                }
+                sent_new = true;
+                continue;
             }
-            if n == 0 {
-                break;
-            }
-            let mut flags = TcpFlags::ACK;
-            if n == unsent {
-                flags |= TcpFlags::PSH;
-            }
-            let h = self.ack_header(flags);
-            let (a, b) = self.send_buf.as_slices();
-            let (p1, p2) = if sent_data >= a.len() {
-                let off = sent_data - a.len();
-                (&b[off..off + n], &b[..0])
-            } else {
-                let first = (a.len() - sent_data).min(n);
-                (&a[sent_data..sent_data + first], &b[..n - first])
-            };
-            if !emit(&h, p1, p2) {
-                return;
-            }
-            if probe {
+            if closed && self.probe_due {
+                let h = self.ack_header(TcpFlags::ACK | TcpFlags::PSH, 1);
+                let (p1, p2) = deque_slices(&self.send_buf, sent_data, 1);
+                if !emit(&h, p1, p2) {
+                    return;
+                }
                 // The probe's byte is not in flight: SND.NXT stays at SND.UNA, nothing is
                 // timed, and the retransmission timer is not armed. The peer answers it
                 // with an ACK whether or not it takes the byte; the persist timer, not the
@@ -1393,28 +1975,28 @@ impl Connection {
                 self.acked_now();
                 self.timers
                     .arm_persist(now, self.rtt.rto(), self.cfg.rto_max);
-                break;
-            }
-            if self.snd_nxt < self.snd_max {
-                self.stats.retransmits += 1;
+            } else if closed {
+                self.timers
+                    .arm_persist(now, self.rtt.rto(), self.cfg.rto_max);
             } else {
-                // Karn: time only data sent for the first time.
-                self.rtt.time_segment(self.snd_nxt + n, now);
+                self.probe_due = false;
             }
-            self.snd_nxt += n;
-            if self.snd_nxt > self.snd_max {
-                self.snd_max = self.snd_nxt;
-            }
-            self.acked_now();
-            self.timers.retransmit.set_if_idle(now + self.rtt.rto());
+            break;
+        }
+        if self.sack_ok && self.cc.in_recovery() {
+            self.retransmit_holes(now, emit);
         }
         // The FIN follows the last byte of data (and may have to wait for the window).
         let all_sent = self.snd_nxt - self.snd_una == self.send_buf.len();
-        if self.fin_queued && !self.fin_sent && all_sent {
-            let h = self.ack_header(TcpFlags::FIN | TcpFlags::ACK);
+        let recordable = !self.sack_ok || self.sb.has_room();
+        if self.fin_queued && !self.fin_sent && all_sent && recordable {
+            let h = self.ack_header(TcpFlags::FIN | TcpFlags::ACK, 0);
             if emit(&h, &[], &[]) {
                 if self.snd_nxt < self.snd_max {
                     self.stats.retransmits += 1;
+                }
+                if self.sack_ok {
+                    self.sb.on_sent(self.snd_nxt, 1, true, now);
                 }
                 self.fin_sent = true;
                 self.fin_seq = Some(self.snd_nxt);
@@ -1424,6 +2006,7 @@ impl Connection {
                 }
                 self.acked_now();
                 self.timers.retransmit.set_if_idle(now + self.rtt.rto());
+                sent_new = true;
                 match self.state {
                     State::Established | State::SynReceived => self.set_state(State::FinWait1),
                     State::CloseWait => self.set_state(State::LastAck),
@@ -1431,6 +2014,23 @@ impl Connection {
                 }
             }
         }
+        if sent_new {
+            self.arm_loss_probe(now);
+        }
+    }
+}
+
+/// `n` bytes of `q` from `off`, as at most two slices (fewer if `q` ends first).
+fn deque_slices(q: &VecDeque<u8>, off: usize, n: usize) -> (&[u8], &[u8]) {
+    let (a, b) = q.as_slices();
+    let off = off.min(q.len());
+    let n = n.min(q.len() - off);
+    if off >= a.len() {
+        let o = off - a.len();
+        (&b[o..o + n], &b[..0])
+    } else {
+        let first = (a.len() - off).min(n);
+        (&a[off..off + first], &b[..n - first])
     }
 }
 

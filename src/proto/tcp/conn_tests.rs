@@ -1271,3 +1271,496 @@ fn a_reset_after_a_go_back_n_restart_is_sent_at_snd_max() {
     assert_eq!(flags(&o), vec![TcpFlags::RST | A]);
     assert_eq!(o[0].0.seq.0, ISS + 1 + 4380, "at SND.MAX, not SND.NXT");
 }
+
+// ---- SACK (RFC 2018, RFC 2883, RFC 6675, RFC 8985) ----
+
+/// SEG.* with SACK blocks.
+fn with_sack<'a>(mut s: Segment<'a>, blocks: &[(u32, u32)]) -> Segment<'a> {
+    for (i, &b) in blocks.iter().enumerate() {
+        s.options.sack_blocks[i] = b;
+    }
+    s.options.sack_count = blocks.len() as u8;
+    s
+}
+
+fn sack_of(h: &SegmentHeader) -> Vec<(u32, u32)> {
+    h.options.sack().to_vec()
+}
+
+fn syn_sack() -> Segment<'static> {
+    let mut s = syn(Some(1460), Some(7));
+    s.options.sack_permitted = true;
+    s
+}
+
+/// A connection accepted from a SYN that permits SACK, established, SRTT 1 ms.
+fn established_sack() -> Connection {
+    let cfg = TcpConfig::default();
+    let mut c = Connection::accept(cfg, t(0), ISS, &syn_sack(), Buffers::for_config(&cfg));
+    let o = out(&mut c, t(0));
+    assert!(o[0].0.options.sack_permitted);
+    c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
+    assert_eq!(c.state(), State::Established);
+    assert!(c.sack_enabled());
+    while c.poll_event().is_some() {}
+    c
+}
+
+/// The start of our `i`-th full segment.
+fn our(i: u32) -> u32 {
+    ISS + 1 + 1460 * i
+}
+
+/// With SACK, `segments` full segments sent at t(10), with `queued` more segments of
+/// data waiting behind them.
+fn sack_flight(segments: usize, queued: usize) -> Connection {
+    let mut c = established_sack();
+    c.send(&vec![7u8; 1460 * (segments + queued)]);
+    c.cc.cwnd_for_test(segments * 1460);
+    let o = out(&mut c, t(10));
+    assert_eq!(o.len(), segments);
+    c
+}
+
+/// An ACK of SND.UNA = `ack` with `blocks`, at `at`.
+fn sack_ack(c: &mut Connection, at: Instant, ack: u32, blocks: &[(u32, u32)]) {
+    c.handle_segment(at, &with_sack(seg(IRS + 1, ack, A, b""), blocks));
+}
+
+/// The sequence numbers of the data segments in `o`.
+fn seqs(o: &[(SegmentHeader, Vec<u8>)]) -> Vec<u32> {
+    o.iter()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(h, _)| h.seq.0)
+        .collect()
+}
+
+// RFC 2018 §2: SACK-permitted goes in the SYN; a SYN-ACK carries it only when the SYN
+// did, and SACK is on only when both SYNs had it.
+#[test]
+fn sack_permitted_is_offered_in_the_syn_and_answered_only_if_offered() {
+    let cfg = TcpConfig::default();
+    let mut c = Connection::connect(cfg, t(0), ISS, Buffers::for_config(&cfg));
+    assert!(
+        out(&mut c, t(0))[0].0.options.sack_permitted,
+        "a SYN offers it"
+    );
+    let mut synack = syn(Some(1460), Some(7));
+    synack.flags = TcpFlags::SYN | A;
+    synack.ack = SeqNumber(ISS + 1);
+    c.handle_segment(t(1), &synack);
+    assert!(!c.sack_enabled(), "the SYN-ACK did not permit it");
+    let mut c = Connection::connect(cfg, t(0), ISS, Buffers::for_config(&cfg));
+    out(&mut c, t(0));
+    synack.options.sack_permitted = true;
+    c.handle_segment(t(1), &synack);
+    assert!(c.sack_enabled());
+
+    let mut s = Connection::accept(
+        cfg,
+        t(0),
+        ISS,
+        &syn(Some(1460), Some(7)),
+        Buffers::for_config(&cfg),
+    );
+    assert!(
+        !out(&mut s, t(0))[0].0.options.sack_permitted,
+        "not offered, not answered"
+    );
+    assert!(!s.sack_enabled());
+    let off = TcpConfig { sack: false, ..cfg };
+    let mut s = Connection::accept(off, t(0), ISS, &syn_sack(), Buffers::for_config(&off));
+    assert!(
+        !out(&mut s, t(0))[0].0.options.sack_permitted,
+        "turned off here"
+    );
+    assert!(!s.sack_enabled());
+    let mut c = Connection::connect(off, t(0), ISS, Buffers::for_config(&off));
+    assert!(!out(&mut c, t(0))[0].0.options.sack_permitted);
+}
+
+// The out-of-order store is bounded by bytes (the receive buffer), not by a handful of
+// ranges: twenty holes in one window are all held, and filling them delivers it all.
+#[test]
+fn the_out_of_order_store_holds_every_hole_the_window_has_room_for() {
+    let mut c = established();
+    let data: Vec<u8> = (0..4000u32).map(|i| (i % 251) as u8).collect();
+    for i in (1..40).step_by(2) {
+        let at = 100 * i as usize;
+        c.handle_segment(
+            t(10),
+            &seg(IRS + 1 + at as u32, ISS + 1, A, &data[at..at + 100]),
+        );
+    }
+    assert_eq!(c.ooo.len(), 20);
+    for i in (0..40).step_by(2) {
+        let at = 100 * i as usize;
+        c.handle_segment(
+            t(11),
+            &seg(IRS + 1 + at as u32, ISS + 1, A, &data[at..at + 100]),
+        );
+    }
+    assert_eq!(read_all(&mut c), data, "nothing had to be sent again");
+    assert_eq!(c.stats().out_of_order_dropped, 0);
+}
+
+// RFC 5681 §4.2: an immediate duplicate ACK for every out-of-order segment, however
+// many arrive before the connection next transmits (Linux sends one each; the sender's
+// fast retransmit counts them).
+#[test]
+fn every_out_of_order_segment_of_a_batch_gets_its_own_duplicate_ack() {
+    let mut c = established();
+    for i in 0..40u32 {
+        c.handle_segment(t(10), &seg(IRS + 101 + 10 * i, ISS + 1, A, b"x"));
+    }
+    let o = out(&mut c, t(10));
+    assert_eq!(o.len(), 40);
+    assert!(o.iter().all(|(h, p)| h.ack.0 == IRS + 1 && p.is_empty()));
+}
+
+// RFC 2018 §4: the first block holds the segment that triggered the ACK; the others
+// repeat the blocks reported first most recently; four blocks at most (no timestamps).
+#[test]
+fn the_first_sack_block_holds_the_segment_that_triggered_the_ack() {
+    let mut c = established_sack();
+    let b = |i: u32| (IRS + 1 + 1000 * i, IRS + 1 + 1000 * i + 100);
+    for i in 1..=5 {
+        c.handle_segment(t(10), &seg(b(i).0, ISS + 1, A, &[1; 100]));
+        let o = out(&mut c, t(10));
+        assert_eq!(o.len(), 1);
+        let blocks = sack_of(&o[0].0);
+        assert_eq!(blocks[0], b(i), "the new block first");
+        let want: Vec<_> = (1..=i).rev().take(4).map(b).collect();
+        assert_eq!(blocks, want, "then the most recent ones");
+    }
+    // Two segments in one batch: two ACKs, each led by its own block; a segment that
+    // grows a block leads with the grown block.
+    c.handle_segment(t(11), &seg(b(2).1, ISS + 1, A, &[1; 50]));
+    c.handle_segment(t(11), &seg(b(4).0 - 50, ISS + 1, A, &[1; 50]));
+    let o = out(&mut c, t(11));
+    assert_eq!(o.len(), 2);
+    assert_eq!(sack_of(&o[0].0)[0], (b(2).0, b(2).1 + 50));
+    assert_eq!(sack_of(&o[1].0)[0], (b(4).0 - 50, b(4).1));
+    assert_eq!(sack_of(&o[1].0)[1], (b(2).0, b(2).1 + 50));
+}
+
+// RFC 5681 §4.2 and RFC 2018 §4: a segment that fills a hole is acknowledged at once,
+// and the ACK still reports what is held beyond the next hole.
+#[test]
+fn a_filled_hole_is_acknowledged_at_once_with_the_blocks_still_held() {
+    let mut c = established_sack();
+    c.handle_segment(t(10), &seg(IRS + 101, ISS + 1, A, &[1; 100]));
+    c.handle_segment(t(10), &seg(IRS + 301, ISS + 1, A, &[1; 100]));
+    out(&mut c, t(10));
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, A, &[1; 100]));
+    let o = out(&mut c, t(11));
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].0.ack.0, IRS + 201);
+    assert_eq!(sack_of(&o[0].0), vec![(IRS + 301, IRS + 401)]);
+    c.handle_segment(t(12), &seg(IRS + 201, ISS + 1, A, &[1; 100]));
+    let o = out(&mut c, t(12));
+    assert_eq!((o.len(), o[0].0.ack.0), (1, IRS + 401));
+    assert!(sack_of(&o[0].0).is_empty(), "nothing held: no blocks");
+}
+
+// RFC 2883 §4: a duplicate is reported once, in the first block of an immediate ACK:
+// below RCV.NXT alone, above it followed by the held block it lies in.
+#[test]
+fn a_duplicate_segment_is_reported_in_a_dsack() {
+    let mut c = established_sack();
+    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, A, &[1; 100]));
+    c.handle_segment(t(10), &seg(IRS + 101, ISS + 1, A, &[1; 100]));
+    out(&mut c, t(10));
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, A, &[1; 100]));
+    let o = out(&mut c, t(11));
+    assert_eq!(o.len(), 1);
+    assert_eq!(
+        (o[0].0.ack.0, sack_of(&o[0].0)),
+        (IRS + 201, vec![(IRS + 1, IRS + 101)])
+    );
+    // Held out of order, then again: D-SACK, then the block that holds it.
+    c.handle_segment(t(12), &seg(IRS + 301, ISS + 1, A, &[1; 200]));
+    out(&mut c, t(12));
+    c.handle_segment(t(13), &seg(IRS + 351, ISS + 1, A, &[1; 50]));
+    let o = out(&mut c, t(13));
+    assert_eq!(
+        sack_of(&o[0].0),
+        vec![(IRS + 351, IRS + 401), (IRS + 301, IRS + 501)]
+    );
+    // Part old, part new: the old part is the duplicate.
+    c.handle_segment(t(14), &seg(IRS + 151, ISS + 1, A, &[1; 100]));
+    let o = out(&mut c, t(14));
+    assert_eq!(o[0].0.ack.0, IRS + 251);
+    assert_eq!(sack_of(&o[0].0)[0], (IRS + 151, IRS + 201));
+    assert_eq!(c.stats().dsacks_sent, 3);
+    // Without SACK nobody is told.
+    let mut p = established();
+    p.handle_segment(t(10), &seg(IRS + 1, ISS + 1, A, &[1; 100]));
+    out(&mut p, t(10));
+    p.handle_segment(t(11), &seg(IRS + 1, ISS + 1, A, &[1; 100]));
+    let o = out(&mut p, t(11));
+    assert!(sack_of(&o[0].0).is_empty());
+}
+
+// RFC 6691 and RFC 2018: while data is held out of order, our own data segments leave
+// room for the SACK blocks within the MSS, so the peer hears of them even when we send
+// full-sized segments back.
+#[test]
+fn data_segments_leave_room_for_the_sack_blocks() {
+    let mut c = established_sack();
+    c.handle_segment(t(10), &seg(IRS + 1001, ISS + 1, A, &[1; 100]));
+    out(&mut c, t(10));
+    c.send(&vec![5u8; 3000]);
+    let o = out(&mut c, t(11));
+    assert_eq!(o[0].1.len(), 1460 - 12, "one block: 12 bytes of options");
+    assert_eq!(sack_of(&o[0].0), vec![(IRS + 1001, IRS + 1101)]);
+    assert!(o
+        .iter()
+        .all(|(h, p)| p.len() + h.options.emit_len() <= 1460));
+}
+
+// RFC 6675 `IsLost`: a hole with three SACKed segments above it is lost and goes again
+// at once, alone; a recovery starts with ssthresh = cwnd = FlightSize / 2. One SACKed
+// segment is not enough (RACK waits for the reordering window first).
+#[test]
+fn three_sacked_segments_above_a_hole_send_it_again() {
+    let mut c = sack_flight(6, 0);
+    sack_ack(&mut c, t(20), our(0), &[(our(1), our(2))]);
+    assert!(out(&mut c, t(20)).is_empty(), "one SACKed segment: wait");
+    assert!(c.timers.reorder.is_armed(), "RACK's reordering timer runs");
+    sack_ack(&mut c, t(20), our(0), &[(our(1), our(4))]);
+    let o = out(&mut c, t(20));
+    assert_eq!(seqs(&o), vec![our(0)]);
+    assert_eq!(c.congestion(), (3 * 1460, 3 * 1460));
+    assert_eq!(c.stats().fast_retransmits, 1);
+    c.sb.check();
+}
+
+// RFC 6675 §5: every lost segment of the window goes again in the first round of the
+// recovery, not one per round trip as NewReno's partial ACKs would have it.
+#[test]
+fn sack_recovery_sends_every_lost_segment_in_one_round() {
+    let mut c = sack_flight(10, 0);
+    sack_ack(
+        &mut c,
+        t(20),
+        our(0),
+        &[(our(7), our(10)), (our(4), our(6)), (our(1), our(3))],
+    );
+    let o = out(&mut c, t(20));
+    assert_eq!(seqs(&o), vec![our(0), our(3), our(6)]);
+    c.sb.check();
+}
+
+// RFC 6675 §5 (C): in recovery no more goes than cwnd - pipe allows; an ACK that takes
+// a segment out of the network lets one more go.
+#[test]
+fn pipe_limits_what_a_recovery_sends() {
+    let mut c = sack_flight(10, 0);
+    sack_ack(&mut c, t(20), our(0), &[(our(7), our(10))]);
+    let o = out(&mut c, t(20));
+    // cwnd = 5 segments, pipe 0 (seven lost, three SACKed): five go again.
+    assert_eq!(seqs(&o), (0..5).map(our).collect::<Vec<_>>());
+    assert_eq!(c.sb.pipe(), 5 * 1460);
+    c.handle_segment(
+        t(30),
+        &with_sack(seg(IRS + 1, our(1), A, b""), &[(our(7), our(10))]),
+    );
+    assert_eq!(seqs(&out(&mut c, t(30))), vec![our(5)]);
+    c.sb.check();
+}
+
+// RFC 6675 §5.1 with RFC 6298's timer unchanged: after a timeout the loss window starts
+// over from one segment, and what the peer SACKed is not sent again.
+#[test]
+fn a_timeout_with_sack_sends_again_only_what_was_not_sacked() {
+    let mut c = sack_flight(6, 0);
+    sack_ack(&mut c, t(20), our(0), &[(our(2), our(4))]);
+    let at = c.timers.retransmit.deadline().unwrap();
+    c.timers.loss_probe.stop();
+    c.timers.reorder.stop();
+    c.handle_timeout(at);
+    assert_eq!(c.stats().timeouts, 1);
+    let o = out(&mut c, at);
+    assert_eq!(seqs(&o), vec![our(0)], "one segment in the loss window");
+    c.handle_segment(
+        at + Duration::from_millis(10),
+        &with_sack(seg(IRS + 1, our(1), A, b""), &[(our(2), our(4))]),
+    );
+    let o = out(&mut c, at + Duration::from_millis(10));
+    assert_eq!(
+        seqs(&o),
+        vec![our(1), our(4)],
+        "segments 2 and 3 are skipped"
+    );
+    c.sb.check();
+}
+
+// RFC 2883 §5 / RFC 6675: an ACK whose only news is a D-SACK says the peer got something
+// twice; it is no duplicate ACK and no sign of loss.
+#[test]
+fn a_dsack_is_not_taken_for_a_loss() {
+    let mut c = sack_flight(6, 0);
+    c.handle_segment(t(15), &seg(IRS + 1, our(2), A, b""));
+    for _ in 0..4 {
+        sack_ack(&mut c, t(20), our(2), &[(our(0), our(1))]);
+    }
+    assert!(seqs(&out(&mut c, t(20))).is_empty());
+    assert!(!c.cc.in_recovery());
+    assert_eq!(c.stats().dsacks_received, 4);
+    assert_eq!(c.stats().fast_retransmits, 0);
+}
+
+// RFC 2018 §3: blocks that are empty, reversed, or outside what is in flight are
+// ignored and counted; they mark nothing and start nothing.
+#[test]
+fn sack_blocks_outside_the_flight_are_ignored() {
+    let mut c = sack_flight(4, 0);
+    for _ in 0..3 {
+        sack_ack(
+            &mut c,
+            t(20),
+            our(0),
+            &[
+                (our(1), our(1)),
+                (our(2), our(1)),
+                (our(3), our(9)),
+                (ISS - 5000, ISS),
+            ],
+        );
+    }
+    assert_eq!(c.stats().sack_blocks_ignored, 12);
+    assert_eq!(c.sb.sacked_bytes(), 0);
+    assert!(seqs(&out(&mut c, t(20))).is_empty());
+    assert!(!c.cc.in_recovery());
+}
+
+// RFC 8985 §6: a retransmission that is lost too is found lost once data sent after it
+// is delivered, and goes a third time without waiting for the timeout.
+#[test]
+fn rack_sends_a_lost_retransmission_again_before_the_timeout() {
+    let mut c = sack_flight(10, 4);
+    sack_ack(&mut c, t(20), our(0), &[(our(1), our(10))]);
+    let o = out(&mut c, t(20));
+    assert_eq!(seqs(&o), vec![our(0), our(10), our(11), our(12), our(13)]);
+    // Segments 10 and 11, sent after the retransmission, arrive; it does not.
+    sack_ack(&mut c, t(30), our(0), &[(our(1), our(12))]);
+    let o = out(&mut c, t(30));
+    assert_eq!(seqs(&o), vec![our(0)]);
+    assert_eq!(c.stats().timeouts, 0);
+    c.sb.check();
+}
+
+// RFC 8985 §7: when the last segments of a flight are lost, a probe (the last segment
+// again) goes after about two round trips instead of a 200 ms timeout; the SACK that
+// answers it shows the rest lost.
+#[test]
+fn a_tail_loss_is_probed_long_before_the_timeout() {
+    let mut c = established_sack();
+    c.send(&vec![7u8; 3 * 1460]);
+    assert_eq!(out(&mut c, t(10)).len(), 3);
+    let pto = c.poll_timeout().unwrap();
+    assert!(pto < t(20), "PTO {pto} (2·SRTT + 2 ms)");
+    c.handle_timeout(pto);
+    let o = out(&mut c, pto);
+    assert_eq!(seqs(&o), vec![our(2)]);
+    assert_eq!(c.stats().loss_probes, 1);
+    let at = pto + Duration::from_millis(1);
+    sack_ack(&mut c, at, our(0), &[(our(2), our(3))]);
+    assert_eq!(seqs(&out(&mut c, at)), vec![our(0), our(1)]);
+    assert_eq!(c.stats().timeouts, 0);
+}
+
+// RFC 6298 is unchanged by SACK: with one segment out, the probe takes the first
+// expiry (as in Linux), and then the timeout backs off, doubling each time.
+#[test]
+fn the_retransmission_timeout_backs_off_as_before_with_sack() {
+    let mut c = established_sack();
+    c.send(b"data");
+    out(&mut c, t(100));
+    let rto = c.rtt.rto();
+    assert_eq!(rto, Duration::from_millis(200));
+    let at = c.poll_timeout().unwrap();
+    assert_eq!(at, t(300), "the probe waits as long as the RTO would");
+    c.handle_timeout(at);
+    assert_eq!(seqs(&out(&mut c, at)), vec![ISS + 1]);
+    assert_eq!((c.stats().loss_probes, c.stats().timeouts), (1, 0));
+    let mut at = at;
+    for k in 0..3 {
+        let next = c.poll_timeout().unwrap();
+        assert_eq!(next, at + rto * (1 << k));
+        at = next;
+        c.handle_timeout(at);
+        assert_eq!(seqs(&out(&mut c, at)), vec![ISS + 1]);
+    }
+    assert_eq!(c.stats().timeouts, 3);
+}
+
+// RFC 2018 §8: a receiver may drop what it SACKed; a cumulative ACK that stops right at
+// a SACKed segment says so, and the SACKs are forgotten.
+#[test]
+fn reneging_is_noticed_and_the_sacks_are_forgotten() {
+    let mut c = sack_flight(4, 0);
+    sack_ack(&mut c, t(20), our(0), &[(our(2), our(4))]);
+    assert_eq!(c.sb.sacked_bytes(), 2 * 1460);
+    c.handle_segment(t(21), &seg(IRS + 1, our(2), A, b""));
+    assert_eq!(c.stats().sack_reneged, 1);
+    assert_eq!(c.sb.sacked_bytes(), 0);
+    c.sb.check();
+}
+
+// Without SACK negotiated, SACK blocks a peer sends anyway are ignored, and NewReno
+// recovers as before (RFC 5681 §3.2, RFC 6582).
+#[test]
+fn a_peer_without_sack_gets_newreno_whatever_it_sends() {
+    let mut c = with_segments_in_flight(6);
+    for _ in 0..3 {
+        sack_ack(&mut c, t(20), ISS + 1, &[(our(1), our(4))]);
+    }
+    let o = out(&mut c, t(20));
+    assert_eq!(seqs(&o), vec![ISS + 1]);
+    assert_eq!(
+        c.congestion(),
+        (3 * 1460 + 3 * 1460, 3 * 1460),
+        "inflated: NewReno"
+    );
+    assert!(c.sb.is_empty());
+}
+
+// Bad input never panics: ACKs with random SACK blocks, cumulative ACKs and timeouts
+// over a flight, with the scoreboard checked after each.
+#[test]
+fn random_sack_blocks_never_break_the_scoreboard() {
+    let mut rng = crate::driver::sim::Rng::new(77);
+    let mut c = sack_flight(10, 30);
+    let mut now = t(20);
+    for _ in 0..5000 {
+        now += Duration::from_micros(rng.below(3000));
+        let una = c.snd_una.0;
+        let max = c.snd_max.0;
+        let span = max.wrapping_sub(una).max(1);
+        let mut blocks = Vec::new();
+        for _ in 0..rng.below(5) {
+            let l = una
+                .wrapping_add(rng.below(u64::from(span) + 3000) as u32)
+                .wrapping_sub(1000);
+            let r = l.wrapping_add(rng.below(6000) as u32).wrapping_sub(500);
+            blocks.push((l, r));
+        }
+        let ack = if rng.chance(0.2) {
+            una.wrapping_add(rng.below(u64::from(span) + 1) as u32)
+        } else {
+            una
+        };
+        sack_ack(&mut c, now, ack, &blocks);
+        if rng.chance(0.05) {
+            if let Some(at) = c.poll_timeout() {
+                now = now.max(at);
+                c.handle_timeout(now);
+            }
+        }
+        out(&mut c, now);
+        c.sb.check();
+        assert!(c.sb.covers(c.snd_una, c.snd_nxt) || c.snd_nxt == c.snd_una);
+    }
+}

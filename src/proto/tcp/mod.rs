@@ -1,7 +1,8 @@
 //! proto/tcp: the TCP state machine (RFC 9293), sans-IO. `conn` is one connection (the
 //! TCB), built from small parts each with its own tests: `rtt` (RFC 6298 RTO),
 //! `congestion` (the congestion-control trait and NewReno), `assembler` (out-of-order
-//! ranges), `timers` (deadlines), `events` (the event queue); `seq` is sequence-number
+//! ranges and the SACK blocks that report them), `scoreboard` (the segments in flight
+//! with SACK: RFC 6675 and RACK), `timers` (deadlines), `events` (the event queue); `seq` is sequence-number
 //! arithmetic, `ring` the byte ring of the buffers and `buffers` the memory a connection
 //! is given and hands back (the stack keeps the pool). The stack owns the connection
 //! table, the listening ports and the wire format; it feeds segments in and sends what
@@ -14,6 +15,7 @@ pub mod conn;
 pub mod events;
 mod ring;
 pub mod rtt;
+pub mod scoreboard;
 pub mod seq;
 pub mod timers;
 

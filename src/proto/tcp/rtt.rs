@@ -72,6 +72,11 @@ impl RttEstimator {
         }
     }
 
+    /// Where the timed segment ends, if one is timed.
+    pub fn timed_end(&self) -> Option<SeqNumber> {
+        self.timed.map(|(end, _)| end)
+    }
+
     /// Whether a segment is being timed.
     pub fn is_timing(&self) -> bool {
         self.timed.is_some()
@@ -89,14 +94,16 @@ impl RttEstimator {
     }
 
     /// SND.UNA has moved to `ack` at `now`: if that covers the timed segment, the time since
-    /// it was sent is a sample.
-    pub fn on_ack(&mut self, ack: SeqNumber, now: Instant, bounds: RtoBounds) {
-        if let Some((end, sent)) = self.timed {
-            if ack >= end {
-                self.sample(now.saturating_since(sent), bounds);
-                self.timed = None;
-            }
+    /// it was sent is a sample, and is returned.
+    pub fn on_ack(&mut self, ack: SeqNumber, now: Instant, bounds: RtoBounds) -> Option<Duration> {
+        let (end, sent) = self.timed?;
+        if ack < end {
+            return None;
         }
+        let r = now.saturating_since(sent);
+        self.sample(r, bounds);
+        self.timed = None;
+        Some(r)
     }
 
     /// Takes the round-trip sample `r` into SRTT and RTTVAR and recomputes the RTO within

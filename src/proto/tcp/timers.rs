@@ -1,5 +1,6 @@
 //! proto/tcp/timers: one connection's deadlines (retransmission, persist, delayed ACK,
-//! TIME_WAIT) and the earliest of them, which `Connection::poll_timeout` reports. Sans-IO:
+//! TIME_WAIT, and with SACK the loss probe and RACK's reordering timer) and the earliest
+//! of them, which `Connection::poll_timeout` reports. Sans-IO:
 //! a timer is an instant the caller's clock is compared with; nothing here reads a clock
 //! or fires by itself. The connection decides what happens when one expires.
 //!
@@ -62,6 +63,10 @@ pub struct Timers {
     pub delayed_ack: Timer,
     /// TIME_WAIT ends, and the connection closes (2×MSL, RFC 9293 §3.6).
     pub time_wait: Timer,
+    /// A tail loss probe goes out (RFC 8985 §7.2).
+    pub loss_probe: Timer,
+    /// RACK looks again at segments it waits on (RFC 8985 §6.3).
+    pub reorder: Timer,
     /// Window probes sent since the window last had room.
     persist_backoff: u32,
 }
@@ -74,6 +79,8 @@ impl Timers {
             persist: Timer::IDLE,
             delayed_ack: Timer::IDLE,
             time_wait: Timer::IDLE,
+            loss_probe: Timer::IDLE,
+            reorder: Timer::IDLE,
             persist_backoff: 0,
         }
     }
@@ -85,6 +92,8 @@ impl Timers {
             self.persist,
             self.delayed_ack,
             self.time_wait,
+            self.loss_probe,
+            self.reorder,
         ]
         .into_iter()
         .filter_map(|t| t.deadline())

@@ -439,6 +439,9 @@ impl<C> TcpEndpoint<C> {
                 Ok(r) => r,
                 Err(e) => return self.dropped(drop_reason(e)),
             };
+            if r.options.sack_malformed {
+                self.counters.tcp_sack_malformed.inc();
+            }
             let seg = Segment {
                 seq: SeqNumber(r.seq),
                 ack: SeqNumber(r.ack),
@@ -524,7 +527,8 @@ impl<C> TcpEndpoint<C> {
                         .options
                         .mss
                         .unwrap_or(if src.is_ipv4() { 536 } else { 1220 });
-                    let (cookie, _) = self.cookies.make(now, tuple, r.seq, mss);
+                    let sack = self.cfg.sack && r.options.sack_permitted;
+                    let (cookie, _) = self.cookies.make(now, tuple, r.seq, mss, sack);
                     self.last_cookie = Some(now);
                     self.counters.tcp_syn_cookies_sent.inc();
                     let reply = TcpRepr {
@@ -537,6 +541,7 @@ impl<C> TcpEndpoint<C> {
                         urgent: 0,
                         options: TcpOptions {
                             mss: Some(self.cfg_for(src).mss),
+                            sack_permitted: sack,
                             ..TcpOptions::default()
                         },
                         payload: &[],
@@ -548,12 +553,18 @@ impl<C> TcpEndpoint<C> {
                 && !r.flags.intersects(TcpFlags::SYN | TcpFlags::RST);
             if plain_ack && listening && self.cookies_recent(now) {
                 let tuple = (dst, r.dst_port, src, r.src_port);
-                if let Some((iss, irs, mss)) = self.cookies.check(now, tuple, r.seq, r.ack) {
+                if let Some(k) = self.cookies.check(now, tuple, r.seq, r.ack) {
                     if let Some(state) = app.accept(now, r.dst_port) {
                         self.counters.tcp_syn_cookies_ok.inc();
                         let cfg = self.cfg_for(src);
-                        let conn =
-                            Connection::accept_cookie(cfg, iss, irs, mss, self.pool.take(&cfg));
+                        let conn = Connection::accept_cookie(
+                            cfg,
+                            k.iss,
+                            k.irs,
+                            k.mss,
+                            k.sack,
+                            self.pool.take(&cfg),
+                        );
                         let flow = Flow::new(conn, state, peer_mac);
                         if let Some(slot) = self.accept_into_table(key, flow) {
                             self.segment_arrived(now, slot, &seg);
@@ -876,6 +887,24 @@ fn report_stats<C>(flow: &mut Flow<C>, counters: &StackCounters) {
     counters
         .tcp_window_probes
         .add(stats.window_probes - before.window_probes);
+    counters
+        .tcp_out_of_order_dropped
+        .add(stats.out_of_order_dropped - before.out_of_order_dropped);
+    counters
+        .tcp_dsacks_sent
+        .add(stats.dsacks_sent - before.dsacks_sent);
+    counters
+        .tcp_dsacks_received
+        .add(stats.dsacks_received - before.dsacks_received);
+    counters
+        .tcp_sack_blocks_ignored
+        .add(stats.sack_blocks_ignored - before.sack_blocks_ignored);
+    counters
+        .tcp_sack_reneged
+        .add(stats.sack_reneged - before.sack_reneged);
+    counters
+        .tcp_loss_probes
+        .add(stats.loss_probes - before.loss_probes);
 }
 
 /// What draining a connection's events found.
@@ -921,6 +950,9 @@ fn drain_events<C>(
             }
             Event::Connected => {
                 counters.tcp_connections_opened.inc();
+                if flow.conn.sack_enabled() {
+                    counters.tcp_sack_connections.inc();
+                }
                 seen.connected = true;
             }
             // A connection that aborted and was reset by the peer before its own RST
