@@ -190,6 +190,7 @@ counters! {
         tcp_closed_rst: "TCP connections that ended by RST.",
         tcp_closed_timeout: "TCP connections that gave up after retransmissions.",
         tcp_retransmits: "TCP segments sent again (after a timeout, or fast retransmit).",
+        tcp_timeouts: "TCP retransmission timeouts (RFC 6298 §5.4; a loss probe that takes the timer's place is not one).",
         tcp_fast_retransmits: "TCP loss recoveries started without a timeout: NewReno's fast retransmit on three duplicate ACKs, or with SACK a loss found by RFC 6675 or RACK (RFC 8985).",
         tcp_out_of_order: "TCP segments received out of order (kept for reassembly).",
         tcp_out_of_order_dropped: "TCP out-of-order segments not kept: the out-of-order store, sized by the receive buffer, had no range left.",

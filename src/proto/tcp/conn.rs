@@ -259,6 +259,9 @@ pub struct AckCause {
     pub dsack: bool,
 }
 
+/// Quick ACKs at most (Linux's `TCP_MAX_QUICKACKS`).
+const QUICK_ACKS: usize = 16;
+
 /// RFC 8985 §7.2: a loss probe waits 2·SRTT, plus this (Linux's `TCP_TIMEOUT_MIN`).
 const TLP_EXTRA: Duration = Duration::from_millis(2);
 
@@ -319,7 +322,8 @@ pub struct Connection {
     max_snd_wnd: u32,
     /// Congestion control (RFC 5681, RFC 6582, RFC 6675).
     cc: Congestion,
-    /// The segment at SND.UNA is to be sent again now (NewReno).
+    /// The segment at SND.UNA is to be sent again now (NewReno), or with SACK the first
+    /// one found lost, whatever cwnd says (RFC 6675 §5 step 4.3).
     fast_rexmit: bool,
     /// Both SYNs carried SACK-permitted (RFC 2018 §2): SACK blocks go both ways.
     sack_ok: bool,
@@ -363,6 +367,11 @@ pub struct Connection {
     retries: u32,
     ack_now: bool,
     unacked_segments: u32,
+    /// Segments still to be acknowledged at once, without delay (Linux's quick-ACK mode):
+    /// at the start, after a pause longer than the RTO, and after a duplicate arrived.
+    quick_acks: u8,
+    /// When the last data segment arrived (for the pause above).
+    last_data_at: Option<Instant>,
     /// A RST to send, closing the connection for this reason.
     send_rst: Option<CloseReason>,
     /// The persist timer fired: one byte goes out as a window probe.
@@ -429,6 +438,8 @@ impl Connection {
             retries: 0,
             ack_now: false,
             unacked_segments: 0,
+            quick_acks: 0,
+            last_data_at: None,
             send_rst: None,
             probe_due: false,
             probes_unanswered: 0,
@@ -1038,6 +1049,17 @@ impl Connection {
         {
             return;
         }
+        // Quick ACKs (as Linux does: RFC 5681 §4.2 leaves delaying to the receiver): for
+        // the first data, and after a pause longer than the RTO, when the sender has
+        // likely timed out and starts again from one segment, and would otherwise wait
+        // for a delayed ACK at every step of its slow start.
+        let paused = self
+            .last_data_at
+            .map_or(true, |t| now.saturating_since(t) > self.rtt.rto());
+        self.last_data_at = Some(now);
+        if paused {
+            self.quick_ack_mode();
+        }
         // Trim what we already have; what was trimmed arrived twice (RFC 2883).
         let skip = self.rcv_nxt - seg.seq;
         if skip >= seg.payload.len() {
@@ -1097,9 +1119,12 @@ impl Connection {
             self.push_event(Event::Readable);
         }
         // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: delay the ACK, but at least every second
-        // full-sized segment gets one at once, and so does a segment that fills a hole.
+        // full-sized segment gets one at once, and so does a segment that fills a hole,
+        // and every segment while quick ACKs are due.
         self.unacked_segments += 1;
-        if self.unacked_segments >= 2 || n < data.len() || filled_hole {
+        let quick = self.quick_acks > 0;
+        self.quick_acks = self.quick_acks.saturating_sub(1);
+        if self.unacked_segments >= 2 || n < data.len() || filled_hole || quick {
             self.ack_now = true;
         } else {
             self.timers
@@ -1121,9 +1146,18 @@ impl Connection {
         self.ack_now = true;
     }
 
+    /// The next segments are acknowledged at once (at most 16, and no more than half the
+    /// window's worth), like Linux's quick-ACK mode.
+    fn quick_ack_mode(&mut self) {
+        let half_window = self.cfg.recv_buffer / (2 * usize::from(self.cfg.mss.max(1)));
+        self.quick_acks = half_window.clamp(2, QUICK_ACKS) as u8;
+    }
+
     /// `[start, end)` arrived again: with SACK, an immediate ACK reports it as a D-SACK
-    /// (RFC 2883); without, the ACK that is owed anyway says all there is.
+    /// (RFC 2883); without, the ACK that is owed anyway says all there is. The sender
+    /// is likely recovering: the next segments are acknowledged at once.
     fn owe_dsack(&mut self, start: SeqNumber, end: SeqNumber) {
+        self.quick_ack_mode();
         if self.sack_ok && start < end {
             self.owe_ack(AckCause {
                 start,
@@ -1405,11 +1439,20 @@ impl Connection {
         if self.sb.any_lost() {
             //# (4.1) RecoveryPoint = HighData
             //# (4.2) ssthresh = cwnd = (FlightSize / 2)
-            self.cc.on_sack_loss(self.flight());
+            self.start_sack_recovery();
             self.stats.fast_retransmits += 1;
-            self.tlp = None;
-            self.timers.loss_probe.stop();
+            //# (4.3) Retransmit the first data segment presumed dropped
+            // (whatever cwnd - pipe says: the rest of the recovery waits for room).
+            self.fast_rexmit = true;
         }
+    }
+
+    /// A SACK recovery starts (RFC 6675 §5 step 4, or a loss a probe repaired): the
+    /// congestion controller's response, and no loss probe while it runs.
+    fn start_sack_recovery(&mut self) {
+        self.cc.on_sack_loss(self.flight());
+        self.tlp = None;
+        self.timers.loss_probe.stop();
     }
 
     /// An ACK on a connection with SACK (after SND.UNA moved, if it did): its blocks go
@@ -1443,7 +1486,7 @@ impl Connection {
                 self.tlp = None;
                 if probe.is_some() && !self.cc.in_recovery() && self.rto_recover.is_none() {
                     // The probe repaired a loss: respond as to one.
-                    self.cc.on_sack_loss(self.flight());
+                    self.start_sack_recovery();
                 }
             }
         }
@@ -1923,9 +1966,18 @@ impl Connection {
             self.tlp_due = false;
             return;
         }
-        if self.fast_rexmit {
+        if self.fast_rexmit && !self.sack_ok {
             self.fast_rexmit = false;
             self.retransmit_first(emit);
+        }
+        if self.sack_ok && self.fast_rexmit {
+            self.fast_rexmit = false;
+            if let Some(i) = self.sb.next_lost() {
+                if !self.retransmit_record(i, now, emit) {
+                    self.fast_rexmit = true;
+                    return;
+                }
+            }
         }
         if self.sack_ok {
             if !self.retransmit_lost(now, emit) {

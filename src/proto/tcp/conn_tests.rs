@@ -230,28 +230,65 @@ fn window_scale_only_if_the_syn_offered_it() {
     assert_eq!(out(&mut s, t(3))[0].0.window, ((65536 - 2) >> 7) as u16);
 }
 
+/// An established connection that has had its first 16 data segments (100 bytes each,
+/// acknowledged at once in quick-ACK mode) and is past them.
+fn established_past_quick_acks() -> (Connection, u32) {
+    let mut c = established();
+    let mut at = IRS + 1;
+    for i in 0..16 {
+        c.handle_segment(t(2), &seg(at, ISS + 1, A, &[i; 100]));
+        at += 100;
+        assert_eq!(flags(&out(&mut c, t(2))), vec![A], "quick ACK {i}");
+    }
+    read_all(&mut c);
+    (c, at)
+}
+
 // RFC 9293 §3.8.6.3 and RFC 5681 §4.2: ACKs may be delayed, but every second full
 // segment is acknowledged at once and no ACK waits longer than the delay.
 #[test]
 fn delayed_ack_at_most_every_second_segment() {
-    let mut c = established();
-    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, A, &[1; 100]));
+    let (mut c, at) = established_past_quick_acks();
+    c.handle_segment(t(10), &seg(at, ISS + 1, A, &[1; 100]));
     assert!(
         out(&mut c, t(10)).is_empty(),
         "the first segment's ACK waits"
     );
     assert_eq!(c.poll_timeout(), Some(t(50)));
-    c.handle_segment(t(11), &seg(IRS + 101, ISS + 1, A, &[2; 100]));
+    c.handle_segment(t(11), &seg(at + 100, ISS + 1, A, &[2; 100]));
     let o = out(&mut c, t(11));
     assert_eq!(flags(&o), vec![A]);
-    assert_eq!(o[0].0.ack.0, IRS + 201);
-    c.handle_segment(t(20), &seg(IRS + 201, ISS + 1, A, &[3; 100]));
+    assert_eq!(o[0].0.ack.0, at + 200);
+    c.handle_segment(t(20), &seg(at + 200, ISS + 1, A, &[3; 100]));
     c.handle_timeout(t(60));
     assert_eq!(
         out(&mut c, t(60))[0].0.ack.0,
-        IRS + 301,
+        at + 300,
         "acknowledged after the delay"
     );
+}
+
+// As Linux's quick-ACK mode (RFC 5681 §4.2 leaves the delay to the receiver): the first
+// data segments, those after a pause longer than the RTO (the sender has likely timed
+// out and restarts its slow start from one segment), and those after a duplicate are
+// acknowledged at once.
+#[test]
+fn quick_acks_at_the_start_after_a_pause_and_after_a_duplicate() {
+    let (mut c, at) = established_past_quick_acks();
+    c.handle_segment(t(10), &seg(at, ISS + 1, A, &[1; 100]));
+    assert!(out(&mut c, t(10)).is_empty(), "delayed again");
+    c.handle_timeout(t(50));
+    out(&mut c, t(50));
+    // A pause longer than the RTO (200 ms): quick ACKs again.
+    c.handle_segment(t(400), &seg(at + 100, ISS + 1, A, &[2; 100]));
+    assert_eq!(flags(&out(&mut c, t(400))), vec![A]);
+    c.handle_segment(t(401), &seg(at + 200, ISS + 1, A, &[3; 100]));
+    assert_eq!(flags(&out(&mut c, t(401))), vec![A]);
+    let (mut c, at) = established_past_quick_acks();
+    c.handle_segment(t(10), &seg(at - 100, ISS + 1, A, &[15; 100]));
+    out(&mut c, t(10));
+    c.handle_segment(t(11), &seg(at, ISS + 1, A, &[1; 100]));
+    assert_eq!(flags(&out(&mut c, t(11))), vec![A], "after a duplicate");
 }
 
 // RFC 5681 §4.2: an out-of-order segment gets an immediate duplicate ACK.
@@ -1763,4 +1800,25 @@ fn random_sack_blocks_never_break_the_scoreboard() {
         c.sb.check();
         assert!(c.sb.covers(c.snd_una, c.snd_nxt) || c.snd_nxt == c.snd_una);
     }
+}
+
+// RFC 8985 §6.3 with RFC 6675 §5 step 4.3: one SACKed segment above a hole is not
+// enough for `IsLost`, but RACK's reordering timer finds the hole lost a quarter of a
+// round trip later; the recovery then sends it at once, although the pipe (three
+// segments still out) is above the new cwnd (two and a half).
+#[test]
+fn a_loss_found_by_racks_timer_is_sent_again_at_once() {
+    let mut c = sack_flight(5, 0);
+    sack_ack(&mut c, t(11), our(0), &[(our(1), our(2))]);
+    assert!(seqs(&out(&mut c, t(11))).is_empty());
+    let at = c.poll_timeout().unwrap();
+    assert_eq!(
+        Some(at),
+        c.timers.reorder.deadline(),
+        "before the probe and the RTO"
+    );
+    c.handle_timeout(at);
+    assert!(c.cc.in_recovery());
+    assert!(c.sb.pipe() > c.cc.window());
+    assert_eq!(seqs(&out(&mut c, at)), vec![our(0)]);
 }

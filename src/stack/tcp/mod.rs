@@ -878,6 +878,7 @@ fn report_stats<C>(flow: &mut Flow<C>, counters: &StackCounters) {
     counters
         .tcp_retransmits
         .add(stats.retransmits - before.retransmits);
+    counters.tcp_timeouts.add(stats.timeouts - before.timeouts);
     counters
         .tcp_fast_retransmits
         .add(stats.fast_retransmits - before.fast_retransmits);
