@@ -33,7 +33,7 @@ hx() {
         python3 -m harness "$@"
 }
 
-# HX_ROOT HX_BIN HX_NS_A HX_NS_B HX_IF_A HX_IF_B HX_A HX_B HX_LOADGEN HX_PREFIX
+# HX_ROOT HX_BIN HX_NS_A HX_NS_B HX_NS_BR HX_IF_A HX_IF_B HX_A HX_B HX_LOADGEN HX_PREFIX
 _hx_env=$(hx env) || { echo "harness.sh: python3 -m harness env failed" >&2; exit 1; }
 eval "$_hx_env"
 unset _hx_env

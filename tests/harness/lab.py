@@ -18,6 +18,7 @@ BIN = os.path.join(ROOT, "target", "release", "xstack")
 
 NS_A = os.environ.get("LAB_A_PREFIX", "xs-a")
 NS_B = os.environ.get("LAB_B_PREFIX", "xs-b")
+NS_BR = os.environ.get("LAB_BR_PREFIX", "xs-br")  # between the two, with LAB_BRIDGE=1
 IF_A = os.environ.get("LAB_IF_A", "xsa0")
 IF_B = os.environ.get("LAB_IF_B", "xsb0")
 NET = os.environ.get("LAB_NET", "198.18.0")
@@ -99,7 +100,7 @@ def load_argv(args=(), driver=None, ip=None, iface=None, binary=None):
 
 def shell_vars():
     """The lab's names as shell assignments (for tests/harness/harness.sh)."""
-    names = {"HX_ROOT": ROOT, "HX_BIN": BIN, "HX_NS_A": NS_A, "HX_NS_B": NS_B,
+    names = {"HX_ROOT": ROOT, "HX_BIN": BIN, "HX_NS_A": NS_A, "HX_NS_B": NS_B, "HX_NS_BR": NS_BR,
              "HX_IF_A": IF_A, "HX_IF_B": IF_B, "HX_A": A, "HX_B": B,
              "HX_LOADGEN": LOADGEN, "HX_PREFIX": str(PREFIX)}
     return "\n".join(f"{k}={_shell_quote(v)}" for k, v in names.items())

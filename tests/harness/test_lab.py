@@ -16,6 +16,7 @@ class Lab(unittest.TestCase):
             self.skipTest(f"LAB_* set in the environment: {env}")
         self.assertEqual(defaults["LAB_A_PREFIX"], lab.NS_A)
         self.assertEqual(defaults["LAB_B_PREFIX"], lab.NS_B)
+        self.assertEqual(defaults["LAB_BR_PREFIX"], lab.NS_BR)
         self.assertEqual(defaults["LAB_IF_A"], lab.IF_A)
         self.assertEqual(defaults["LAB_IF_B"], lab.IF_B)
         self.assertEqual(defaults["LAB_NET"], lab.NET)
