@@ -1866,34 +1866,58 @@ impl Connection {
     }
 
     /// Sends `n` new bytes at SND.NXT. False when no transmit buffer was free.
+    /// Sends `n` new bytes at SND.NXT; when they are the last the application queued
+    /// after closing, the FIN rides on them (one segment less, and no lone FIN at the tail
+    /// for a loss probe to wait on). False when no transmit buffer was free.
     fn emit_new_data(&mut self, now: Instant, n: usize, emit: &mut Emit) -> bool {
         let (in_flight, unsent) = self.send_progress();
         let sent_data = in_flight - usize::from(self.fin_sent);
         let mut flags = TcpFlags::ACK;
+        let fin = n == unsent && self.fin_queued && !self.fin_sent;
         if n == unsent {
             flags |= TcpFlags::PSH;
+        }
+        if fin {
+            flags |= TcpFlags::FIN;
         }
         let h = self.ack_header(flags, n);
         let (p1, p2) = deque_slices(&self.send_buf, sent_data, n);
         if !emit(&h, p1, p2) {
             return false;
         }
+        let len = n + usize::from(fin);
         if self.snd_nxt < self.snd_max {
             self.stats.retransmits += 1;
         } else {
             // Karn: time only data sent for the first time.
-            self.rtt.time_segment(self.snd_nxt + n, now);
+            self.rtt.time_segment(self.snd_nxt + len, now);
         }
         if self.sack_ok {
-            self.sb.on_sent(self.snd_nxt, n, false, now);
+            self.sb.on_sent(self.snd_nxt, len, fin, now);
         }
-        self.snd_nxt += n;
+        if fin {
+            self.fin_sent = true;
+            self.fin_seq = Some(self.snd_nxt + n);
+        }
+        self.snd_nxt += len;
         if self.snd_nxt > self.snd_max {
             self.snd_max = self.snd_nxt;
         }
         self.acked_now();
         self.timers.retransmit.set_if_idle(now + self.rtt.rto());
+        if fin {
+            self.fin_went_out();
+        }
         true
+    }
+
+    /// Our FIN is out: ESTABLISHED becomes FIN_WAIT_1, CLOSE_WAIT becomes LAST_ACK.
+    fn fin_went_out(&mut self) {
+        match self.state {
+            State::Established | State::SynReceived => self.set_state(State::FinWait1),
+            State::CloseWait => self.set_state(State::LastAck),
+            _ => {}
+        }
     }
 
     /// RFC 8985 §7.3: the loss probe timer fired. One segment goes, whatever the
@@ -2059,11 +2083,7 @@ impl Connection {
                 self.acked_now();
                 self.timers.retransmit.set_if_idle(now + self.rtt.rto());
                 sent_new = true;
-                match self.state {
-                    State::Established | State::SynReceived => self.set_state(State::FinWait1),
-                    State::CloseWait => self.set_state(State::LastAck),
-                    _ => {}
-                }
+                self.fin_went_out();
             }
         }
         if sent_new {

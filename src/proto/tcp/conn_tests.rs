@@ -1822,3 +1822,26 @@ fn a_loss_found_by_racks_timer_is_sent_again_at_once() {
     assert!(c.sb.pipe() > c.cc.window());
     assert_eq!(seqs(&out(&mut c, at)), vec![our(0)]);
 }
+
+// RFC 9293 §3.6 lets the FIN share a segment with the last data: one segment less, and
+// no lone FIN at the tail of a flight, which a loss probe would wait on for the minimum
+// RTO (RFC 8985 §7.2 adds the peer's delayed ACK when one segment is out).
+#[test]
+fn the_fin_rides_on_the_last_data_segment() {
+    let mut c = established_sack();
+    c.send(&[5; 100]);
+    c.close();
+    let o = out(&mut c, t(10));
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].0.flags, PA | TcpFlags::FIN);
+    assert_eq!(c.state(), State::FinWait1);
+    assert_eq!(c.snd_nxt.0, ISS + 1 + 101);
+    // Lost, it is sent again whole, FIN included.
+    let at = c.timers.retransmit.deadline().unwrap();
+    c.timers.loss_probe.stop();
+    c.handle_timeout(at);
+    let o = out(&mut c, at);
+    assert_eq!((o[0].0.flags, o[0].1.len()), (TcpFlags::FIN | A, 100));
+    c.handle_segment(at, &seg(IRS + 1, ISS + 102, A, b""));
+    assert_eq!(c.state(), State::FinWait2);
+}
