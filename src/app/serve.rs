@@ -234,7 +234,7 @@ impl ServeSummary {
             tx_errors: d.tx_errors,
             tcp_connections_left: self.connections_left(),
             batch_us: json::BatchTimes {
-                batches: self.workers.batch_ns.len(),
+                batches: self.workers.batches,
                 frames: self.workers.frames,
                 latency: json::Latency::of(&self.workers.batch_ns),
             },
@@ -273,9 +273,10 @@ impl ServeSummary {
         if !self.workers.batch_ns.is_empty() {
             let _ = writeln!(
                 s,
-                "  time in the stack per batch ({} batches, {} frames): {}",
-                self.workers.batch_ns.len(),
+                "  time in the stack per batch ({} batches, {} frames; 1 in {} timed): {}",
+                self.workers.batches,
                 self.workers.frames,
+                crate::runtime::SPLIT_EVERY,
                 LatencySummary::of(&self.workers.batch_ns).to_line()
             );
             let _ = writeln!(
