@@ -118,12 +118,13 @@ mac_b() {
     ip -n "$HX_NS_B" -o link show "$HX_IF_B" | awk '{for (i = 1; i < NF; i++) if ($i == "link/ether") print $(i + 1)}'
 }
 
-# sockperf_pp NAME [--tcp]: busy-polling sockperf ping-pong from xs-a; appends
-# "ROUND NAME p50 p99 p999 rate" to results.
+# sockperf_pp NAME [--tcp]: busy-polling sockperf ping-pong from xs-a, 64-byte messages
+# (-m 64: sockperf's default is 14 bytes; xstack load and the minimal client send 64);
+# appends "ROUND NAME p50 p99 p999 rate" to results.
 sockperf_pp() {
     local name=$1
     shift
-    ip netns exec xs-a taskset -c "$C" sockperf ping-pong "$@" -i "$B" -p 11111 -t "$SECS" \
+    ip netns exec xs-a taskset -c "$C" sockperf ping-pong "$@" -i "$B" -p 11111 -m 64 -t "$SECS" \
         --timeout 0 --nonblocked --full-rtt 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | awk -v r="$ROUND" -v k="$name" '
         /ReceivedMessages=/ {match($0, /RunTime=[0-9.]+/); rt=substr($0, RSTART+8, RLENGTH-8);
                              match($0, /ReceivedMessages=[0-9]+/); n=substr($0, RSTART+17, RLENGTH-17)}
