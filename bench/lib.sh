@@ -56,6 +56,24 @@ serve_peer() {
         || { log "$* never listened on $listen"; return 1; }
 }
 
+# serve_floor FILE CMD...: a floor program of bench/floor (afxdp_reflect) in xs-b, its
+# stdout in FILE and its stderr beside it (FILE with .err for .out); returns once it
+# says "ready" on stderr, or fails (status 1) with a sentence. stop_server stops it.
+serve_floor() {
+    local out=$1 name
+    shift
+    name=${1##*/}
+    [ "$name" = taskset ] && name=${4##*/} # taskset -c CPUS CMD
+    hx_spawn SPID "$name" "$HX_NS_B" "$out" "${out%.out}.err" "$@"
+    if ! hx ready "$(_hx_ident "$SPID")" --what "$name" --stdout "$out" --stderr "${out%.out}.err" \
+        --timeout "${HX_READY_TIMEOUT:-10}"; then
+        _hx_not_ready "$SPID" "$name" || true
+        SPID=""
+        log "$* never became ready: $(tail -n 2 "${out%.out}.err" 2>/dev/null)"
+        return 1
+    fi
+}
+
 # load_result NAME FILE KEY...: the values at the dotted KEYs of xstack load's JSON report
 # in FILE (the last line), on one line; fails, saying why and with the last line of its
 # stderr (FILE with .err for .out), when there is no report.

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # Build: libxdp/libbpf are built from source by xsk-rs.
 # Tests: the kernel peers and the tools that drive them.
 # Fuzzing: libfuzzer-sys builds libFuzzer from its C++ source (g++).
-PACKAGES=(clang m4 pkg-config libelf-dev zlib1g-dev libpcap-dev
+# Benches: the floor programs of bench/floor build against the system's libbpf (libbpf-dev).
+PACKAGES=(clang m4 pkg-config libelf-dev zlib1g-dev libpcap-dev libbpf-dev
           iproute2 ethtool sockperf socat iputils-ping netcat-openbsd python3
           tcpdump hping3 nftables nginx g++)
 

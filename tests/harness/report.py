@@ -26,40 +26,103 @@ def compare(out, secs, rounds, update_docs=False, docs="docs/performance.md"):
     med = stats.column_medians(res)
 
     def get(k, i):
-        return med[k][i] if k in med else NAN
+        return med[k][i] if k in med and i < len(med[k]) else NAN
 
     def ratio(num, den, col):
         return stats.median_ratio(res, num, den, col)
 
+    def x(v):
+        return f"{v:.2f}x" if v == v else ""
+
     lines = []
     p = lines.append
     p(f"bench/compare.sh, {datetime.date.today()}: {rounds} round(s) of {secs} s, medians. "
-      "veth lab; client on core 0, server on core 1 of a 2-core machine that they share.")
+      "veth lab; client on core 0, server on core 1 of a 2-core machine that they share. "
+      "\"vs floor\": the same client against the minimal AF_XDP reflector (bench/floor, "
+      "docs/floor.md); for a client other than the minimal one against that reflector, "
+      "the minimal client against it.")
     p("")
-    p("| test | pair | p50 (us) | p99 (us) | p99.9 (us) | rate (/s) | p50 vs kernel | p99.9 vs kernel |")
-    p("|---|---|---|---|---|---|---|---|")
+    p("| test | pair | p50 (us) | p99 (us) | p99.9 (us) | rate (/s) | p50 vs kernel | p99.9 vs kernel "
+      "| p50 vs floor | p99.9 vs floor |")
+    p("|---|---|---|---|---|---|---|---|---|---|")
+    pp = {"udp": (("udp-kernel-kernel", "kernel <-> kernel (sockperf both, busy-polling)", "udp-sockperf-afxdp"),
+                  ("udp-sockperf-xdptx", "sockperf client -> XDP_TX reflector (floor, no user space)",
+                   "udp-sockperf-afxdp"),
+                  ("udp-sockperf-afxdp", "sockperf client -> minimal AF_XDP reflector (floor)", None),
+                  ("udp-sockperf-xstack", "sockperf client -> xstack serve", "udp-sockperf-afxdp"),
+                  ("udp-load-xstack", "xstack load -> xstack serve", "udp-load-afxdp"),
+                  ("udp-load-afxdp", "xstack load -> minimal AF_XDP reflector", "udp-fclient-afxdp"),
+                  ("udp-load-kernel", "xstack load -> kernel sockperf server", None),
+                  ("udp-fclient-xdptx", "minimal AF_XDP client -> XDP_TX reflector", "udp-fclient-afxdp"),
+                  ("udp-fclient-afxdp", "minimal AF_XDP client -> minimal AF_XDP reflector", None),
+                  ("udp-fclient-xstack", "minimal AF_XDP client -> xstack serve", "udp-fclient-afxdp"),
+                  ("udp-fclient-kernel", "minimal AF_XDP client -> kernel sockperf server", None)),
+          "tcp": (("tcp-kernel-kernel", "kernel <-> kernel (sockperf both, busy-polling)", None),
+                  ("tcp-sockperf-xstack", "sockperf client -> xstack serve", None),
+                  ("tcp-load-xstack", "xstack load -> xstack serve", None),
+                  ("tcp-load-kernel", "xstack load -> kernel sockperf server", None))}
     for proto in ("udp", "tcp"):
         base = f"{proto}-kernel-kernel"
-        for k, label in ((base, "kernel <-> kernel (sockperf both, busy-polling)"),
-                         (f"{proto}-sockperf-xstack", "sockperf client -> xstack serve"),
-                         (f"{proto}-load-xstack", "xstack load -> xstack serve"),
-                         (f"{proto}-load-kernel", "xstack load -> kernel sockperf server")):
+        for k, label, floor in pp[proto]:
+            fl = (f"{x(ratio(k, floor, 0))} | {x(ratio(k, floor, 2))}" if floor else " | ")
             p(f"| {proto.upper()} ping-pong 64 B | {label} | {get(k,0):.2f} | {get(k,1):.2f} | {get(k,2):.2f} | "
-              f"{get(k,3):.0f} | {ratio(k, base, 0):.2f}x | {ratio(k, base, 2):.2f}x |")
+              f"{get(k,3):.0f} | {ratio(k, base, 0):.2f}x | {ratio(k, base, 2):.2f}x | {fl} |")
     tk, tx = get("udp-tput-kernel", 3), get("udp-tput-xstack", 3)
-    p(f"| UDP echo throughput, one server core | kernel sockperf server | | | | {tk:.0f} | | |")
+    p(f"| UDP echo throughput, one server core | kernel sockperf server | | | | {tk:.0f} | | | | |")
     p(f"| UDP echo throughput, one server core | xstack serve | | | | {tx:.0f} | "
-      f"{ratio('udp-tput-xstack', 'udp-tput-kernel', 3):.2f}x the kernel | |")
+      f"{ratio('udp-tput-xstack', 'udp-tput-kernel', 3):.2f}x the kernel | | "
+      f"{x(ratio('udp-tput-xstack', 'udp-tput-afxdp', 3))} | |")
     ck, cx = get("crr-kernel", 3), get("crr-xstack", 3)
-    p(f"| TCP connect/request/close | kernel epoll echo server | {get('crr-kernel',0):.2f} | {get('crr-kernel',1):.2f} | {get('crr-kernel',2):.2f} | {ck:.0f} | | |")
+    p(f"| TCP connect/request/close | kernel epoll echo server | {get('crr-kernel',0):.2f} | {get('crr-kernel',1):.2f} | {get('crr-kernel',2):.2f} | {ck:.0f} | | | | |")
     p(f"| TCP connect/request/close | xstack serve | {get('crr-xstack',0):.2f} | {get('crr-xstack',1):.2f} | {get('crr-xstack',2):.2f} | {cx:.0f} | "
-      f"{ratio('crr-xstack', 'crr-kernel', 3):.2f}x the kernel | |")
+      f"{ratio('crr-xstack', 'crr-kernel', 3):.2f}x the kernel | | | |")
     sk, xl = get("udp-kernel-kernel", 3), get("udp-load-kernel", 3)
-    p(f"| load generator, one core, 1 flow | sockperf client (busy) -> kernel server | | | | {sk:.0f} | | |")
+    p(f"| load generator, one core, 1 flow | sockperf client (busy) -> kernel server | | | | {sk:.0f} | | | | |")
     p(f"| load generator, one core, 1 flow | xstack load -> kernel server | | | | {xl:.0f} | "
-      f"{ratio('udp-load-kernel', 'udp-kernel-kernel', 3):.2f}x sockperf | |")
+      f"{ratio('udp-load-kernel', 'udp-kernel-kernel', 3):.2f}x sockperf | | "
+      f"{x(ratio('udp-load-kernel', 'udp-fclient-kernel', 3))} | |")
     p(f"| load generator, one core, 16 flows | xstack load -> kernel server | | | | {tk:.0f} | "
-      f"{ratio('udp-tput-kernel', 'udp-kernel-kernel', 3):.2f}x sockperf | |")
+      f"{ratio('udp-tput-kernel', 'udp-kernel-kernel', 3):.2f}x sockperf | | "
+      f"{x(ratio('udp-tput-kernel', 'udp-ftput-kernel', 3))} | |")
+    p("")
+    p("Against the floor: echo throughput of one server core, 16 flows, closed loop. Client "
+      "and server busy: each program's own busy time (batches that received frames) per "
+      "second of the run — a busy-polling thread's CPU is always 100 %, this is the part "
+      "that did work; the side near 1.00 saturated. The XDP_TX reflector has no user "
+      "space: its work is softirq time on the client's core. The kernel's sockperf server "
+      "counts no busy time. \"xstack / minimal\": the rate of xstack's program over the "
+      "minimal one's in the same role, per round.")
+    p("")
+    p("| client, 16 flows | server | rate (/s) | client busy | server busy | vs kernel server | "
+      "xstack / minimal |")
+    p("|---|---|---|---|---|---|---|")
+
+    def busy(k, i):
+        v = get(k, i)
+        return f"{v:.2f}" if v == v else ""
+
+    for client, ck_ in (("xstack load", "tput"), ("minimal AF_XDP client", "ftput")):
+        for srv, sk_ in (("kernel sockperf server", "kernel"), ("XDP_TX reflector", "xdptx"),
+                         ("minimal AF_XDP reflector", "afxdp"), ("xstack serve", "xstack")):
+            k = f"udp-{ck_}-{sk_}"
+            if k not in med:
+                continue
+            vs_k = x(ratio(k, f"udp-{ck_}-kernel", 3)) if sk_ != "kernel" else ""
+            if sk_ == "xstack":
+                den = f"udp-{ck_}-afxdp"
+                rel, what = x(ratio(k, den, 3)), "serve / reflector"
+            elif ck_ == "tput":
+                rel, what = x(ratio(k, f"udp-ftput-{sk_}", 3)), "load / client"
+            else:
+                rel, what = "", ""
+            rel = f"{rel} ({what})" if rel else ""
+            p(f"| {client} | {srv} | {get(k,3):.0f} | {busy(k,5)} | {busy(k,6)} | {vs_k} | {rel} |")
+    p("")
+    p("Load generator on one core against the minimal AF_XDP reflector: xstack load / minimal "
+      f"client, 1 flow {x(ratio('udp-load-afxdp', 'udp-fclient-afxdp', 3))} of the rate "
+      f"(p50 {x(ratio('udp-load-afxdp', 'udp-fclient-afxdp', 0))}, p99.9 "
+      f"{x(ratio('udp-load-afxdp', 'udp-fclient-afxdp', 2))}); 16 flows "
+      f"{x(ratio('udp-tput-afxdp', 'udp-ftput-afxdp', 3))} of the rate.")
     p("")
     micro_path = os.path.join(out, "micro.txt")
     micro = _read(micro_path).strip() if os.path.exists(micro_path) else ""

@@ -17,6 +17,10 @@ RESULTS = """\
 1 udp-tput-xstack 0 0 0 600000 0
 2 udp-tput-kernel 0 0 0 150000 0
 2 udp-tput-xstack 0 0 0 450000 0
+1 udp-sockperf-afxdp 2 4 35 400000
+2 udp-sockperf-afxdp 4 8 40 200000
+1 udp-tput-afxdp 0 0 0 900000 0 0.5 0.9
+2 udp-tput-afxdp 0 0 0 500000 0 0.6 1.0
 """
 
 
@@ -45,10 +49,19 @@ class Compare(unittest.TestCase):
         row = self.row(text, "| UDP ping-pong 64 B | sockperf client -> xstack serve |")
         # p50 median 5.00; ratios per round 0.8 and 0.6 -> 0.70x (the ratio of the
         # medians would be 5 / 7.5 = 0.67x); p99.9 1.2 and 0.8 -> 1.00x.
+        # Against the floor (the minimal AF_XDP reflector): p50 2.0 and 1.5 per round ->
+        # 1.75x; p99.9 60/35 and 80/40 -> 1.86x.
         self.assertEqual(row, "| UDP ping-pong 64 B | sockperf client -> xstack serve | 5.00 | 12.00 | "
-                              "70.00 | 210000 | 0.70x | 1.00x |")
+                              "70.00 | 210000 | 0.70x | 1.00x | 1.75x | 1.86x |")
         row = self.row(text, "| UDP echo throughput, one server core | xstack serve |")
         self.assertIn("| 525000 | 2.50x the kernel |", row)  # 2.0 and 3.0 per round
+        self.assertTrue(row.endswith("| 0.78x | |"), row)  # 0.67 and 0.90 against the floor
+        # The floor table: medians of the busy columns, the ratio to the kernel's server,
+        # and no ratio where the other side of it was never measured.
+        row = self.row(text, "| xstack load | minimal AF_XDP reflector |")
+        self.assertEqual(row, "| xstack load | minimal AF_XDP reflector | 700000 | 0.55 | 0.95 | 3.17x |  |")
+        row = self.row(text, "| xstack load | xstack serve |")
+        self.assertEqual(row, "| xstack load | xstack serve | 525000 |  |  | 2.50x | 0.78x (serve / reflector) |")
         # Pairs never measured print as nan, as before.
         self.assertIn("| nanx | nanx |", self.row(text, "| TCP ping-pong 64 B | xstack load -> xstack serve |"))
         last = json.loads(text.strip().splitlines()[-1])
