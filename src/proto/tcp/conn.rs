@@ -400,6 +400,14 @@ impl Connection {
             sent,
             acks,
         } = bufs;
+        // Made without buffers (`Buffers::none`), it gets them by `lend`, and its lists'
+        // limits with them.
+        let lent = recv.capacity() > 0;
+        let (records, ranges) = if lent {
+            (records_for(cfg.send_buffer), ranges_for(cfg.recv_buffer))
+        } else {
+            (0, 0)
+        };
         Connection {
             state,
             iss,
@@ -420,7 +428,7 @@ impl Connection {
             cc: Congestion::new(DEFAULT_MSS),
             fast_rexmit: false,
             sack_ok: false,
-            sb: Scoreboard::from_deque(sent, records_for(cfg.send_buffer)),
+            sb: Scoreboard::from_deque(sent, records),
             rto_recover: None,
             dup_acks: 0,
             tlp: None,
@@ -429,7 +437,7 @@ impl Connection {
             rcv_nxt: SeqNumber(0),
             rcv_shift: 0,
             recv_buf: recv,
-            ooo: Assembler::from_vec(ooo, ranges_for(cfg.recv_buffer)),
+            ooo: Assembler::from_vec(ooo, ranges),
             peer_fin_at: None,
             rcv_adv: SeqNumber(0),
             ack_causes: acks,

@@ -1902,3 +1902,24 @@ fn the_connection_state_stays_small() {
     let size = core::mem::size_of::<Connection>();
     assert!(size <= 1024, "Connection is {size} bytes");
 }
+
+// A connection may be made without buffers (opening many at once holds no set for each);
+// it needs them before it is first driven, and works once lent a set.
+#[test]
+fn a_connection_made_without_buffers_works_once_lent_a_set() {
+    let cfg = TcpConfig::default();
+    let mut c = Connection::connect(cfg, t(0), ISS, Buffers::none());
+    assert!(!c.has_buffers() && c.needs_buffers());
+    c.lend(Buffers::for_config(&cfg));
+    assert_eq!(flags(&out(&mut c, t(0))), vec![TcpFlags::SYN]);
+    c.handle_segment(t(1), &seg(IRS, ISS + 1, TcpFlags(0x12), b""));
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(c.send(b"abc"), 3);
+    let o = out(&mut c, t(1));
+    assert_eq!(o.last().map(|s| s.1.as_slice()), Some(&b"abc"[..]));
+    c.handle_segment(t(2), &seg(IRS + 1, ISS + 4, A, b"xyz"));
+    let mut buf = [0u8; 8];
+    assert_eq!(c.recv(&mut buf), 3);
+    out(&mut c, t(2));
+    assert!(c.reclaim().is_some(), "idle again");
+}

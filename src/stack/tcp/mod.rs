@@ -39,7 +39,8 @@ use super::{
 use crate::driver::{Transmit, Verdict};
 use crate::metrics::{DropReason, StackCounters};
 use crate::proto::tcp::{
-    CloseReason, ConnStats, Connection, Event, Segment, SegmentHeader, SeqNumber, State, TcpConfig,
+    Buffers, CloseReason, ConnStats, Connection, Event, Segment, SegmentHeader, SeqNumber, State,
+    TcpConfig,
 };
 use crate::time::Instant;
 use crate::wire::{
@@ -400,7 +401,7 @@ impl<C> TcpEndpoint<C> {
             if self.conns.find(&key).is_some() {
                 continue;
             }
-            let conn = Connection::connect(cfg, now, isn, self.pool.take(&cfg));
+            let conn = Connection::connect(cfg, now, isn, Buffers::none());
             let Some(slot) = self.insert(key, Flow::new(conn, state, peer_mac)) else {
                 return Err(ConnectError::TableFull);
             };
@@ -575,7 +576,7 @@ impl<C> TcpEndpoint<C> {
                             k.irs,
                             k.mss,
                             k.sack,
-                            self.pool.take(&cfg),
+                            Buffers::none(),
                         );
                         let flow = Flow::new(conn, state, peer_mac);
                         if let Some(slot) = self.accept_into_table(key, flow) {
@@ -729,7 +730,7 @@ impl<C> TcpEndpoint<C> {
     ) {
         let isn = self.isn(now, &key);
         let cfg = self.cfg_for(key.remote_ip);
-        let conn = Connection::accept(cfg, now, isn, syn, self.pool.take(&cfg));
+        let conn = Connection::accept(cfg, now, isn, syn, Buffers::none());
         let mut flow = Flow::new(conn, state, peer_mac);
         flow.half_open = true;
         if let Some(slot) = self.accept_into_table(key, flow) {
