@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Holds N idle TCP connections to IP:PORT with the kernel's TCP, then closes them.
 
-    tcp_idle_client.py IP PORT N GO_FILE [TIMEOUT]
+    tcp_idle_client.py IP PORT N GO_FILE [TIMEOUT [FIRST_PORT]]
 
 Opens N connections, at most 256 handshakes at a time, and prints `open N S` (S: seconds
 it took) once every one is established. Then it waits, holding them idle, until GO_FILE
 exists; checks that every 100th connection still echoes (an idle connection must find
 its buffers again), prints `echo K`, closes all of them (FIN) and prints `closed`.
 Every wait is bounded by TIMEOUT seconds (default 120); any failure exits non-zero with
-the reason on stderr."""
+the reason on stderr. With FIRST_PORT, connection i is bound to source port FIRST_PORT+i
+(the kernel's own choice slows down a lot as its ephemeral range fills up)."""
 import errno
 import os
 import resource
@@ -19,6 +20,11 @@ import time
 
 ip, port, n, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 timeout = float(sys.argv[5]) if len(sys.argv) > 5 else 120.0
+first_port = int(sys.argv[6]) if len(sys.argv) > 6 else None
+if first_port is not None and not (1024 <= first_port and first_port + n <= 65536):
+    fail_early = f"source ports {first_port}..{first_port + n - 1} are not within 1024-65535"
+    print(f"tcp_idle_client: {fail_early}", file=sys.stderr)
+    sys.exit(1)
 IN_FLIGHT = 256
 
 
@@ -47,6 +53,11 @@ while len(opened) < n:
     while started < n and len(pending) < IN_FLIGHT:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
+        if first_port is not None:
+            try:
+                s.bind(("0.0.0.0", first_port + started))
+            except OSError as e:
+                fail(f"bind to port {first_port + started}: {e}")
         rc = s.connect_ex((ip, port))
         if rc not in (0, errno.EINPROGRESS):
             fail(f"connect {started}: {os.strerror(rc)}")

@@ -44,13 +44,13 @@ wait_all() {
 lab_up
 # More than the default 28 000 ephemeral ports in xs-a (the namespace's own setting).
 in_a sysctl -qw net.ipv4.ip_local_port_range="1024 65535" || die "cannot widen xs-a's port range"
-serve_start --tcp-echo 7
+serve_start --tcp-echo 7 --interval 0.5
 sleep 0.5
 before=$(rss "$SERVE_PID")
 for ((c = 0; c < CLIENTS; c++)); do
     share=$((N / CLIENTS + (c < N % CLIENTS ? 1 : 0)))
     hx_spawn pid "idle client $c" "$HX_NS_A" "$WORK/client$c.out" "$WORK/client$c.err" \
-        python3 "$KDIR/tcp_idle_client.py" "$B" 7 "$share" "$WORK/go" 40
+        python3 "$KDIR/tcp_idle_client.py" "$B" 7 "$share" "$WORK/go" 40 $((1024 + c * PER_CLIENT))
     CLIENT_PIDS+=("$pid")
 done
 wait_all "^open " 45
@@ -62,8 +62,17 @@ wait_all "^closed" 30
 for pid in "${CLIENT_PIDS[@]}"; do
     hx_stop "$pid" TERM 5 || [ "$?" = 3 ] || die "could not stop an idle client (pid $pid)"
 done
-# Closing ends in LAST_ACK → CLOSED; the heap is trimmed a second after buffers are freed.
-sleep 3
+# Closing ends in LAST_ACK → CLOSED (a FIN lost in the burst waits for its
+# retransmission): until serve's live line counts no connection, then the heap is
+# trimmed a second after the memory was freed.
+for ((i = 0; i < 200; i++)); do
+    tail -n 1 "$WORK/serve.err" | grep -q "tcp conns 0 " && break
+    sleep 0.1
+done
+tail -n 1 "$WORK/serve.err" | grep -q "tcp conns 0 " \
+    || die "connections still open 20 s after the clients closed: $(tail -n 1 "$WORK/serve.err")"
+log "closed in $((i / 10)).$((i % 10)) s (to 0.5 s)"
+sleep 1.5
 after=$(rss "$SERVE_PID")
 if [ -n "${IDLE_DEBUG:-}" ]; then
     awk '/^[0-9a-f]+-/ { m = $0 } /^Rss:/ && $2 > 1000 { print $2, m }' "/proc/$SERVE_PID/smaps" >&2
