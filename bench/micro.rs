@@ -153,8 +153,10 @@ fn main() {
     });
     drop(table);
 
-    // Memory per idle TCP connection. The table holds each connection in a slot that is
-    // allocated with the table; the send and receive buffers come on top.
+    // Memory per idle TCP connection. The table reserves a slot (a pointer, an index
+    // entry, a free-list entry) for each connection it may hold; a connection's state is
+    // boxed into its slot while it lives, and its buffers come on top only while it has
+    // data to hold.
     let slots = 1 << 20;
     let before = held();
     let big = Stack::new(
@@ -192,7 +194,12 @@ fn main() {
     drop(conns);
     println!(
         "{:<48} {per_slot:>9.0} B",
-        "TCP connection without buffers (one table slot)"
+        "TCP table reservation per slot (untouched until used)"
+    );
+    println!(
+        "{:<48} {:>9} B",
+        "TCP connection state (without buffers)",
+        std::mem::size_of::<Connection>()
     );
     println!(
         "{:<48} {heap_per_conn:>9.0} B",

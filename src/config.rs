@@ -801,6 +801,8 @@ pub struct ServeConfig {
     pub trace: bool,
     /// Connections allowed in SYN_RCVD before SYN cookies answer.
     pub syn_backlog: usize,
+    /// TCP connections a worker holds at most.
+    pub max_connections: usize,
     /// Worker i runs pinned to `cores[i % len]`; empty: not pinned.
     pub cores: Vec<usize>,
 }

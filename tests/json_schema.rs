@@ -198,6 +198,7 @@ fn a_serve_document_matches_the_schema() {
         interval: Duration::ZERO,
         trace: false,
         syn_backlog: 1024,
+        max_connections: 65536,
         cores: Vec::new(),
     };
     let summary = ServeSummary {

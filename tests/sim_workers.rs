@@ -53,6 +53,7 @@ fn serve_config(queues: u32) -> ServeConfig {
         interval: Duration::ZERO,
         trace: false,
         syn_backlog: DEFAULT_SYN_BACKLOG,
+        max_connections: 65536,
         cores: Vec::new(),
     }
 }

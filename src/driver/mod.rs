@@ -16,6 +16,7 @@ use core::time::Duration;
 use std::fmt;
 use std::os::fd::AsRawFd;
 
+pub mod heap;
 pub mod iface;
 pub mod log;
 pub mod offload;

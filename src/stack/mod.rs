@@ -27,6 +27,10 @@ pub use app::{App, ConnId, NoApp, TcpSocket};
 pub use engine::Engine;
 pub use tcp::{ConnectError, DEFAULT_SYN_BACKLOG};
 
+/// TCP connections a worker's table holds unless configured otherwise. The table's
+/// memory is reserved, not touched: a slot costs RSS only once a connection has used it.
+pub const DEFAULT_TCP_CAPACITY: usize = 65536;
+
 use crate::config::{AddrSet, ServeConfig};
 use crate::driver::{Transmit, Verdict};
 use crate::metrics::{DropReason, StackCounters};
@@ -149,7 +153,7 @@ impl StackConfig {
             udp_echo: Vec::new(),
             sockperf: None,
             tcp_listen: Vec::new(),
-            tcp_capacity: 65536,
+            tcp_capacity: DEFAULT_TCP_CAPACITY,
             tcp: TcpConfig::default(),
             ports: PortSet::ALL,
             syn_backlog: DEFAULT_SYN_BACKLOG,
@@ -174,6 +178,7 @@ impl StackConfig {
             sockperf: cfg.sockperf,
             tcp_listen,
             syn_backlog: cfg.syn_backlog,
+            tcp_capacity: cfg.max_connections,
             ..StackConfig::new(cfg.addrs.clone(), [0; 6], secrets)
         }
     }

@@ -2,8 +2,13 @@
 //! a lookup takes no lock and writes no shared cache line.
 //!
 //! Invariants:
-//! - Capacity is fixed at creation: the index and the slot vector are allocated once, so
-//!   insert and remove never allocate; a full table refuses the insert (the caller counts it).
+//! - Capacity is fixed at creation: the index and the slot vector are allocated once
+//!   (reserved: pages are touched only as slots are used); a full table refuses the insert
+//!   (the caller counts it).
+//! - An entry lives in a box of its own, allocated by the insert and freed by the remove,
+//!   so a slot costs a pointer while empty: a table that held a million connections
+//!   gives their memory back when they end (a slot vector of entries would keep its
+//!   high-water mark resident for ever).
 //! - The hash is keyed with a per-table random seed, so a peer cannot aim many flows at
 //!   one bucket (hash flooding).
 //! - A slot index stays valid until its entry is removed; indices are reused after that.
@@ -109,7 +114,7 @@ pub struct TableFull;
 
 pub struct ConnTable<V> {
     index: HashMap<FlowKey, u32, FlowHashBuilder>,
-    slots: Vec<Option<(FlowKey, V)>>,
+    slots: Vec<Option<Box<(FlowKey, V)>>>,
     free: Vec<u32>,
     capacity: usize,
 }
@@ -148,7 +153,10 @@ impl<V> ConnTable<V> {
     /// (then returns the existing slot as an error-free lookup would).
     pub fn insert(&mut self, key: FlowKey, value: V) -> Result<u32, TableFull> {
         if let Some(i) = self.find(&key) {
-            self.slots[i as usize] = Some((key, value));
+            match &mut self.slots[i as usize] {
+                Some(entry) => **entry = (key, value),
+                empty => *empty = Some(Box::new((key, value))),
+            }
             return Ok(i);
         }
         if self.index.len() >= self.capacity {
@@ -156,11 +164,11 @@ impl<V> ConnTable<V> {
         }
         let i = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = Some((key, value));
+                self.slots[i as usize] = Some(Box::new((key, value)));
                 i
             }
             None => {
-                self.slots.push(Some((key, value)));
+                self.slots.push(Some(Box::new((key, value))));
                 (self.slots.len() - 1) as u32
             }
         };
@@ -170,21 +178,24 @@ impl<V> ConnTable<V> {
 
     #[inline]
     pub fn get(&self, slot: u32) -> Option<&V> {
-        self.slots.get(slot as usize)?.as_ref().map(|(_, v)| v)
+        self.slots.get(slot as usize)?.as_deref().map(|(_, v)| v)
     }
 
     #[inline]
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut V> {
-        self.slots.get_mut(slot as usize)?.as_mut().map(|(_, v)| v)
+        self.slots
+            .get_mut(slot as usize)?
+            .as_deref_mut()
+            .map(|(_, v)| v)
     }
 
     pub fn key(&self, slot: u32) -> Option<FlowKey> {
-        self.slots.get(slot as usize)?.as_ref().map(|(k, _)| *k)
+        self.slots.get(slot as usize)?.as_deref().map(|(k, _)| *k)
     }
 
     /// Removes the entry in `slot` and returns it.
     pub fn remove(&mut self, slot: u32) -> Option<(FlowKey, V)> {
-        let entry = self.slots.get_mut(slot as usize)?.take()?;
+        let entry = *self.slots.get_mut(slot as usize)?.take()?;
         self.index.remove(&entry.0);
         self.free.push(slot);
         Some(entry)

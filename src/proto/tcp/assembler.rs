@@ -75,6 +75,16 @@ impl Assembler {
         v
     }
 
+    /// Takes the memory of `v` (emptied) for at most `limit` ranges, into an assembler
+    /// whose memory was taken (`take_vec`).
+    pub fn put_vec(&mut self, mut v: Vec<(SeqNumber, SeqNumber)>, limit: usize) {
+        debug_assert!(self.ranges.is_empty());
+        v.clear();
+        v.reserve_exact(limit);
+        self.ranges = v;
+        self.limit = limit;
+    }
+
     /// Most ranges held.
     pub fn limit(&self) -> usize {
         self.limit

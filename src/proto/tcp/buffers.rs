@@ -37,6 +37,19 @@ impl Buffers {
         }
     }
 
+    /// No buffers at all (nothing allocated): for a connection that is to get its set
+    /// when it is first served (`Connection::needs_buffers`), so that opening many
+    /// connections at once does not hold a set for each.
+    pub fn none() -> Self {
+        Buffers {
+            send: VecDeque::new(),
+            recv: Ring::none(),
+            ooo: Vec::new(),
+            sent: VecDeque::new(),
+            acks: Vec::new(),
+        }
+    }
+
     /// Whether these buffers are the sizes `cfg` asks for.
     pub fn fits(&self, cfg: &TcpConfig) -> bool {
         self.send.capacity() >= cfg.send_buffer

@@ -48,8 +48,10 @@
 //! sends are ignored: an ACK has room for four SACK blocks.
 //!
 //! Invariants: the buffers are handed in at creation (`Buffers`: where they come from is
-//! the stack's affair) and handed back by `take_buffers` in TIME_WAIT or CLOSED, or by
-//! `release_buffers`; `send_buf` holds exactly the bytes
+//! the stack's affair) and handed back by `take_buffers` in TIME_WAIT or CLOSED, by
+//! `reclaim` whenever they are empty (an idle connection holds none; its owner `lend`s
+//! it a set before it needs one again: `needs_buffers`), or by `release_buffers`;
+//! `send_buf` holds exactly the bytes
 //! from SND.UNA on (sent and unsent); `recv_buf` holds in-order bytes the application has
 //! not read, and out-of-order bytes are written past them into its free space;
 //! SND.UNA <= SND.NXT <= SND.MAX; with SACK the scoreboard's records tile
@@ -398,6 +400,14 @@ impl Connection {
             sent,
             acks,
         } = bufs;
+        // Made without buffers (`Buffers::none`), it gets them by `lend`, and its lists'
+        // limits with them.
+        let lent = recv.capacity() > 0;
+        let (records, ranges) = if lent {
+            (records_for(cfg.send_buffer), ranges_for(cfg.recv_buffer))
+        } else {
+            (0, 0)
+        };
         Connection {
             state,
             iss,
@@ -418,7 +428,7 @@ impl Connection {
             cc: Congestion::new(DEFAULT_MSS),
             fast_rexmit: false,
             sack_ok: false,
-            sb: Scoreboard::from_deque(sent, records_for(cfg.send_buffer)),
+            sb: Scoreboard::from_deque(sent, records),
             rto_recover: None,
             dup_acks: 0,
             tlp: None,
@@ -427,7 +437,7 @@ impl Connection {
             rcv_nxt: SeqNumber(0),
             rcv_shift: 0,
             recv_buf: recv,
-            ooo: Assembler::from_vec(ooo, ranges_for(cfg.recv_buffer)),
+            ooo: Assembler::from_vec(ooo, ranges),
             peer_fin_at: None,
             rcv_adv: SeqNumber(0),
             ack_causes: acks,
@@ -775,9 +785,18 @@ impl Connection {
         }
     }
 
-    /// Free space in the receive buffer: the most we could advertise.
+    /// Free space in the receive buffer: the most we could advertise. An idle
+    /// connection whose buffers were lent out (`reclaim`) gets a ring before anything
+    /// arrives, so it advertises the whole configured one; one in TIME_WAIT or CLOSED
+    /// whose buffers were taken takes nothing in any more.
     fn rcv_wnd(&self) -> usize {
-        self.recv_buf.free()
+        if self.has_buffers() {
+            self.recv_buf.free()
+        } else if matches!(self.state, State::TimeWait | State::Closed) {
+            0
+        } else {
+            self.cfg.recv_buffer.max(1)
+        }
     }
 
     /// RFC 9293 §3.8.6.2.2: the window's right edge moves only in steps of at least
@@ -1216,6 +1235,73 @@ impl Connection {
             return None;
         }
         Some(self.release_buffers())
+    }
+
+    /// Whether the connection holds its buffers now.
+    pub fn has_buffers(&self) -> bool {
+        self.recv_buf.capacity() > 0
+    }
+
+    /// Nothing is in the buffers: every byte sent is acknowledged, every byte received
+    /// read, no out-of-order data is held, no segment is in flight and no ACK cause is
+    /// owed. Such a connection can give its buffers back (`reclaim`).
+    fn holds_nothing(&self) -> bool {
+        self.send_buf.is_empty()
+            && self.recv_buf.is_empty()
+            && self.ooo.is_empty()
+            && self.sb.is_empty()
+            && self.ack_causes.is_empty()
+    }
+
+    /// The connection gave its buffers back while idle and must get a set (`lend`)
+    /// before a segment, a timer or the application's send reaches it. One in TIME_WAIT
+    /// or CLOSED whose buffers were taken never needs them again.
+    pub fn needs_buffers(&self) -> bool {
+        !self.has_buffers() && !matches!(self.state, State::TimeWait | State::Closed)
+    }
+
+    /// Gives an idle connection (`needs_buffers`) a set of buffers of the sizes its
+    /// configuration asks for (`Buffers::fits`); their contents are discarded.
+    pub fn lend(&mut self, bufs: Buffers) {
+        debug_assert!(!self.has_buffers(), "the connection holds buffers already");
+        debug_assert!(bufs.fits(&self.cfg), "buffers of another size");
+        let Buffers {
+            mut send,
+            mut recv,
+            ooo,
+            sent,
+            mut acks,
+        } = bufs;
+        send.clear();
+        recv.reset();
+        acks.clear();
+        self.send_buf = send;
+        self.recv_buf = recv;
+        self.ooo.put_vec(ooo, ranges_for(self.cfg.recv_buffer));
+        self.sb.put_deque(sent, records_for(self.cfg.send_buffer));
+        self.ack_causes = acks;
+    }
+
+    /// The buffers, if the connection holds some and needs none now: when nothing is in
+    /// them (`holds_nothing`), in any state, or as `take_buffers` gives them. An idle
+    /// connection then owns no buffer memory; its window, its sequence numbers, its
+    /// timers and its RTT and RACK state stay, and `lend` makes it whole again.
+    pub fn reclaim(&mut self) -> Option<Buffers> {
+        if let Some(b) = self.take_buffers() {
+            return Some(b);
+        }
+        if !self.has_buffers() || !self.holds_nothing() {
+            return None;
+        }
+        let mut b = Buffers {
+            send: std::mem::take(&mut self.send_buf),
+            recv: std::mem::replace(&mut self.recv_buf, Ring::none()),
+            ooo: self.ooo.take_vec(),
+            sent: self.sb.lend_deque(),
+            acks: std::mem::take(&mut self.ack_causes),
+        };
+        b.clear();
+        Some(b)
     }
 
     /// Hands back whatever buffer memory the connection still holds, emptied, whatever

@@ -1845,3 +1845,81 @@ fn the_fin_rides_on_the_last_data_segment() {
     c.handle_segment(at, &seg(IRS + 1, ISS + 102, A, b""));
     assert_eq!(c.state(), State::FinWait2);
 }
+
+// An idle connection holds no buffers: they go back (`reclaim`) once nothing is in them,
+// and a set is lent again before data moves.
+#[test]
+fn an_idle_connection_gives_its_buffers_back_and_takes_a_set_again() {
+    let mut c = established();
+    let b = c.reclaim().expect("nothing sent, nothing received: idle");
+    assert!(b.holds_memory());
+    assert!(!c.has_buffers() && c.needs_buffers());
+    assert!(c.reclaim().is_none(), "reclaimed once");
+    let ring = b.recv_ptr();
+    c.lend(b);
+    assert!(c.has_buffers() && !c.needs_buffers());
+    c.handle_segment(t(10), &seg(IRS + 1, ISS + 1, A, b"hello"));
+    assert!(c.reclaim().is_none(), "unread data");
+    let mut buf = [0u8; 16];
+    let n = c.recv(&mut buf);
+    assert_eq!(c.send(&buf[..n]), 5);
+    let o = out(&mut c, t(10));
+    assert_eq!(o[0].1, b"hello");
+    let full = o[0].0.window;
+    assert!(c.reclaim().is_none(), "sent, not yet acknowledged");
+    c.handle_segment(t(11), &seg(IRS + 6, ISS + 6, A, b""));
+    let b = c.reclaim().expect("all acknowledged and read");
+    assert_eq!(b.recv_ptr(), ring, "the same ring came back");
+    // Without buffers it still advertises the whole configured window, and a FIN
+    // needs none.
+    c.close();
+    let o = out(&mut c, t(12));
+    assert_eq!(flags(&o), vec![FA]);
+    assert_eq!(o[0].0.window, full, "the window of an empty ring");
+}
+
+// Out-of-order data and an owed ACK cause keep the buffers.
+#[test]
+fn out_of_order_data_keeps_the_buffers() {
+    let mut c = established();
+    c.handle_segment(t(10), &seg(IRS + 101, ISS + 1, A, &[1; 100]));
+    assert!(c.reclaim().is_none(), "out-of-order bytes live in the ring");
+    out(&mut c, t(10));
+    assert!(c.reclaim().is_none());
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, A, &[1; 100]));
+    let mut buf = [0u8; 256];
+    assert_eq!(c.recv(&mut buf), 200);
+    out(&mut c, t(11));
+    assert!(c.reclaim().is_some());
+}
+
+// The state a connection keeps when idle (no buffers) is bounded; docs/performance.md
+// ("Memory per TCP connection") records it.
+#[test]
+fn the_connection_state_stays_small() {
+    // 912 bytes on x86-64 today (the configuration copy 112, the scoreboard's RACK
+    // state 160, the timers 104, the RTT estimator 72, the event queue 36).
+    let size = core::mem::size_of::<Connection>();
+    assert!(size <= 1024, "Connection is {size} bytes");
+}
+
+// A connection may be made without buffers (opening many at once holds no set for each);
+// it needs them before it is first driven, and works once lent a set.
+#[test]
+fn a_connection_made_without_buffers_works_once_lent_a_set() {
+    let cfg = TcpConfig::default();
+    let mut c = Connection::connect(cfg, t(0), ISS, Buffers::none());
+    assert!(!c.has_buffers() && c.needs_buffers());
+    c.lend(Buffers::for_config(&cfg));
+    assert_eq!(flags(&out(&mut c, t(0))), vec![TcpFlags::SYN]);
+    c.handle_segment(t(1), &seg(IRS, ISS + 1, TcpFlags(0x12), b""));
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(c.send(b"abc"), 3);
+    let o = out(&mut c, t(1));
+    assert_eq!(o.last().map(|s| s.1.as_slice()), Some(&b"abc"[..]));
+    c.handle_segment(t(2), &seg(IRS + 1, ISS + 4, A, b"xyz"));
+    let mut buf = [0u8; 8];
+    assert_eq!(c.recv(&mut buf), 3);
+    out(&mut c, t(2));
+    assert!(c.reclaim().is_some(), "idle again");
+}

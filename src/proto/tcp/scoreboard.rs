@@ -153,6 +153,25 @@ impl Scoreboard {
         core::mem::take(&mut self.segs)
     }
 
+    /// Takes back the list's memory from an idle connection: keeps records in `v`
+    /// (emptied), `limit` at most. The scoreboard's other state (RACK, reordering) is
+    /// untouched.
+    pub fn put_deque(&mut self, mut v: VecDeque<Sent>, limit: usize) {
+        debug_assert!(self.segs.is_empty());
+        v.clear();
+        v.reserve_exact(limit);
+        self.segs = v;
+        self.limit = limit;
+    }
+
+    /// Lends the memory of an empty list out (the connection is idle); nothing can be
+    /// recorded until `put_deque`. The other state stays, unlike `take_deque`.
+    pub fn lend_deque(&mut self) -> VecDeque<Sent> {
+        debug_assert!(self.segs.is_empty());
+        self.limit = 0;
+        core::mem::take(&mut self.segs)
+    }
+
     /// Forgets every record (the sender went back to SND.UNA).
     pub fn clear(&mut self) {
         self.segs.clear();

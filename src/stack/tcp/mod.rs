@@ -39,7 +39,8 @@ use super::{
 use crate::driver::{Transmit, Verdict};
 use crate::metrics::{DropReason, StackCounters};
 use crate::proto::tcp::{
-    CloseReason, ConnStats, Connection, Event, Segment, SegmentHeader, SeqNumber, State, TcpConfig,
+    Buffers, CloseReason, ConnStats, Connection, Event, Segment, SegmentHeader, SeqNumber, State,
+    TcpConfig,
 };
 use crate::time::Instant;
 use crate::wire::{
@@ -61,6 +62,9 @@ pub const DEFAULT_SYN_BACKLOG: usize = 1024;
 /// A port our connection holds in TIME_WAIT may carry a new connection after this long
 /// (and only with a higher ISN).
 pub const TIME_WAIT_REUSE_AFTER: Duration = Duration::from_secs(1);
+/// After the pool freed buffers, the heap is trimmed this much later (and so at most this
+/// often): a burst of closes frees many sets, and one trim returns them all.
+const TRIM_AFTER: Duration = Duration::from_secs(1);
 /// An ACK is checked as a SYN cookie only this long after the last cookie went out (two
 /// cookie periods).
 const COOKIE_LIFETIME: Duration = Duration::from_secs(128);
@@ -162,8 +166,12 @@ pub struct TcpEndpoint<C> {
     ports: Box<[EphemeralPorts]>,
     /// The address the next active open tries first, IPv4 and IPv6.
     next_addr: [usize; 2],
-    /// Buffers of finished connections, for the next ones.
+    /// Buffers of finished and idle connections, for the next ones.
     pool: BufferPool,
+    /// When the heap is trimmed next, if memory was freed since the last trim.
+    trim_at: Option<Instant>,
+    /// A connection was removed (its entry freed) since the last trim was scheduled.
+    freed_since_trim: bool,
     /// `--trace`: the ladder of every connection.
     trace: Option<Tracer>,
     /// Connection timers, earliest first: (deadline, slot). An entry is live only while
@@ -208,6 +216,8 @@ impl<C> TcpEndpoint<C> {
             last_cookie: None,
             time_wait: 0,
             pool: BufferPool::new(pool::KEEP),
+            trim_at: None,
+            freed_since_trim: false,
             trace: None,
             timers: BinaryHeap::with_capacity(1024),
             due: Vec::with_capacity(1024),
@@ -271,6 +281,8 @@ impl<C> TcpEndpoint<C> {
         let (key, mut flow) = self.conns.remove(slot)?;
         self.counters.tcp_table_removed.inc();
         self.pool.give(flow.conn.release_buffers());
+        // Its table entry goes back to the heap, which keeps it until trimmed.
+        self.freed_since_trim = true;
         if flow.half_open {
             self.half_open -= 1;
         }
@@ -319,6 +331,7 @@ impl<C> TcpEndpoint<C> {
         }
         let flow = self.conns.get_mut(id.slot)?;
         Self::mark_dirty(&mut self.dirty, flow, id.slot);
+        lend_if_needed(&mut self.pool, &self.cfg, flow);
         let sock = TcpSocket {
             conn: &mut flow.conn,
             id,
@@ -388,7 +401,7 @@ impl<C> TcpEndpoint<C> {
             if self.conns.find(&key).is_some() {
                 continue;
             }
-            let conn = Connection::connect(cfg, now, isn, self.pool.take(&cfg));
+            let conn = Connection::connect(cfg, now, isn, Buffers::none());
             let Some(slot) = self.insert(key, Flow::new(conn, state, peer_mac)) else {
                 return Err(ConnectError::TableFull);
             };
@@ -563,7 +576,7 @@ impl<C> TcpEndpoint<C> {
                             k.irs,
                             k.mss,
                             k.sack,
-                            self.pool.take(&cfg),
+                            Buffers::none(),
                         );
                         let flow = Flow::new(conn, state, peer_mac);
                         if let Some(slot) = self.accept_into_table(key, flow) {
@@ -669,6 +682,7 @@ impl<C> TcpEndpoint<C> {
 
     fn segment_arrived(&mut self, now: Instant, slot: u32, seg: &Segment) {
         if let Some(flow) = self.conns.get_mut(slot) {
+            lend_if_needed(&mut self.pool, &self.cfg, flow);
             flow.conn.handle_segment(now, seg);
             Self::mark_dirty(&mut self.dirty, flow, slot);
         }
@@ -716,7 +730,7 @@ impl<C> TcpEndpoint<C> {
     ) {
         let isn = self.isn(now, &key);
         let cfg = self.cfg_for(key.remote_ip);
-        let conn = Connection::accept(cfg, now, isn, syn, self.pool.take(&cfg));
+        let conn = Connection::accept(cfg, now, isn, syn, Buffers::none());
         let mut flow = Flow::new(conn, state, peer_mac);
         flow.half_open = true;
         if let Some(slot) = self.accept_into_table(key, flow) {
@@ -750,12 +764,14 @@ impl<C> TcpEndpoint<C> {
             half_open,
             time_wait,
             pool,
+            cfg,
             ..
         } = self;
         let Some(flow) = conns.get_mut(slot) else {
             return;
         };
         flow.dirty = false;
+        lend_if_needed(pool, cfg, flow);
         if flow.conn.poll_timeout().is_some_and(|t| t <= now) {
             flow.conn.handle_timeout(now);
         }
@@ -804,9 +820,10 @@ impl<C> TcpEndpoint<C> {
         drain_events(
             flow, now, &key, counters, trace, half_open, time_wait, &mut seen,
         );
-        // A connection in TIME_WAIT (an active closer holds thousands) needs only its
-        // sequence numbers: its buffers go back to the pool.
-        if let Some(b) = flow.conn.take_buffers() {
+        // A connection with nothing in its buffers (idle, or in TIME_WAIT: an active
+        // closer holds thousands) needs only its sequence numbers: its buffers go back
+        // to the pool until a segment, a timer or the application's send needs them.
+        if let Some(b) = flow.conn.reclaim() {
             pool.give(b);
         }
         if let Some(reason) = seen.closed {
@@ -828,10 +845,20 @@ impl<C> TcpEndpoint<C> {
     /// the earliest timer (a stale entry can make this early; a wake-up too many is
     /// harmless).
     pub fn poll_at(&self) -> Option<Instant> {
-        if !self.dirty.is_empty() || !self.closed_later.is_empty() {
+        let schedule_trim = self.trim_at.is_none() && self.memory_freed();
+        if !self.dirty.is_empty() || !self.closed_later.is_empty() || schedule_trim {
             return Some(Instant::ZERO);
         }
-        self.timers.peek().map(|Reverse((t, _))| *t)
+        let timer = self.timers.peek().map(|Reverse((t, _))| *t);
+        match (timer, self.trim_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Memory went back to the heap since the last trim was scheduled.
+    fn memory_freed(&self) -> bool {
+        self.pool.freed() > 0 || self.freed_since_trim
     }
 
     /// Services the connections that got segments (or writes) this batch, then those
@@ -864,6 +891,30 @@ impl<C> TcpEndpoint<C> {
         }
         due.clear();
         self.due = due;
+        self.trim_heap(now);
+    }
+
+    /// Returns freed memory (buffers the pool did not keep, the entries of connections
+    /// that ended) to the system a while after it was freed.
+    fn trim_heap(&mut self, now: Instant) {
+        // What is freed while a trim is scheduled waits for the next one.
+        if self.trim_at.is_none() && self.memory_freed() {
+            self.pool.take_freed();
+            self.freed_since_trim = false;
+            self.trim_at = Some(now + TRIM_AFTER);
+        }
+        if self.trim_at.is_some_and(|t| t <= now) {
+            self.trim_at = None;
+            crate::driver::heap::trim();
+        }
+    }
+}
+
+/// Gives a connection that went idle (and gave its buffers back) a set from the pool
+/// before anything reaches it.
+fn lend_if_needed<C>(pool: &mut BufferPool, cfg: &TcpConfig, flow: &mut Flow<C>) {
+    if flow.conn.needs_buffers() {
+        flow.conn.lend(pool.take(cfg));
     }
 }
 
@@ -1045,5 +1096,20 @@ pub fn rst_for_no_connection(
             seq.wrapping_add(seg_len as u32),
             TcpFlags::RST | TcpFlags::ACK,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // What an idle connection costs besides the application's own state: its table slot
+    // (the connection without buffers, where its peer is, its counters as last reported)
+    // and its index entry. docs/performance.md ("Memory per TCP connection") records the
+    // figures; 1 M idle connections must fit in 4 GiB.
+    #[test]
+    fn a_table_slot_stays_small() {
+        let slot = core::mem::size_of::<(FlowKey, Flow<()>)>();
+        assert!(slot <= 1280, "a slot is {slot} bytes");
     }
 }

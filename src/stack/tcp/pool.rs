@@ -2,7 +2,12 @@
 //! connection then costs no allocation and no zeroing of its receive ring, which
 //! dominated a connect/request/close exchange before the pool existed. A few dozen are
 //! kept (a burst of closes frees the rest); buffers of another size than the current
-//! configuration asks for are not kept.
+//! configuration asks for are not kept. An idle connection gives its buffers back here
+//! too and takes a set again when a segment or a send reaches it.
+//!
+//! Freed buffers go back to the C library's heap, which keeps them resident; the pool
+//! counts what it freed, and the endpoint then has the heap trimmed
+//! (`driver::heap::trim`, at most once a second), so memory falls back after a burst.
 
 use crate::proto::tcp::{Buffers, TcpConfig};
 
@@ -12,6 +17,8 @@ pub const KEEP: usize = 64;
 pub struct BufferPool {
     spare: Vec<Buffers>,
     keep: usize,
+    /// Sets dropped since the last `take_freed`.
+    freed: usize,
 }
 
 impl BufferPool {
@@ -19,6 +26,7 @@ impl BufferPool {
         BufferPool {
             spare: Vec::with_capacity(keep),
             keep,
+            freed: 0,
         }
     }
 
@@ -30,12 +38,28 @@ impl BufferPool {
         }
     }
 
-    /// Keeps `bufs` for a later connection if they hold memory and there is room.
+    /// Keeps `bufs` for a later connection if they hold memory and there is room; frees
+    /// them otherwise.
     pub fn give(&mut self, mut bufs: Buffers) {
-        if bufs.holds_memory() && self.spare.len() < self.keep {
+        if !bufs.holds_memory() {
+            return;
+        }
+        if self.spare.len() < self.keep {
             bufs.clear();
             self.spare.push(bufs);
+        } else {
+            self.freed += 1;
         }
+    }
+
+    /// How many sets were freed since the last call (the heap may hold their memory).
+    pub fn take_freed(&mut self) -> usize {
+        core::mem::take(&mut self.freed)
+    }
+
+    /// Sets freed since the last `take_freed`.
+    pub fn freed(&self) -> usize {
+        self.freed
     }
 
     pub fn len(&self) -> usize {
@@ -77,6 +101,8 @@ mod tests {
         pool.give(Buffers::for_config(&small));
         pool.give(Buffers::for_config(&small));
         assert_eq!(pool.len(), 1, "bounded");
+        assert_eq!(pool.take_freed(), 1, "the one past the bound was freed");
+        assert_eq!(pool.freed(), 0);
         let b = pool.take(&cfg);
         assert!(
             b.fits(&cfg),
