@@ -22,6 +22,7 @@ pub mod offload;
 pub mod open;
 pub mod packet;
 pub mod pcap;
+pub mod ring;
 pub mod sim;
 #[cfg(feature = "xdp")]
 pub mod xdp;
