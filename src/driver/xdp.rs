@@ -24,7 +24,8 @@
 //! sockets, through a BPF link, and it redirects only xstack's traffic. libxdp is told not
 //! to load its default program (which takes every frame of the queue, the kernel's
 //! included); each socket is put into the program's XSKMAP at its queue instead.
-//! Mode: the program's (native first, then generic); the bind lets the kernel pick
+//! Mode: the program's (`--xdp-mode auto`: by the interface's driver, see
+//! [`super::auto_xdp_mode`]; or the mode asked for); the bind lets the kernel pick
 //! zero-copy or copy (veth only does copy). Dropping the devices deletes the sockets, and
 //! dropping the [`Program`] closes its link, which detaches it.
 //!
@@ -65,7 +66,7 @@ const FRAME_DATA: usize = (FRAME_SIZE - XDP_HEADROOM) as usize;
 
 #[derive(Clone, Debug, Default)]
 pub struct XdpOptions {
-    /// Force a mode instead of trying native first.
+    /// Force a mode instead of letting `auto` choose by the interface's driver.
     pub mode: Option<XdpMode>,
     /// Bind to this UMEM, shared with the run's other sockets, instead of making one.
     pub shared: Option<std::sync::Arc<SharedUmem>>,
@@ -161,9 +162,10 @@ impl Frames {
         // SAFETY: `desc` is a frame of `umem`, read as zero bytes: only its address is used.
         let data = unsafe { umem.data(desc) }.contents().as_ptr();
         // The UMEM is an mmap made by xsk-rs through libc (FFI), so its address is
-        // exposed; rebuilding the base from it keeps the whole mapping's provenance.
-        let base =
-            core::ptr::with_exposed_provenance_mut::<u8>(data.expose_provenance() - desc.addr());
+        // exposed; rebuilding the base from it by an integer-to-pointer cast (the
+        // exposed-provenance spelling of Rust before 1.84, this crate's MSRV being 1.80)
+        // keeps the whole mapping's provenance, not just the zero bytes of `data`.
+        let base = (data as usize - desc.addr()) as *mut u8;
         Frames {
             base,
             len: u64::from(frames) * u64::from(FRAME_SIZE),

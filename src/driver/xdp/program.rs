@@ -322,7 +322,9 @@ fn update<K, V>(fd: RawFd, key: &K, value: &V) -> std::io::Result<()> {
 
 impl Program {
     /// Loads xstack's program, fills its maps from `filter`, and attaches it to
-    /// `iface_name` through a BPF link: in `mode`, or native and then generic.
+    /// `iface_name` through a BPF link: in `mode`, or, for `auto` (`None`), in the mode
+    /// [`super::super::auto_xdp_mode`] picks for the interface's driver, falling back to
+    /// the other; `auto` says its choice and why in one sentence on stderr.
     pub fn attach(
         iface_name: &str,
         mode: Option<XdpMode>,
