@@ -4,6 +4,8 @@
 # to core 0 and serve to core 1, both busy-polling. Per round and configuration:
 #   rtt   UDP ping-pong (sockperf framing, one flow): p50 and p99 in µs
 #   tput  UDP echo throughput (16 flows, closed loop): replies per second
+#   serve the server's own busy time per frame over both, and its mean time per busy
+#         batch in the stack and in the TX kick (serve's JSON summary)
 # Prints each configuration's medians and the medians of the per-round ratios B/A.
 #   AB_A=NAME:BIN:MODE  AB_B=NAME:BIN:MODE   (BIN empty: this checkout's; MODE:
 #   auto|native|generic, for both ends)
@@ -26,7 +28,7 @@ run() { # ROUND NAME:BIN:MODE
     [ -n "$bin" ] || bin=$DEFAULT_BIN
     HX_BIN=$bin
     hx_lab_up
-    HX_TASKSET=$S serve_xstack "$OUT/serve.out" --sockperf 11111 --poll busy --xdp-mode "$mode"
+    HX_TASKSET=$S serve_xstack "$OUT/serve.out" --sockperf 11111 --poll busy --xdp-mode "$mode" --json
     for kind in rtt tput; do
         local conns=1
         [ "$kind" = tput ] && conns=16
@@ -40,6 +42,15 @@ run() { # ROUND NAME:BIN:MODE
     done
     grep -h "driver xdp" "$OUT/serve.err" | head -n 1 >>"$OUT/modes" || true
     stop_server
+    # The server's own cost over both runs: busy time per frame (ns), and the mean time
+    # per busy batch in the stack and in the TX kick (µs).
+    if vals=$(hx json "$OUT/serve.out" busy_s batch_us.frames batch_us.mean flush_us.mean); then
+        read -r busy frames bmean fmean <<<"$vals"
+        echo "$round $name-serve $(python3 -c "print($busy * 1e9 / max($frames, 1))") $bmean $fmean" \
+            >>"$OUT/results"
+    else
+        log "serve ($name) gave no JSON summary"
+    fi
     hx_lab_down
 }
 
@@ -103,13 +114,17 @@ done
 HX_BIN=$DEFAULT_BIN
 an=${AB_A%%:*}
 bn=${AB_B%%:*}
-echo "medians (p50 µs, p99 µs, replies/s):"
+echo "medians (rtt, tput: p50 µs, p99 µs, replies/s; serve: busy ns per frame, stack µs and"
+echo "TX kick µs per batch, means):"
 hx medians "$OUT/results"
 for kind in rtt tput; do
     echo "$kind: per-round ratios $bn/$an, median: p50 $(hx ratio "$OUT/results" "$bn-$kind" "$an-$kind" 0)" \
         "p99 $(hx ratio "$OUT/results" "$bn-$kind" "$an-$kind" 1)" \
         "rate $(hx ratio "$OUT/results" "$bn-$kind" "$an-$kind" 2)"
 done
+echo "serve: per-round ratios $bn/$an, median: busy per frame $(hx ratio "$OUT/results" "$bn-serve" "$an-serve" 0)" \
+    "stack per batch $(hx ratio "$OUT/results" "$bn-serve" "$an-serve" 1)" \
+    "kick per batch $(hx ratio "$OUT/results" "$bn-serve" "$an-serve" 2)"
 echo "others' CPU:"
 cat "$OUT/noise"
 log "raw results in $OUT"
