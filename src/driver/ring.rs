@@ -355,7 +355,10 @@ impl<T: Entry> Producer<T> {
         }
     }
 
-    /// Whether the consumer (the kernel) asked to be kicked.
+    /// Whether the consumer (the kernel) asked to be kicked. A plain (Relaxed) load, as
+    /// libxdp reads the flag: it may be ordered before the `submit` that precedes it, so
+    /// a kick can be missed once; the XDP driver kicks again at every flush while frames
+    /// it sent are not back, which covers that.
     pub fn needs_wakeup(&self) -> bool {
         self.ring.flags().load(Ordering::Relaxed) & NEED_WAKEUP != 0
     }
