@@ -153,6 +153,37 @@ fn main() {
     });
     drop(table);
 
+    // The AF_XDP ring protocol (driver/ring), both ends in this thread: a batch of 64
+    // descriptors reserved, written and submitted, then peeked, read and released.
+    {
+        use xstack::driver::ring::{Consumer, Producer, RingMap, XdpDesc};
+        let ring = RingMap::<XdpDesc>::anonymous(2048, 0).expect("anonymous ring");
+        let (mut p, mut c) = (Producer::new(ring.share()), Consumer::new(ring));
+        bench("ring: 64 descs reserve/submit/peek/release", 200_000, |i| {
+            let mut r = p.reserve(64);
+            let n = r.len();
+            for k in 0..n {
+                r.set(
+                    k,
+                    XdpDesc {
+                        addr: i + u64::from(k),
+                        len: 60,
+                        options: 0,
+                    },
+                );
+            }
+            r.submit(n);
+            let got = c.peek(64);
+            let mut sum = 0u64;
+            for k in 0..got.len() {
+                sum += got.get(k).addr;
+            }
+            let m = got.len();
+            got.release(m);
+            black_box(sum);
+        });
+    }
+
     // Memory per idle TCP connection. The table reserves a slot (a pointer, an index
     // entry, a free-list entry) for each connection it may hold; a connection's state is
     // boxed into its slot while it lives, and its buffers come on top only while it has

@@ -155,7 +155,8 @@ pub fn parse_claims(s: &str) -> Result<Claims, String> {
 /// `--xdp-mode`: where xstack's XDP program runs.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum XdpModeArg {
-    /// Native if the driver has it, else generic.
+    /// By the interface's driver: generic on a veth (measured faster there), native
+    /// elsewhere; the other mode if the first cannot attach. Said on stderr.
     Auto,
     /// In the driver (XDP_FLAGS_DRV_MODE).
     Native,

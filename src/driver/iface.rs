@@ -112,6 +112,86 @@ pub fn ipv4_addresses(iface: &str) -> Vec<Ipv4Addr> {
     out
 }
 
+/// The name of the kernel driver behind `iface` (`veth`, `ixgbe`, `virtio_net`...), as
+/// `ethtool -i` says it, or `None` if the kernel will not say.
+pub fn driver_name(iface: &str) -> Option<String> {
+    ethtool_driver(iface).or_else(|| {
+        // A device on a bus has its driver in sysfs too.
+        let link = std::fs::read_link(sysfs(iface, "device/driver")).ok()?;
+        Some(link.file_name()?.to_string_lossy().into_owned())
+    })
+}
+
+/// `struct ethtool_drvinfo` (linux/ethtool.h).
+#[repr(C)]
+struct EthtoolDrvinfo {
+    cmd: u32,
+    driver: [u8; 32],
+    version: [u8; 32],
+    fw_version: [u8; 32],
+    bus_info: [u8; 32],
+    erom_version: [u8; 32],
+    reserved2: [u8; 12],
+    n_priv_flags: u32,
+    n_stats: u32,
+    testinfo_len: u32,
+    eedump_len: u32,
+    regdump_len: u32,
+}
+
+/// `struct ifreq` with its union as the `ifr_data` pointer (40 bytes on 64-bit Linux).
+#[repr(C)]
+struct IfreqData {
+    name: [u8; libc::IFNAMSIZ],
+    data: *mut libc::c_void,
+    _rest: [u8; 24 - core::mem::size_of::<*mut libc::c_void>()],
+}
+
+const ETHTOOL_GDRVINFO: u32 = 3;
+const SIOCETHTOOL: libc::c_ulong = 0x8946;
+
+fn ethtool_driver(iface: &str) -> Option<String> {
+    if iface.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    let mut info = EthtoolDrvinfo {
+        cmd: ETHTOOL_GDRVINFO,
+        driver: [0; 32],
+        version: [0; 32],
+        fw_version: [0; 32],
+        bus_info: [0; 32],
+        erom_version: [0; 32],
+        reserved2: [0; 12],
+        n_priv_flags: 0,
+        n_stats: 0,
+        testinfo_len: 0,
+        eedump_len: 0,
+        regdump_len: 0,
+    };
+    let mut req = IfreqData {
+        name: [0; libc::IFNAMSIZ],
+        data: (&mut info as *mut EthtoolDrvinfo).cast(),
+        _rest: [0; 24 - core::mem::size_of::<*mut libc::c_void>()],
+    };
+    req.name[..iface.len()].copy_from_slice(iface.as_bytes());
+    // SAFETY: a datagram socket with no address; closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `req` is a live ifreq whose name is NUL-terminated (shorter than IFNAMSIZ)
+    // and whose data points at a live ethtool_drvinfo, which the kernel fills.
+    let r = unsafe { libc::ioctl(fd, SIOCETHTOOL as _, &mut req as *mut IfreqData) };
+    // SAFETY: `fd` is the socket opened above, closed once.
+    unsafe { libc::close(fd) };
+    if r != 0 {
+        return None;
+    }
+    let end = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
+    let name = String::from_utf8_lossy(&info.driver[..end]).into_owned();
+    (!name.is_empty()).then_some(name)
+}
+
 /// Why an interface that was there at the start can no longer carry traffic, if it
 /// cannot: deleted (or replaced: another index under the name), or down.
 pub fn link_lost(iface: &str, index_at_start: u32) -> Option<String> {
@@ -151,6 +231,14 @@ mod tests {
         assert_eq!(link_lost("lo", lo), None);
         assert!(link_lost("lo", lo + 1000).unwrap().contains("went away"));
         assert!(link_lost("xs-no-such-if0", 7).unwrap().contains("deleted"));
+    }
+
+    #[test]
+    fn loopback_has_no_driver_and_a_missing_interface_none_either() {
+        // ethtool -i lo fails (loopback has no driver info), and lo has no device link.
+        assert_eq!(driver_name("lo"), None);
+        assert_eq!(driver_name("xs-no-such-if0"), None);
+        assert_eq!(driver_name("a-name-far-too-long-for-linux"), None);
     }
 
     #[test]

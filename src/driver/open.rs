@@ -83,7 +83,7 @@ pub use super::XdpVerdicts;
 impl OpenOptions {
     /// The options of a run with `queues` workers: a fanout group when several AF_PACKET
     /// sockets share the interface; for AF_XDP, xstack's program attached with `filter`
-    /// (in `mode`, or native then generic) and, with `shared_umem`, one UMEM for all the
+    /// (in `mode`, or as `auto` chooses by the driver) and, with `shared_umem`, one UMEM for all the
     /// sockets (made here, before the workers start).
     pub fn for_run(
         choice: DriverChoice,

@@ -13,11 +13,19 @@
 //! is pending, kicks the kernel only if the TX ring asks for it (need_wakeup), reclaims the
 //! completion ring into the free pool, and refills the fill ring.
 //!
+//! xsk-rs (libxdp) makes the UMEM and the socket; the hot path does not go through it.
+//! The four rings are mapped a second time from the socket ([`super::ring`]) and driven
+//! in Rust, and frames are addressed by their UMEM offset from the UMEM's base (a frame's
+//! chunk is its offset rounded down to [`FRAME_SIZE`]: the UMEM is in aligned mode). The
+//! xsk-rs queues are kept only to hold the socket and for the two system calls, the TX
+//! kick (sendto) and the fill ring's wake-up (poll).
+//!
 //! The XDP program is xstack's own ([`program`]): attached once per run, before the
 //! sockets, through a BPF link, and it redirects only xstack's traffic. libxdp is told not
 //! to load its default program (which takes every frame of the queue, the kernel's
 //! included); each socket is put into the program's XSKMAP at its queue instead.
-//! Mode: the program's (native first, then generic); the bind lets the kernel pick
+//! Mode: the program's (`--xdp-mode auto`: by the interface's driver, see
+//! [`super::auto_xdp_mode`]; or the mode asked for); the bind lets the kernel pick
 //! zero-copy or copy (veth only does copy). Dropping the devices deletes the sockets, and
 //! dropping the [`Program`] closes its link, which detaches it.
 //!
@@ -31,6 +39,7 @@ pub mod program;
 use super::iface;
 use super::offload;
 use super::open::Notices;
+use super::ring::{Consumer, Producer, RingKind, RingMap, XdpDesc};
 pub use super::XdpMode;
 use super::{
     Device, DeviceInfo, Doorbell, DriverError, DriverKind, DriverStats, Transmit, Verdict,
@@ -57,7 +66,7 @@ const FRAME_DATA: usize = (FRAME_SIZE - XDP_HEADROOM) as usize;
 
 #[derive(Clone, Debug, Default)]
 pub struct XdpOptions {
-    /// Force a mode instead of trying native first.
+    /// Force a mode instead of letting `auto` choose by the interface's driver.
     pub mode: Option<XdpMode>,
     /// Bind to this UMEM, shared with the run's other sockets, instead of making one.
     pub shared: Option<std::sync::Arc<SharedUmem>>,
@@ -72,6 +81,8 @@ pub struct XdpOptions {
 /// share on its own fill ring, RX ring, TX ring, completion ring and free pool.
 pub struct SharedUmem {
     umem: Umem,
+    /// Frames in it.
+    frames: u32,
     /// Descriptors not yet handed to a socket.
     descs: std::sync::Mutex<Vec<FrameDesc>>,
 }
@@ -85,9 +96,11 @@ impl std::fmt::Debug for SharedUmem {
 impl SharedUmem {
     /// A UMEM with room for `sockets` sockets.
     pub fn new(iface_name: &str, sockets: u32) -> Result<SharedUmem, DriverError> {
-        let (umem, descs) = new_umem(iface_name, FRAMES * sockets.max(1))?;
+        let frames = FRAMES * sockets.max(1);
+        let (umem, descs) = new_umem(iface_name, frames)?;
         Ok(SharedUmem {
             umem,
+            frames,
             descs: std::sync::Mutex::new(descs),
         })
     }
@@ -125,14 +138,71 @@ fn new_umem(iface_name: &str, frames: u32) -> Result<(Umem, Vec<FrameDesc>), Dri
     })
 }
 
+/// The UMEM's memory, addressed by UMEM offset. Copied freely: the [`Umem`] the device
+/// holds keeps the memory mapped for as long as any copy is used.
+#[derive(Clone, Copy)]
+struct Frames {
+    base: *mut u8,
+    /// Bytes in the UMEM: a whole number of frames.
+    len: u64,
+}
+
+// SAFETY: the memory is a process-wide mapping, not tied to a thread; which frames each
+// side may touch is decided by the rings, not by the thread.
+unsafe impl Send for Frames {}
+
+/// The chunk (frame start) of UMEM offset `addr`.
+fn chunk(addr: u64) -> u64 {
+    addr & !u64::from(FRAME_SIZE - 1)
+}
+
+impl Frames {
+    /// The UMEM that `desc` (any of its frames, fresh from xsk-rs) belongs to.
+    fn of(umem: &Umem, frames: u32, desc: &FrameDesc) -> Frames {
+        // SAFETY: `desc` is a frame of `umem`, read as zero bytes: only its address is used.
+        let data = unsafe { umem.data(desc) }.contents().as_ptr();
+        // The UMEM is an mmap made by xsk-rs through libc (FFI), so its address is
+        // exposed; rebuilding the base from it by an integer-to-pointer cast (the
+        // exposed-provenance spelling of Rust before 1.84, this crate's MSRV being 1.80)
+        // keeps the whole mapping's provenance, not just the zero bytes of `data`.
+        let base = (data as usize - desc.addr()) as *mut u8;
+        Frames {
+            base,
+            len: u64::from(frames) * u64::from(FRAME_SIZE),
+        }
+    }
+
+    /// The bytes from UMEM offset `addr` to the end of its frame, or `None` if that
+    /// frame is not inside the UMEM (the kernel never hands out such an address).
+    ///
+    /// # Safety
+    ///
+    /// The frame must be ours (taken from the RX or completion ring or the free pool,
+    /// and on no ring since), and no other slice of it may be live.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn frame(&self, addr: u64) -> Option<&mut [u8]> {
+        let end = chunk(addr).checked_add(u64::from(FRAME_SIZE))?;
+        if end > self.len {
+            return None;
+        }
+        // SAFETY: `addr..end` lies inside the UMEM mapping (checked above); the caller
+        // guarantees that nobody else, the kernel included, uses the frame meanwhile.
+        Some(unsafe {
+            core::slice::from_raw_parts_mut(self.base.add(addr as usize), (end - addr) as usize)
+        })
+    }
+}
+
 /// The transmit half: the free pool, frames waiting for `flush`, the TX ring.
 pub struct XdpTx {
-    umem: Umem,
+    frames: Frames,
+    tx: Producer<XdpDesc>,
+    /// xsk-rs's TX queue: holds the socket, and kicks it.
     txq: TxQueue,
-    /// Frames nobody uses.
-    free: Vec<FrameDesc>,
+    /// Chunks of the frames nobody uses.
+    free: Vec<u64>,
     /// Frames to put on the TX ring at the next flush.
-    pending: Vec<FrameDesc>,
+    pending: Vec<XdpDesc>,
     tx_frames: u64,
     /// Frames the completion ring has handed back: `tx_frames - tx_completed` are on the
     /// TX ring or still being sent.
@@ -146,22 +216,26 @@ impl Transmit for XdpTx {
     }
 
     fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
-        let Some(mut desc) = self.free.pop() else {
+        let Some(chunk) = self.free.pop() else {
             self.tx_no_buffer += 1;
             return false;
         };
-        // SAFETY: `desc` came from the free pool, so neither the kernel nor any other
-        // descriptor we hold refers to this frame.
-        let mut data = unsafe { self.umem.data_mut(&mut desc) };
-        let mut cursor = data.cursor();
-        let cap = cursor.buf_len();
-        cursor.set_pos(cap);
-        let len = build(data.contents_mut()).min(cap);
-        data.cursor().set_pos(len);
+        let addr = chunk + u64::from(XDP_HEADROOM);
+        // SAFETY: the frame came from the free pool, so neither the kernel nor any other
+        // descriptor we hold refers to it.
+        let Some(buf) = (unsafe { self.frames.frame(addr) }) else {
+            // Not one of this UMEM's frames: it cannot have been put in the pool.
+            return false;
+        };
+        let len = build(buf).min(buf.len());
         if len == 0 {
-            self.free.push(desc);
+            self.free.push(chunk);
         } else {
-            self.pending.push(desc);
+            self.pending.push(XdpDesc {
+                addr,
+                len: len as u32,
+                options: 0,
+            });
         }
         true
     }
@@ -173,19 +247,26 @@ pub struct XdpDevice {
     /// Keeps the program attached while the socket lives.
     _program: Arc<Program>,
     notices: Arc<Notices>,
-    umem: Umem,
+    /// Keeps the UMEM (and so every frame) mapped while the device lives.
+    _umem: Umem,
+    fill: Producer<u64>,
+    comp: Consumer<u64>,
+    rx: Consumer<XdpDesc>,
+    /// xsk-rs's rings: they hold the socket; `fq` wakes the fill ring, `rxq` gives the fd.
     fq: FillQueue,
-    cq: CompQueue,
+    _cq: CompQueue,
     rxq: RxQueue,
     tx: XdpTx,
-    /// Scratch for descriptors consumed from the RX and completion rings.
-    scratch: Vec<FrameDesc>,
+    /// Scratch for descriptors taken off the RX ring.
+    scratch: Vec<XdpDesc>,
     stats: DriverStats,
 }
 
 /// A bound socket's parts: the UMEM with its frame descriptors, and the four rings.
 struct Parts {
     umem: Umem,
+    /// Frames in the UMEM (all sockets' shares, if shared).
+    umem_frames: u32,
     descs: Vec<FrameDesc>,
     txq: TxQueue,
     rxq: RxQueue,
@@ -223,11 +304,11 @@ fn create_once(
         unsupported(iface_name, &format!("{what} (queue {queue})"), e)
     };
     // Our own UMEM comes with its frames; a shared one gives its share after the bind.
-    let (umem, own_descs) = match shared {
-        Some(s) => (s.umem.clone(), None),
+    let (umem, umem_frames, own_descs) = match shared {
+        Some(s) => (s.umem.clone(), s.frames, None),
         None => {
             let (u, d) = new_umem(iface_name, FRAMES)?;
-            (u, Some(d))
+            (u, FRAMES, Some(d))
         }
     };
     let sock_cfg = SocketConfig::builder()
@@ -269,6 +350,7 @@ fn create_once(
     };
     Ok(Parts {
         umem,
+        umem_frames,
         descs,
         txq,
         rxq,
@@ -305,22 +387,56 @@ impl XdpDevice {
         let mode = program.mode();
         let Parts {
             umem,
-            mut descs,
+            umem_frames,
+            descs,
             txq,
             rxq,
-            mut fq,
+            fq,
             cq,
         } = parts;
-        let half = descs.len() / 2;
-        let free = descs.split_off(half);
-        // SAFETY: the descriptors are fresh from this UMEM and in no ring yet.
-        let filled = unsafe { fq.produce(&descs) };
-        if filled != descs.len() {
+        let Some(first) = descs.first() else {
+            return Err(unsupported(
+                iface_name,
+                "UMEM",
+                &"no frames for this socket",
+            ));
+        };
+        let frames = Frames::of(&umem, umem_frames, first);
+        let fd = rxq.fd().as_raw_fd();
+        fn map<T: super::ring::Entry>(
+            fd: std::os::fd::RawFd,
+            kind: RingKind,
+            iface_name: &str,
+        ) -> Result<RingMap<T>, DriverError> {
+            let what = match kind {
+                RingKind::Fill => "AF_XDP fill ring mmap",
+                RingKind::Completion => "AF_XDP completion ring mmap",
+                RingKind::Rx => "AF_XDP RX ring mmap",
+                RingKind::Tx => "AF_XDP TX ring mmap",
+            };
+            RingMap::xsk(fd, kind, RING).map_err(|e| DriverError::os(what, iface_name, e))
+        }
+        let mut fill = Producer::new(map(fd, RingKind::Fill, iface_name)?);
+        let comp = Consumer::new(map(fd, RingKind::Completion, iface_name)?);
+        let rx = Consumer::new(map(fd, RingKind::Rx, iface_name)?);
+        let tx_ring = Producer::new(map(fd, RingKind::Tx, iface_name)?);
+        let mut chunks: Vec<u64> = descs.iter().map(|d| chunk(d.addr() as u64)).collect();
+        let half = chunks.len() / 2;
+        let mut free = Vec::with_capacity(chunks.len());
+        free.extend_from_slice(&chunks[half..]);
+        chunks.truncate(half);
+        let mut r = fill.reserve(chunks.len() as u32);
+        let filled = r.len() as usize;
+        if filled != chunks.len() {
             return Err(DriverError::Unsupported(format!(
                 "AF_XDP on {iface_name}: the fill ring took {filled} of {} frames",
-                descs.len()
+                chunks.len()
             )));
         }
+        for (i, &c) in chunks.iter().enumerate() {
+            r.set(i as u32, c);
+        }
+        r.submit(filled as u32);
         Ok(XdpDevice {
             info: DeviceInfo {
                 name: iface_name.into(),
@@ -334,7 +450,8 @@ impl XdpDevice {
             _program: program,
             notices: opts.notices.clone(),
             tx: XdpTx {
-                umem: umem.clone(),
+                frames,
+                tx: tx_ring,
                 txq,
                 free,
                 pending: Vec::with_capacity(RING as usize),
@@ -342,11 +459,14 @@ impl XdpDevice {
                 tx_completed: 0,
                 tx_no_buffer: 0,
             },
-            umem,
+            _umem: umem,
+            fill,
+            comp,
+            rx,
             fq,
-            cq,
+            _cq: cq,
             rxq,
-            scratch: vec![FrameDesc::default(); RING as usize],
+            scratch: vec![XdpDesc::default(); RING as usize],
             stats: DriverStats::default(),
         })
     }
@@ -357,23 +477,30 @@ impl XdpDevice {
 
     /// Returns completed transmissions to the free pool and tops up the fill ring.
     fn reclaim_and_refill(&mut self) {
-        // SAFETY: the completion ring hands back frames of this UMEM that the kernel has
-        // finished sending; they go to the free pool only.
-        let done = unsafe { self.cq.consume(&mut self.scratch) };
-        self.tx.free.extend_from_slice(&self.scratch[..done]);
-        self.tx.tx_completed += done as u64;
+        // The completion ring hands back frames the kernel has finished sending; they go
+        // to the free pool only.
+        let done = self.comp.peek(RING);
+        let n = done.len();
+        for i in 0..n {
+            self.tx.free.push(chunk(done.get(i)));
+        }
+        done.release(n);
+        self.tx.tx_completed += u64::from(n);
         // Keep a quarter of the frames back for transmission.
         let reserve = (FRAMES / 4) as usize;
         let spare = self.tx.free.len().saturating_sub(reserve);
-        let room = self.fq.nb_free(spare as u32) as usize;
-        let n = spare.min(room);
-        if n > 0 {
-            let from = self.tx.free.len() - n;
-            // SAFETY: these frames are in the free pool, so nothing else refers to them.
-            let put = unsafe { self.fq.produce(&self.tx.free[from..]) };
-            self.tx.free.truncate(self.tx.free.len() - put);
+        if spare > 0 {
+            let mut r = self.fill.reserve(spare as u32);
+            let put = r.len() as usize;
+            let from = self.tx.free.len() - put;
+            for (i, &c) in self.tx.free[from..].iter().enumerate() {
+                r.set(i as u32, c);
+            }
+            // The frames leave the free pool for the kernel.
+            r.submit(put as u32);
+            self.tx.free.truncate(from);
         }
-        if self.fq.needs_wakeup() {
+        if self.fill.needs_wakeup() {
             // A zero-timeout poll lets the kernel pick up the new fill entries.
             let _ = self.fq.wakeup(self.rxq.fd_mut(), 0);
         }
@@ -390,27 +517,39 @@ impl Device for XdpDevice {
         budget: usize,
         handler: &mut dyn FnMut(&mut [u8], &mut dyn Transmit) -> Verdict,
     ) -> Result<usize, DriverError> {
-        let n = budget.min(self.scratch.len());
-        // SAFETY: consumed descriptors are frames the kernel has filled and handed to us.
-        let got = unsafe { self.rxq.consume(&mut self.scratch[..n]) };
-        for i in 0..got {
-            let mut desc = self.scratch[i];
+        let n = budget.min(self.scratch.len()) as u32;
+        // Copy the descriptors out and give the slots back at once, so the kernel has
+        // the room while the batch is handled.
+        let peeked = self.rx.peek(n);
+        let got = peeked.len() as usize;
+        for (i, d) in self.scratch[..got].iter_mut().enumerate() {
+            *d = peeked.get(i as u32);
+        }
+        peeked.release(got as u32);
+        let frames = self.tx.frames;
+        for &desc in &self.scratch[..got] {
             self.stats.rx_frames += 1;
-            // SAFETY: the frame was just consumed from the RX ring; we are its only user.
-            let mut data = unsafe { self.umem.data_mut(&mut desc) };
-            if offload::is_partial(data.contents()) {
+            // SAFETY: the frame was just taken off the RX ring; we are its only user
+            // until it goes back to a ring or the free pool below.
+            let Some(buf) = (unsafe { frames.frame(desc.addr) }) else {
+                // Not a frame of this UMEM: nothing to read, nothing to give back.
+                continue;
+            };
+            let rx_len = (desc.len as usize).min(buf.len());
+            let data = &mut buf[..rx_len];
+            if offload::is_partial(data) {
                 self.stats.rx_partial_checksum += 1;
                 self.notices.partial_checksum(1);
-                self.tx.free.push(desc);
+                self.tx.free.push(chunk(desc.addr));
                 continue;
             }
-            match handler(data.contents_mut(), &mut self.tx) {
-                Verdict::Drop => self.tx.free.push(desc),
-                Verdict::Reflect(len) => {
-                    let len = len.min(data.contents().len());
-                    data.cursor().set_pos(len);
-                    self.tx.pending.push(desc);
-                }
+            match handler(data, &mut self.tx) {
+                Verdict::Drop => self.tx.free.push(chunk(desc.addr)),
+                Verdict::Reflect(len) => self.tx.pending.push(XdpDesc {
+                    addr: desc.addr,
+                    len: len.min(rx_len) as u32,
+                    options: 0,
+                }),
             }
         }
         if got > 0 {
@@ -426,10 +565,13 @@ impl Device for XdpDevice {
     fn flush(&mut self) -> Result<(), DriverError> {
         let mut put = 0;
         if !self.tx.pending.is_empty() {
-            let room = self.tx.txq.nb_free(self.tx.pending.len() as u32) as usize;
-            let n = room.min(self.tx.pending.len());
-            // SAFETY: pending frames belong to this UMEM and are in no ring.
-            put = unsafe { self.tx.txq.produce(&self.tx.pending[..n]) };
+            let mut r = self.tx.tx.reserve(self.tx.pending.len() as u32);
+            put = r.len() as usize;
+            for (i, &d) in self.tx.pending[..put].iter().enumerate() {
+                r.set(i as u32, d);
+            }
+            // The pending frames are in no ring; from here they are the kernel's.
+            r.submit(put as u32);
             self.tx.pending.drain(..put);
             self.tx.tx_frames += put as u64;
         }
@@ -438,7 +580,7 @@ impl Device for XdpDevice {
         // back from the kernel, or a burst's tail would wait for the next frame sent —
         // 200 ms later, a retransmission, when every connection waits for an answer.
         let unsent = put > 0 || self.tx.tx_frames > self.tx.tx_completed;
-        if unsent && self.tx.txq.needs_wakeup() {
+        if unsent && self.tx.tx.needs_wakeup() {
             if let Err(e) = self.tx.txq.wakeup() {
                 // A full device queue is transient; anything else is not.
                 if !matches!(

@@ -6,7 +6,9 @@
 #  - a program xstack did not attach is left alone and named, and xstack exits non-zero
 #    saying how to remove it (packet mode runs beside it, and leaves it too);
 #  - a second xstack on the same interface is refused, naming the running one;
-#  - --queues beyond the interface's receive queues is an error.
+#  - --queues beyond the interface's receive queues is an error;
+#  - --xdp-mode auto attaches generic on a veth and says why in one sentence on stderr,
+#    and --xdp-mode native and generic attach in the mode asked, without that sentence.
 source "$(dirname "$0")/lib.sh"
 lab_up
 
@@ -100,8 +102,31 @@ if [ "$DRIVER" = xdp ]; then
     udp_ok || die "serve did not answer after replacing the old program"
     serve_stop
 fi
+# 7. --xdp-mode: auto's choice on a veth and its sentence; the forced modes.
+# `ip link` says xdpgeneric for a program attached in generic (skb) mode, xdp in native.
+attached_mode() { ip -n "$HX_NS_B" link show "$HX_IF_B" | head -n 1 | grep -o -w -E 'xdpgeneric|xdp'; }
 if [ "$DRIVER" = xdp ]; then
-    pass "SIGKILL of serve and load left no XDP program; a foreign program named and left; a second xstack and --queues 2 refused; an old xstack program replaced"
+    serve_start --udp-echo 7
+    grep -q "^xstack: --xdp-mode auto chose generic on $HX_IF_B: its driver is veth" "$WORK/serve.err" \
+        || die "auto did not say it chose generic because of veth: $(grep -v -E '^lib(bpf|xdp)' "$WORK/serve.err")"
+    [ "$(grep -c -- '--xdp-mode auto chose' "$WORK/serve.err")" = 1 ] || die "auto's sentence is not said exactly once"
+    [ "$(attached_mode)" = xdpgeneric ] || die "auto on a veth: ip link shows '$(attached_mode)', not xdpgeneric"
+    grep -q "generic (skb) mode" "$WORK/serve.err" || die "the device line does not say generic mode"
+    udp_ok || die "serve under auto did not answer"
+    serve_stop
+    for m in native generic; do
+        serve_start --udp-echo 7 --xdp-mode "$m"
+        want=xdp
+        [ "$m" = generic ] && want=xdpgeneric
+        [ "$(attached_mode)" = "$want" ] || die "--xdp-mode $m: ip link shows '$(attached_mode)', not $want"
+        grep -q -- "--xdp-mode auto" "$WORK/serve.err" && die "--xdp-mode $m spoke of auto's choice"
+        udp_ok || die "serve with --xdp-mode $m did not answer"
+        serve_stop
+    done
+fi
+
+if [ "$DRIVER" = xdp ]; then
+    pass "SIGKILL of serve and load left no XDP program; a foreign program named and left; a second xstack and --queues 2 refused; an old xstack program replaced; auto chose generic on veth and said why, native and generic attach as asked"
 else
     pass "SIGKILL of serve and load left no XDP program; served beside a foreign XDP_PASS program and left it attached"
 fi

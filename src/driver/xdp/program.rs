@@ -244,13 +244,6 @@ fn mode_flags(mode: XdpMode) -> u32 {
     }
 }
 
-fn mode_name(mode: XdpMode) -> &'static str {
-    match mode {
-        XdpMode::Native => "native",
-        XdpMode::Generic => "generic",
-    }
-}
-
 /// Makes sure nothing stands in the way of attaching: an earlier xstack's program left
 /// attached is removed (with a notice); anything else is an error that says what to do.
 fn clear_the_way(ifindex: u32, iface_name: &str) -> Result<(), DriverError> {
@@ -266,9 +259,7 @@ fn clear_the_way(ifindex: u32, iface_name: &str) -> Result<(), DriverError> {
             "{iface_name} already has an XDP program that xstack did not attach \
              (id {}, name {}, {} mode); xstack leaves it alone. If nothing needs it, \
              remove it with `ip link set dev {iface_name} {off} off` and start xstack again",
-            old.id,
-            old.name,
-            mode_name(old.mode)
+            old.id, old.name, old.mode
         )));
     }
     if old.by_link {
@@ -331,7 +322,9 @@ fn update<K, V>(fd: RawFd, key: &K, value: &V) -> std::io::Result<()> {
 
 impl Program {
     /// Loads xstack's program, fills its maps from `filter`, and attaches it to
-    /// `iface_name` through a BPF link: in `mode`, or native and then generic.
+    /// `iface_name` through a BPF link: in `mode`, or, for `auto` (`None`), in the mode
+    /// [`super::super::auto_xdp_mode`] picks for the interface's driver, falling back to
+    /// the other; `auto` says its choice and why in one sentence on stderr.
     pub fn attach(
         iface_name: &str,
         mode: Option<XdpMode>,
@@ -454,10 +447,32 @@ impl Program {
         };
         let (mode, link) = match mode {
             Some(m) => (m, try_mode(m)),
-            None => match try_mode(XdpMode::Native) {
-                Ok(l) => (XdpMode::Native, Ok(l)),
-                Err(_) => (XdpMode::Generic, try_mode(XdpMode::Generic)),
-            },
+            None => {
+                // --xdp-mode auto: by the interface's driver (super::super::auto_xdp_mode),
+                // said in one sentence.
+                let auto = super::super::auto_xdp_mode(iface::driver_name(iface_name).as_deref());
+                match (try_mode(auto.first), auto.fallback) {
+                    (Ok(l), _) => {
+                        eprintln!(
+                            "xstack: --xdp-mode auto chose {} on {iface_name}: {}.",
+                            auto.first, auto.why
+                        );
+                        (auto.first, Ok(l))
+                    }
+                    (Err(e), Some(then)) => {
+                        let link = try_mode(then);
+                        if link.is_ok() {
+                            eprintln!(
+                                "xstack: --xdp-mode auto chose {then} on {iface_name}: {} \
+                                 would have been first ({}), but it failed to attach ({e}).",
+                                auto.first, auto.why
+                            );
+                        }
+                        (then, link)
+                    }
+                    (Err(e), None) => (auto.first, Err(e)),
+                }
+            }
         };
         let link = link.map_err(|e| {
             DriverError::os_hint(
