@@ -747,11 +747,21 @@ impl UdpLoad {
             _ => None,
         };
         let ready = (!self.ready.is_empty()).then_some(Instant::ZERO);
+        // Resolving the target asks the neighbour cache at every poll: its answer may come
+        // from a frame, from a static entry (--shared) or from giving up.
+        let resolving = (self.phase == Phase::Resolving).then_some(Instant::ZERO);
         let report = self.tally.next_report();
-        [oldest, sched, ready, self.stop_sending_at, report]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            oldest,
+            sched,
+            ready,
+            resolving,
+            self.stop_sending_at,
+            report,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 

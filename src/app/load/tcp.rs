@@ -1057,11 +1057,15 @@ impl App for TcpLoad {
             Phase::Warmup | Phase::Measuring => self.schedule.as_ref().map(|s| s.next_at()),
             _ => None,
         };
+        // Resolving the target asks the neighbour cache at every poll: its answer may come
+        // from a frame, from a static entry (--shared) or from giving up.
+        let resolving = (self.phase == Phase::Resolving && !self.resolved).then_some(Instant::ZERO);
         // Done waits for the connections to close; the endpoint wakes the worker for
         // each of their segments and timers, and the grace bounds the wait.
         [
             idle,
             sched,
+            resolving,
             self.deadlines.front().map(Deadline::at),
             self.stop_sending_at,
             self.tally.next_report(),
