@@ -923,40 +923,26 @@ fn lend_if_needed<C>(pool: &mut BufferPool, cfg: &TcpConfig, flow: &mut Flow<C>)
 fn report_stats<C>(flow: &mut Flow<C>, counters: &StackCounters) {
     let (stats, before) = (flow.conn.stats(), flow.reported);
     flow.reported = stats;
-    counters
-        .tcp_challenge_acks
-        .add(stats.challenge_acks - before.challenge_acks);
-    counters
-        .tcp_retransmits
-        .add(stats.retransmits - before.retransmits);
-    counters.tcp_timeouts.add(stats.timeouts - before.timeouts);
-    counters
-        .tcp_fast_retransmits
-        .add(stats.fast_retransmits - before.fast_retransmits);
-    counters
-        .tcp_out_of_order
-        .add(stats.out_of_order - before.out_of_order);
-    counters
-        .tcp_window_probes
-        .add(stats.window_probes - before.window_probes);
-    counters
-        .tcp_out_of_order_dropped
-        .add(stats.out_of_order_dropped - before.out_of_order_dropped);
-    counters
-        .tcp_dsacks_sent
-        .add(stats.dsacks_sent - before.dsacks_sent);
-    counters
-        .tcp_dsacks_received
-        .add(stats.dsacks_received - before.dsacks_received);
-    counters
-        .tcp_sack_blocks_ignored
-        .add(stats.sack_blocks_ignored - before.sack_blocks_ignored);
-    counters
-        .tcp_sack_reneged
-        .add(stats.sack_reneged - before.sack_reneged);
-    counters
-        .tcp_loss_probes
-        .add(stats.loss_probes - before.loss_probes);
+    // Each stack counter gains what the connection's own field of the same meaning did.
+    macro_rules! gained {
+        ($($counter:ident: $field:ident),* $(,)?) => {
+            $(counters.$counter.add(stats.$field - before.$field);)*
+        };
+    }
+    gained!(
+        tcp_challenge_acks: challenge_acks,
+        tcp_retransmits: retransmits,
+        tcp_timeouts: timeouts,
+        tcp_fast_retransmits: fast_retransmits,
+        tcp_out_of_order: out_of_order,
+        tcp_window_probes: window_probes,
+        tcp_out_of_order_dropped: out_of_order_dropped,
+        tcp_dsacks_sent: dsacks_sent,
+        tcp_dsacks_received: dsacks_received,
+        tcp_sack_blocks_ignored: sack_blocks_ignored,
+        tcp_sack_reneged: sack_reneged,
+        tcp_loss_probes: loss_probes,
+    );
 }
 
 /// What draining a connection's events found.
