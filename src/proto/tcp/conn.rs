@@ -812,14 +812,19 @@ impl Connection {
         )
     }
 
-    /// RFC 9293 §3.10.7.4, first check: is the segment in the receive window?
+    /// RFC 9293 §3.10.7.4, first check: is the segment in the receive window? The
+    /// window is what the buffer takes or what was advertised, whichever reaches
+    /// further (a window rounded up to the scale's unit may promise a little more than
+    /// the buffer holds: those bytes are trimmed). A segment without data may sit on
+    /// the right edge itself (as Linux allows): it is where a peer's pure ACK lies when
+    /// its last data, filling the window, was lost, and dropping it would lose the ACK.
     fn acceptable(&self, seg: &Segment) -> bool {
-        let wnd = self.rcv_wnd();
+        let wnd = self.rcv_wnd().max(self.rcv_adv - self.rcv_nxt);
         let len = seg.len();
         let end = self.rcv_nxt + wnd;
         match (len, wnd) {
             (0, 0) => seg.seq == self.rcv_nxt,
-            (0, _) => seg.seq.in_range(self.rcv_nxt, end),
+            (0, _) => seg.seq.in_range(self.rcv_nxt, end) || seg.seq == end,
             (_, 0) => false,
             _ => {
                 seg.seq.in_range(self.rcv_nxt, end)
@@ -1608,18 +1613,35 @@ impl Connection {
     }
 
     /// The window to advertise now, with receiver SWS avoidance (RFC 9293 §3.8.6.2.2):
-    /// the right edge moves only by at least the SWS threshold, and never backwards.
+    /// the right edge moves only by at least the SWS threshold, and (RFC 1122
+    /// §4.2.2.16) not backwards where the buffer allows.
+    ///
+    /// The scaled 16-bit field says the window in units of 2^shift bytes. Rounding the
+    /// window down to a unit would move the right edge back by up to a unit at almost
+    /// every segment, and the peer's data sent up to the edge it saw would fall
+    /// outside; so the window already promised is rounded up instead, as long as the
+    /// buffer holds it. Only when it does not (less than a unit is left past the edge)
+    /// does the edge move back, by less than a unit; `acceptable` still takes what the
+    /// peer sends up to the old edge.
     fn window_to_advertise(&self) -> usize {
         let free = self.rcv_wnd();
-        let current = (self.rcv_adv - self.rcv_nxt).min(free);
+        let promised = self.rcv_adv - self.rcv_nxt;
+        let current = promised.min(free);
         let wnd = if free - current >= self.sws_threshold() || free == self.cfg.recv_buffer {
             free
         } else {
             current
         };
-        // What the scaled 16-bit field can say.
         let max = usize::from(u16::MAX) << self.rcv_shift;
-        wnd.min(max) >> self.rcv_shift << self.rcv_shift
+        let wnd = wnd.min(max) >> self.rcv_shift << self.rcv_shift;
+        if wnd < promised {
+            let unit = 1usize << self.rcv_shift;
+            let up = (promised.div_ceil(unit) * unit).min(max);
+            if up <= free {
+                return up;
+            }
+        }
+        wnd
     }
 
     fn syn_options(&self, syn_ack: bool) -> TcpOptions {

@@ -777,6 +777,66 @@ fn sending_stops_at_the_peers_window() {
     assert_eq!(sent, 1280);
 }
 
+// RFC 1122 §4.2.2.16: the right edge of the window does not move back where the buffer
+// can hold the window rounded up to the scale's unit (128 here); only when less than a
+// unit is left does it, by less than a unit. And RFC 9293 §3.10.7.4's allowance for
+// ACKs: a pure ACK sitting on the furthest edge advertised (the peer's last data, which
+// filled the window, was lost) still acknowledges our data.
+#[test]
+fn the_right_edge_moves_back_only_at_a_full_buffer_and_an_ack_on_it_counts() {
+    let mut c = established();
+    c.send(&[1u8; 100]);
+    let o = out(&mut c, t(2));
+    assert_eq!(o.iter().map(|(_, p)| p.len()).sum::<usize>(), 100);
+    // The peer fills our buffer (nobody reads) up to 48 bytes short of full.
+    let chunk = [7u8; 1448];
+    let (mut seq, mut left, mut now) = (IRS + 1, 64 * 1024 - 48, 3);
+    let mut edge = 0u32;
+    let check = |o: Vec<(SegmentHeader, Vec<u8>)>, edge: &mut u32, end: u32| {
+        for (h, _) in o {
+            let e = h.ack.0 + (u32::from(h.window) << 7);
+            assert!(
+                e >= *edge || (*edge - e < 128 && end - *edge < 128),
+                "the right edge moved back from {} to {e}, {} before the buffer's end",
+                *edge,
+                end - *edge
+            );
+            *edge = (*edge).max(e);
+        }
+    };
+    // The buffer ends 64 KiB past the first byte while nobody reads.
+    let end = IRS + 1 + 64 * 1024;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        c.handle_segment(t(now), &seg(seq, ISS + 1, A, &chunk[..n]));
+        seq += n as u32;
+        left -= n;
+        check(out(&mut c, t(now)), &mut edge, end);
+        now += 1;
+    }
+    c.handle_timeout(t(now + 500));
+    check(out(&mut c, t(now + 500)), &mut edge, end);
+    assert_eq!(c.rcv_wnd(), 48);
+    assert!(edge >= seq + 48, "the 48 free bytes are still offered");
+    // The peer's next 48 bytes are lost; its ACK of our data comes on the edge.
+    let mut ack = seg(seq + 48, ISS + 101, A, b"");
+    ack.window = 100;
+    c.handle_segment(t(now + 501), &ack);
+    assert_eq!(c.snd_una, SeqNumber(ISS + 101), "the ACK was taken");
+    assert_eq!(
+        c.timers.retransmit.deadline(),
+        None,
+        "nothing is left to resend"
+    );
+    // And one on the edge as advertised (rounded up to the unit) counts as well.
+    c.send(&[2u8; 50]);
+    out(&mut c, t(now + 502));
+    let mut ack = seg(edge, ISS + 151, A, b"");
+    ack.window = 100;
+    c.handle_segment(t(now + 503), &ack);
+    assert_eq!(c.snd_una, SeqNumber(ISS + 151));
+}
+
 /// Established from a SYN with the given window scale and our config.
 fn established_with(cfg: TcpConfig, ws: Option<u8>) -> Connection {
     let mut c = Connection::accept(
