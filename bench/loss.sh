@@ -3,9 +3,9 @@
 #
 # The lab gets a third namespace (LAB_BRIDGE=1, scripts/lab.sh): xsa0 and xsb0 are joined
 # through the bridge xsbr0 in xs-br, and nftables drops LOSS % of the TCP frames entering
-# the bridge from either side (netdev ingress on its two ports). Loss there is loss for
-# both ends: the kernel's own egress rules of tests/kernel/tcp_loss.sh lose nothing for
-# the kernel's TCP, which sends again at once.
+# the bridge from either side (netdev ingress on its two ports), SYNs and SYN-ACKs aside.
+# Loss there is loss for both ends: the kernel's own egress rules of tests/kernel/
+# tcp_loss.sh lose nothing for the kernel's TCP, which sends again at once.
 #
 # At each loss rate, ROUNDS rounds, the order alternating, of the same transfer: a kernel
 # client in xs-a (tests/kernel/tcp_echo_check.py) opens CONNS connections at once, sends
@@ -14,16 +14,20 @@
 #                 kernels with their default congestion control (on this host BBR, which
 #                 does not take random loss for congestion)
 #   xstack        xstack serve --tcp-echo 7 in xs-b (DRIVER, default xdp): SACK, RFC 6675,
-#                 RACK-TLP and NewReno's congestion response; the client as above
+#                 RACK-TLP, and the congestion control of the kernel's family
+#                 (--congestion bbr when the host's default is bbr, else newreno;
+#                 XSTACK_CC= overrides); the client as above
 #   kernel-reno   as kernel, both kernels with net.ipv4.tcp_congestion_control=reno: the
 #                 kernel's loss recovery with the congestion response xstack has
-#   xstack-reno   as xstack, the kernel client with reno
+#   xstack-reno   as xstack with --congestion newreno, the kernel client with reno
 # Reported per rate: the median time of each, and xstack / kernel and xstack-reno /
 # kernel-reno as medians of the per-round ratios (tests/harness/stats.py). A run is
 # bounded by LIMIT seconds; one that fails or runs out of time counts as LIMIT and is
 # reported as failed. KINDS="kernel xstack" skips the Reno pair.
 #   ROUNDS=3  LOSSES="3 10 20"  CONNS=10  SIZE=262144  LIMIT=120  DRIVER=xdp
 #   KINDS="kernel xstack kernel-reno xstack-reno"  OUT=DIR
+#   LOSS_SYN=1 loses handshake segments too (spared by default)
+#   PCAP=1 also writes xstack's frames, as it saw them, to OUT/xstack-LOSS-ROUND.pcap
 # Server on core 1, client on core 0 (this host has two, shared with whatever else runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +48,11 @@ for l in $LOSSES; do
     *) echo "loss.sh: each of LOSSES must be a whole percentage from 0 to 50, not $l" >&2; exit 2 ;;
     esac
 done
+# xstack's congestion control against the kernel pair: the family of the kernel's
+# default (bbr for bbr, newreno for reno or cubic), unless XSTACK_CC says.
+host_cc=$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo cubic)
+XSTACK_CC=${XSTACK_CC:-$([ "$host_cc" = bbr ] && echo bbr || echo newreno)}
+case "$XSTACK_CC" in newreno | bbr) ;; *) echo "loss.sh: XSTACK_CC must be newreno or bbr" >&2; exit 2 ;; esac
 export LAB_BRIDGE=1
 source bench/lib.sh
 bench_init loss.sh
@@ -52,16 +61,20 @@ S=$(($(nproc) > 1 ? 1 : 0))
 
 # loss_on PCT: drops PCT % of the TCP frames entering the bridge from each side.
 loss_on() {
-    local permille=$(($1 * 10))
+    local permille=$(($1 * 10)) match="meta l4proto tcp"
+    # The handshake is spared unless LOSS_SYN=1: a lost SYN or SYN-ACK costs the 1 s
+    # initial RTO (and leaves the kernel client a conservative RTO for the transfer),
+    # the same for both servers, and it would swamp the recovery being measured.
+    [ "${LOSS_SYN:-0}" = 1 ] || match+=" tcp flags & syn == 0"
     ip netns exec "$HX_NS_BR" nft -f - <<NFT || { log "cannot install the loss rules in $HX_NS_BR"; exit 1; }
 table netdev xsloss {
     chain from_a {
         type filter hook ingress device "${HX_IF_A}br" priority 0;
-        meta l4proto tcp numgen random mod 1000 < $permille counter drop;
+        $match numgen random mod 1000 < $permille counter drop;
     }
     chain from_b {
         type filter hook ingress device "${HX_IF_B}br" priority 0;
-        meta l4proto tcp numgen random mod 1000 < $permille counter drop;
+        $match numgen random mod 1000 < $permille counter drop;
     }
 }
 NFT
@@ -72,7 +85,7 @@ dropped() {
     ip netns exec "$HX_NS_BR" nft list table netdev xsloss | grep -o 'packets [0-9]*' | awk '{printf "%s ", $2}'
 }
 
-# server KIND LOSS: a fresh lab with the loss rules and the server of KIND; a -reno kind
+# server KIND LOSS ROUND: a fresh lab with the loss rules and the server of KIND; a -reno kind
 # sets the kernels' congestion control to reno.
 server() {
     stop_server
@@ -85,7 +98,10 @@ server() {
         ;;
     xstack*)
         hx_lab_up
-        serve_xstack "$OUT/serve.out" --driver "$DRIVER" --tcp-echo 7 --cores "$S" --json
+        # shellcheck disable=SC2046
+        serve_xstack "$OUT/serve.out" --driver "$DRIVER" --tcp-echo 7 --cores "$S" --json \
+            --congestion "$([ "$1" = xstack ] && echo "$XSTACK_CC" || echo newreno)" \
+            $([ "${PCAP:-0}" = 1 ] && echo --pcap "$OUT/xstack-$2-$3.pcap")
         ;;
     esac
     case "$1" in
@@ -97,7 +113,7 @@ server() {
 # run KIND LOSS ROUND: one transfer; appends "ROUND KIND SECONDS OK" to $OUT/loss-LOSS.
 run() {
     local kind=$1 loss=$2 round=$3 res secs ok=1
-    server "$kind" "$loss"
+    server "$kind" "$loss" "$round"
     if res=$(ip netns exec "$HX_NS_A" timeout "$LIMIT" taskset -c "$C" \
         python3 tests/kernel/tcp_echo_check.py "$B" 7 "$CONNS" "$SIZE" 0 2>"$OUT/client.err"); then
         secs=$(echo "$res" | sed -n 's/.* echoed in \([0-9.]*\) s;.*/\1/p')

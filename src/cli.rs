@@ -244,6 +244,26 @@ pub struct ServeArgs {
     /// Pin worker i (queue i) to the i-th core of this list, e.g. 1 or 0-3 or 0,2.
     #[arg(long, value_name = "LIST", value_parser = parse_cores)]
     pub cores: Option<CoreList>,
+    /// TCP congestion control: newreno (RFC 5681/6582; every loss halves the window) or
+    /// bbr (a model of the path's bandwidth and RTT, as Linux's tcp_bbr: random loss
+    /// does not shrink the window).
+    #[arg(long, value_enum, default_value = "newreno")]
+    pub congestion: CongestionArg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CongestionArg {
+    Newreno,
+    Bbr,
+}
+
+impl CongestionArg {
+    pub fn choice(self) -> crate::config::Congestion {
+        match self {
+            CongestionArg::Newreno => crate::config::Congestion::NewReno,
+            CongestionArg::Bbr => crate::config::Congestion::Bbr,
+        }
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -934,6 +954,7 @@ impl ServeArgs {
             syn_backlog: self.syn_backlog,
             max_connections: self.max_connections,
             cores: self.cores.map(|c| c.0).unwrap_or_default(),
+            congestion: self.congestion.choice(),
         })
     }
 }

@@ -805,6 +805,20 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// Worker i runs pinned to `cores[i % len]`; empty: not pinned.
     pub cores: Vec<usize>,
+    /// The TCP congestion controller.
+    pub congestion: Congestion,
+}
+
+/// The TCP congestion controller (`--congestion`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Congestion {
+    /// RFC 5681 and RFC 6582 (with RFC 6675's recovery when SACK is on): the standard,
+    /// and the default. Every loss halves the window.
+    #[default]
+    NewReno,
+    /// Model-based, after BBR (`proto/tcp/bbr.rs`): the window follows the measured
+    /// bandwidth and RTT, and random loss does not shrink it.
+    Bbr,
 }
 
 #[cfg(test)]

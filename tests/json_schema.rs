@@ -200,6 +200,7 @@ fn a_serve_document_matches_the_schema() {
         syn_backlog: 1024,
         max_connections: 65536,
         cores: Vec::new(),
+        congestion: Default::default(),
     };
     let summary = ServeSummary {
         driver: "sim".into(),

@@ -55,6 +55,7 @@ fn serve_config(queues: u32) -> ServeConfig {
         syn_backlog: DEFAULT_SYN_BACKLOG,
         max_connections: 65536,
         cores: Vec::new(),
+        congestion: Default::default(),
     }
 }
 

@@ -179,6 +179,10 @@ impl StackConfig {
             tcp_listen,
             syn_backlog: cfg.syn_backlog,
             tcp_capacity: cfg.max_connections,
+            tcp: TcpConfig {
+                congestion: cfg.congestion,
+                ..TcpConfig::default()
+            },
             ..StackConfig::new(cfg.addrs.clone(), [0; 6], secrets)
         }
     }

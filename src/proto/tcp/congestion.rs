@@ -3,14 +3,18 @@
 //! says when the segment at SND.UNA is to be sent again at once.
 //!
 //! [`CongestionControl`] is what the connection needs of an algorithm; [`NewReno`] (RFC 5681
-//! with RFC 6582's fast recovery, RFC 6928's initial window) is the one it uses. The
-//! connection holds the concrete type, so calls are static (no `dyn` per connection).
+//! with RFC 6582's fast recovery, RFC 6928's initial window) is the default, and
+//! [`Bbr`] (model-based, `bbr.rs`) the other. The connection holds a [`Controller`], an
+//! enum of the two, so calls are static (no `dyn` per connection).
 //!
 //! Invariants of [`NewReno`]: the window is never below one segment; ssthresh is at least
 //! two segments once a loss has set it; it is in recovery from the third duplicate ACK
 //! until an ACK reaches the `recover` point taken then, or a timeout.
 
+use super::bbr::Bbr;
 use super::seq::SeqNumber;
+use crate::time::Instant;
+use core::time::Duration;
 
 /// RFC 6928: the initial congestion window, in segments.
 pub const INITIAL_WINDOW: usize = 10;
@@ -52,6 +56,19 @@ pub trait CongestionControl {
     /// initial window for it.
     fn set_mss(&mut self, smss: u16);
 
+    /// Before `on_ack` or after the SACK blocks of any ACK: `delivered` counts the bytes
+    /// the peer has (cumulatively acknowledged or SACKed) since the connection began,
+    /// modulo 2^32; `rtt` is the RTT sample this ACK gave, if any. A model-based
+    /// controller measures the path with it; a loss-based one needs nothing of it.
+    fn on_delivered(
+        &mut self,
+        _now: Instant,
+        _delivered: u32,
+        _flight: Flight,
+        _rtt: Option<Duration>,
+    ) {
+    }
+
     /// An ACK acknowledged `acked` new bytes; `flight` is after it (SND.UNA moved).
     fn on_ack(&mut self, acked: usize, flight: Flight) -> Reaction;
 
@@ -77,6 +94,85 @@ pub trait CongestionControl {
 
     /// In loss recovery (fast recovery, for NewReno).
     fn in_recovery(&self) -> bool;
+}
+
+/// Which congestion controller a connection runs (a configuration value, so it lives
+/// in `config`).
+pub use crate::config::Congestion;
+
+/// The controller a connection holds: one of the algorithms, called statically. BBR's
+/// state is boxed, so that connections that run NewReno (the default) carry no more
+/// than NewReno's.
+#[derive(Clone, Debug)]
+pub enum Controller {
+    NewReno(NewReno),
+    Bbr(Box<Bbr>),
+}
+
+impl Controller {
+    pub fn new(algorithm: Congestion, smss: u16) -> Self {
+        match algorithm {
+            Congestion::NewReno => Controller::NewReno(NewReno::new(smss)),
+            Congestion::Bbr => Controller::Bbr(Box::new(Bbr::new(smss))),
+        }
+    }
+}
+
+/// `Controller` delegates each call to the algorithm it holds.
+macro_rules! delegate {
+    ($self:ident, $cc:ident => $call:expr) => {
+        match $self {
+            Controller::NewReno($cc) => $call,
+            Controller::Bbr($cc) => $call,
+        }
+    };
+}
+
+impl Controller {
+    /// Sets NewReno's window (tests that need a given flight).
+    #[cfg(test)]
+    pub fn cwnd_for_test(&mut self, cwnd: usize) {
+        match self {
+            Controller::NewReno(cc) => cc.cwnd_for_test(cwnd),
+            Controller::Bbr(_) => panic!("cwnd_for_test is for NewReno"),
+        }
+    }
+}
+
+impl CongestionControl for Controller {
+    fn set_mss(&mut self, smss: u16) {
+        delegate!(self, cc => cc.set_mss(smss))
+    }
+    fn on_delivered(
+        &mut self,
+        now: Instant,
+        delivered: u32,
+        flight: Flight,
+        rtt: Option<Duration>,
+    ) {
+        delegate!(self, cc => cc.on_delivered(now, delivered, flight, rtt))
+    }
+    fn on_ack(&mut self, acked: usize, flight: Flight) -> Reaction {
+        delegate!(self, cc => cc.on_ack(acked, flight))
+    }
+    fn on_dup_ack(&mut self, flight: Flight) -> Reaction {
+        delegate!(self, cc => cc.on_dup_ack(flight))
+    }
+    fn on_timeout(&mut self, flight: Flight) {
+        delegate!(self, cc => cc.on_timeout(flight))
+    }
+    fn on_sack_loss(&mut self, flight: Flight) {
+        delegate!(self, cc => cc.on_sack_loss(flight))
+    }
+    fn window(&self) -> usize {
+        delegate!(self, cc => cc.window())
+    }
+    fn ssthresh(&self) -> usize {
+        delegate!(self, cc => cc.ssthresh())
+    }
+    fn in_recovery(&self) -> bool {
+        delegate!(self, cc => cc.in_recovery())
+    }
 }
 
 /// Slow start, congestion avoidance, fast retransmit and NewReno fast recovery.

@@ -62,7 +62,7 @@
 
 use super::assembler::{ranges_for, sack_blocks, Assembler, Inserted, RecentBlocks, SACK_BLOCKS};
 use super::buffers::Buffers;
-use super::congestion::{CongestionControl, Flight, NewReno, Reaction};
+use super::congestion::{Congestion, CongestionControl, Controller, Flight, Reaction};
 use super::events::EventQueue;
 use super::ring::Ring;
 use super::rtt::{RtoBounds, RttEstimator};
@@ -135,6 +135,8 @@ pub struct TcpConfig {
     /// Offer and accept SACK (RFC 2018); with it, loss recovery is RFC 6675's with RACK
     /// and tail loss probes (RFC 8985), without it NewReno's (RFC 6582).
     pub sack: bool,
+    /// The congestion controller: NewReno (the default) or BBR's model.
+    pub congestion: Congestion,
 }
 
 impl Default for TcpConfig {
@@ -153,6 +155,7 @@ impl Default for TcpConfig {
             time_wait: Duration::from_secs(60),
             challenge_ack_limit: 10,
             sack: true,
+            congestion: Congestion::NewReno,
         }
     }
 }
@@ -289,9 +292,6 @@ fn goes_forward(from: State, to: State) -> bool {
     }
 }
 
-/// The congestion controller every connection uses (a concrete type: static calls).
-type Congestion = NewReno;
-
 /// Where `poll_transmit` writes a segment: the header, and the payload as up to two
 /// slices of the send ring. Returns false when no transmit buffer is free.
 pub type Emit<'a> = dyn FnMut(&SegmentHeader, &[u8], &[u8]) -> bool + 'a;
@@ -323,7 +323,7 @@ pub struct Connection {
     /// The largest window the peer has offered (for sender SWS avoidance).
     max_snd_wnd: u32,
     /// Congestion control (RFC 5681, RFC 6582, RFC 6675).
-    cc: Congestion,
+    cc: Controller,
     /// The segment at SND.UNA is to be sent again now (NewReno), or with SACK the first
     /// one found lost, whatever cwnd says (RFC 6675 §5 step 4.3).
     fast_rexmit: bool,
@@ -425,7 +425,7 @@ impl Connection {
             syn_sent: false,
             fin_seq: None,
             max_snd_wnd: 0,
-            cc: Congestion::new(DEFAULT_MSS),
+            cc: Controller::new(cfg.congestion, DEFAULT_MSS),
             fast_rexmit: false,
             sack_ok: false,
             sb: Scoreboard::from_deque(sent, records),
@@ -1014,6 +1014,12 @@ impl Connection {
                 self.fin_sent = true;
             }
         }
+        let rtt = self.rtt.on_ack(ack, now, self.rto_bounds());
+        if let Some(r) = rtt {
+            self.sb.rtt_sample(r);
+        }
+        self.cc
+            .on_delivered(now, self.delivered(), self.flight(), rtt);
         if acked > 0 {
             let in_recovery = self.cc.in_recovery();
             let r = self.cc.on_ack(acked, self.flight());
@@ -1026,9 +1032,6 @@ impl Connection {
             self.rto_recover = None;
             self.sb.recovery_ended();
         }
-        if let Some(r) = self.rtt.on_ack(ack, now, self.rto_bounds()) {
-            self.sb.rtt_sample(r);
-        }
         // An ACK of new data ends the back-off.
         if self.retries > 0 {
             self.rtt.end_back_off(self.rto_bounds());
@@ -1040,6 +1043,20 @@ impl Connection {
             self.timers.retransmit.stop();
         }
         self.arm_loss_probe(now);
+    }
+
+    /// Bytes the peer has, cumulatively acknowledged or SACKed, modulo 2^32: the
+    /// congestion controller's measure of delivery.
+    fn delivered(&self) -> u32 {
+        let sacked = if self.sack_ok {
+            self.sb.sacked_bytes()
+        } else {
+            0
+        };
+        self.snd_una
+            .0
+            .wrapping_sub(self.iss.0)
+            .wrapping_add(sacked as u32)
     }
 
     /// What is sent and not yet acknowledged, for the congestion controller.
@@ -1556,6 +1573,10 @@ impl Connection {
         self.stats.sack_blocks_ignored += u64::from(sum.ignored);
         if sum.dsack {
             self.stats.dsacks_received += 1;
+        }
+        if !advanced && sum.newly_sacked > 0 {
+            self.cc
+                .on_delivered(now, self.delivered(), self.flight(), None);
         }
         if advanced {
             self.dup_acks = 0;

@@ -1,6 +1,7 @@
 //! proto/tcp: the TCP state machine (RFC 9293), sans-IO. `conn` is one connection (the
 //! TCB), built from small parts each with its own tests: `rtt` (RFC 6298 RTO),
-//! `congestion` (the congestion-control trait and NewReno), `assembler` (out-of-order
+//! `congestion` (the congestion-control trait and NewReno) with `bbr` (a model-based
+//! window), `assembler` (out-of-order
 //! ranges and the SACK blocks that report them), `scoreboard` (the segments in flight
 //! with SACK: RFC 6675 and RACK), `timers` (deadlines), `events` (the event queue); `seq` is sequence-number
 //! arithmetic, `ring` the byte ring of the buffers and `buffers` the memory a connection
@@ -9,6 +10,7 @@
 //! comes out.
 
 pub mod assembler;
+pub mod bbr;
 pub mod buffers;
 pub mod congestion;
 pub mod conn;
