@@ -331,11 +331,13 @@ impl<C> TcpEndpoint<C> {
         }
         let flow = self.conns.get_mut(id.slot)?;
         Self::mark_dirty(&mut self.dirty, flow, id.slot);
-        lend_if_needed(&mut self.pool, &self.cfg, flow);
+        // No buffers yet: `send` takes a set if it needs one, and the service after the
+        // batch gives it back once the connection is idle again.
         let sock = TcpSocket {
             conn: &mut flow.conn,
             id,
             remote: SocketAddr::new(key.remote_ip, key.remote_port),
+            lender: Some((&mut self.pool, &self.cfg)),
         };
         Some((sock, &mut flow.app))
     }
@@ -784,6 +786,7 @@ impl<C> TcpEndpoint<C> {
                 conn: &mut flow.conn,
                 id,
                 remote,
+                lender: None,
             };
             if seen.connected {
                 app.connected(now, &mut flow.app, &mut sock);
