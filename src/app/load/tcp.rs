@@ -75,6 +75,12 @@ pub const MAX_HANDSHAKES: usize = 512;
 /// At the end, connections in their closing handshake at once, at most, for the same
 /// reason: a FIN for each of a million connections in one poll would be a burst.
 pub const MAX_CLOSING: usize = 512;
+/// Handshakes begun, and closes asked for, in one poll at most: what one poll sends goes
+/// out with one kick, and on a veth the kernel takes such a burst into a backlog of
+/// 1000 frames (`netdev_max_backlog`), which it drains 300 at a time
+/// (`netdev_budget`) in the kick and the rest later; a busy-polling worker leaves
+/// little of "later", and bursts of 512 were lost there.
+pub const STARTS_PER_POLL: usize = 64;
 
 #[derive(Clone, Copy, Debug)]
 struct Outstanding {
@@ -209,6 +215,9 @@ pub struct TcpLoad {
     open_seen: usize,
     /// Closes asked for at the end so far.
     closes_issued: usize,
+    /// The last poll stopped starting handshakes or closes at `STARTS_PER_POLL`: the next
+    /// poll is due at once.
+    more_now: bool,
     resolved: bool,
     schedule: Option<Schedule>,
     window: usize,
@@ -305,6 +314,7 @@ impl TcpLoad {
             open_at_close: 0,
             open_seen: 0,
             closes_issued: 0,
+            more_now: false,
             resolved: false,
             schedule: cfg.rate.map(|r| Schedule::new(r, now)),
             window,
@@ -910,9 +920,14 @@ impl TcpLoad {
         let open = net.open_connections();
         let mut progress = open < self.open_seen;
         self.open_seen = open;
+        let mut started = 0;
         while self.close_next < self.clients.len()
             && (open + self.closes_issued).saturating_sub(self.open_at_close) < MAX_CLOSING
         {
+            if started == STARTS_PER_POLL {
+                self.more_now = true;
+                break;
+            }
             let cl = &mut self.clients[self.close_next];
             self.close_next += 1;
             if !matches!(cl.state, ClientState::Open | ClientState::Connecting) {
@@ -925,6 +940,7 @@ impl TcpLoad {
             if let Some((mut sock, _)) = cl.conn.and_then(|id| net.socket(id)) {
                 sock.close();
                 self.closes_issued += 1;
+                started += 1;
                 progress = true;
             }
         }
@@ -1002,14 +1018,23 @@ impl TcpLoad {
         if self.phase == Phase::Draining && self.mode != LoadMode::Crr {
             // Clients that lost their connection to a server close while they still had
             // requests outstanding connect again to send them; the others are done.
+            let mut started = 0;
             while let Some(&Reverse((at, c))) = self.idle.peek() {
                 if at > now || !self.may_connect() {
                     break;
                 }
-                self.idle.pop();
-                if !self.clients[c as usize].waiting.is_empty() && !self.connect(now, c, net) {
+                if started == STARTS_PER_POLL {
+                    self.more_now = true;
                     break;
                 }
+                self.idle.pop();
+                if self.clients[c as usize].waiting.is_empty() {
+                    continue;
+                }
+                if !self.connect(now, c, net) {
+                    break;
+                }
+                started += 1;
             }
             return;
         }
@@ -1023,8 +1048,13 @@ impl TcpLoad {
         // `MAX_HANDSHAKES` are in a handshake at once; the rest wait their turn, woken
         // by the handshakes that end.
         let mut budget = self.budget();
+        let mut started = 0;
         while let Some(&Reverse((at, c))) = self.idle.peek() {
             if at > now || (self.mode == LoadMode::Crr && budget == 0) || !self.may_connect() {
+                break;
+            }
+            if started == STARTS_PER_POLL {
+                self.more_now = true;
                 break;
             }
             self.idle.pop();
@@ -1034,6 +1064,7 @@ impl TcpLoad {
             if !self.connect(now, c, net) {
                 break;
             }
+            started += 1;
         }
         // Open loop: requests leave on the schedule, each on the next connection.
         if !self.sending() {
@@ -1103,6 +1134,7 @@ impl App for TcpLoad {
     }
 
     fn poll(&mut self, now: Instant, net: &mut Net<'_, Owner>) {
+        self.more_now = false;
         self.advance_phase(now, net);
         self.expire(now, net);
         self.send_due(now, net);
@@ -1137,12 +1169,14 @@ impl App for TcpLoad {
         // Resolving the target asks the neighbour cache at every poll: its answer may come
         // from a frame, from a static entry (--shared) or from giving up.
         let resolving = (self.phase == Phase::Resolving && !self.resolved).then_some(Instant::ZERO);
+        let more = self.more_now.then_some(Instant::ZERO);
         // Done waits for the connections to close; the endpoint wakes the worker for
         // each of their segments and timers, and the grace bounds the wait.
         [
             idle,
             sched,
             resolving,
+            more,
             self.deadlines.front().map(Deadline::at),
             self.stop_sending_at,
             self.tally.next_report(),
