@@ -40,7 +40,12 @@
 //! they may connect again, and every deadline (a connection attempt's, a request's) in a
 //! FIFO, which is also deadline order because every deadline is `--timeout` after it was
 //! set. A stale entry (its request answered, its attempt over) is skipped when it
-//! surfaces.
+//! surfaces. At most [`MAX_HANDSHAKES`] clients are in a handshake at once, and at the
+//! end at most [`MAX_CLOSING`] connections close at once, each batch of them begun over
+//! polls of [`STARTS_PER_POLL`], so that a million connections open and close without a
+//! burst that the rings on the way drop; the close goes through the clients once, with a
+//! cursor. An idle client allocates nothing: its request queue and receive buffer come
+//! with its first request and its first bytes.
 
 use super::engine::{fill_request, reply_matches, ErrorCounts, Measured, Phase, Tally};
 use super::http::{self, HttpParser, Response, Step};
@@ -363,6 +368,11 @@ impl TcpLoad {
 
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// Clients in a handshake now (at most [`MAX_HANDSHAKES`]).
+    pub fn handshakes(&self) -> usize {
+        self.connecting
     }
 
     /// Requests sent (or queued for a connection) and not yet answered or failed.

@@ -248,6 +248,12 @@ impl<C> TcpEndpoint<C> {
         self.conns.is_empty()
     }
 
+    /// Sets of buffers connections hold now, and the most they held at once: an idle
+    /// connection holds none.
+    pub fn buffer_sets(&self) -> (usize, usize) {
+        (self.pool.lent(), self.pool.peak_lent())
+    }
+
     /// Connections in the table that are not in TIME_WAIT (which needs nobody).
     pub fn open_connections(&self) -> usize {
         self.conns.len() - self.time_wait
