@@ -1,6 +1,7 @@
 //! Tier 3: `xstack load --proto tcp` against xstack's own TCP responder over the
 //! simulated link, on virtual time: ping-pong with 16 connections, open loop, crr,
-//! stream, sockperf over TCP, a refused port, and a lossy link.
+//! stream, sockperf over TCP, a refused port, a lossy link, and thousands of idle
+//! connections.
 
 mod common;
 
@@ -8,7 +9,7 @@ use common::Pair;
 use std::sync::Arc;
 use std::time::Duration;
 use xstack::app::load::engine::Phase;
-use xstack::app::load::tcp::TcpLoad;
+use xstack::app::load::tcp::{TcpLoad, MAX_CLOSING, MAX_HANDSHAKES};
 use xstack::app::responder::Responder;
 use xstack::config::{AppProto, LoadConfig, LoadMode, Transport};
 use xstack::driver::sim::Faults;
@@ -254,4 +255,77 @@ fn crr_from_two_addresses_has_twice_the_ports() {
         17_000,
         "every connection still in TIME_WAIT on our side"
     );
+}
+
+/// Thousands of connections opened at once over a link that holds 2048 frames in flight
+/// (as an AF_XDP ring does): the handshake window keeps the SYNs under that, so none is
+/// lost and sent again. Once open, idle connections hold no buffers on either side, and
+/// the most sets held at once, opening and closing included, is bounded by the windows,
+/// not by the connections. Every connection ends with the FIN exchange.
+#[test]
+fn thousands_of_idle_connections_open_without_retransmission_and_hold_no_buffers() {
+    let n = 5000;
+    let cfg = LoadConfig {
+        connections: n,
+        rate: Some(100.0),
+        requests: None,
+        duration: Some(Duration::from_secs(2)),
+        timeout: Duration::from_secs(5),
+        ..tcp_config(7, AppProto::Echo, LoadMode::PingPong)
+    };
+    let faults = Faults {
+        queue_limit: 2048,
+        ..Faults::default()
+    };
+    let mut run = Run::new(&cfg, faults);
+    let mut most = 0;
+    run.pair.run_until(2_000_000, |p| {
+        let load = p.a.engine.app();
+        most = most.max(load.handshakes());
+        load.phase() != Phase::Resolving
+    });
+    assert!(
+        most > MAX_HANDSHAKES / 2 && most <= MAX_HANDSHAKES,
+        "{most} handshakes at once"
+    );
+    assert_eq!(run.client().tcp_connections_opened, u64::from(n));
+    // The hold: a request now and then, on one connection at a time.
+    let mut steps = 0;
+    while run.load().phase() == Phase::Measuring {
+        let (client, _) = run.pair.a.engine.tcp_buffer_sets();
+        let (server, _) = run.pair.b.engine.tcp_buffer_sets();
+        assert!(
+            client <= 4 && server <= 4,
+            "{client} and {server} connections hold buffers while idle"
+        );
+        run.pair.step();
+        steps += 1;
+        assert!(steps < 1_000_000, "the hold does not end");
+    }
+    let server = run.until_done(4_000_000);
+    let (_, client_peak) = run.pair.a.engine.tcp_buffer_sets();
+    let (_, server_peak) = run.pair.b.engine.tcp_buffer_sets();
+    let bound = MAX_CLOSING + 64;
+    assert!(
+        client_peak <= bound && server_peak <= bound,
+        "at most {client_peak} (load) and {server_peak} (serve) sets at once for {n} connections"
+    );
+    let m = run.load().total();
+    assert!(m.requests >= 150, "{} requests", m.requests);
+    assert_eq!(m.errors.total(), 0, "{:?}", m.errors);
+    let client = run.client();
+    assert_eq!(client.tcp_retransmits, 0, "SYNs or FINs were sent again");
+    assert_eq!(server.tcp_retransmits, 0);
+    assert_eq!(
+        server.tcp_syn_cookies_sent, 0,
+        "the server's SYN backlog overflowed"
+    );
+    assert_eq!(run.pair.a.dev.link_stats().queue_drops, 0);
+    assert_eq!(run.pair.b.dev.link_stats().queue_drops, 0);
+    assert_eq!(
+        server.tcp_closed_fin,
+        u64::from(n),
+        "every connection closed by FIN"
+    );
+    assert_eq!(server.tcp_table_inserted, server.tcp_table_removed);
 }

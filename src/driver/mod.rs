@@ -225,6 +225,13 @@ pub trait Device {
     fn wait(&mut self, timeout: Duration, bell: Option<&Doorbell>) -> Result<(), DriverError>;
 
     fn stats(&self) -> DriverStats;
+
+    /// Frames queued or handed to the kernel that it has not sent yet (AF_XDP sends a
+    /// bounded batch a kick): a worker that stops flushes until there are none, or the
+    /// last frames of a run (the final ACKs of its closes) would be lost with the socket.
+    fn tx_unsent(&self) -> bool {
+        false
+    }
 }
 
 /// Why a driver could not open or keep running. Each message says what to do.
@@ -387,6 +394,9 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn stats(&self) -> DriverStats {
         (**self).stats()
+    }
+    fn tx_unsent(&self) -> bool {
+        (**self).tx_unsent()
     }
 }
 

@@ -152,6 +152,10 @@ impl<D: Device> Device for PcapDevice<D> {
     fn stats(&self) -> DriverStats {
         self.inner.stats()
     }
+
+    fn tx_unsent(&self) -> bool {
+        self.inner.tx_unsent()
+    }
 }
 
 /// Frames sent outside `receive` (timers) are recorded through the device itself.

@@ -609,4 +609,8 @@ impl Device for XdpDevice {
             ..self.stats
         }
     }
+
+    fn tx_unsent(&self) -> bool {
+        !self.tx.pending.is_empty() || self.tx.tx_frames > self.tx.tx_completed
+    }
 }

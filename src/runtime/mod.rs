@@ -139,6 +139,22 @@ pub const SPLIT_EVERY: u64 = 16;
 /// Runs `engine` on `dev` until `stop` is set. Returns the driver's error if the device
 /// fails; a malformed frame never ends the loop (the engine counts and drops it).
 ///
+/// How long a stopping worker keeps kicking out the frames still on its TX ring.
+pub const DRAIN_TX_FOR: Duration = Duration::from_millis(200);
+
+/// Flushes until the device has sent everything queued (AF_XDP in copy mode sends 32
+/// frames a kick), for at most [`DRAIN_TX_FOR`]. Measured: a load run that closed
+/// 100 000 connections lost about 400 of its last frames — the final ACKs, so the
+/// server's side stayed in LAST_ACK — with the socket at exit.
+fn drain_tx<D: Device + ?Sized>(dev: &mut D, clock: &Clock) -> Result<(), DriverError> {
+    let until = clock.now() + DRAIN_TX_FOR;
+    while dev.tx_unsent() && clock.now() < until {
+        dev.flush()?;
+        std::thread::yield_now();
+    }
+    Ok(())
+}
+
 /// With `steer`, frames whose flow another worker owns are handed to it, and the frames
 /// handed to this worker are handled after each receive batch, in the same batch.
 pub fn run_worker<D: Device + ?Sized, E: Engine>(
@@ -220,11 +236,13 @@ pub fn run_worker<D: Device + ?Sized, E: Engine>(
             now = clock.now();
         }
         if stop.load(Relaxed) {
+            drain_tx(dev, clock)?;
             stats_done(&mut stats, clock.now());
             return Ok(stats);
         }
         // A worker with steering keeps forwarding until every worker is done.
         if engine.finished() && steer.map_or(true, Steer::finish) {
+            drain_tx(dev, clock)?;
             stats_done(&mut stats, clock.now());
             return Ok(stats);
         }

@@ -19,8 +19,9 @@
 //! the per-connection state `Conn` lives in the connection table beside the TCB, so a
 //! callback gets both without a second lookup.
 
+use super::tcp::pool::BufferPool;
 use super::Net;
-use crate::proto::tcp::{CloseReason, Connection, State};
+use crate::proto::tcp::{CloseReason, Connection, State, TcpConfig};
 use crate::time::Instant;
 use core::net::SocketAddr;
 
@@ -33,10 +34,18 @@ pub struct ConnId {
 }
 
 /// One connection, lent to the application for the length of a call.
+///
+/// A connection that gave its buffers back while idle gets a set only when the
+/// application queues bytes on it (`send`): looking at it, reading nothing, closing or
+/// aborting it needs none, so an application may touch every one of a million idle
+/// connections without a set of buffers for each.
 pub struct TcpSocket<'a> {
     pub(super) conn: &'a mut Connection,
     pub(super) id: ConnId,
     pub(super) remote: SocketAddr,
+    /// Where a set of buffers comes from if `send` needs one (`None`: the connection
+    /// holds its buffers for the length of the call).
+    pub(super) lender: Option<(&'a mut BufferPool, &'a TcpConfig)>,
 }
 
 impl TcpSocket<'_> {
@@ -58,6 +67,15 @@ impl TcpSocket<'_> {
 
     /// Queues bytes to send; returns how many fit.
     pub fn send(&mut self, data: &[u8]) -> usize {
+        if data.is_empty() {
+            return 0;
+        }
+        if self.conn.needs_buffers() {
+            match &mut self.lender {
+                Some((pool, cfg)) => self.conn.lend(pool.take(cfg)),
+                None => return 0,
+            }
+        }
         self.conn.send(data)
     }
 

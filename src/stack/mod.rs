@@ -277,6 +277,11 @@ impl<A: App> Stack<A> {
         &self.app
     }
 
+    /// Sets of TCP buffers its connections hold now, and the most they held at once.
+    pub fn tcp_buffer_sets(&self) -> (usize, usize) {
+        self.tcp.buffer_sets()
+    }
+
     pub fn app_mut(&mut self) -> &mut A {
         &mut self.app
     }

@@ -40,7 +40,12 @@
 //! they may connect again, and every deadline (a connection attempt's, a request's) in a
 //! FIFO, which is also deadline order because every deadline is `--timeout` after it was
 //! set. A stale entry (its request answered, its attempt over) is skipped when it
-//! surfaces.
+//! surfaces. At most [`MAX_HANDSHAKES`] clients are in a handshake at once, and at the
+//! end at most [`MAX_CLOSING`] connections close at once, each batch of them begun over
+//! polls of [`STARTS_PER_POLL`], so that a million connections open and close without a
+//! burst that the rings on the way drop; the close goes through the clients once, with a
+//! cursor. An idle client allocates nothing: its request queue and receive buffer come
+//! with its first request and its first bytes.
 
 use super::engine::{fill_request, reply_matches, ErrorCounts, Measured, Phase, Tally};
 use super::http::{self, HttpParser, Response, Step};
@@ -62,8 +67,25 @@ use std::sync::Arc;
 const RETRY_PAUSE: Duration = Duration::from_millis(10);
 /// With every ephemeral port busy, a client tries again this much later.
 const PORT_WAIT: Duration = Duration::from_millis(1);
-/// At the end, connections get this long to close with the FIN exchange.
+/// At the end, connections close with the FIN exchange; the run ends when all have, or
+/// when none has for this long.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Clients in a handshake at once, at most: the others wait in the idle heap. A burst
+/// of SYNs for every client at once overflows the receive rings on the way (the
+/// server's first: its ring holds 2048 frames on AF_XDP) and the server's SYN backlog;
+/// every SYN lost then waits for its retransmission a second later, and the
+/// retransmissions arrive as a burst of their own. With a window the handshakes clock
+/// themselves: one completes, the next SYN leaves.
+pub const MAX_HANDSHAKES: usize = 512;
+/// At the end, connections in their closing handshake at once, at most, for the same
+/// reason: a FIN for each of a million connections in one poll would be a burst.
+pub const MAX_CLOSING: usize = 512;
+/// Handshakes begun, and closes asked for, in one poll at most: what one poll sends goes
+/// out with one kick, and on a veth the kernel takes such a burst into a backlog of
+/// 1000 frames (`netdev_max_backlog`), which it drains 300 at a time
+/// (`netdev_budget`) in the kick and the rest later; a busy-polling worker leaves
+/// little of "later", and bursts of 512 were lost there.
+pub const STARTS_PER_POLL: usize = 64;
 
 #[derive(Clone, Copy, Debug)]
 struct Outstanding {
@@ -140,7 +162,8 @@ struct Client {
     attempt: u64,
     next_seq: u64,
     waiting: VecDeque<Outstanding>,
-    /// The response being received.
+    /// The response being received; allocated when the first bytes arrive (an idle
+    /// client holds none).
     rx: Vec<u8>,
     rx_len: usize,
     /// `--app http` / `raw`: the response parser.
@@ -188,6 +211,18 @@ pub struct TcpLoad {
     deadlines: VecDeque<Deadline>,
     /// Clients in `Connecting`.
     connecting: usize,
+    /// The size of a client's `rx` once it receives.
+    rx_size: usize,
+    /// The end of the run: the next client to close, the connections that were open
+    /// when closing began, and how many the progress check saw last.
+    close_next: usize,
+    open_at_close: usize,
+    open_seen: usize,
+    /// Closes asked for at the end so far.
+    closes_issued: usize,
+    /// The last poll stopped starting handshakes or closes at `STARTS_PER_POLL`: the next
+    /// poll is due at once.
+    more_now: bool,
     resolved: bool,
     schedule: Option<Schedule>,
     window: usize,
@@ -252,15 +287,10 @@ impl TcpLoad {
                 conn: None,
                 attempt: 0,
                 next_seq: 1,
-                waiting: VecDeque::with_capacity(window),
-                rx: vec![
-                    0;
-                    if request.is_some() {
-                        http::RX_BUFFER
-                    } else {
-                        cfg.size
-                    }
-                ],
+                // Grown as requests are queued (to `window` at most) and allocated
+                // when bytes arrive: an idle client costs its own fields only.
+                waiting: VecDeque::new(),
+                rx: Vec::new(),
                 rx_len: 0,
                 parser: cfg.exchange.as_ref().map(Parser::of),
                 answered: 0,
@@ -278,8 +308,18 @@ impl TcpLoad {
             tcp,
             clients,
             idle: (0..cfg.connections).map(|c| Reverse((now, c))).collect(),
-            deadlines: VecDeque::with_capacity(cfg.connections as usize * 2),
+            deadlines: VecDeque::new(),
             connecting: 0,
+            rx_size: if request.is_some() {
+                http::RX_BUFFER
+            } else {
+                cfg.size
+            },
+            close_next: 0,
+            open_at_close: 0,
+            open_seen: 0,
+            closes_issued: 0,
+            more_now: false,
             resolved: false,
             schedule: cfg.rate.map(|r| Schedule::new(r, now)),
             window,
@@ -328,6 +368,11 @@ impl TcpLoad {
 
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// Clients in a handshake now (at most [`MAX_HANDSHAKES`]).
+    pub fn handshakes(&self) -> usize {
+        self.connecting
     }
 
     /// Requests sent (or queued for a connection) and not yet answered or failed.
@@ -398,21 +443,22 @@ impl TcpLoad {
         self.idle.push(Reverse((at, c)));
     }
 
-    /// Opens a connection for client `c`.
-    fn connect(&mut self, now: Instant, c: u32, net: &mut Net<'_, Owner>) {
+    /// Opens a connection for client `c`. Returns false when no connection can be
+    /// opened now (no port, no room, no route): the other idle clients wait too.
+    fn connect(&mut self, now: Instant, c: u32, net: &mut Net<'_, Owner>) -> bool {
         let id = match net.connect(self.target, Some(c)) {
             Ok(id) => id,
             // Every port is busy or in TIME_WAIT: the port space is the limit, not the
             // server. Wait for one (counted by the stack, not an error).
             Err(ConnectError::NoPort | ConnectError::TableFull) => {
                 self.idle.push(Reverse((now + PORT_WAIT, c)));
-                return;
+                return false;
             }
             // The CLI gives a target of a family we own an address of; should it not,
             // retrying at the pause rate is harmless.
             Err(ConnectError::NoRoute | ConnectError::NoAddress) => {
                 self.idle.push(Reverse((now + RETRY_PAUSE, c)));
-                return;
+                return false;
             }
         };
         let cl = &mut self.clients[c as usize];
@@ -439,6 +485,12 @@ impl TcpLoad {
             c,
             attempt,
         });
+        true
+    }
+
+    /// Whether another client may begin a handshake now.
+    fn may_connect(&self) -> bool {
+        self.connecting < MAX_HANDSHAKES
     }
 
     /// Queues request `seq` on client `c`'s connection, if it fits whole.
@@ -688,6 +740,10 @@ impl TcpLoad {
 
     /// Reads what arrived on client `c`'s connection and completes its requests.
     fn receive(&mut self, now: Instant, c: u32, owner: &mut Owner, sock: &mut TcpSocket<'_>) {
+        let cl = &mut self.clients[c as usize];
+        if self.mode != LoadMode::Stream && cl.rx.len() < self.rx_size {
+            cl.rx.resize(self.rx_size, 0);
+        }
         if self.request.is_some() {
             return self.receive_framed(now, c, owner, sock);
         }
@@ -823,11 +879,15 @@ impl TcpLoad {
                     if let Some(s) = &mut self.schedule {
                         s.restart(now);
                     }
-                    // Sending starts: every open connection is serviced once, so that
-                    // its first requests (or stream bytes) go out now.
-                    for cl in &self.clients {
-                        if let Some(id) = cl.conn {
-                            net.socket(id);
+                    // Sending starts: in closed loop and stream, every open connection
+                    // is serviced once, so that its first requests (or stream bytes)
+                    // go out now. In open loop the schedule sends; nothing to do.
+                    let open_loop = self.mode == LoadMode::PingPong && self.schedule.is_some();
+                    if !open_loop {
+                        for cl in &self.clients {
+                            if let Some(id) = cl.conn {
+                                net.socket(id);
+                            }
                         }
                     }
                 }
@@ -847,25 +907,62 @@ impl TcpLoad {
             Phase::Draining => {
                 if self.in_flight == 0 || self.mode == LoadMode::Stream {
                     // Close every connection with the FIN exchange (once, at the end),
-                    // and give them a bounded time to finish.
-                    for c in 0..self.clients.len() {
-                        let cl = &mut self.clients[c];
-                        if matches!(cl.state, ClientState::Open | ClientState::Connecting) {
-                            if cl.state == ClientState::Connecting {
-                                self.connecting -= 1;
-                            }
-                            cl.state = ClientState::Closing;
-                            if let Some((mut sock, _)) = cl.conn.and_then(|id| net.socket(id)) {
-                                sock.close();
-                            }
-                        }
-                    }
-                    self.grace_until = Some(now + CLOSE_GRACE);
+                    // a window of them at a time (`close_some`).
                     self.phase = Phase::Done;
+                    self.open_at_close = net.open_connections();
+                    self.open_seen = self.open_at_close;
+                    self.grace_until = Some(now + CLOSE_GRACE);
+                    self.close_some(now, net);
                 }
             }
             Phase::Done | Phase::Unreachable => {}
         }
+    }
+
+    /// The end of the run: closes the next clients' connections while fewer than
+    /// `MAX_CLOSING` are closing, and moves the grace on while closing makes progress.
+    ///
+    /// Those closing are estimated, with no scan, as the connections open now plus the
+    /// closes asked for, less those open when closing began; a connection that ended
+    /// on its own meanwhile makes the estimate low by one, which lets one more close
+    /// start. Each client is looked at once over the whole close.
+    fn close_some(&mut self, now: Instant, net: &mut Net<'_, Owner>) {
+        let open = net.open_connections();
+        let mut progress = open < self.open_seen;
+        self.open_seen = open;
+        let mut started = 0;
+        while self.close_next < self.clients.len()
+            && (open + self.closes_issued).saturating_sub(self.open_at_close) < MAX_CLOSING
+        {
+            if started == STARTS_PER_POLL {
+                self.more_now = true;
+                break;
+            }
+            let cl = &mut self.clients[self.close_next];
+            self.close_next += 1;
+            if !matches!(cl.state, ClientState::Open | ClientState::Connecting) {
+                continue;
+            }
+            if cl.state == ClientState::Connecting {
+                self.connecting -= 1;
+            }
+            cl.state = ClientState::Closing;
+            if let Some((mut sock, _)) = cl.conn.and_then(|id| net.socket(id)) {
+                sock.close();
+                self.closes_issued += 1;
+                started += 1;
+                progress = true;
+            }
+        }
+        if progress {
+            self.grace_until = Some(now + CLOSE_GRACE);
+        }
+    }
+
+    /// Whether every client has been closed and every connection has finished closing
+    /// (TIME_WAIT needs nobody), crr's detached ones included.
+    fn all_closed(&self, net: &Net<'_, Owner>) -> bool {
+        self.close_next >= self.clients.len() && net.open_connections() == 0
     }
 
     /// Expires connection attempts (crr: transactions) and requests older than the
@@ -931,14 +1028,23 @@ impl TcpLoad {
         if self.phase == Phase::Draining && self.mode != LoadMode::Crr {
             // Clients that lost their connection to a server close while they still had
             // requests outstanding connect again to send them; the others are done.
+            let mut started = 0;
             while let Some(&Reverse((at, c))) = self.idle.peek() {
-                if at > now {
+                if at > now || !self.may_connect() {
+                    break;
+                }
+                if started == STARTS_PER_POLL {
+                    self.more_now = true;
                     break;
                 }
                 self.idle.pop();
-                if !self.clients[c as usize].waiting.is_empty() {
-                    self.connect(now, c, net);
+                if self.clients[c as usize].waiting.is_empty() {
+                    continue;
                 }
+                if !self.connect(now, c, net) {
+                    break;
+                }
+                started += 1;
             }
             return;
         }
@@ -948,17 +1054,27 @@ impl TcpLoad {
         // Idle clients whose time has come open a connection (crr: that is the next
         // transaction).
         // Only crr's connections are requests; the others connect whatever the budget
-        // (a client may hold requests for its next connection).
+        // (a client may hold requests for its next connection). At most
+        // `MAX_HANDSHAKES` are in a handshake at once; the rest wait their turn, woken
+        // by the handshakes that end.
         let mut budget = self.budget();
+        let mut started = 0;
         while let Some(&Reverse((at, c))) = self.idle.peek() {
-            if at > now || (self.mode == LoadMode::Crr && budget == 0) {
+            if at > now || (self.mode == LoadMode::Crr && budget == 0) || !self.may_connect() {
+                break;
+            }
+            if started == STARTS_PER_POLL {
+                self.more_now = true;
                 break;
             }
             self.idle.pop();
             if self.mode == LoadMode::Crr {
                 budget -= 1;
             }
-            self.connect(now, c, net);
+            if !self.connect(now, c, net) {
+                break;
+            }
+            started += 1;
         }
         // Open loop: requests leave on the schedule, each on the next connection.
         if !self.sending() {
@@ -1028,6 +1144,7 @@ impl App for TcpLoad {
     }
 
     fn poll(&mut self, now: Instant, net: &mut Net<'_, Owner>) {
+        self.more_now = false;
         self.advance_phase(now, net);
         self.expire(now, net);
         self.send_due(now, net);
@@ -1037,10 +1154,11 @@ impl App for TcpLoad {
         // ones included, or the grace is over. Leaving earlier would leave the server's
         // side of a connection in LAST_ACK, where the next run's SYN from the same port
         // would meet it.
-        if self.phase == Phase::Done
-            && (net.open_connections() == 0 || self.grace_until.is_some_and(|t| now >= t))
-        {
-            self.done = true;
+        if self.phase == Phase::Done {
+            self.close_some(now, net);
+            if self.all_closed(net) || self.grace_until.is_some_and(|t| now >= t) {
+                self.done = true;
+            }
         }
     }
 
@@ -1050,7 +1168,8 @@ impl App for TcpLoad {
 
     fn poll_at(&self) -> Option<Instant> {
         let reconnect = self.phase == Phase::Draining && self.mode != LoadMode::Crr;
-        let idle = (self.sending() || self.opening() || reconnect)
+        // With the handshake window full, the handshakes that end wake the worker.
+        let idle = ((self.sending() || self.opening() || reconnect) && self.may_connect())
             .then(|| self.idle.peek().map(|Reverse((t, _))| *t))
             .flatten();
         let sched = match self.phase {
@@ -1060,12 +1179,14 @@ impl App for TcpLoad {
         // Resolving the target asks the neighbour cache at every poll: its answer may come
         // from a frame, from a static entry (--shared) or from giving up.
         let resolving = (self.phase == Phase::Resolving && !self.resolved).then_some(Instant::ZERO);
+        let more = self.more_now.then_some(Instant::ZERO);
         // Done waits for the connections to close; the endpoint wakes the worker for
         // each of their segments and timers, and the grace bounds the wait.
         [
             idle,
             sched,
             resolving,
+            more,
             self.deadlines.front().map(Deadline::at),
             self.stop_sending_at,
             self.tally.next_report(),

@@ -248,6 +248,12 @@ impl<C> TcpEndpoint<C> {
         self.conns.is_empty()
     }
 
+    /// Sets of buffers connections hold now, and the most they held at once: an idle
+    /// connection holds none.
+    pub fn buffer_sets(&self) -> (usize, usize) {
+        (self.pool.lent(), self.pool.peak_lent())
+    }
+
     /// Connections in the table that are not in TIME_WAIT (which needs nobody).
     pub fn open_connections(&self) -> usize {
         self.conns.len() - self.time_wait
@@ -331,11 +337,13 @@ impl<C> TcpEndpoint<C> {
         }
         let flow = self.conns.get_mut(id.slot)?;
         Self::mark_dirty(&mut self.dirty, flow, id.slot);
-        lend_if_needed(&mut self.pool, &self.cfg, flow);
+        // No buffers yet: `send` takes a set if it needs one, and the service after the
+        // batch gives it back once the connection is idle again.
         let sock = TcpSocket {
             conn: &mut flow.conn,
             id,
             remote: SocketAddr::new(key.remote_ip, key.remote_port),
+            lender: Some((&mut self.pool, &self.cfg)),
         };
         Some((sock, &mut flow.app))
     }
@@ -784,6 +792,7 @@ impl<C> TcpEndpoint<C> {
                 conn: &mut flow.conn,
                 id,
                 remote,
+                lender: None,
             };
             if seen.connected {
                 app.connected(now, &mut flow.app, &mut sock);

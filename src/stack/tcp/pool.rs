@@ -19,6 +19,10 @@ pub struct BufferPool {
     keep: usize,
     /// Sets dropped since the last `take_freed`.
     freed: usize,
+    /// Sets handed out and not given back: the connections that hold buffers now, and
+    /// the most that ever did at once.
+    lent: usize,
+    peak_lent: usize,
 }
 
 impl BufferPool {
@@ -27,11 +31,15 @@ impl BufferPool {
             spare: Vec::with_capacity(keep),
             keep,
             freed: 0,
+            lent: 0,
+            peak_lent: 0,
         }
     }
 
     /// Buffers for a new connection: a kept set if one fits `cfg`, else new ones.
     pub fn take(&mut self, cfg: &TcpConfig) -> Buffers {
+        self.lent += 1;
+        self.peak_lent = self.peak_lent.max(self.lent);
         match self.spare.last() {
             Some(b) if b.fits(cfg) => self.spare.pop().unwrap_or_else(|| Buffers::for_config(cfg)),
             _ => Buffers::for_config(cfg),
@@ -44,6 +52,7 @@ impl BufferPool {
         if !bufs.holds_memory() {
             return;
         }
+        self.lent = self.lent.saturating_sub(1);
         if self.spare.len() < self.keep {
             bufs.clear();
             self.spare.push(bufs);
@@ -66,6 +75,16 @@ impl BufferPool {
         self.spare.len()
     }
 
+    /// Sets held by connections now.
+    pub fn lent(&self) -> usize {
+        self.lent
+    }
+
+    /// The most sets connections held at once.
+    pub fn peak_lent(&self) -> usize {
+        self.peak_lent
+    }
+
     pub fn is_empty(&self) -> bool {
         self.spare.is_empty()
     }
@@ -83,8 +102,10 @@ mod tests {
         let at = first.recv_ptr();
         pool.give(first);
         assert_eq!(pool.len(), 1);
+        assert_eq!((pool.lent(), pool.peak_lent()), (0, 1));
         let again = pool.take(&cfg);
         assert_eq!(again.recv_ptr(), at, "the receive ring was not reused");
+        assert_eq!(pool.lent(), 1);
         assert!(again.fits(&cfg));
         assert!(pool.is_empty());
     }
