@@ -430,6 +430,9 @@ pub struct LoadArgs {
     /// neighbour table. Needs --driver xdp.
     #[arg(long)]
     pub shared: bool,
+    /// TCP congestion control: newreno (the default) or bbr (as for serve).
+    #[arg(long, value_enum, default_value = "newreno")]
+    pub congestion: CongestionArg,
 }
 
 /// `--ports LO-HI`: a part of the ephemeral range 49152-65535.
@@ -894,6 +897,7 @@ impl LoadArgs {
                 pick_ports: self.ports.is_none(),
                 ..Default::default()
             }),
+            congestion: self.congestion.choice(),
         })
     }
 }

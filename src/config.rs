@@ -641,6 +641,8 @@ pub struct LoadConfig {
     pub ports: PortSet,
     /// `--shared`: the --ip addresses are the kernel's too (filled in at start).
     pub shared: Option<SharedAddress>,
+    /// The TCP congestion controller.
+    pub congestion: Congestion,
 }
 
 /// First ephemeral port (RFC 6335).

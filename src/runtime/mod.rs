@@ -136,9 +136,6 @@ pub fn pin_to_core(core: usize) -> Result<(), String> {
 /// once.
 pub const SPLIT_EVERY: u64 = 16;
 
-/// Runs `engine` on `dev` until `stop` is set. Returns the driver's error if the device
-/// fails; a malformed frame never ends the loop (the engine counts and drops it).
-///
 /// How long a stopping worker keeps kicking out the frames still on its TX ring.
 pub const DRAIN_TX_FOR: Duration = Duration::from_millis(200);
 
@@ -155,6 +152,9 @@ fn drain_tx<D: Device + ?Sized>(dev: &mut D, clock: &Clock) -> Result<(), Driver
     Ok(())
 }
 
+/// Runs `engine` on `dev` until `stop` is set. Returns the driver's error if the device
+/// fails; a malformed frame never ends the loop (the engine counts and drops it).
+///
 /// With `steer`, frames whose flow another worker owns are handed to it, and the frames
 /// handed to this worker are handled after each receive batch, in the same batch.
 pub fn run_worker<D: Device + ?Sized, E: Engine>(

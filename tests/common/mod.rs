@@ -205,6 +205,7 @@ pub fn load_config(port: u16, app: AppProto) -> LoadConfig {
         cores: Vec::new(),
         ports: xstack::config::PortSet::ALL,
         shared: None,
+        congestion: Default::default(),
     }
 }
 

@@ -547,7 +547,10 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
                 let share = whole.share(env.queue);
                 let app = TcpLoad::new(&share, env.clock.now())
                     .with_reporter(senders[env.queue as usize].clone(), share.interval);
-                let tcp = app.tcp_config();
+                let tcp = TcpConfig {
+                    congestion: share.congestion,
+                    ..app.tcp_config()
+                };
                 Ok(load_stack(&share, env, tcp, app))
             },
             finish,

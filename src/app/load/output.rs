@@ -436,6 +436,7 @@ mod tests {
             cores: Vec::new(),
             ports: crate::config::PortSet::ALL,
             shared: None,
+            congestion: Default::default(),
         }
     }
 
