@@ -93,7 +93,10 @@ for t in tests/kernel/*.sh; do
             failed=$((failed + 1))
             failures+=("$name/$driver")
             echo "[$name/$driver] FAILED:"
-            # A test that printed nothing must not end the run here (pipefail, set -e).
+            # Why it failed first (a server's log after it can be long), then the end of
+            # the log. A test that printed nothing must not end the run here (pipefail,
+            # set -e).
+            { grep -E '\] FAIL: ' "$log" || true; } | head -5 | sed 's/^/    /'
             { grep -vE '^libbpf|^libxdp' "$log" || echo "(no output)"; } | tail -20 | sed 's/^/    /'
         fi
         rm -f "$log"

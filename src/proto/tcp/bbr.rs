@@ -249,6 +249,15 @@ mod tests {
         }
     }
 
+    /// Past startup: twelve rounds of 10 kB in 1 ms (10 MB/s). Returns the controller,
+    /// the time and SND.UNA reached.
+    fn settled() -> (Bbr, u64, u32) {
+        let mut cc = Bbr::new(MSS as u16);
+        let (mut t, mut una) = (1_000u64, 0u32);
+        run(&mut cc, 12, 10_000, 1_000, &mut t, &mut una);
+        (cc, t, una)
+    }
+
     // Startup grows the window as slow start does, one segment per segment delivered.
     #[test]
     fn startup_doubles_the_window_each_round() {
@@ -264,9 +273,7 @@ mod tests {
     // over 1 ms is 10 kB, so 20 segments (one round in eight probes with 2.5×).
     #[test]
     fn the_window_settles_at_twice_the_bandwidth_delay_product() {
-        let mut cc = Bbr::new(MSS as u16);
-        let (mut t, mut una) = (1_000u64, 0u32);
-        run(&mut cc, 12, 10_000, 1_000, &mut t, &mut una);
+        let (cc, _, _) = settled();
         assert!(cc.filled, "startup ends when the rate stops growing");
         let bw = cc.bandwidth();
         assert!((9_000_000..=11_000_000).contains(&bw), "bandwidth {bw}");
@@ -282,9 +289,7 @@ mod tests {
     // where the model put it (NewReno would halve it).
     #[test]
     fn loss_does_not_shrink_the_window() {
-        let mut cc = Bbr::new(MSS as u16);
-        let (mut t, mut una) = (1_000u64, 0u32);
-        run(&mut cc, 12, 10_000, 1_000, &mut t, &mut una);
+        let (mut cc, mut t, mut una) = settled();
         let before = cc.window();
         cc.on_sack_loss(flight(una, una + 20_000));
         assert!(cc.in_recovery());
@@ -308,9 +313,7 @@ mod tests {
     // further.
     #[test]
     fn after_a_timeout_the_window_grows_back_to_the_model() {
-        let mut cc = Bbr::new(MSS as u16);
-        let (mut t, mut una) = (1_000u64, 0u32);
-        run(&mut cc, 12, 10_000, 1_000, &mut t, &mut una);
+        let (mut cc, mut t, mut una) = settled();
         let model = cc.model_window().unwrap();
         cc.on_timeout(flight(una, una + 10_000));
         assert_eq!(cc.window(), MSS);
@@ -325,9 +328,7 @@ mod tests {
     // window down, ten of them do.
     #[test]
     fn the_bandwidth_is_the_best_of_the_last_ten_rounds() {
-        let mut cc = Bbr::new(MSS as u16);
-        let (mut t, mut una) = (1_000u64, 0u32);
-        run(&mut cc, 12, 10_000, 1_000, &mut t, &mut una);
+        let (mut cc, mut t, mut una) = settled();
         let fast = cc.bandwidth();
         run(&mut cc, 1, 2_000, 1_000, &mut t, &mut una);
         assert_eq!(cc.bandwidth(), fast);
