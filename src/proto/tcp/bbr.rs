@@ -115,15 +115,12 @@ impl Bbr {
     /// A round ended at `now` having delivered `bytes` since it began.
     fn end_round(&mut self, now: Instant, bytes: u32) {
         let elapsed = now.saturating_since(self.round_start).as_nanos();
-        if elapsed > 0 && bytes > 0 {
-            let rate = u128::from(bytes) * 1_000_000_000 / elapsed;
-            self.round += 1;
-            self.bw[(self.round % BW_ROUNDS as u64) as usize] =
-                rate.min(u128::from(u64::MAX)) as u64;
-        } else {
-            self.round += 1;
-            self.bw[(self.round % BW_ROUNDS as u64) as usize] = 0;
-        }
+        let rate = match elapsed {
+            0 => 0,
+            ns => u128::from(bytes) * 1_000_000_000 / ns,
+        };
+        self.round += 1;
+        self.bw[(self.round % BW_ROUNDS as u64) as usize] = rate.min(u128::from(u64::MAX)) as u64;
         if !self.filled {
             let bw = self.bandwidth();
             if bw * 100 >= self.full_bw * STARTUP_GROWTH_PCT {

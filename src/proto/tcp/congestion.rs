@@ -116,6 +116,15 @@ impl Controller {
             Congestion::Bbr => Controller::Bbr(Box::new(Bbr::new(smss))),
         }
     }
+
+    /// Sets NewReno's window (tests that need a given flight).
+    #[cfg(test)]
+    pub fn cwnd_for_test(&mut self, cwnd: usize) {
+        match self {
+            Controller::NewReno(cc) => cc.cwnd_for_test(cwnd),
+            Controller::Bbr(_) => panic!("cwnd_for_test is for NewReno"),
+        }
+    }
 }
 
 /// `Controller` delegates each call to the algorithm it holds.
@@ -126,17 +135,6 @@ macro_rules! delegate {
             Controller::Bbr($cc) => $call,
         }
     };
-}
-
-impl Controller {
-    /// Sets NewReno's window (tests that need a given flight).
-    #[cfg(test)]
-    pub fn cwnd_for_test(&mut self, cwnd: usize) {
-        match self {
-            Controller::NewReno(cc) => cc.cwnd_for_test(cwnd),
-            Controller::Bbr(_) => panic!("cwnd_for_test is for NewReno"),
-        }
-    }
 }
 
 impl CongestionControl for Controller {

@@ -813,11 +813,11 @@ impl Connection {
     }
 
     /// RFC 9293 §3.10.7.4, first check: is the segment in the receive window? The
-    /// window is what the buffer takes or what was advertised, whichever reaches
-    /// further (a window rounded up to the scale's unit may promise a little more than
-    /// the buffer holds: those bytes are trimmed). A segment without data may sit on
-    /// the right edge itself (as Linux allows): it is where a peer's pure ACK lies when
-    /// its last data, filling the window, was lost, and dropping it would lose the ACK.
+    /// window reaches the furthest edge ever advertised (`rcv_adv`; a later, rounded-down
+    /// advertisement may have moved it back) or what the buffer takes, whichever is
+    /// further. A segment without data may sit on the right edge itself (as Linux
+    /// allows): it is where a peer's pure ACK lies when its last data, filling the
+    /// window, was lost, and dropping it would lose the ACK.
     fn acceptable(&self, seg: &Segment) -> bool {
         let wnd = self.rcv_wnd().max(self.rcv_adv - self.rcv_nxt);
         let len = seg.len();
