@@ -20,6 +20,8 @@
 #   kernel-reno   as kernel, both kernels with net.ipv4.tcp_congestion_control=reno: the
 #                 kernel's loss recovery with the congestion response xstack has
 #   xstack-reno   as xstack with --congestion newreno, the kernel client with reno
+#   xstack-b      as xstack, with the binary XSTACK_B_BIN (another build, for an A/B of
+#                 a change to loss recovery in the same rounds)
 # Reported per rate: the median time of each, and xstack / kernel and xstack-reno /
 # kernel-reno as medians of the per-round ratios (tests/harness/stats.py). A run is
 # bounded by LIMIT seconds; one that fails or runs out of time counts as LIMIT and is
@@ -27,7 +29,8 @@
 #   ROUNDS=3  LOSSES="3 10 20"  CONNS=10  SIZE=262144  LIMIT=120  DRIVER=xdp
 #   KINDS="kernel xstack kernel-reno xstack-reno"  OUT=DIR
 #   LOSS_SYN=1 loses handshake segments too (spared by default)
-#   PCAP=1 also writes xstack's frames, as it saw them, to OUT/xstack-LOSS-ROUND.pcap
+#   PCAP=1 also writes xstack's frames, as it saw them, to OUT/xstack-LOSS-ROUND.pcap,
+#   and the client's (tcpdump in xs-a) to OUT/client-LOSS-ROUND.pcap
 # Server on core 1, client on core 0 (this host has two, shared with whatever else runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +42,11 @@ LIMIT=${LIMIT:-120}
 DRIVER=${DRIVER:-xdp}
 KINDS=${KINDS:-"kernel xstack kernel-reno xstack-reno"}
 for k in $KINDS; do
-    case "$k" in kernel | xstack | kernel-reno | xstack-reno) ;; *) echo "loss.sh: unknown kind $k" >&2; exit 2 ;; esac
+    case "$k" in
+    kernel | xstack | kernel-reno | xstack-reno) ;;
+    xstack-b) [ -x "${XSTACK_B_BIN:-}" ] || { echo "loss.sh: kind xstack-b needs XSTACK_B_BIN, an xstack binary" >&2; exit 2; } ;;
+    *) echo "loss.sh: unknown kind $k" >&2; exit 2 ;;
+    esac
 done
 case "$DRIVER" in xdp | packet) ;; *) echo "loss.sh: DRIVER must be xdp or packet, not $DRIVER" >&2; exit 2 ;; esac
 for l in $LOSSES; do
@@ -85,6 +92,13 @@ dropped() {
     ip netns exec "$HX_NS_BR" nft list table netdev xsloss | grep -o 'packets [0-9]*' | awk '{printf "%s ", $2}'
 }
 
+# kernel_counters NS: the TCP timeouts, retransmitted segments and loss probes of NS's
+# kernel, as name=value.
+kernel_counters() {
+    ip netns exec "$1" nstat -asz TcpExtTCPTimeouts TcpRetransSegs TcpExtTCPLossProbes \
+        TcpExtTCPSackRecovery 2>/dev/null | awk 'NR > 1 {sub(/^Tcp(Ext)?/, "", $1); printf "%s=%s ", $1, $2}'
+}
+
 # server KIND LOSS ROUND: a fresh lab with the loss rules and the server of KIND; a -reno kind
 # sets the kernels' congestion control to reno.
 server() {
@@ -98,9 +112,12 @@ server() {
         ;;
     xstack*)
         hx_lab_up
+        # The harness starts HX_BIN; xstack-b runs the other build.
+        local HX_BIN=$HX_BIN
+        [ "$1" = xstack-b ] && HX_BIN=$XSTACK_B_BIN
         # shellcheck disable=SC2046
         serve_xstack "$OUT/serve.out" --driver "$DRIVER" --tcp-echo 7 --cores "$S" --json \
-            --congestion "$([ "$1" = xstack ] && echo "$XSTACK_CC" || echo newreno)" \
+            --congestion "$([ "$1" = xstack-reno ] && echo newreno || echo "$XSTACK_CC")" \
             $([ "${PCAP:-0}" = 1 ] && echo --pcap "$OUT/xstack-$2-$3.pcap")
         ;;
     esac
@@ -114,6 +131,14 @@ server() {
 run() {
     local kind=$1 loss=$2 round=$3 res secs ok=1
     server "$kind" "$loss" "$round"
+    # PCAP=1: the client's side of xstack's runs too, so that each loss can be placed.
+    local cap=""
+    if [ "${PCAP:-0}" = 1 ] && [ "${kind:0:6}" = xstack ]; then
+        ip netns exec "$HX_NS_A" tcpdump -i "$HX_IF_A" -s 128 -w "$OUT/client-$loss-$round.pcap" tcp \
+            2>/dev/null &
+        cap=$!
+        sleep 0.5
+    fi
     if res=$(ip netns exec "$HX_NS_A" timeout "$LIMIT" taskset -c "$C" \
         python3 tests/kernel/tcp_echo_check.py "$B" 7 "$CONNS" "$SIZE" 0 2>"$OUT/client.err"); then
         secs=$(echo "$res" | sed -n 's/.* echoed in \([0-9.]*\) s;.*/\1/p')
@@ -121,11 +146,20 @@ run() {
         ok=0
         log "$kind at $loss %, round $round: failed or out of time: $res $(tail -n 2 "$OUT/client.err")"
     fi
+    if [ -n "$cap" ]; then
+        sleep 0.2
+        kill "$cap" 2>/dev/null || true
+        wait "$cap" 2>/dev/null || true
+    fi
     [ -n "${secs:-}" ] || { secs=$LIMIT; ok=0; }
     [ "$ok" = 1 ] || secs=$LIMIT
     log "$kind at $loss %, round $round: $secs s (dropped from a, from b: $(dropped))"
     echo "$round $kind $secs $ok" >>"$OUT/loss-$loss"
-    if [ "${kind%-reno}" = xstack ]; then
+    # The kernels' own recovery counters (each run has fresh namespaces, so absolute
+    # values are this run's): the client's always, the server's when it is the kernel.
+    echo "$round $kind $secs client $(kernel_counters "$HX_NS_A") server $(
+        [ "${kind%-reno}" = kernel ] && kernel_counters "$HX_NS_B")" >>"$OUT/kernel-counters-$loss"
+    if [ "${kind:0:6}" = xstack ]; then
         stop_server
         echo "$kind $round $(hx json "$OUT/serve.out" tcp_retransmits tcp_timeouts \
             tcp_fast_retransmits tcp_loss_probes tcp_sack_connections tcp_dsacks_sent \
@@ -168,6 +202,9 @@ for loss in $LOSSES; do
     xr=$(median_of xstack-reno "$f")
     r=$(hx ratio "$f" xstack kernel 0)
     rr=$(hx ratio "$f" xstack-reno kernel-reno 0)
+    if [[ " $KINDS " == *" xstack-b "* ]]; then
+        log "at $loss %: xstack-b $(median_of xstack-b "$f") s median; xstack-b / xstack $(hx ratio "$f" xstack-b xstack 0), xstack-b / kernel $(hx ratio "$f" xstack-b kernel 0) (medians of per-round ratios)"
+    fi
     failed=""
     for kind in $KINDS; do
         n=$(failed_of "$kind" "$f")

@@ -207,8 +207,8 @@ impl CongestionControl for Bbr {
         usize::MAX
     }
 
-    fn in_recovery(&self) -> bool {
-        self.recovery.in_recovery()
+    fn recovery_point(&self) -> Option<SeqNumber> {
+        self.recovery.recovery_point()
     }
 }
 

@@ -92,8 +92,14 @@ pub trait CongestionControl {
     /// The slow-start threshold (`usize::MAX` until a loss).
     fn ssthresh(&self) -> usize;
 
-    /// In loss recovery (fast recovery, for NewReno).
-    fn in_recovery(&self) -> bool;
+    /// The recovery point while in loss recovery (fast recovery, for NewReno): RFC 6582's
+    /// "recover", RFC 6675's "RecoveryPoint", SND.MAX when it began.
+    fn recovery_point(&self) -> Option<SeqNumber>;
+
+    /// In loss recovery.
+    fn in_recovery(&self) -> bool {
+        self.recovery_point().is_some()
+    }
 }
 
 /// Which congestion controller a connection runs (a configuration value, so it lives
@@ -168,8 +174,8 @@ impl CongestionControl for Controller {
     fn ssthresh(&self) -> usize {
         delegate!(self, cc => cc.ssthresh())
     }
-    fn in_recovery(&self) -> bool {
-        delegate!(self, cc => cc.in_recovery())
+    fn recovery_point(&self) -> Option<SeqNumber> {
+        delegate!(self, cc => cc.recovery_point())
     }
 }
 
@@ -339,8 +345,8 @@ impl CongestionControl for NewReno {
         self.ssthresh
     }
 
-    fn in_recovery(&self) -> bool {
-        self.recover.is_some()
+    fn recovery_point(&self) -> Option<SeqNumber> {
+        self.recover
     }
 }
 

@@ -246,6 +246,8 @@ pub struct ConnStats {
     pub loss_probes: u64,
     /// Times the peer dropped data it had SACKed (RFC 2018 §8 reneging).
     pub sack_reneged: u64,
+    /// RFC 6675 rescue retransmissions (`NextSeg` rule 4): one a recovery at most.
+    pub rescue_retransmits: u64,
 }
 
 /// The MSS of a peer that has not said (RFC 9293 §3.7.1).
@@ -342,6 +344,9 @@ pub struct Connection {
     tlp: Option<(SeqNumber, Option<(SeqNumber, SeqNumber)>)>,
     /// The loss probe timer fired: a probe goes out now.
     tlp_due: bool,
+    /// RFC 6675's RescueRxt: the recovery point of the recovery that sent its rescue
+    /// retransmission; no other goes until SND.UNA passes it.
+    rescue_rxt: Option<SeqNumber>,
     // Receive side.
     irs: SeqNumber,
     rcv_nxt: SeqNumber,
@@ -433,6 +438,7 @@ impl Connection {
             dup_acks: 0,
             tlp: None,
             tlp_due: false,
+            rescue_rxt: None,
             irs: SeqNumber(0),
             rcv_nxt: SeqNumber(0),
             rcv_shift: 0,
@@ -1829,6 +1835,18 @@ impl Connection {
             &mut o.sack_blocks,
         );
         o.sack_count = n.min(fit) as u8;
+        // A FIN held out of order is in the block that ends where it is: the block covers
+        // the peer's whole last segment, FIN included, as Linux reports it, so that the
+        // peer's SACK scoreboard takes that segment for delivered.
+        if let Some(fin) = self.peer_fin_at {
+            let skip = usize::from(dsack.is_some());
+            let count = usize::from(o.sack_count);
+            for b in o.sack_blocks.iter_mut().take(count).skip(skip) {
+                if SeqNumber(b.1) == fin {
+                    b.1 = (fin + 1).0;
+                }
+            }
+        }
         if cause.is_some() {
             self.ack_causes.remove(0);
         }
@@ -1994,7 +2012,35 @@ impl Connection {
         }
     }
 
-    /// Sends `n` new bytes at SND.NXT. False when no transmit buffer was free.
+    /// RFC 6675 `NextSeg` rule 4, once a recovery, when rules 1 to 3 leave nothing to
+    /// send: the highest segment not SACKed goes again. A lost tail, or a retransmission
+    /// lost with nothing sent after it, otherwise waits for the RTO (no loss probe runs in
+    /// recovery, RFC 8985 §7.2); the rescue's ACK lets RACK find it lost instead.
+    //= https://www.rfc-editor.org/rfc/rfc6675#section-4
+    //# (4) If the conditions for (1), (2), and (3) fail, but there exists
+    //#     outstanding unSACKed data, we provide the opportunity for a
+    //#     single "rescue" retransmission per entry into loss recovery.
+    fn rescue_retransmit(&mut self, now: Instant, emit: &mut Emit) {
+        let Some(point) = self.cc.recovery_point() else {
+            return;
+        };
+        if self.rescue_rxt.is_some_and(|r| self.snd_una <= r)
+            || self.sb.next_lost().is_some()
+            || self.sb.next_unsacked_hole().is_some()
+            || self.snd_nxt < self.snd_max
+        {
+            return;
+        }
+        let Some(i) = self.sb.last_unsacked() else {
+            return;
+        };
+        let len = self.sb.get(i).map_or(0, |r| r.len as usize);
+        if self.cwnd_allows(len) && self.retransmit_record(i, now, emit) {
+            self.rescue_rxt = Some(point);
+            self.stats.rescue_retransmits += 1;
+        }
+    }
+
     /// Sends `n` new bytes at SND.NXT; when they are the last the application queued
     /// after closing, the FIN rides on them (one segment less, and no lone FIN at the tail
     /// for a loss probe to wait on). False when no transmit buffer was free.
@@ -2190,6 +2236,7 @@ impl Connection {
         }
         if self.sack_ok && self.cc.in_recovery() {
             self.retransmit_holes(now, emit);
+            self.rescue_retransmit(now, emit);
         }
         // The FIN follows the last byte of data (and may have to wait for the window).
         let all_sent = self.snd_nxt - self.snd_una == self.send_buf.len();

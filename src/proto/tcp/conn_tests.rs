@@ -1748,6 +1748,45 @@ fn rack_sends_a_lost_retransmission_again_before_the_timeout() {
     c.sb.check();
 }
 
+// RFC 6675 NextSeg rule 4: in a recovery whose lost segments have all gone again, the
+// last segment, never SACKed and not taken for lost, goes once more ("rescue"), and only
+// once a recovery. Its SACK then shows RACK the first retransmission lost, which goes a
+// third time without waiting for the timeout.
+#[test]
+fn a_recovery_rescues_its_tail_once_and_finds_a_lost_retransmission_by_it() {
+    let mut c = sack_flight(10, 0);
+    sack_ack(&mut c, t(20), our(0), &[(our(1), our(9))]);
+    let o = out(&mut c, t(20));
+    assert_eq!(seqs(&o), vec![our(0), our(9)]);
+    assert_eq!(c.stats().rescue_retransmits, 1);
+    // The same news again: no second rescue in this recovery.
+    sack_ack(&mut c, t(21), our(0), &[(our(1), our(9))]);
+    assert!(seqs(&out(&mut c, t(21))).is_empty());
+    // The rescue arrives, the retransmission of segment 0 (sent before it) did not.
+    sack_ack(&mut c, t(30), our(0), &[(our(1), our(10))]);
+    assert_eq!(seqs(&out(&mut c, t(30))), vec![our(0)]);
+    assert_eq!(c.stats().timeouts, 0);
+    assert_eq!(c.stats().rescue_retransmits, 1);
+    c.sb.check();
+}
+
+// RFC 2018 §4 reports received sequence space, and a FIN takes one: an out-of-order
+// segment with data and FIN is SACKed up to and including its FIN, so that the peer
+// takes its whole last segment for delivered (Linux's scoreboard needs a block to cover
+// a segment to its end).
+#[test]
+fn an_out_of_order_fin_is_inside_its_sack_block() {
+    let mut c = established_sack();
+    c.handle_segment(t(10), &seg(IRS + 1 + 2, ISS + 1, FA, b"cd"));
+    let o = out(&mut c, t(10));
+    assert_eq!(o[0].0.ack.0, IRS + 1);
+    assert_eq!(sack_of(&o[0].0), vec![(IRS + 3, IRS + 6)]);
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, A, b"ab"));
+    assert_eq!(c.state(), State::CloseWait);
+    let o = out(&mut c, t(11));
+    assert_eq!((o[0].0.ack.0, sack_of(&o[0].0)), (IRS + 6, vec![]));
+}
+
 // RFC 8985 §7: when the last segments of a flight are lost, a probe (the last segment
 // again) goes after about two round trips instead of a 200 ms timeout; the SACK that
 // answers it shows the rest lost.

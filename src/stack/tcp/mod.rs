@@ -951,6 +951,7 @@ fn report_stats<C>(flow: &mut Flow<C>, counters: &StackCounters) {
         tcp_sack_blocks_ignored: sack_blocks_ignored,
         tcp_sack_reneged: sack_reneged,
         tcp_loss_probes: loss_probes,
+        tcp_rescue_retransmits: rescue_retransmits,
     );
 }
 
