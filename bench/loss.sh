@@ -163,7 +163,7 @@ run() {
         stop_server
         echo "$kind $round $(hx json "$OUT/serve.out" tcp_retransmits tcp_timeouts \
             tcp_fast_retransmits tcp_loss_probes tcp_sack_connections tcp_dsacks_sent \
-            tcp_out_of_order)" >>"$OUT/xstack-counters-$loss" || true
+            tcp_out_of_order tcp_rescue_retransmits)" >>"$OUT/xstack-counters-$loss" || true
     fi
 }
 

@@ -60,4 +60,4 @@ dsent=$(summary tcp_dsacks_sent)
 [ "$ooo" -gt 0 ] || die "no segment reached xstack out of order: the loss did not hit its receiver"
 fast=$(summary tcp_fast_retransmits)
 [ "$fast" -gt 0 ] || die "no loss recovery without a timeout: SACK and NewReno recovery never ran"
-pass "SACK on: $on; IPv6: $on6; SACK off: $off; dropped $from_a from the kernel, $from_b from xstack; $sack of 90 connections with SACK; xstack: $ooo out of order, $dsent D-SACKs sent, $(summary tcp_dsacks_received) received, $fast recoveries, $(summary tcp_timeouts) timeouts, $(summary tcp_loss_probes) loss probes, $(summary tcp_retransmits) retransmitted; all closed by FIN"
+pass "SACK on: $on; IPv6: $on6; SACK off: $off; dropped $from_a from the kernel, $from_b from xstack; $sack of 90 connections with SACK; xstack: $ooo out of order, $dsent D-SACKs sent, $(summary tcp_dsacks_received) received, $fast recoveries, $(summary tcp_timeouts) timeouts, $(summary tcp_loss_probes) loss probes, $(summary tcp_rescue_retransmits) rescues, $(summary tcp_retransmits) retransmitted; all closed by FIN"

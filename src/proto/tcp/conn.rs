@@ -864,11 +864,24 @@ impl Connection {
             // window probe's ACK of our data would be lost, and both sides could wait.
             let only_window =
                 self.rcv_wnd() == 0 && seg.seq.in_range(self.rcv_nxt, self.rcv_nxt + 65536);
-            if only_window
+            // The peer's last segment again (our ACK of it was lost: its RTO, or a loss
+            // probe) ends at RCV.NXT. Trimmed of what was received already, it is the
+            // empty segment at RCV.NXT, which is acceptable (RFC 9293 §3.10.7.4 allows
+            // trimming), and its ACK and SACK blocks are the peer's latest: taken, as
+            // Linux takes them, they may end our own recovery at once. In LAST_ACK its
+            // ACK would close the connection before our ACK of its FIN went out, so there
+            // it waits for our FIN's retransmission as before.
+            let last_again = !seg.is_empty()
+                && seg.seq + seg.len() == self.rcv_nxt
+                && !matches!(self.state, State::LastAck | State::TimeWait);
+            if (only_window || last_again)
                 && f.contains(TcpFlags::ACK)
                 && !f.intersects(TcpFlags::RST | TcpFlags::SYN)
             {
                 self.process_ack(now, seg);
+                if self.state == State::Closed {
+                    return;
+                }
             }
             if !f.contains(TcpFlags::RST) {
                 self.ack_now = true;
@@ -2031,7 +2044,13 @@ impl Connection {
         {
             return;
         }
-        let Some(i) = self.sb.last_unsacked() else {
+        // Never a copy of what went out this very instant (rule 1's retransmission of a
+        // hole that is also the highest segment not SACKed).
+        let Some(i) = self
+            .sb
+            .last_unsacked()
+            .filter(|&i| self.sb.get(i).is_some_and(|r| r.xmit != now))
+        else {
             return;
         };
         let len = self.sb.get(i).map_or(0, |r| r.len as usize);

@@ -1740,10 +1740,12 @@ fn rack_sends_a_lost_retransmission_again_before_the_timeout() {
     sack_ack(&mut c, t(20), our(0), &[(our(1), our(10))]);
     let o = out(&mut c, t(20));
     assert_eq!(seqs(&o), vec![our(0), our(10), our(11), our(12), our(13)]);
-    // Segments 10 and 11, sent after the retransmission, arrive; it does not.
+    // Segments 10 and 11, sent after the retransmission, arrive; it does not. With it
+    // goes the recovery's rescue (RFC 6675 NextSeg rule 4): segment 13, the highest not
+    // SACKed.
     sack_ack(&mut c, t(30), our(0), &[(our(1), our(12))]);
     let o = out(&mut c, t(30));
-    assert_eq!(seqs(&o), vec![our(0)]);
+    assert_eq!(seqs(&o), vec![our(0), our(13)]);
     assert_eq!(c.stats().timeouts, 0);
     c.sb.check();
 }
@@ -1785,6 +1787,40 @@ fn an_out_of_order_fin_is_inside_its_sack_block() {
     assert_eq!(c.state(), State::CloseWait);
     let o = out(&mut c, t(11));
     assert_eq!((o[0].0.ack.0, sack_of(&o[0].0)), (IRS + 6, vec![]));
+}
+
+// RFC 9293 §3.10.7.4 with trimming: the peer's last segment sent again, because our ACK
+// of it was lost, is old data but ends at RCV.NXT; its ACK is the peer's latest and is
+// taken (as Linux does), so that our own retransmission stops at once. The duplicate is
+// still answered with an ACK that reports it (D-SACK), and its data is not taken twice.
+#[test]
+fn the_ack_on_the_peers_last_segment_sent_again_is_taken() {
+    let mut c = established_sack();
+    c.send(&vec![7u8; 3 * 1460]);
+    assert_eq!(out(&mut c, t(10)).len(), 3);
+    c.handle_segment(t(11), &seg(IRS + 1, ISS + 1, A, b"ab"));
+    let _ = out(&mut c, t(11));
+    // Our ACK of "ab" is lost; the peer sends it again with the ACK of all our data.
+    c.handle_segment(t(250), &seg(IRS + 1, our(3), A, b"ab"));
+    assert_eq!(c.snd_una.0, our(3), "its ACK is taken");
+    let o = out(&mut c, t(250));
+    assert_eq!(seqs(&o), Vec::<u32>::new(), "nothing sent again");
+    assert_eq!(
+        (o[0].0.ack.0, sack_of(&o[0].0)),
+        (IRS + 3, vec![(IRS + 1, IRS + 3)])
+    );
+    assert_eq!(read_all(&mut c), b"ab");
+    // An older duplicate (not ending at RCV.NXT) is only answered.
+    c.handle_segment(t(260), &seg(IRS + 3, our(3), A, b"cd"));
+    let _ = out(&mut c, t(260));
+    c.send(b"x");
+    let _ = out(&mut c, t(261));
+    c.handle_segment(t(262), &seg(IRS + 3, our(3) + 1, A, b"c"));
+    assert_eq!(
+        c.snd_una.0,
+        our(3),
+        "a duplicate ending below RCV.NXT says nothing"
+    );
 }
 
 // RFC 8985 §7: when the last segments of a flight are lost, a probe (the last segment
