@@ -11,7 +11,8 @@
 # reply sent with XDP_TX reaches the peer only while the peer's veth runs NAPI: the
 # test attaches the bench's XDP_PASS program to the peer for that round, as
 # bench/compare.sh does (docs/floor.md). With the packet driver the flag must be
-# refused, in one sentence.
+# refused, in one sentence. Last, on an address shared with the kernel (--claim udp:7),
+# the claimed UDP echo port is answered in XDP and the pings are left to the kernel.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$DRIVER" = packet ]; then
@@ -116,3 +117,20 @@ ip -n "$HX_NS_A" link set dev "$HX_IF_A" xdpdrv obj "$WORK/xdp_pass.bpf.o" sec x
     || die "cannot attach XDP_PASS to the peer's $HX_IF_A"
 round native 20 300
 ip -n "$HX_NS_A" link set dev "$HX_IF_A" xdpdrv off
+
+# Shared address (--claim): the kernel keeps 198.18.0.2, its ARP and its ping; only the
+# claimed UDP echo port is answered in XDP, and ICMP echo never is.
+hx_lab_down
+LAB_B_KERNEL=1 hx_lab_up || die "the lab with the kernel's address on $HX_IF_B did not come up"
+serve_start --reflect-in-xdp --udp-echo 7 --claim udp:7
+in_a ip neigh flush dev "$HX_IF_A"
+in_a ping -c 20 -i 0.01 -W 1 "$B" >"$WORK/ping" || die "shared: ping: $(tail -2 "$WORK/ping")"
+res=$(in_a python3 "$KDIR/udp_check.py" "$B" 7 200) || die "shared: $res"
+serve_stop
+got="$(summary reflected_in_xdp.icmp_echo) $(summary icmp_echo_replies) $(summary udp_echo_replies)"
+[ "$got" = "0 0 0" ] \
+    || die "shared: XDP icmp, stack icmp/udp answered $got, not 0 0 0 (the pings are the kernel's)"
+[ "$(summary reflected_in_xdp.udp_echo)" -ge 200 ] \
+    || die "shared: $(summary reflected_in_xdp.udp_echo) UDP echo replies from XDP, not 200"
+[ "$(summary xdp.passed)" -ge 20 ] || die "shared: the pings were not passed to the kernel ($(summary xdp.passed) passed)"
+pass "shared: ping 20/20 answered by the kernel, $res from XDP on the claimed port"
