@@ -106,6 +106,12 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         // queue is handed over (UDP, ICMP and ARP requests are answered where they land).
         steer: SteerRule::ByPeer,
     };
+    if cfg.reflect_in_xdp && cfg.pcap.is_some() {
+        eprintln!(
+            "xstack: --pcap records what the stack sees: the requests answered in XDP \
+             (--reflect-in-xdp) and their replies are not in it"
+        );
+    }
     let served = cfg.clone();
     let crew = launch(
         &spec,

@@ -66,6 +66,10 @@ struct Config {
     broadcast: u32,
 }
 
+// The layout redirect.bpf.c's `struct config` has: four u32, the MAC, two bytes of
+// padding, the broadcast address.
+const _: () = assert!(core::mem::size_of::<Config>() == 28);
+
 /// xstack's program, attached to one interface for as long as this lives.
 pub struct Program {
     obj: *mut libbpf_sys::bpf_object,
