@@ -4,7 +4,9 @@
 # has 2 cores, shared by client and server: the numbers say so).
 #
 #   1. UDP ping-pong RTT, 64 B: kernel<->kernel (sockperf both sides, busy-polling),
-#      sockperf client -> xstack serve, xstack load -> xstack serve.
+#      sockperf client -> xstack serve, xstack load -> xstack serve, and sockperf client
+#      -> xstack serve --reflect-in-xdp (answered in xstack's XDP program, natively, as
+#      the XDP_TX floor reflector is: that reflector is its floor).
 #   2. TCP ping-pong RTT: the same three pairs over TCP.
 #   3. Echo throughput of one server core: xstack load with 16 flows (closed loop, so no
 #      loss) against the kernel's sockperf server and against xstack serve.
@@ -23,7 +25,8 @@
 #      against the minimal AF_XDP reflector.
 #   8. Echo throughput of one server core with 16 flows, xstack load and the minimal
 #      client each against the kernel's sockperf server, the minimal AF_XDP reflector
-#      and xstack serve (the minimal client also against the XDP_TX reflector), each
+#      and xstack serve (the minimal client also against the XDP_TX reflector and xstack
+#      serve --reflect-in-xdp), each
 #      server started afresh so that its own busy counter (busy_s) covers that run
 #      alone, beside the client's: which side saturated.
 #
@@ -62,6 +65,8 @@ pass_on() { ip -n "$HX_NS_A" link set dev "$HX_IF_A" xdpdrv obj "$FLOOR/xdp_pass
 pass_off() { ip -n "$HX_NS_A" link set dev "$HX_IF_A" xdpdrv off; }
 
 # server KIND: kernel-sockperf | kernel-sockperf-tcp | kernel-echo | xstack |
+# xstack-reflect (serve --reflect-in-xdp, its program attached natively like the XDP_TX
+# reflector's, xdp_pass on xsa0) |
 # xdp-tx (bench/floor/xdp_reflect.bpf.c on xsb0, xdp_pass on xsa0) |
 # afxdp (bench/floor/afxdp_reflect on xsb0). The floor reflectors leave ARP to the kernel,
 # which so owns the server's address.
@@ -85,6 +90,12 @@ server() {
         serve_xstack "$OUT/serve.out" --sockperf 11111 --tcp-echo 7 --udp-echo 7 --poll busy \
             --cores "$S" --json
         ;;
+    xstack-reflect)
+        hx_lab_up
+        serve_xstack "$OUT/serve.out" --sockperf 11111 --tcp-echo 7 --udp-echo 7 --poll busy \
+            --cores "$S" --json --reflect-in-xdp --xdp-mode native
+        pass_on
+        ;;
     xdp-tx)
         LAB_B_KERNEL=1 hx_lab_up
         ip -n "$HX_NS_B" link set dev "$HX_IF_B" xdpdrv obj "$FLOOR/xdp_reflect.bpf.o" sec xdp
@@ -105,7 +116,7 @@ server() {
 server_busy() {
     local b
     case "$SERVER" in
-    xstack) b=$(hx json "$OUT/serve.out" busy_s) || return 1 ;;
+    xstack | xstack-reflect) b=$(hx json "$OUT/serve.out" busy_s) || return 1 ;;
     afxdp) b=$(hx json "$OUT/reflect.out" busy_s) || return 1 ;;
     xdp-tx) b=0 ;;
     *) return 1 ;;
@@ -155,7 +166,7 @@ fclient() {
     local name=$1 flows=$2 vals mac
     mac=$(mac_b)
     # It attaches its own XDP program to xsa0 (which keeps NAPI on for XDP_TX too).
-    [ "$SERVER" != xdp-tx ] || pass_off
+    case "$SERVER" in xdp-tx | xstack-reflect) pass_off ;; esac
     ip netns exec "$HX_NS_A" taskset -c "$C" "$FLOOR/afxdp_client" --iface "$HX_IF_A" \
         --bpf "$FLOOR/xsk_redirect.bpf.o" --src "$HX_A" --dst "$B" --dst-mac "$mac" --port 11111 \
         --flows "$flows" --secs "$SECS" >"$OUT/fclient.out" 2>"$OUT/fclient.err" </dev/null || true
@@ -226,6 +237,10 @@ for ROUND in $(seq "$ROUNDS"); do
     tput xstack xload udp-tput-xstack --target "$B:11111" --proto udp --app sockperf \
         --connections 16 --duration "$SECS"
     tput xstack fclient udp-ftput-xstack 16
+    server xstack-reflect
+    sockperf_pp udp-sockperf-xreflect
+    fclient udp-fclient-xreflect 1
+    tput xstack-reflect fclient udp-ftput-xreflect 16
     server kernel-sockperf-tcp
     sockperf_pp tcp-kernel-kernel --tcp
     xload tcp-load-kernel --target "$B:11111" --proto tcp --app sockperf --duration "$SECS"

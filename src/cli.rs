@@ -249,6 +249,12 @@ pub struct ServeArgs {
     /// does not shrink the window).
     #[arg(long, value_enum, default_value = "newreno")]
     pub congestion: CongestionArg,
+    /// Answer ICMP echo, UDP echo (--udp-echo) and sockperf (--sockperf) in xstack's XDP
+    /// program with XDP_TX, exactly as the stack would, without waking it; TCP and
+    /// everything else still go to the stack (AF_XDP only; IPv4 only; with --claim,
+    /// only claimed UDP ports, and ICMP stays the kernel's).
+    #[arg(long = "reflect-in-xdp")]
+    pub reflect_in_xdp: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -932,6 +938,10 @@ impl ServeArgs {
                 "--interval must be between 0 and 3600 seconds".into(),
             ));
         }
+        let claims = self.claim.map(|c| c.0).unwrap_or_default();
+        if self.reflect_in_xdp {
+            reflect_check(self.driver, &udp_echo, self.sockperf, &claims)?;
+        }
         Ok(ServeConfig {
             iface: self.iface,
             addrs,
@@ -946,7 +956,7 @@ impl ServeArgs {
             queues: self.queues,
             shared_umem: self.umem == UmemArg::Shared,
             xdp_mode: self.xdp_mode.choice(),
-            claims: self.claim.map(|c| c.0).unwrap_or_default(),
+            claims,
             pcap: self.pcap,
             json: self.json,
             poll: match self.poll {
@@ -959,8 +969,37 @@ impl ServeArgs {
             max_connections: self.max_connections,
             cores: self.cores.map(|c| c.0).unwrap_or_default(),
             congestion: self.congestion.choice(),
+            reflect_in_xdp: self.reflect_in_xdp,
         })
     }
+}
+
+/// Where `serve --reflect-in-xdp` cannot work, the sentence that says why.
+fn reflect_check(
+    driver: DriverArg,
+    udp_echo: &[u16],
+    sockperf: Option<u16>,
+    claims: &[(crate::driver::open::ClaimProto, u16)],
+) -> Result<(), ConfigError> {
+    if driver == DriverArg::Packet {
+        return Err(ConfigError::Invalid(
+            "--reflect-in-xdp answers in xstack's XDP program, and --driver packet has none: \
+             use --driver xdp (or auto), or drop --reflect-in-xdp"
+                .into(),
+        ));
+    }
+    if !claims.is_empty() {
+        let (echo, sp) = crate::driver::open::Reflect::ports_for(udp_echo, sockperf, claims);
+        if echo.is_empty() && sp.is_none() {
+            return Err(ConfigError::Invalid(
+                "--reflect-in-xdp on an address shared with the kernel (--claim) answers \
+                 only the UDP echo and sockperf ports that are claimed (ICMP echo there is \
+                 the kernel's), and none of --udp-echo/--sockperf is claimed as udp:PORT"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `--instance NAME`: printable, no spaces or commas (it becomes an HdrHistogram log tag).
@@ -1491,6 +1530,35 @@ mod tests {
         assert!(parse_claims("udp7").unwrap_err().contains("PROTO:PORT"));
         let c = serve(&["--iface", "x", "--ip", "198.18.0.2/24", "--claim", "tcp:7"]).unwrap();
         assert_eq!(c.claims, vec![(Tcp, 7)]);
+    }
+
+    #[test]
+    fn reflect_in_xdp_is_off_by_default_and_refused_where_it_cannot_work() {
+        let base = ["--iface", "x", "--ip", "198.18.0.2/24", "--udp-echo", "7"];
+        assert!(!serve(&base).unwrap().reflect_in_xdp, "off by default");
+        let on = |extra: &[&str]| {
+            let mut a = base.to_vec();
+            a.push("--reflect-in-xdp");
+            a.extend_from_slice(extra);
+            serve(&a)
+        };
+        assert!(on(&[]).unwrap().reflect_in_xdp);
+        assert!(on(&["--driver", "xdp"]).unwrap().reflect_in_xdp);
+        let e = on(&["--driver", "packet"]).unwrap_err();
+        assert!(
+            e.contains(
+                "--reflect-in-xdp answers in xstack's XDP program, and --driver packet has none"
+            ),
+            "{e}"
+        );
+        // Shared address: only claimed UDP echo/sockperf ports may be answered in XDP.
+        let e = on(&["--claim", "tcp:7"]).unwrap_err();
+        assert!(
+            e.contains("none of --udp-echo/--sockperf is claimed"),
+            "{e}"
+        );
+        assert!(e.contains("ICMP echo there is the kernel's"), "{e}");
+        assert!(on(&["--claim", "udp:7,tcp:7"]).unwrap().reflect_in_xdp);
     }
 
     #[test]

@@ -809,6 +809,9 @@ pub struct ServeConfig {
     pub cores: Vec<usize>,
     /// The TCP congestion controller.
     pub congestion: Congestion,
+    /// `--reflect-in-xdp`: ICMP echo, UDP echo and sockperf answered in xstack's XDP
+    /// program (XDP_TX) instead of the stack.
+    pub reflect_in_xdp: bool,
 }
 
 /// The TCP congestion controller (`--congestion`).

@@ -201,6 +201,7 @@ fn a_serve_document_matches_the_schema() {
         max_connections: 65536,
         cores: Vec::new(),
         congestion: Default::default(),
+        reflect_in_xdp: true,
     };
     let summary = ServeSummary {
         driver: "sim".into(),
@@ -212,6 +213,12 @@ fn a_serve_document_matches_the_schema() {
         xdp: Some(xstack::driver::XdpVerdicts {
             redirected: 5,
             passed: 2,
+            reflected: Some(xstack::driver::XdpReflected {
+                icmp_echo: 3,
+                udp_echo: 4,
+                sockperf: 6,
+                sockperf_no_reply: 1,
+            }),
             ..Default::default()
         }),
         advice: vec!["a sentence".into()],
@@ -219,6 +226,11 @@ fn a_serve_document_matches_the_schema() {
     };
     let doc = serde_json::to_value(summary.to_doc(&cfg)).unwrap();
     assert_eq!(doc["xdp"]["redirected"], 5);
+    assert_eq!(doc["config"]["reflect_in_xdp"], true);
+    assert_eq!(doc["reflected_in_xdp"]["icmp_echo"], 3);
+    assert_eq!(doc["reflected_in_xdp"]["udp_echo"], 4);
+    assert_eq!(doc["reflected_in_xdp"]["sockperf"], 6);
+    assert_eq!(doc["reflected_in_xdp"]["sockperf_no_reply"], 1);
     assert_eq!(doc["advice"][0], "a sentence");
     assert_valid(&schema("serve.schema.json"), &doc);
     assert_eq!(doc["kind"], "serve");

@@ -56,6 +56,7 @@ fn serve_config(queues: u32) -> ServeConfig {
         max_connections: 65536,
         cores: Vec::new(),
         congestion: Default::default(),
+        reflect_in_xdp: false,
     }
 }
 

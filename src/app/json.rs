@@ -281,6 +281,8 @@ pub struct ServeSettings {
     /// `--claim`: the ports of an address shared with the kernel, as `udp:7`, `tcp:7`
     /// (empty: xstack owns its addresses).
     pub claim: Vec<String>,
+    /// `--reflect-in-xdp`: ICMP echo, UDP echo and sockperf answered in the XDP program.
+    pub reflect_in_xdp: bool,
 }
 
 /// Time per busy batch, with how many batches and frames. The latency is sampled: one
@@ -317,6 +319,10 @@ pub struct ServeDoc {
     pub rx_checksum_completed: u64,
     /// AF_XDP: what xstack's XDP program did with each frame (absent on AF_PACKET).
     pub xdp: Option<XdpCounters>,
+    /// `--reflect-in-xdp`: the replies xstack's XDP program made itself, with XDP_TX
+    /// (null without the flag). The stack never saw those requests: they are in none of
+    /// its counters.
+    pub reflected_in_xdp: Option<ReflectedCounters>,
     /// What the user was told to do about trouble met during the run (partial checksums,
     /// super-frames), one sentence each, as printed on stderr at the first such frame.
     pub advice: Vec<String>,
@@ -350,6 +356,30 @@ pub struct XdpCounters {
     pub oversize: u64,
     /// Frames for xstack on a queue without a socket, dropped.
     pub no_socket: u64,
+}
+
+/// What xstack's XDP program answered itself (`serve --reflect-in-xdp`).
+#[derive(Clone, Copy, Debug, Serialize, JsonSchema, PartialEq)]
+pub struct ReflectedCounters {
+    /// ICMP echo replies.
+    pub icmp_echo: u64,
+    /// UDP echo replies.
+    pub udp_echo: u64,
+    /// sockperf replies (messages with PONG_REQUEST, CLIENT cleared).
+    pub sockperf: u64,
+    /// sockperf messages without PONG_REQUEST, dropped as the stack drops them.
+    pub sockperf_no_reply: u64,
+}
+
+impl ReflectedCounters {
+    pub fn of(r: crate::driver::XdpReflected) -> Self {
+        ReflectedCounters {
+            icmp_echo: r.icmp_echo,
+            udp_echo: r.udp_echo,
+            sockperf: r.sockperf,
+            sockperf_no_reply: r.sockperf_no_reply,
+        }
+    }
 }
 
 impl XdpCounters {
@@ -488,6 +518,7 @@ impl ServeSettings {
                     crate::driver::open::ClaimProto::Udp => format!("udp:{port}"),
                 })
                 .collect(),
+            reflect_in_xdp: cfg.reflect_in_xdp,
         }
     }
 }

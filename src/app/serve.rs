@@ -5,6 +5,7 @@
 use super::json;
 use super::responder::Responder;
 use crate::config::ServeConfig;
+use crate::driver::open::Reflect;
 use crate::driver::DriverStats;
 use crate::metrics::hist::LatencySummary;
 use crate::metrics::{DropReason, StackCounters, StackSnapshot};
@@ -91,12 +92,26 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         shared_umem: cfg.shared_umem,
         xdp_mode: cfg.xdp_mode,
         claims: cfg.claims.clone(),
+        reflect: cfg.reflect_in_xdp.then(|| {
+            let (udp_echo, sockperf) = Reflect::ports_for(&cfg.udp_echo, cfg.sockperf, &cfg.claims);
+            Reflect {
+                udp_echo,
+                sockperf,
+                ..Reflect::default()
+            }
+        }),
         pcap: cfg.pcap.clone(),
         poll: cfg.poll,
         // TCP connections belong to one worker each: a segment that lands on another
         // queue is handed over (UDP, ICMP and ARP requests are answered where they land).
         steer: SteerRule::ByPeer,
     };
+    if cfg.reflect_in_xdp && cfg.pcap.is_some() {
+        eprintln!(
+            "xstack: --pcap records what the stack sees: the requests answered in XDP \
+             (--reflect-in-xdp) and their replies are not in it"
+        );
+    }
     let served = cfg.clone();
     let crew = launch(
         &spec,
@@ -228,6 +243,10 @@ impl ServeSummary {
             rx_oversize: d.rx_oversize,
             rx_checksum_completed: d.rx_checksum_completed,
             xdp: self.xdp.map(json::XdpCounters::of),
+            reflected_in_xdp: self
+                .xdp
+                .and_then(|x| x.reflected)
+                .map(json::ReflectedCounters::of),
             advice: self.advice.clone(),
             link_lost: self.link_lost.clone(),
             tx_no_buffer: d.tx_no_buffer,
@@ -295,6 +314,13 @@ impl ServeSummary {
                 "  xdp program: {} redirected, {} passed to the kernel, {} oversize, {} on a queue without a socket",
                 x.redirected, x.passed, x.oversize, x.no_socket
             );
+            if let Some(r) = &x.reflected {
+                let _ = writeln!(
+                    s,
+                    "  answered in xdp (--reflect-in-xdp): {} icmp echo, {} udp echo, {} sockperf replies; {} sockperf messages without a reply request dropped",
+                    r.icmp_echo, r.udp_echo, r.sockperf, r.sockperf_no_reply
+                );
+            }
         }
         for a in &self.advice {
             let _ = writeln!(s, "  advice: {a}");
@@ -321,6 +347,49 @@ impl ServeSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn summary(xdp: Option<crate::driver::XdpVerdicts>) -> ServeSummary {
+        ServeSummary {
+            driver: "xdp".into(),
+            stack: StackSnapshot::default(),
+            driver_stats: DriverStats::default(),
+            workers: WorkerStats::new(),
+            duration: Duration::from_secs(1),
+            started_at: std::time::SystemTime::now(),
+            xdp,
+            advice: Vec::new(),
+            link_lost: None,
+        }
+    }
+
+    #[test]
+    fn the_summary_shows_what_xdp_answered_only_when_it_did() {
+        let on = summary(Some(crate::driver::XdpVerdicts {
+            redirected: 9,
+            reflected: Some(crate::driver::XdpReflected {
+                icmp_echo: 100,
+                udp_echo: 2000,
+                sockperf: 31,
+                sockperf_no_reply: 4,
+            }),
+            ..Default::default()
+        }));
+        let text = on.to_text();
+        assert!(
+            text.contains(
+                "answered in xdp (--reflect-in-xdp): 100 icmp echo, 2000 udp echo, 31 sockperf \
+                 replies; 4 sockperf messages without a reply request dropped"
+            ),
+            "{text}"
+        );
+        let off = summary(Some(crate::driver::XdpVerdicts::default())).to_text();
+        assert!(!off.contains("answered in xdp"), "{off}");
+        assert!(!summary(None).to_text().contains("answered in xdp"));
+        assert_eq!(
+            on.xdp.and_then(|x| x.reflected).map(|r| r.replies()),
+            Some(2131)
+        );
+    }
 
     #[test]
     fn the_live_line_names_the_interval_s_main_drop_reason() {

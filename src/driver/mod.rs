@@ -114,6 +114,30 @@ pub struct XdpVerdicts {
     pub oversize: u64,
     /// Frames for xstack on a queue without a socket, dropped.
     pub no_socket: u64,
+    /// `serve --reflect-in-xdp`: what the program answered itself (None when off).
+    pub reflected: Option<XdpReflected>,
+}
+
+/// What xstack's XDP program answered itself with XDP_TX (`serve --reflect-in-xdp`),
+/// summed over the CPUs. The stack never saw these frames: they are in none of its
+/// counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpReflected {
+    /// ICMP echo replies.
+    pub icmp_echo: u64,
+    /// UDP echo replies.
+    pub udp_echo: u64,
+    /// sockperf replies (messages with PONG_REQUEST).
+    pub sockperf: u64,
+    /// sockperf messages that asked for no reply, dropped (as the stack drops them).
+    pub sockperf_no_reply: u64,
+}
+
+impl XdpReflected {
+    /// Replies sent.
+    pub fn replies(&self) -> u64 {
+        self.icmp_echo + self.udp_echo + self.sockperf
+    }
 }
 
 /// What a driver tells the stack about the link it sits on.

@@ -34,6 +34,41 @@ pub struct Filter {
     pub claims: Vec<(ClaimProto, u16)>,
     /// Longest frame a socket takes (0: the AF_XDP frame's data room, 1792 bytes).
     pub max_frame: u32,
+    /// `serve --reflect-in-xdp`: what the program answers itself with XDP_TX.
+    pub reflect: Option<Reflect>,
+}
+
+/// The stateless IPv4 replies xstack's XDP program makes itself (`serve
+/// --reflect-in-xdp`): ICMP echo on owned addresses, UDP echo and sockperf on these
+/// ports, each answered exactly as the stack would answer it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reflect {
+    /// The interface's MAC: the stack takes IPv4 only to it, and answers from it.
+    pub mac: [u8; 6],
+    /// The directed broadcast of the stack's subnet, a martian source (None for a /31
+    /// or /32, which have none).
+    pub broadcast: Option<Ipv4Addr>,
+    /// UDP echo ports to answer (on a shared address, only claimed ones).
+    pub udp_echo: Vec<u16>,
+    /// The sockperf UDP port to answer (on a shared address, only if claimed).
+    pub sockperf: Option<u16>,
+}
+
+impl Reflect {
+    /// The ports the program may answer: on a shared address (`claims` not empty) only
+    /// those claimed for UDP, since the kernel keeps every other port.
+    pub fn ports_for(
+        udp_echo: &[u16],
+        sockperf: Option<u16>,
+        claims: &[(ClaimProto, u16)],
+    ) -> (Vec<u16>, Option<u16>) {
+        let shared = !claims.is_empty();
+        let ok = |p: u16| !shared || claims.contains(&(ClaimProto::Udp, p));
+        (
+            udp_echo.iter().copied().filter(|&p| ok(p)).collect(),
+            sockperf.filter(|&p| ok(p)),
+        )
+    }
 }
 
 /// Counts, shared by a run's devices and read by its main thread while the run goes on,
@@ -249,4 +284,28 @@ fn open_xdp(
     Err(DriverError::Unsupported(
         "this xstack was built without the `xdp` feature".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reflected_ports_on_a_shared_address_are_the_claimed_udp_ones() {
+        use ClaimProto::{Tcp, Udp};
+        // Owned: every echo port and the sockperf port.
+        assert_eq!(
+            Reflect::ports_for(&[7, 9], Some(11111), &[]),
+            (vec![7, 9], Some(11111))
+        );
+        // Shared: a TCP claim of the same port is not a UDP one.
+        assert_eq!(
+            Reflect::ports_for(&[7, 9], Some(11111), &[(Tcp, 7), (Udp, 9), (Tcp, 11111)]),
+            (vec![9], None)
+        );
+        assert_eq!(
+            Reflect::ports_for(&[7], Some(11111), &[(Udp, 11111)]),
+            (vec![], Some(11111))
+        );
+    }
 }

@@ -13,7 +13,7 @@
 use super::steer::{Mesh, Steer, SteerRule};
 use super::{pin_to_core, run_worker, Clock, WorkerOptions, WorkerStats};
 use crate::config::{AddrSet, DriverChoice, PollMode};
-use crate::driver::open::{partial_checksum_advice, ClaimProto, Filter, OpenOptions};
+use crate::driver::open::{partial_checksum_advice, ClaimProto, Filter, OpenOptions, Reflect};
 use crate::driver::{self, Device, DeviceInfo, DriverError, DriverStats, XdpMode, XdpVerdicts};
 use crate::metrics::{DropReason, StackCounters, StackSnapshot};
 use crate::stack::{Engine, Secrets};
@@ -48,6 +48,19 @@ pub struct LaunchSpec {
     /// Shared-address mode: the address stays the kernel's, and xstack takes only these
     /// protocol/port pairs of it (empty: xstack owns the address).
     pub claims: Vec<(ClaimProto, u16)>,
+    /// `serve --reflect-in-xdp`: the ports the XDP program answers itself (the MAC and
+    /// the broadcast address are filled in here, from the interface and `addrs`).
+    pub reflect: Option<Reflect>,
+}
+
+/// Why `serve --reflect-in-xdp` cannot run when `--driver auto` finds AF_XDP unusable
+/// (`why`) and would fall back to AF_PACKET.
+pub fn reflect_fallback_refusal(why: &str) -> String {
+    format!(
+        "--reflect-in-xdp answers in xstack's XDP program, and AF_XDP cannot be used here \
+         ({why}), so serve would fall back to AF_PACKET, which has none: fix AF_XDP, or drop \
+         --reflect-in-xdp to run on AF_PACKET"
+    )
 }
 
 /// What a worker's engine is built from.
@@ -234,16 +247,33 @@ where
     let secrets = os_secrets();
     // One fanout group (AF_PACKET) or UMEM (AF_XDP, --umem shared) for all the workers;
     // without a fanout group every AF_PACKET socket would see, and answer, every frame.
+    if spec.reflect.is_some() && spec.driver == DriverChoice::Packet {
+        bail!(
+            "--reflect-in-xdp answers in xstack's XDP program, and --driver packet has none: \
+             use --driver xdp (or auto), or drop --reflect-in-xdp"
+        );
+    }
+    let reflect = spec.reflect.clone().map(|r| Reflect {
+        mac: info.mac,
+        broadcast: spec
+            .addrs
+            .primary()
+            .filter(|p| p.prefix < 31)
+            .map(|p| p.broadcast()),
+        ..r
+    });
     let filter = if shared {
         Filter {
             shared_v4: spec.addrs.ips().to_vec(),
             claims: spec.claims.clone(),
+            reflect,
             ..Filter::default()
         }
     } else {
         Filter {
             owned_v4: spec.addrs.ips().to_vec(),
             owned_v6: spec.addrs.ips6().to_vec(),
+            reflect,
             ..Filter::default()
         }
     };
@@ -257,6 +287,9 @@ where
     )?;
     if let (true, Some(why)) = (shared, open.xdp_unavailable()) {
         bail!("{flag} needs xstack's XDP program, and AF_XDP cannot be used here: {why}");
+    }
+    if let (true, Some(why)) = (spec.reflect.is_some(), open.xdp_unavailable()) {
+        bail!("{}", reflect_fallback_refusal(why));
     }
     let kept = open.clone();
     let mesh = match n {
@@ -578,5 +611,23 @@ mod isn_tests {
             a.table_seed, b.table_seed,
             "the other keys are drawn per run"
         );
+    }
+}
+
+#[cfg(test)]
+mod reflect_tests {
+    #[test]
+    fn the_fallback_refusal_says_why_and_what_to_do() {
+        let s = super::reflect_fallback_refusal("AF_XDP bind on xsb0 failed: no such device");
+        assert!(
+            s.starts_with("--reflect-in-xdp answers in xstack's XDP program"),
+            "{s}"
+        );
+        assert!(
+            s.contains("(AF_XDP bind on xsb0 failed: no such device)"),
+            "{s}"
+        );
+        assert!(s.contains("fall back to AF_PACKET"), "{s}");
+        assert!(s.contains("drop --reflect-in-xdp"), "{s}");
     }
 }

@@ -50,12 +50,16 @@ def compare(out, secs, rounds, update_docs=False, docs="docs/performance.md"):
                    "udp-sockperf-afxdp"),
                   ("udp-sockperf-afxdp", "sockperf client -> minimal AF_XDP reflector (floor)", None),
                   ("udp-sockperf-xstack", "sockperf client -> xstack serve", "udp-sockperf-afxdp"),
+                  ("udp-sockperf-xreflect", "sockperf client -> xstack serve --reflect-in-xdp "
+                   "(vs floor: the XDP_TX reflector)", "udp-sockperf-xdptx"),
                   ("udp-load-xstack", "xstack load -> xstack serve", "udp-load-afxdp"),
                   ("udp-load-afxdp", "xstack load -> minimal AF_XDP reflector", "udp-fclient-afxdp"),
                   ("udp-load-kernel", "xstack load -> kernel sockperf server", None),
                   ("udp-fclient-xdptx", "minimal AF_XDP client -> XDP_TX reflector", "udp-fclient-afxdp"),
                   ("udp-fclient-afxdp", "minimal AF_XDP client -> minimal AF_XDP reflector", None),
                   ("udp-fclient-xstack", "minimal AF_XDP client -> xstack serve", "udp-fclient-afxdp"),
+                  ("udp-fclient-xreflect", "minimal AF_XDP client -> xstack serve --reflect-in-xdp "
+                   "(vs floor: the XDP_TX reflector)", "udp-fclient-xdptx"),
                   ("udp-fclient-kernel", "minimal AF_XDP client -> kernel sockperf server", None)),
           "tcp": (("tcp-kernel-kernel", "kernel <-> kernel (sockperf both, busy-polling)", None),
                   ("tcp-sockperf-xstack", "sockperf client -> xstack serve", None),
@@ -103,7 +107,8 @@ def compare(out, secs, rounds, update_docs=False, docs="docs/performance.md"):
 
     for client, ck_ in (("xstack load", "tput"), ("minimal AF_XDP client", "ftput")):
         for srv, sk_ in (("kernel sockperf server", "kernel"), ("XDP_TX reflector", "xdptx"),
-                         ("minimal AF_XDP reflector", "afxdp"), ("xstack serve", "xstack")):
+                         ("minimal AF_XDP reflector", "afxdp"), ("xstack serve", "xstack"),
+                         ("xstack serve --reflect-in-xdp", "xreflect")):
             k = f"udp-{ck_}-{sk_}"
             if k not in med:
                 continue
@@ -111,6 +116,8 @@ def compare(out, secs, rounds, update_docs=False, docs="docs/performance.md"):
             if sk_ == "xstack":
                 den = f"udp-{ck_}-afxdp"
                 rel, what = x(ratio(k, den, 3)), "serve / reflector"
+            elif sk_ == "xreflect":
+                rel, what = x(ratio(k, f"udp-{ck_}-xdptx", 3)), "serve / XDP_TX reflector"
             elif ck_ == "tput":
                 rel, what = x(ratio(k, f"udp-ftput-{sk_}", 3)), "load / client"
             else:

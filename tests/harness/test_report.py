@@ -68,6 +68,21 @@ class Compare(unittest.TestCase):
         self.assertEqual(last["rounds"], 2)
         self.assertEqual(last["medians"]["udp-kernel-kernel"], [7.5, 15.0, 75.0, 150000.0])
 
+    def test_the_reflect_in_xdp_rows_are_against_the_xdp_tx_reflector(self):
+        with open(os.path.join(self.out, "results"), "a") as f:
+            f.write("1 udp-sockperf-xdptx 2 4 20 500000\n2 udp-sockperf-xdptx 2 4 20 500000\n"
+                    "1 udp-sockperf-xreflect 3 6 30 400000\n2 udp-sockperf-xreflect 2 4 20 450000\n"
+                    "1 udp-ftput-xdptx 0 0 0 1000000 0 0.9 0\n2 udp-ftput-xdptx 0 0 0 1000000 0 0.9 0\n"
+                    "1 udp-ftput-xreflect 0 0 0 800000 0 0.9 0.01\n"
+                    "2 udp-ftput-xreflect 0 0 0 900000 0 0.9 0.01\n")
+        text = run(report.compare, self.out, "3", "2")
+        row = self.row(text, "| UDP ping-pong 64 B | sockperf client -> xstack serve --reflect-in-xdp ")
+        # p50 1.5 and 1.0 of the XDP_TX reflector per round -> 1.25x; p99.9 the same.
+        self.assertTrue(row.endswith("| 1.25x | 1.25x |"), row)
+        row = self.row(text, "| minimal AF_XDP client | xstack serve --reflect-in-xdp |")
+        self.assertEqual(row, "| minimal AF_XDP client | xstack serve --reflect-in-xdp | 850000 | 0.90 | 0.01 "
+                              "|  | 0.85x (serve / XDP_TX reflector) |")
+
     def test_update_docs_replaces_the_marked_block(self):
         docs = os.path.join(self.out, "performance.md")
         with open(docs, "w") as f:

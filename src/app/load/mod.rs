@@ -507,6 +507,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         shared_umem: cfg.shared_umem,
         xdp_mode: cfg.xdp_mode,
         claims: shared::claims(cfg),
+        reflect: None,
         pcap: cfg.pcap.clone(),
         poll: cfg.poll,
         // A flow belongs to the worker that owns its local port.

@@ -28,12 +28,22 @@ static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/redirect.bpf.o"
 /// The program's name, as the kernel shows it (`ip link`: `prog/xdp id N name …`).
 pub const PROGRAM_NAME: &str = "xstack_redirect";
 /// Bumped when the maps or their meaning change.
-const PROGRAM_VERSION: u32 = 1;
+const PROGRAM_VERSION: u32 = 2;
 
 /// Values of the address maps.
 const ADDR_OWNED: u32 = 1;
 /// The config flag that switches the program's IPv6 branch on.
 const CFG_IPV6: u32 = 1;
+/// The config flag that switches the stateless replies in XDP on (`--reflect-in-xdp`).
+const CFG_REFLECT: u32 = 2;
+/// Values of `reflect_ports`.
+const SVC_ECHO: u8 = 1;
+const SVC_SOCKPERF: u8 = 2;
+/// Slots of the `reflects` map.
+const R_ICMP_ECHO: u32 = 0;
+const R_UDP_ECHO: u32 = 1;
+const R_SOCKPERF: u32 = 2;
+const R_SOCKPERF_NO_REPLY: u32 = 3;
 const ADDR_SHARED: u32 = 2;
 /// Slots of the `verdicts` map.
 const V_REDIRECTED: u32 = 0;
@@ -49,7 +59,16 @@ struct Config {
     max_frame: u32,
     owner_pid: u32,
     version: u32,
+    /// The interface's MAC (read with CFG_REFLECT).
+    mac: [u8; 6],
+    pad: u16,
+    /// The subnet's directed broadcast, network byte order (0: none).
+    broadcast: u32,
 }
+
+// The layout redirect.bpf.c's `struct config` has: four u32, the MAC, two bytes of
+// padding, the broadcast address.
+const _: () = assert!(core::mem::size_of::<Config>() == 28);
 
 /// xstack's program, attached to one interface for as long as this lives.
 pub struct Program {
@@ -58,6 +77,8 @@ pub struct Program {
     _link: OwnedFd,
     xsks: RawFd,
     verdicts: RawFd,
+    /// The `reflects` map, when the stateless replies are on.
+    reflects: Option<RawFd>,
     mode: XdpMode,
     iface: String,
     id: u32,
@@ -376,9 +397,11 @@ impl Program {
                 map_fd(obj, c"verdicts")?,
                 map_fd(obj, c"config")?,
                 map_fd(obj, c"addrs_v6")?,
+                map_fd(obj, c"reflect_ports")?,
+                map_fd(obj, c"reflects")?,
             ))
         })();
-        let (xsks, addrs_v4, claims, verdicts, config, addrs_v6) =
+        let (xsks, addrs_v4, claims, verdicts, config, addrs_v6, reflect_ports, reflects) =
             fds.map_err(|e| bad("maps", &e))?;
         let fill = || -> std::io::Result<()> {
             for a in &filter.owned_v4 {
@@ -404,7 +427,7 @@ impl Program {
                 };
                 update(claims, &(base + u32::from(port)), &1u8)?;
             }
-            let cfg = Config {
+            let mut cfg = Config {
                 flags: if filter.owned_v6.is_empty() {
                     0
                 } else {
@@ -416,7 +439,19 @@ impl Program {
                 },
                 owner_pid: std::process::id(),
                 version: PROGRAM_VERSION,
+                ..Config::default()
             };
+            if let Some(r) = &filter.reflect {
+                for &port in &r.udp_echo {
+                    update(reflect_ports, &u32::from(port), &SVC_ECHO)?;
+                }
+                if let Some(port) = r.sockperf {
+                    update(reflect_ports, &u32::from(port), &SVC_SOCKPERF)?;
+                }
+                cfg.flags |= CFG_REFLECT;
+                cfg.mac = r.mac;
+                cfg.broadcast = r.broadcast.map_or(0, |b| u32::from_ne_bytes(b.octets()));
+            }
             update(config, &0u32, &cfg)
         };
         fill().map_err(|e| DriverError::os("filling the XDP program's maps", iface_name, e))?;
@@ -492,6 +527,7 @@ impl Program {
             _link: link,
             xsks,
             verdicts,
+            reflects: filter.reflect.is_some().then_some(reflects),
             mode,
             iface: iface_name.into(),
             id: info.id,
@@ -513,17 +549,18 @@ impl Program {
             .map_err(|e| DriverError::os("adding the AF_XDP socket to the XSKMAP", &self.iface, e))
     }
 
-    /// The per-verdict counters, summed over the CPUs.
+    /// The per-verdict counters, and what the program answered itself, summed over the
+    /// CPUs.
     pub fn verdicts(&self) -> Verdicts {
         // SAFETY: no arguments; reads /sys once and caches.
         let cpus = unsafe { libbpf_sys::libbpf_num_possible_cpus() }.max(1) as usize;
         let mut vals = vec![0u64; cpus];
-        let mut read = |slot: u32| -> u64 {
+        let mut read = |map: RawFd, slot: u32| -> u64 {
             // SAFETY: a per-CPU array's lookup writes one u64 per possible CPU, which
             // `vals` has room for.
             let r = unsafe {
                 libbpf_sys::bpf_map_lookup_elem(
-                    self.verdicts,
+                    map,
                     (&slot as *const u32).cast(),
                     vals.as_mut_ptr().cast(),
                 )
@@ -534,11 +571,18 @@ impl Program {
                 0
             }
         };
+        let v = self.verdicts;
         Verdicts {
-            redirected: read(V_REDIRECTED),
-            passed: read(V_PASSED),
-            oversize: read(V_OVERSIZE),
-            no_socket: read(V_NO_SOCKET),
+            redirected: read(v, V_REDIRECTED),
+            passed: read(v, V_PASSED),
+            oversize: read(v, V_OVERSIZE),
+            no_socket: read(v, V_NO_SOCKET),
+            reflected: self.reflects.map(|m| super::super::XdpReflected {
+                icmp_echo: read(m, R_ICMP_ECHO),
+                udp_echo: read(m, R_UDP_ECHO),
+                sockperf: read(m, R_SOCKPERF),
+                sockperf_no_reply: read(m, R_SOCKPERF_NO_REPLY),
+            }),
         }
     }
 }
