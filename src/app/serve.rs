@@ -79,8 +79,31 @@ pub fn responder_stack_with(
     Stack::new(cfg, counters, app)
 }
 
+/// The environment variable that picks how serve's workers own TCP connections, read
+/// once at the start: `arrival` (the default) or `peer`, the older rule, kept to compare
+/// against (`bench/queues.sh`, `tests/kernel/queues.sh`).
+pub const STEER_ENV: &str = "XSTACK_SERVE_STEER";
+
+/// The rule [`STEER_ENV`] names (`value` is its value, if set).
+pub fn steer_rule(value: Option<&str>) -> anyhow::Result<SteerRule> {
+    match value {
+        None | Some("arrival") => Ok(SteerRule::ByArrival),
+        Some("peer") => Ok(SteerRule::ByPeer),
+        Some(other) => anyhow::bail!(
+            "{STEER_ENV}={other:?}: say `arrival` (a TCP connection belongs to the worker \
+             whose queue its SYN arrived on; the default) or `peer` (to the worker a hash \
+             of the peer's address and port picks), or leave it unset"
+        ),
+    }
+}
+
 /// Runs the responder until `stop` is set (the binary sets it from SIGINT/SIGTERM).
 pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSummary> {
+    let steer = match std::env::var(STEER_ENV) {
+        Ok(v) => steer_rule(Some(&v))?,
+        Err(std::env::VarError::NotPresent) => steer_rule(None)?,
+        Err(e) => anyhow::bail!("{STEER_ENV}: {e}"),
+    };
     let spec = LaunchSpec {
         role: "serve",
         iface: cfg.iface.clone(),
@@ -93,9 +116,11 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         claims: cfg.claims.clone(),
         pcap: cfg.pcap.clone(),
         poll: cfg.poll,
-        // TCP connections belong to one worker each: a segment that lands on another
-        // queue is handed over (UDP, ICMP and ARP requests are answered where they land).
-        steer: SteerRule::ByPeer,
+        // TCP connections belong to one worker each, the one whose queue the SYN
+        // arrived on: a segment that lands on another queue is handed over (UDP, ICMP and
+        // ARP requests are answered where they land).
+        steer,
+        connections: cfg.max_connections,
     };
     let served = cfg.clone();
     let crew = launch(
@@ -108,7 +133,8 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
                 env.info.mtu,
                 env.secrets,
                 env.counters.clone(),
-            ))
+            )
+            .with_ownership(env.ownership.clone()))
         },
         |_stack, _| (),
     )?;
