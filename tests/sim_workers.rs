@@ -286,6 +286,18 @@ fn run_with(
     spread: Spread,
     rule: SteerRule,
 ) -> Outcome {
+    run_serving(load, cfg, serve_config(serve_queues as u32), spread, rule)
+}
+
+/// [`run_with`], serve configured by `serve_cfg` (one worker per `serve_cfg.queues`).
+fn run_serving(
+    load: Load,
+    cfg: &LoadConfig,
+    serve_cfg: ServeConfig,
+    spread: Spread,
+    rule: SteerRule,
+) -> Outcome {
+    let serve_queues = serve_cfg.queues as usize;
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let load_queues = cfg.queues.max(1) as usize;
     let net = SimNet::new(load_queues, serve_queues, spread).unwrap();
@@ -298,7 +310,6 @@ fn run_with(
     let serve_counters: Vec<_> = (0..serve_queues)
         .map(|_| Arc::new(StackCounters::default()))
         .collect();
-    let serve_cfg = serve_config(serve_queues as u32);
     let serve: Vec<_> = net
         .b
         .into_iter()
@@ -579,6 +590,39 @@ fn by_arrival_connections_kept_to_one_queue_are_served_there_without_hand_offs()
     assert!(old.serve_total().steered_out > 0);
 }
 
+// Every SYN answered by a cookie (no SYN backlog), on queue 1: the cookie's ACK has no
+// owner entry, so it goes to the peer-hash owner — worker 0 for some of the connections —
+// which never sent a cookie itself, and must still take it (one secret, and the workers
+// share when cookies went out). Without that, those connections would be reset.
+#[test]
+fn by_arrival_a_cookie_ack_is_taken_by_the_worker_it_goes_to() {
+    let cfg = load_config(Transport::Tcp, 16, 2000, 1);
+    let serve_cfg = ServeConfig {
+        syn_backlog: 0,
+        ..serve_config(2)
+    };
+    let out = run_serving(
+        Load::Tcp,
+        &cfg,
+        serve_cfg,
+        Spread::Queue(1),
+        SteerRule::ByArrival,
+    );
+    println!("{}", out.describe("tcp 1x2 cookies, by arrival"));
+    assert_clean(&out, 2000);
+    let (w0, w1) = (&out.serve_workers[0], &out.serve_workers[1]);
+    assert_eq!(
+        w1.tcp_syn_cookies_sent, 16,
+        "every SYN answered where it landed"
+    );
+    assert_eq!(w0.tcp_syn_cookies_sent, 0);
+    assert!(w0.tcp_syn_cookies_ok > 0, "worker 0 took none: {w0:?}");
+    assert_eq!(w0.tcp_syn_cookies_ok + w1.tcp_syn_cookies_ok, 16);
+    let s = out.serve_total();
+    assert_eq!((s.tcp_connections_opened, s.tcp_closed_fin), (16, 16));
+    assert_eq!(s.tcp_rst_sent + s.tcp_closed_rst, 0);
+}
+
 // Round robin by arrival: a connection belongs to the worker its SYN reached, and half
 // of its segments reach it through the owner map and the mesh.
 #[test]
@@ -796,13 +840,18 @@ fn by_arrival_a_syn_retransmitted_onto_the_other_queue_makes_no_second_connectio
 
     // Its entry went with it: the 4-tuple opens anew on the worker its SYN reaches (the
     // sixth frame of the round robin: queue 1).
+    let handed = snap(1).steered_out;
     client.send(50_000, 0, SYN, &[]);
     client.until(|g| g.iter().any(|s| s.2 == SYN | ACK));
     assert_eq!(
         (snap(0).tcp_table_inserted, snap(1).tcp_table_inserted),
         (1, 1)
     );
-    assert_eq!(snap(1).steered_out, 1, "the new SYN stayed where it landed");
+    assert_eq!(
+        snap(1).steered_out,
+        handed,
+        "the new SYN stayed where it landed"
+    );
     stop.store(true, Relaxed);
     for h in serve {
         h.join().expect("a serve worker panicked");

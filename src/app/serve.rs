@@ -359,3 +359,19 @@ mod tests {
         assert_eq!(top_reason(&cur, &cur), "", "nothing new in this interval");
     }
 }
+
+#[cfg(test)]
+mod steer_env_tests {
+    use super::*;
+
+    #[test]
+    fn the_steering_rule_comes_from_the_environment_and_bad_values_are_refused() {
+        assert_eq!(steer_rule(None).unwrap(), SteerRule::ByArrival);
+        assert_eq!(steer_rule(Some("arrival")).unwrap(), SteerRule::ByArrival);
+        assert_eq!(steer_rule(Some("peer")).unwrap(), SteerRule::ByPeer);
+        for bad in ["", "Peer", "hash", "arrival "] {
+            let e = steer_rule(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains(STEER_ENV) && e.contains("arrival"), "{e}");
+        }
+    }
+}
