@@ -3,8 +3,11 @@
 # (queue 0, one core each side) and with two workers per side (queues 0 and 1, both
 # cores): busy polling, adaptive polling, and adaptive with one shared AF_XDP UMEM
 # instead of one per queue. Reports the rate of UDP and TCP ping-pong with 16 flows and
-# of TCP connect/request/close (bursts of 15000), and how many replies landed on a queue
-# whose worker does not own their flow (handed over through the workers' queues).
+# of TCP connect/request/close (bursts of 15000), and how many frames landed on a queue
+# whose worker does not own their flow (handed over through the workers' queues): the
+# replies on load's side, the requests on serve's (serve runs afresh for each test).
+# XSTACK_SERVE_STEER=peer runs serve with the older TCP ownership (by a hash of the peer,
+# not by the queue the SYN arrived on), to compare.
 #
 # Rates are medians over the rounds; "vs 1 worker" is the median of the per-round ratios.
 # This host has 2 cores: with two workers a side, four threads share them, so the
@@ -25,9 +28,9 @@ run() {
     cores=$([ "$q" = 1 ] && echo 1 || echo 0-1)
     local lcores
     lcores=$([ "$q" = 1 ] && echo 0 || echo 0-1)
-    serve_xstack "$OUT/serve.out" --sockperf 11111 --tcp-echo 7 --queues "$q" --cores "$cores" \
-        --poll "$poll" --umem "$umem" --json
     for test in udp tcp crr; do
+        serve_xstack "$OUT/serve.out" --sockperf 11111 --tcp-echo 7 --queues "$q" --cores "$cores" \
+            --poll "$poll" --umem "$umem" --json
         local args=(--target "$B:11111" --proto udp --app sockperf --connections 16 --duration "$SECS")
         [ "$test" = tcp ] && args=(--target "$B:11111" --proto tcp --app sockperf --connections 16 --duration "$SECS")
         # Bursts below the port space: one address has 16384 ports to the server's one,
@@ -35,13 +38,14 @@ run() {
         [ "$test" = crr ] && args=(--target "$B:7" --proto tcp --mode crr --connections 4 --requests 15000)
         hx_load "$OUT/last.out" "$OUT/last.err" --queues "$q" --cores "$lcores" --poll "$poll" \
             --umem "$umem" --json "${args[@]}" || true
-        local key=$test-q$q-$poll-$umem vals
+        stop_server
+        local key=$test-q$q-$poll-$umem vals served
+        served=$(hx json "$OUT/serve.out" steered_out) || served=nan
         if vals=$(load_result "$key" "$OUT/last.out" throughput_rps latency_us.p50 steered_frames \
             requests errors); then
-            echo "$ROUND $key $vals" >>"$OUT/results"
+            echo "$ROUND $key $vals $served" >>"$OUT/results"
         fi
     done
-    stop_server
 }
 
 : >"$OUT/results"
@@ -54,5 +58,6 @@ for ROUND in $(seq "$ROUNDS"); do
     run 2 adaptive shared
 done
 
+log "serve's TCP ownership: ${XSTACK_SERVE_STEER:-arrival}"
 hx report queues "$OUT" "$SECS" "$ROUNDS"
 log "raw results in $OUT"

@@ -2,8 +2,10 @@
 //! receive a batch, hand frames to their owners through the steering mesh, poll, flush,
 //! sleep in the device's `wait` with the doorbell — on the threaded simulated link
 //! (`driver::sim::SimNet`), whose flow hash puts a share of the frames on a queue whose
-//! worker does not own the flow. Two `serve` workers (`SteerRule::ByPeer`) answer one or
-//! two `load` workers (`SteerRule::ByLocalPort`), built as the launcher builds them.
+//! worker does not own the flow. Two `serve` workers (`SteerRule::ByArrival`, the
+//! default, with the owner map; or `SteerRule::ByPeer`, the older rule) answer one or two
+//! `load` workers (`SteerRule::ByLocalPort`), or a client scripted frame by frame, built
+//! as the launcher builds them.
 //!
 //! Every run is bounded in wall time: a watchdog stops the workers after [`WATCHDOG`]
 //! and fails the test with what they counted, instead of hanging. The tests take turns
@@ -25,7 +27,7 @@ use xstack::driver::{Device, DriverStats};
 use xstack::metrics::{DropReason, StackCounters, StackSnapshot};
 use xstack::proto::tcp::TcpConfig;
 use xstack::runtime::launch::WorkerEnv;
-use xstack::runtime::steer::{Mesh, PortSet, Steer, SteerRule};
+use xstack::runtime::steer::{route, Mesh, OwnerMap, PortSet, Route, Steer, SteerRule};
 use xstack::runtime::{run_worker, Clock, WorkerOptions, WorkerStats};
 use xstack::stack::{Secrets, Stack, DEFAULT_SYN_BACKLOG};
 
@@ -140,11 +142,18 @@ where
 }
 
 /// One steering mesh for `n` workers, or none for a single worker (as the launcher does).
+/// With `SteerRule::ByArrival` the mesh has an owner map, sized as serve sizes it.
 fn steers(n: usize, rule: SteerRule, counters: &[Arc<StackCounters>]) -> Vec<Option<Steer>> {
     match n {
         1 => vec![None],
         n => {
-            let mesh = Mesh::new(n).unwrap();
+            let mesh = match rule {
+                SteerRule::ByArrival => {
+                    let connections = serve_config(n as u32).max_connections * n;
+                    Mesh::with_owners(n, OwnerMap::new(n, connections, 0x0ae5)).unwrap()
+                }
+                _ => Mesh::new(n).unwrap(),
+            };
             (0..n)
                 .map(|w| Some(Steer::new(mesh.clone(), w, rule, counters[w].clone())))
                 .collect()
@@ -167,6 +176,7 @@ fn load_env(
         counters,
         secrets: Secrets::from_seed(2),
         clock,
+        ownership: None,
     }
 }
 
@@ -262,10 +272,33 @@ impl Outcome {
     }
 }
 
-/// Runs `cfg.queues` load workers against `serve_queues` serve workers over a link that
-/// spreads frames by `spread`; returns once the load is done and the servers' tables are
-/// empty (or a bounded while after), the servers stopped.
+/// Runs `cfg.queues` load workers against `serve_queues` serve workers (owning TCP by the
+/// peer hash) over a link that spreads frames by `spread`; returns once the load is done
+/// and the servers' tables are empty (or a bounded while after), the servers stopped.
 fn run(load: Load, cfg: &LoadConfig, serve_queues: usize, spread: Spread) -> Outcome {
+    run_with(load, cfg, serve_queues, spread, SteerRule::ByPeer)
+}
+
+/// [`run`], the serve workers steering by `rule`.
+fn run_with(
+    load: Load,
+    cfg: &LoadConfig,
+    serve_queues: usize,
+    spread: Spread,
+    rule: SteerRule,
+) -> Outcome {
+    run_serving(load, cfg, serve_config(serve_queues as u32), spread, rule)
+}
+
+/// [`run_with`], serve configured by `serve_cfg` (one worker per `serve_cfg.queues`).
+fn run_serving(
+    load: Load,
+    cfg: &LoadConfig,
+    serve_cfg: ServeConfig,
+    spread: Spread,
+    rule: SteerRule,
+) -> Outcome {
+    let serve_queues = serve_cfg.queues as usize;
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let load_queues = cfg.queues.max(1) as usize;
     let net = SimNet::new(load_queues, serve_queues, spread).unwrap();
@@ -278,14 +311,14 @@ fn run(load: Load, cfg: &LoadConfig, serve_queues: usize, spread: Spread) -> Out
     let serve_counters: Vec<_> = (0..serve_queues)
         .map(|_| Arc::new(StackCounters::default()))
         .collect();
-    let serve_cfg = serve_config(serve_queues as u32);
     let serve: Vec<_> = net
         .b
         .into_iter()
-        .zip(steers(serve_queues, SteerRule::ByPeer, &serve_counters))
+        .zip(steers(serve_queues, rule, &serve_counters))
         .enumerate()
         .map(|(w, (dev, steer))| {
             let (scfg, counters) = (serve_cfg.clone(), serve_counters[w].clone());
+            let ownership = steer.as_ref().and_then(Steer::ownership);
             spawn(
                 format!("serve{w}"),
                 dev,
@@ -295,6 +328,7 @@ fn run(load: Load, cfg: &LoadConfig, serve_queues: usize, spread: Spread) -> Out
                 move |dev| {
                     let info = dev.info();
                     responder_stack(&scfg, info.mac, info.mtu, Secrets::from_seed(1), counters)
+                        .with_ownership(ownership)
                 },
                 |_| (),
             )
@@ -526,4 +560,301 @@ fn paced_requests_wake_sleeping_workers_by_frame_and_by_doorbell() {
         w.by_bell > 0,
         "no sleep ended by a hand-off's doorbell: {w:?}"
     );
+}
+
+// A client that keeps each connection on one queue (as the kernel's TCP does): every
+// segment lands on serve queue 1. By arrival, worker 1 owns every connection and nothing
+// is handed over; by the peer hash, the connections whose hash picks worker 0 cross
+// between the workers on every segment. The load checks every echoed byte.
+#[test]
+fn by_arrival_connections_kept_to_one_queue_are_served_there_without_hand_offs() {
+    let cfg = load_config(Transport::Tcp, 16, 4000, 1);
+    let out = run_with(Load::Tcp, &cfg, 2, Spread::Queue(1), SteerRule::ByArrival);
+    println!("{}", out.describe("tcp 1x2 one queue, by arrival"));
+    assert_clean(&out, 4000);
+    let s = out.serve_total();
+    assert_eq!(s.tcp_connections_opened, 16);
+    assert_eq!(s.tcp_closed_fin, 16, "closed by FIN");
+    assert_eq!(s.tcp_table_inserted, s.tcp_table_removed, "tables empty");
+    assert_eq!(s.tcp_rst_sent + s.tcp_closed_rst + s.tcp_closed_timeout, 0);
+    assert_eq!(
+        out.serve_workers[1].tcp_connections_opened, 16,
+        "every connection on the worker of its queue"
+    );
+    assert_eq!((s.steered_out, s.steered_in), (0, 0), "nothing handed over");
+
+    // The older rule, on the same link: some of the same connections belong to worker 0.
+    let old = run(Load::Tcp, &cfg, 2, Spread::Queue(1));
+    println!("{}", old.describe("tcp 1x2 one queue, by peer"));
+    assert_clean(&old, 4000);
+    assert!(old.serve_workers[0].tcp_connections_opened > 0);
+    assert!(old.serve_total().steered_out > 0);
+}
+
+// Every SYN answered by a cookie (no SYN backlog), on queue 1: the cookie's ACK has no
+// owner entry, so it goes to the peer-hash owner — worker 0 for some of the connections —
+// which never sent a cookie itself, and must still take it (one secret, and the workers
+// share when cookies went out). Without that, those connections would be reset.
+#[test]
+fn by_arrival_a_cookie_ack_is_taken_by_the_worker_it_goes_to() {
+    let cfg = load_config(Transport::Tcp, 16, 2000, 1);
+    let serve_cfg = ServeConfig {
+        syn_backlog: 0,
+        ..serve_config(2)
+    };
+    let out = run_serving(
+        Load::Tcp,
+        &cfg,
+        serve_cfg,
+        Spread::Queue(1),
+        SteerRule::ByArrival,
+    );
+    println!("{}", out.describe("tcp 1x2 cookies, by arrival"));
+    assert_clean(&out, 2000);
+    let (w0, w1) = (&out.serve_workers[0], &out.serve_workers[1]);
+    assert_eq!(
+        w1.tcp_syn_cookies_sent, 16,
+        "every SYN answered where it landed"
+    );
+    assert_eq!(w0.tcp_syn_cookies_sent, 0);
+    assert!(w0.tcp_syn_cookies_ok > 0, "worker 0 took none: {w0:?}");
+    assert_eq!(w0.tcp_syn_cookies_ok + w1.tcp_syn_cookies_ok, 16);
+    let s = out.serve_total();
+    assert_eq!((s.tcp_connections_opened, s.tcp_closed_fin), (16, 16));
+    assert_eq!(s.tcp_rst_sent + s.tcp_closed_rst, 0);
+}
+
+// Round robin by arrival: a connection belongs to the worker its SYN reached, and half
+// of its segments reach it through the owner map and the mesh.
+#[test]
+fn by_arrival_round_robin_spreading_follows_the_owner_map() {
+    let cfg = load_config(Transport::Tcp, 16, 4000, 2);
+    let out = run_with(Load::Tcp, &cfg, 2, Spread::RoundRobin, SteerRule::ByArrival);
+    println!("{}", out.describe("tcp 2x2 round robin, by arrival"));
+    assert_clean(&out, 4000);
+    assert_tcp_closed(&out, 16);
+}
+
+// ---- a client scripted frame by frame, against two serve workers ----
+
+const CLIENT_IP: [u8; 4] = [198, 18, 0, 10];
+const SERVER_IP: [u8; 4] = [198, 18, 0, 2];
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const PSH: u8 = 0x08;
+const FIN: u8 = 0x01;
+
+fn csum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for b in parts.concat().chunks(2) {
+        sum += u32::from(u16::from_be_bytes([b[0], *b.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// A TCP segment from the client's `sport` to the server's echo port, as a whole frame.
+fn segment(
+    macs: ([u8; 6], [u8; 6]),
+    sport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&7u16.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(payload);
+    let len = (t.len() as u16).to_be_bytes();
+    let c = csum(&[&CLIENT_IP, &SERVER_IP, &[0, 6], &len, &t]);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0];
+    ip[2..4].copy_from_slice(&((20 + t.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&CLIENT_IP);
+    ip.extend_from_slice(&SERVER_IP);
+    let c = csum(&[&ip]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut f = macs.1.to_vec();
+    f.extend_from_slice(&macs.0);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&t);
+    f
+}
+
+/// (seq, ack, flags, payload) of a TCP segment from the server, if `frame` is one.
+fn parse_segment(frame: &[u8]) -> Option<(u32, u32, u8, Vec<u8>)> {
+    if frame.get(12..14)? != [0x08, 0x00] || *frame.get(23)? != 6 {
+        return None;
+    }
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+    let t = frame.get(14 + ihl..14 + total)?;
+    let w = |i: usize| u32::from_be_bytes(t[i..i + 4].try_into().unwrap());
+    let off = usize::from(t[12] >> 4) * 4;
+    Some((w(4), w(8), t[13], t[off..].to_vec()))
+}
+
+/// The client's end: sends frames (each onto the next serve queue, by round robin) and
+/// collects the server's TCP segments.
+struct Client {
+    dev: ThreadedSimDevice,
+    macs: ([u8; 6], [u8; 6]),
+    port: u16,
+}
+
+impl Client {
+    fn send(&mut self, seq: u32, ack: u32, flags: u8, payload: &[u8]) {
+        let f = segment(self.macs, self.port, seq, ack, flags, payload);
+        let tx = self.dev.transmitter();
+        assert!(tx.send_with(&mut |buf| {
+            buf[..f.len()].copy_from_slice(&f);
+            f.len()
+        }));
+        self.dev.flush().unwrap();
+    }
+
+    /// The server's segments until `enough` says so, or the watchdog.
+    fn until(
+        &mut self,
+        mut enough: impl FnMut(&[(u32, u32, u8, Vec<u8>)]) -> bool,
+    ) -> Vec<(u32, u32, u8, Vec<u8>)> {
+        let started = WallClock::now();
+        let mut got = Vec::new();
+        while !enough(&got) {
+            assert!(started.elapsed() < WATCHDOG, "the server said only {got:?}");
+            self.dev
+                .receive(64, &mut |frame, _| {
+                    got.extend(parse_segment(frame));
+                    xstack::driver::Verdict::Drop
+                })
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        got
+    }
+}
+
+// RFC 9293 §3.10.7.4 for a SYN in SYN-RECEIVED, across queues: the first SYN lands on
+// queue 0, whose worker is not the peer-hash owner, and makes the connection there; its
+// retransmission lands on queue 1 and is handed to that owner by the map, which answers
+// it as a retransmission — no second connection. The connection then echoes byte-exact
+// and closes by FIN, and its entry goes with it.
+#[test]
+fn by_arrival_a_syn_retransmitted_onto_the_other_queue_makes_no_second_connection() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut net = SimNet::new(1, 2, Spread::RoundRobin).unwrap();
+    let clock = Clock::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _guard = StopOnDrop(vec![stop.clone()]);
+    let counters: Vec<_> = (0..2).map(|_| Arc::new(StackCounters::default())).collect();
+    let server_mac = net.b[0].info().mac;
+    let serve_cfg = serve_config(2);
+    let serve: Vec<_> = std::mem::take(&mut net.b)
+        .into_iter()
+        .zip(steers(2, SteerRule::ByArrival, &counters))
+        .enumerate()
+        .map(|(w, (dev, steer))| {
+            let (scfg, c) = (serve_cfg.clone(), counters[w].clone());
+            let ownership = steer.as_ref().and_then(Steer::ownership);
+            spawn(
+                format!("serve{w}"),
+                dev,
+                steer,
+                clock,
+                stop.clone(),
+                move |dev| {
+                    let info = dev.info();
+                    responder_stack(&scfg, info.mac, info.mtu, Secrets::from_seed(1), c)
+                        .with_ownership(ownership)
+                },
+                |_| (),
+            )
+        })
+        .collect();
+    let dev = net.a.pop().unwrap();
+    let client_mac = dev.info().mac;
+    // A port the peer hash gives to worker 1: the first SYN (round robin: queue 0) does
+    // not land on it.
+    let mac_of = |port| segment((client_mac, server_mac), port, 0, 0, SYN, &[]);
+    let port = (40000..)
+        .find(|&p| route(SteerRule::ByPeer, None, &mac_of(p), 0, 2) == Route::To(1))
+        .unwrap();
+    let mut client = Client {
+        dev,
+        macs: (client_mac, server_mac),
+        port,
+    };
+    let snap = |w: usize| counters[w].snapshot();
+
+    client.send(1000, 0, SYN, &[]);
+    let first = client.until(|g| g.iter().any(|s| s.2 == SYN | ACK));
+    let (iss, _, _, _) = *first.iter().find(|s| s.2 == SYN | ACK).unwrap();
+    client.send(1000, 0, SYN, &[]);
+    // The retransmission is answered (a SYN-ACK again) by the same connection.
+    client.until(|g| g.iter().any(|s| s.2 & SYN != 0));
+    assert_eq!(
+        (snap(0).tcp_table_inserted, snap(1).tcp_table_inserted),
+        (1, 0),
+        "one connection, on the worker the first SYN reached"
+    );
+    assert_eq!(
+        snap(1).steered_out,
+        1,
+        "the retransmission went to the owner"
+    );
+    assert_eq!(snap(1).drops[DropReason::TcpOwnedElsewhere as usize], 0);
+
+    // Established, it echoes byte for byte, over either queue.
+    let text = b"one connection, two queues, one owner";
+    client.send(1001, iss.wrapping_add(1), ACK | PSH, text);
+    let mut echoed = Vec::new();
+    client.until(|g| {
+        echoed = g.iter().flat_map(|s| s.3.clone()).collect();
+        echoed.len() >= text.len()
+    });
+    assert_eq!(echoed, text);
+    let next = 1001 + text.len() as u32;
+    client.send(
+        next,
+        iss.wrapping_add(1 + text.len() as u32),
+        FIN | ACK,
+        &[],
+    );
+    let fin = client.until(|g| g.iter().any(|s| s.2 & FIN != 0));
+    let (fin_seq, _, _, _) = *fin.iter().find(|s| s.2 & FIN != 0).unwrap();
+    client.send(next + 1, fin_seq.wrapping_add(1), ACK, &[]);
+    let started = WallClock::now();
+    while snap(0).tcp_table_removed < 1 && started.elapsed() < WATCHDOG {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (s0, s1) = (snap(0), snap(1));
+    assert_eq!((s0.tcp_closed_fin, s0.tcp_table_removed), (1, 1), "{s0:?}");
+    assert_eq!(s0.tcp_rst_sent + s1.tcp_rst_sent, 0);
+    assert_eq!(s1.tcp_table_inserted, 0, "{s1:?}");
+
+    // Its entry went with it: the 4-tuple opens anew on the worker its SYN reaches (the
+    // sixth frame of the round robin: queue 1).
+    let handed = snap(1).steered_out;
+    client.send(50_000, 0, SYN, &[]);
+    client.until(|g| g.iter().any(|s| s.2 == SYN | ACK));
+    assert_eq!(
+        (snap(0).tcp_table_inserted, snap(1).tcp_table_inserted),
+        (1, 1)
+    );
+    assert_eq!(
+        snap(1).steered_out,
+        handed,
+        "the new SYN stayed where it landed"
+    );
+    stop.store(true, Relaxed);
+    for h in serve {
+        h.join().expect("a serve worker panicked");
+    }
 }

@@ -80,8 +80,31 @@ pub fn responder_stack_with(
     Stack::new(cfg, counters, app)
 }
 
+/// The environment variable that picks how serve's workers own TCP connections, read
+/// once at the start: `arrival` (the default) or `peer`, the older rule, kept to compare
+/// against (`bench/queues.sh`, `tests/kernel/queues.sh`).
+pub const STEER_ENV: &str = "XSTACK_SERVE_STEER";
+
+/// The rule [`STEER_ENV`] names (`value` is its value, if set).
+pub fn steer_rule(value: Option<&str>) -> anyhow::Result<SteerRule> {
+    match value {
+        None | Some("arrival") => Ok(SteerRule::ByArrival),
+        Some("peer") => Ok(SteerRule::ByPeer),
+        Some(other) => anyhow::bail!(
+            "{STEER_ENV}={other:?}: say `arrival` (a TCP connection belongs to the worker \
+             whose queue its SYN arrived on; the default) or `peer` (to the worker a hash \
+             of the peer's address and port picks), or leave it unset"
+        ),
+    }
+}
+
 /// Runs the responder until `stop` is set (the binary sets it from SIGINT/SIGTERM).
 pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSummary> {
+    let steer = match std::env::var(STEER_ENV) {
+        Ok(v) => steer_rule(Some(&v))?,
+        Err(std::env::VarError::NotPresent) => steer_rule(None)?,
+        Err(e) => anyhow::bail!("{STEER_ENV}: {e}"),
+    };
     let spec = LaunchSpec {
         role: "serve",
         iface: cfg.iface.clone(),
@@ -102,9 +125,11 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
         }),
         pcap: cfg.pcap.clone(),
         poll: cfg.poll,
-        // TCP connections belong to one worker each: a segment that lands on another
-        // queue is handed over (UDP, ICMP and ARP requests are answered where they land).
-        steer: SteerRule::ByPeer,
+        // TCP connections belong to one worker each, the one whose queue the SYN
+        // arrived on: a segment that lands on another queue is handed over (UDP, ICMP and
+        // ARP requests are answered where they land).
+        steer,
+        connections: cfg.max_connections,
     };
     if cfg.reflect_in_xdp && cfg.pcap.is_some() {
         eprintln!(
@@ -123,7 +148,8 @@ pub fn run(cfg: &ServeConfig, stop: Arc<AtomicBool>) -> anyhow::Result<ServeSumm
                 env.info.mtu,
                 env.secrets,
                 env.counters.clone(),
-            ))
+            )
+            .with_ownership(env.ownership.clone()))
         },
         |_stack, _| (),
     )?;
@@ -400,5 +426,21 @@ mod tests {
         cur.drops[DropReason::NotForUs as usize] = 2;
         assert_eq!(top_reason(&cur, &last), ": 12 partial_checksum");
         assert_eq!(top_reason(&cur, &cur), "", "nothing new in this interval");
+    }
+}
+
+#[cfg(test)]
+mod steer_env_tests {
+    use super::*;
+
+    #[test]
+    fn the_steering_rule_comes_from_the_environment_and_bad_values_are_refused() {
+        assert_eq!(steer_rule(None).unwrap(), SteerRule::ByArrival);
+        assert_eq!(steer_rule(Some("arrival")).unwrap(), SteerRule::ByArrival);
+        assert_eq!(steer_rule(Some("peer")).unwrap(), SteerRule::ByPeer);
+        for bad in ["", "Peer", "hash", "arrival "] {
+            let e = steer_rule(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains(STEER_ENV) && e.contains("arrival"), "{e}");
+        }
     }
 }

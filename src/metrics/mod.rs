@@ -77,6 +77,7 @@ drop_reasons! {
     TcpNoListener => "tcp_no_listener": "TCP for no connection and no listener (answered with RST).",
     TcpListenNoFlags => "tcp_listen_no_flags": "A segment to a listening port with none of SYN, RST and ACK (RFC 9293 §3.10.7.2 drops it unanswered).",
     TcpTableFull => "tcp_table_full": "A SYN dropped because the connection table was full.",
+    TcpOwnedElsewhere => "tcp_owned_elsewhere": "A SYN (or a SYN cookie's ACK) that reached one worker while another held its 4-tuple, or was to hold it (the owner map had no room): dropped unanswered, and its retransmission goes to the owner.",
     TxNoBuffer => "tx_no_buffer": "A reply could not be sent: no transmit buffer was free.",
     SteerFull => "steer_full": "A frame for another worker's flow, dropped because that worker's queue was full.",
     PartialChecksum => "partial_checksum": "A TCP/UDP checksum the sending peer's TX offload left partial (veth's default), which AF_XDP cannot check; dropped by the driver (turn the peer's offload off: `ethtool -K <peer> tx off`).",

@@ -10,13 +10,13 @@
 //! the loop has returned (it is told when: an interrupted run measures up to then). The caller's thread meanwhile prints live lines from
 //! [`Crew::counters`] or its own channels, until the workers finish or `stop` is set.
 
-use super::steer::{Mesh, Steer, SteerRule};
+use super::steer::{Mesh, OwnerMap, Steer, SteerRule, MAX_OWNERS};
 use super::{pin_to_core, run_worker, Clock, WorkerOptions, WorkerStats};
 use crate::config::{AddrSet, DriverChoice, PollMode};
 use crate::driver::open::{partial_checksum_advice, ClaimProto, Filter, OpenOptions, Reflect};
 use crate::driver::{self, Device, DeviceInfo, DriverError, DriverStats, XdpMode, XdpVerdicts};
 use crate::metrics::{DropReason, StackCounters, StackSnapshot};
-use crate::stack::{Engine, Secrets};
+use crate::stack::{Engine, Ownership, Secrets};
 use crate::time::Instant;
 use anyhow::{bail, Context};
 use core::hash::BuildHasher;
@@ -43,6 +43,9 @@ pub struct LaunchSpec {
     pub poll: PollMode,
     /// Which worker owns a frame that landed on another worker's queue.
     pub steer: SteerRule,
+    /// TCP connections one worker holds at most (sizes the owner map of
+    /// [`SteerRule::ByArrival`]).
+    pub connections: usize,
     /// AF_XDP: attach the XDP program in this mode (None: native, else generic).
     pub xdp_mode: Option<XdpMode>,
     /// Shared-address mode: the address stays the kernel's, and xstack takes only these
@@ -73,6 +76,9 @@ pub struct WorkerEnv<'a> {
     /// The run's secrets (drawn from the OS once per run).
     pub secrets: Secrets,
     pub clock: Clock,
+    /// What the worker's stack claims the connections peers open from, when the run's
+    /// workers own them by arrival ([`SteerRule::ByArrival`]).
+    pub ownership: Option<Arc<dyn Ownership>>,
 }
 
 /// What one worker hands back.
@@ -294,6 +300,16 @@ where
     let kept = open.clone();
     let mesh = match n {
         1 => None,
+        n if spec.steer == SteerRule::ByArrival && n as usize <= MAX_OWNERS => {
+            // Every worker's connections, in one map, keyed per run.
+            let seed = RandomState::new().hash_one(("owners", std::process::id()));
+            let map = OwnerMap::new(
+                n as usize,
+                spec.connections.saturating_mul(n as usize),
+                seed,
+            );
+            Some(Mesh::with_owners(n as usize, map).context("cannot make the workers' queues")?)
+        }
         n => Some(Mesh::new(n as usize).context("cannot make the workers' queues")?),
     };
     let shared = Arc::new(Shared {
@@ -427,6 +443,7 @@ impl<B, F> Shared<B, F> {
                 counters,
                 secrets: self.secrets,
                 clock: self.clock,
+                ownership: steer.as_ref().and_then(Steer::ownership),
             };
             let engine = (self.build)(&env)?;
             Ok((dev, engine))

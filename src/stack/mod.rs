@@ -19,12 +19,14 @@ pub mod app;
 pub mod cookie;
 pub mod engine;
 mod ipv6;
+pub mod ownership;
 pub mod table;
 pub mod tcp;
 pub mod trace;
 
 pub use app::{App, ConnId, NoApp, TcpSocket};
 pub use engine::Engine;
+pub use ownership::Ownership;
 pub use tcp::{ConnectError, DEFAULT_SYN_BACKLOG};
 
 /// TCP connections a worker's table holds unless configured otherwise. The table's
@@ -289,6 +291,13 @@ impl<A: App> Stack<A> {
     /// Prints every TCP segment and state transition as a ladder (`--trace`).
     pub fn with_tracer(mut self, tracer: Tracer) -> Self {
         self.tcp.set_tracer(tracer);
+        self
+    }
+
+    /// Shares the TCP connections with the other stacks of a run (see [`Ownership`]):
+    /// asks before each passive open, says when each such connection leaves.
+    pub fn with_ownership(mut self, ownership: Option<Arc<dyn Ownership>>) -> Self {
+        self.tcp.set_ownership(ownership);
         self
     }
 

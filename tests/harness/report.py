@@ -157,14 +157,18 @@ def compare(out, secs, rounds, update_docs=False, docs="docs/performance.md"):
 
 
 def queues(out, secs, rounds):
-    """bench/queues.sh: OUT/results (rate, p50, steered frames, requests, errors) -> table."""
+    """bench/queues.sh: OUT/results (rate, p50, load's steered frames, requests, errors,
+    serve's steered frames) -> table."""
     res = stats.read_rounds(os.path.join(out, "results"))
     med = stats.column_medians(res)
     print(f"bench/queues.sh, {datetime.date.today()}: {rounds} round(s) of {secs} s, medians; "
           "xstack load -> xstack serve on a 2-queue veth, 2-core machine shared by both sides.")
     print()
-    print("| test | workers a side | polling | UMEM | rate (/s) | p50 (us) | vs 1 worker | replies handed over |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"serve's TCP ownership: {os.environ.get('XSTACK_SERVE_STEER') or 'arrival'}.")
+    print()
+    print("| test | workers a side | polling | UMEM | rate (/s) | p50 (us) | vs 1 worker "
+          "| replies handed over (load) | requests handed over (serve) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     names = {"udp": "UDP ping-pong, 16 flows", "tcp": "TCP ping-pong, 16 connections",
              "crr": "TCP connect/request/close"}
     for t in ("udp", "tcp", "crr"):
@@ -178,8 +182,11 @@ def queues(out, secs, rounds):
             r = stats.median_ratio(res, key, base, 0)
             rel = f"{r:.2f}x" if r == r else ""
             # Frames handed over per completed request (a ping-pong reply is one frame).
-            moved = f"{m[2]:.0f} ({m[2] / m[3]:.2f} per request)" if m[3] else f"{m[2]:.0f}"
-            print(f"| {names[t]} | {q} | {poll} | {umem} | {m[0]:.0f} | {m[1]:.2f} | {rel} | {moved} |")
+            def per(n):
+                return f"{n:.0f} ({n / m[3]:.2f} per request)" if m[3] and n == n else f"{n:.0f}"
+            served = per(m[5]) if len(m) > 5 else ""
+            print(f"| {names[t]} | {q} | {poll} | {umem} | {m[0]:.0f} | {m[1]:.2f} | {rel} "
+                  f"| {per(m[2])} | {served} |")
 
 
 def udp_rtt(results, secs, rounds, proto):

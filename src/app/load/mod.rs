@@ -512,6 +512,8 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
         poll: cfg.poll,
         // A flow belongs to the worker that owns its local port.
         steer: SteerRule::ByLocalPort,
+        // By port, no owner map to size.
+        connections: 0,
     };
     let mut intervals = Vec::new();
     let mut senders = Vec::new();

@@ -31,6 +31,7 @@ pub mod ports;
 
 use super::app::{App, ConnId, TcpSocket};
 use super::cookie::SynCookies;
+use super::ownership::Ownership;
 use super::table::{ConnTable, FlowKey};
 use super::trace::{Rung, Tracer};
 use super::{
@@ -120,6 +121,8 @@ struct Flow<C> {
     half_open: bool,
     /// When it entered TIME_WAIT (and so is counted in `time_wait`).
     time_wait_since: Option<Instant>,
+    /// Claimed from the run's [`Ownership`] (a passive open), so released on removal.
+    claimed: bool,
     /// The connection's counters as last added to the stack's.
     reported: ConnStats,
     /// The deadline of this connection's live entry in the timer heap.
@@ -135,6 +138,7 @@ impl<C> Flow<C> {
             dirty: false,
             half_open: false,
             time_wait_since: None,
+            claimed: false,
             reported: ConnStats::default(),
             timer_at: None,
         }
@@ -182,6 +186,8 @@ pub struct TcpEndpoint<C> {
     /// Connections removed while the application could not be called (a port taken over
     /// from TIME_WAIT during the application's own poll); it hears of them next poll.
     closed_later: Vec<(ConnId, C, CloseReason)>,
+    /// The run's other stacks, when connections are shared between several.
+    ownership: Option<Arc<dyn Ownership>>,
     counters: Arc<StackCounters>,
 }
 
@@ -222,8 +228,15 @@ impl<C> TcpEndpoint<C> {
             timers: BinaryHeap::with_capacity(1024),
             due: Vec::with_capacity(1024),
             closed_later: Vec::new(),
+            ownership: None,
             counters,
         }
+    }
+
+    /// Shares the connections a peer opens with the run's other stacks: each passive
+    /// open is claimed first, and released when it leaves the table.
+    pub fn set_ownership(&mut self, ownership: Option<Arc<dyn Ownership>>) {
+        self.ownership = ownership;
     }
 
     pub fn set_tracer(&mut self, tracer: Tracer) {
@@ -298,6 +311,9 @@ impl<C> TcpEndpoint<C> {
         if let Some(ports) = self.ports_of(key.local_ip) {
             ports.release(key.local_port, slot);
         }
+        if let (true, Some(o)) = (flow.claimed, &self.ownership) {
+            o.release(&key);
+        }
         Some((key, flow))
     }
 
@@ -318,11 +334,24 @@ impl<C> TcpEndpoint<C> {
         Some(slot)
     }
 
-    /// A connection that a received segment would open but the table has no room for:
-    /// the segment is dropped under `tcp_table_full`.
-    fn accept_into_table(&mut self, key: FlowKey, flow: Flow<C>) -> Option<u32> {
+    /// A connection that a received segment opens. When the run's stacks share the
+    /// connections, it is claimed first, and a segment whose 4-tuple another stack holds
+    /// is dropped under `tcp_owned_elsewhere` (the peer retransmits it, and the steering
+    /// takes it to the owner); one the table has no room for is dropped under
+    /// `tcp_table_full`.
+    fn accept_into_table(&mut self, key: FlowKey, mut flow: Flow<C>) -> Option<u32> {
+        if let Some(o) = &self.ownership {
+            if !o.claim(&key) {
+                self.counters.count_drop(DropReason::TcpOwnedElsewhere);
+                return None;
+            }
+            flow.claimed = true;
+        }
         let slot = self.insert(key, flow);
         if slot.is_none() {
+            if let Some(o) = &self.ownership {
+                o.release(&key);
+            }
             self.counters.count_drop(DropReason::TcpTableFull);
         }
         slot
@@ -551,6 +580,9 @@ impl<C> TcpEndpoint<C> {
                     let sack = self.cfg.sack && r.options.sack_permitted;
                     let (cookie, _) = self.cookies.make(now, tuple, r.seq, mss, sack);
                     self.last_cookie = Some(now);
+                    if let Some(o) = &self.ownership {
+                        o.cookie_sent(now);
+                    }
                     self.counters.tcp_syn_cookies_sent.inc();
                     let reply = TcpRepr {
                         src_port: r.dst_port,
@@ -628,10 +660,15 @@ impl<C> TcpEndpoint<C> {
         Verdict::Drop
     }
 
-    /// Cookies went out in the last two cookie periods, so an ACK may complete one.
+    /// Cookies went out in the last two cookie periods, so an ACK may complete one:
+    /// from this stack, or from another of the run (the ACK of a cookie need not come
+    /// back to the stack that sent it, and all of them share the cookie secret).
     fn cookies_recent(&self, now: Instant) -> bool {
-        self.last_cookie
-            .is_some_and(|t| now.saturating_since(t) < COOKIE_LIFETIME)
+        let shared = self.ownership.as_ref().and_then(|o| o.last_cookie());
+        [self.last_cookie, shared]
+            .into_iter()
+            .flatten()
+            .any(|t| now.saturating_since(t) < COOKIE_LIFETIME)
     }
 
     /// Writes `reply` over the segment in `frame` (from `src` to `dst`) and reflects it.
