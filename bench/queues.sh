@@ -15,12 +15,16 @@
 # happens, not what a bigger host would do.
 #   SECS=3 (per run)   ROUNDS=3   OUT=DIR
 #   CONFIGS="1:busy:per-queue 2:busy:per-queue 2:adaptive:per-queue 2:adaptive:shared"
-#   (workers:polling:UMEM; the table's base is the first; two busy workers a side on
+#   XDP_MODE=auto (both sides; on a veth, generic XDP gives every frame to queue 0, so
+#   the queue a frame arrives on says nothing: native keeps a peer's TX queue as its RX)
+#   (CONFIGS: workers:polling:UMEM; the table's base is the first; two busy workers a side on
 #   two cores crawl, so a quicker run leaves that one out)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-3}
 ROUNDS=${ROUNDS:-3}
+XDP_MODE=${XDP_MODE:-auto}
+case "$XDP_MODE" in auto | native | generic) ;; *) echo "queues.sh: XDP_MODE is auto, native or generic" >&2; exit 2 ;; esac
 CONFIGS=${CONFIGS:-"1:busy:per-queue 2:busy:per-queue 2:adaptive:per-queue 2:adaptive:shared"}
 for c in $CONFIGS; do
     case "$c" in
@@ -40,6 +44,7 @@ run() {
     lcores=$([ "$q" = 1 ] && echo 0 || echo 0-1)
     for test in udp tcp crr; do
         serve_xstack "$OUT/serve.out" --sockperf 11111 --tcp-echo 7 --queues "$q" --cores "$cores" \
+            --xdp-mode "$XDP_MODE" \
             --poll "$poll" --umem "$umem" --json
         local args=(--target "$B:11111" --proto udp --app sockperf --connections 16 --duration "$SECS")
         [ "$test" = tcp ] && args=(--target "$B:11111" --proto tcp --app sockperf --connections 16 --duration "$SECS")
@@ -47,6 +52,7 @@ run() {
         # so a longer crr run measures TIME_WAIT reuse, not the stacks.
         [ "$test" = crr ] && args=(--target "$B:7" --proto tcp --mode crr --connections 4 --requests 15000)
         hx_load "$OUT/last.out" "$OUT/last.err" --queues "$q" --cores "$lcores" --poll "$poll" \
+            --xdp-mode "$XDP_MODE" \
             --umem "$umem" --json "${args[@]}" || true
         stop_server
         local key=$test-q$q-$poll-$umem vals served

@@ -65,14 +65,28 @@ pub struct AutoXdpMode {
     pub why: String,
 }
 
-/// The `auto` rule, by the interface's kernel driver (`ethtool -i`):
-/// - `veth`: generic first. A veth does AF_XDP in copy mode either way, and on the lab's
-///   veth pair generic measured faster than native: UDP ping-pong p50 about 0.6 times
-///   native's, echo throughput about 1.2 times (docs/performance.md, "XDP mode").
+/// The `auto` rule, by the interface's kernel driver (`ethtool -i`) and the run's
+/// `queues`:
+/// - `veth`, one queue: generic first. A veth does AF_XDP in copy mode either way, and on
+///   the lab's veth pair generic measured faster than native: UDP ping-pong p50 about 0.6
+///   times native's, echo throughput about 1.2 times (docs/performance.md, "XDP mode").
+/// - `veth`, more queues: native first. Generic XDP on a veth takes every frame in on
+///   queue 0, whatever queue the peer sent it on, so one worker gets all the work and
+///   hands half of it on; native keeps the peer's transmit queue as the receive queue
+///   (docs/performance.md, "Scaling with queues").
 /// - any other driver, or one the kernel will not name: native first (the driver's own
 ///   XDP, and zero-copy where it has it), generic when native cannot attach.
-pub fn auto_xdp_mode(driver: Option<&str>) -> AutoXdpMode {
+pub fn auto_xdp_mode(driver: Option<&str>, queues: u32) -> AutoXdpMode {
     match driver {
+        Some("veth") if queues > 1 => AutoXdpMode {
+            first: XdpMode::Native,
+            fallback: Some(XdpMode::Generic),
+            why: format!(
+                "its driver is veth and {queues} queues are served: generic XDP on a veth \
+                 takes every frame in on queue 0, native keeps the queue the peer sent on \
+                 (docs/performance.md)"
+            ),
+        },
         Some("veth") => AutoXdpMode {
             first: XdpMode::Generic,
             fallback: Some(XdpMode::Native),
@@ -429,22 +443,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_takes_generic_on_veth_and_native_first_elsewhere() {
-        let veth = auto_xdp_mode(Some("veth"));
+    fn auto_takes_generic_on_a_one_queue_veth_and_native_first_elsewhere() {
+        let veth = auto_xdp_mode(Some("veth"), 1);
         assert_eq!(
             (veth.first, veth.fallback),
             (XdpMode::Generic, Some(XdpMode::Native))
         );
         assert!(veth.why.contains("veth"), "{}", veth.why);
+        let two = auto_xdp_mode(Some("veth"), 2);
+        assert_eq!(
+            (two.first, two.fallback),
+            (XdpMode::Native, Some(XdpMode::Generic))
+        );
+        assert!(two.why.contains("queue 0"), "{}", two.why);
         for other in [Some("ixgbe"), Some("virtio_net"), Some("mlx5_core"), None] {
-            let a = auto_xdp_mode(other);
+            let a = auto_xdp_mode(other, 1);
             assert_eq!(
                 (a.first, a.fallback),
                 (XdpMode::Native, Some(XdpMode::Generic)),
                 "{other:?}"
             );
         }
-        assert!(auto_xdp_mode(Some("ixgbe")).why.contains("ixgbe"));
+        assert!(auto_xdp_mode(Some("ixgbe"), 4).why.contains("ixgbe"));
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl OpenOptions {
             o.packet.fanout_group = Some(std::process::id() as u16);
         }
         if choice != DriverChoice::Packet {
-            o.attach_program(choice, iface, mode, filter)?;
+            o.attach_program(choice, iface, queues, mode, filter)?;
         }
         if shared_umem && choice != DriverChoice::Packet && o.xdp_unavailable.is_none() {
             o.set_shared_umem(choice, iface, queues)?;
@@ -160,12 +160,13 @@ impl OpenOptions {
         &mut self,
         choice: DriverChoice,
         iface: &str,
+        queues: u32,
         mode: Option<XdpMode>,
         filter: &Filter,
     ) -> Result<(), DriverError> {
         self.xdp.notices = self.notices.clone();
         self.xdp.mode = mode;
-        match super::xdp::program::Program::attach(iface, mode, filter) {
+        match super::xdp::program::Program::attach(iface, queues, mode, filter) {
             Ok(p) => self.xdp.program = Some(Arc::new(p)),
             // With `auto`, a program that cannot be loaded means AF_PACKET; opening the
             // socket says why.
@@ -184,6 +185,7 @@ impl OpenOptions {
         &mut self,
         _: DriverChoice,
         _: &str,
+        _: u32,
         _: Option<XdpMode>,
         _: &Filter,
     ) -> Result<(), DriverError> {

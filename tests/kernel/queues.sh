@@ -10,6 +10,12 @@ export LAB_QUEUES
 source "$(dirname "$0")/lib.sh"
 lab_up
 serve_start --queues 2 --udp-echo 7 --tcp-echo 7
+# On a veth, --xdp-mode auto takes native for more than one queue: generic XDP would
+# take every frame in on queue 0.
+if [ "$DRIVER" = xdp ]; then
+    grep -q -- "--xdp-mode auto chose native on $HX_IF_B: its driver is veth and 2 queues" "$WORK/serve.err" \
+        || die "auto did not choose native for 2 queues on a veth: $(grep -- '--xdp-mode' "$WORK/serve.err")"
+fi
 out=$(in_a ping -c 50 -i 0.01 -W 1 "$B" 2>&1) || true
 echo "$out" | grep -q " 0% packet loss" || die "ping lost packets: $out"
 echo "$out" | grep -q "duplicates" && die "duplicate replies: $(echo "$out" | grep duplicates)"

@@ -348,6 +348,7 @@ impl Program {
     /// the other; `auto` says its choice and why in one sentence on stderr.
     pub fn attach(
         iface_name: &str,
+        queues: u32,
         mode: Option<XdpMode>,
         filter: &Filter,
     ) -> Result<Program, DriverError> {
@@ -485,7 +486,8 @@ impl Program {
             None => {
                 // --xdp-mode auto: by the interface's driver (super::super::auto_xdp_mode),
                 // said in one sentence.
-                let auto = super::super::auto_xdp_mode(iface::driver_name(iface_name).as_deref());
+                let driver = iface::driver_name(iface_name);
+                let auto = super::super::auto_xdp_mode(driver.as_deref(), queues);
                 match (try_mode(auto.first), auto.fallback) {
                     (Ok(l), _) => {
                         eprintln!(
