@@ -161,6 +161,40 @@ fn steers(n: usize, rule: SteerRule, counters: &[Arc<StackCounters>]) -> Vec<Opt
     }
 }
 
+/// Serve workers, one on each of `devs`, steering by `rule` (with the run's ownership
+/// when that is by arrival), each counting into its own of `counters`.
+fn spawn_serve(
+    devs: Vec<ThreadedSimDevice>,
+    rule: SteerRule,
+    counters: &[Arc<StackCounters>],
+    cfg: &ServeConfig,
+    clock: Clock,
+    stop: &Arc<AtomicBool>,
+) -> Vec<JoinHandle<Done<()>>> {
+    let n = devs.len();
+    devs.into_iter()
+        .zip(steers(n, rule, counters))
+        .enumerate()
+        .map(|(w, (dev, steer))| {
+            let (scfg, c) = (cfg.clone(), counters[w].clone());
+            let ownership = steer.as_ref().and_then(Steer::ownership);
+            spawn(
+                format!("serve{w}"),
+                dev,
+                steer,
+                clock,
+                stop.clone(),
+                move |dev| {
+                    let info = dev.info();
+                    responder_stack(&scfg, info.mac, info.mtu, Secrets::from_seed(1), c)
+                        .with_ownership(ownership)
+                },
+                |_| (),
+            )
+        })
+        .collect()
+}
+
 /// What load worker `w` of `workers` is built from, as the launcher hands it over.
 fn load_env(
     dev: &ThreadedSimDevice,
@@ -311,29 +345,7 @@ fn run_serving(
     let serve_counters: Vec<_> = (0..serve_queues)
         .map(|_| Arc::new(StackCounters::default()))
         .collect();
-    let serve: Vec<_> = net
-        .b
-        .into_iter()
-        .zip(steers(serve_queues, rule, &serve_counters))
-        .enumerate()
-        .map(|(w, (dev, steer))| {
-            let (scfg, counters) = (serve_cfg.clone(), serve_counters[w].clone());
-            let ownership = steer.as_ref().and_then(Steer::ownership);
-            spawn(
-                format!("serve{w}"),
-                dev,
-                steer,
-                clock,
-                serve_stop.clone(),
-                move |dev| {
-                    let info = dev.info();
-                    responder_stack(&scfg, info.mac, info.mtu, Secrets::from_seed(1), counters)
-                        .with_ownership(ownership)
-                },
-                |_| (),
-            )
-        })
-        .collect();
+    let serve = spawn_serve(net.b, rule, &serve_counters, &serve_cfg, clock, &serve_stop);
 
     let load_counters: Vec<_> = (0..load_queues)
         .map(|_| Arc::new(StackCounters::default()))
@@ -756,28 +768,14 @@ fn by_arrival_a_syn_retransmitted_onto_the_other_queue_makes_no_second_connectio
     let counters: Vec<_> = (0..2).map(|_| Arc::new(StackCounters::default())).collect();
     let server_mac = net.b[0].info().mac;
     let serve_cfg = serve_config(2);
-    let serve: Vec<_> = std::mem::take(&mut net.b)
-        .into_iter()
-        .zip(steers(2, SteerRule::ByArrival, &counters))
-        .enumerate()
-        .map(|(w, (dev, steer))| {
-            let (scfg, c) = (serve_cfg.clone(), counters[w].clone());
-            let ownership = steer.as_ref().and_then(Steer::ownership);
-            spawn(
-                format!("serve{w}"),
-                dev,
-                steer,
-                clock,
-                stop.clone(),
-                move |dev| {
-                    let info = dev.info();
-                    responder_stack(&scfg, info.mac, info.mtu, Secrets::from_seed(1), c)
-                        .with_ownership(ownership)
-                },
-                |_| (),
-            )
-        })
-        .collect();
+    let serve = spawn_serve(
+        std::mem::take(&mut net.b),
+        SteerRule::ByArrival,
+        &counters,
+        &serve_cfg,
+        clock,
+        &stop,
+    );
     let dev = net.a.pop().unwrap();
     let client_mac = dev.info().mac;
     // A port the peer hash gives to worker 1: the first SYN (round robin: queue 0) does
