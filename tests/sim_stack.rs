@@ -707,6 +707,39 @@ fn tcp_with_a_bad_checksum_is_dropped_unanswered() {
     assert_eq!(lab.stats().drops[DropReason::BadChecksum as usize], 1);
 }
 
+/// Opens a connection from `seq` to the TCP echo, closes it from the peer's side, and
+/// lets the echo's LAST_ACK end: the connection leaves the table (memory freed).
+fn open_and_close(lab: &mut Lab<Responder>, seq: u32) {
+    let got = lab.exchange(&tcp(seq, 0, SYN, b""));
+    let (iss, ack, flags) = tcp_segment(&got[0]);
+    assert_eq!((ack, flags), (seq + 1, SYN | ACK));
+    assert!(lab.exchange(&tcp(seq + 1, iss + 1, ACK, b"")).is_empty());
+    let got = lab.exchange(&tcp(seq + 1, iss + 1, FIN | ACK, b""));
+    assert!(got.iter().any(|f| tcp_segment(f).2 & FIN != 0), "{got:?}");
+    assert!(lab.exchange(&tcp(seq + 2, iss + 2, ACK, b"")).is_empty());
+}
+
+// Memory a connection gives back is returned to the system by a trim a second later.
+// A connection that ended while a trim waited must not leave the stack, once that trim
+// is done, asking to be polled at once and for ever (a crash the stack fuzz target found:
+// fuzz/regressions/stack): the trim covered it.
+#[test]
+fn a_connection_that_ends_while_a_trim_waits_leaves_no_poll_due_at_once() {
+    let mut lab = Lab::tcp_echo();
+    open_and_close(&mut lab, 1000);
+    open_and_close(&mut lab, 90_000);
+    assert_eq!(lab.stats().tcp_table_removed, 2);
+    let trim_done = lab.pair.clock.now() + Duration::from_secs(2);
+    lab.pair.clock.set(trim_done);
+    lab.pair.step();
+    let now = lab.pair.clock.now();
+    let at = lab.pair.b.engine.poll_at();
+    assert!(
+        at.map_or(true, |t| t > now),
+        "polled at {now}, wants a poll again at {at:?}"
+    );
+}
+
 // RFC 9293 §3.10.7.4, LAST-ACK STATE: the ACK of our FIN deletes the TCB, and a new SYN on
 // the same 4-tuple then meets LISTEN. A client that reuses its port at once sends that
 // SYN a fraction of a millisecond after the ACK, so both land in one receive batch: the

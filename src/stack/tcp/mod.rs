@@ -943,15 +943,21 @@ impl<C> TcpEndpoint<C> {
     /// Returns freed memory (buffers the pool did not keep, the entries of connections
     /// that ended) to the system a while after it was freed.
     fn trim_heap(&mut self, now: Instant) {
-        // What is freed while a trim is scheduled waits for the next one.
+        // A trim returns all that was freed until then, what was freed while it waited
+        // included; so it is due first, and only what is freed after it schedules the
+        // next one. (The other way round, memory freed while a trim waited left the
+        // endpoint, once that trim was done, asking for a poll at once: `poll_at`
+        // schedules a trim that way, and the poll had already passed its chance.)
+        if self.trim_at.is_some_and(|t| t <= now) {
+            self.trim_at = None;
+            self.pool.take_freed();
+            self.freed_since_trim = false;
+            crate::driver::heap::trim();
+        }
         if self.trim_at.is_none() && self.memory_freed() {
             self.pool.take_freed();
             self.freed_since_trim = false;
             self.trim_at = Some(now + TRIM_AFTER);
-        }
-        if self.trim_at.is_some_and(|t| t <= now) {
-            self.trim_at = None;
-            crate::driver::heap::trim();
         }
     }
 }
