@@ -2046,14 +2046,12 @@ impl Connection {
         }
         // Never a copy of what went out this very instant (rule 1's retransmission of a
         // hole that is also the highest segment not SACKed).
-        let Some(i) = self
-            .sb
-            .last_unsacked()
-            .filter(|&i| self.sb.get(i).is_some_and(|r| r.xmit != now))
-        else {
+        let Some((i, len)) = self.sb.last_unsacked().and_then(|i| {
+            let r = self.sb.get(i)?;
+            (r.xmit != now).then_some((i, r.len as usize))
+        }) else {
             return;
         };
-        let len = self.sb.get(i).map_or(0, |r| r.len as usize);
         if self.cwnd_allows(len) && self.retransmit_record(i, now, emit) {
             self.rescue_rxt = Some(point);
             self.stats.rescue_retransmits += 1;

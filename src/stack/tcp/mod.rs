@@ -950,15 +950,19 @@ impl<C> TcpEndpoint<C> {
         // schedules a trim that way, and the poll had already passed its chance.)
         if self.trim_at.is_some_and(|t| t <= now) {
             self.trim_at = None;
-            self.pool.take_freed();
-            self.freed_since_trim = false;
+            self.forget_freed();
             crate::driver::heap::trim();
         }
         if self.trim_at.is_none() && self.memory_freed() {
-            self.pool.take_freed();
-            self.freed_since_trim = false;
+            self.forget_freed();
             self.trim_at = Some(now + TRIM_AFTER);
         }
+    }
+
+    /// What was freed is in a trim's hands now (done, or scheduled).
+    fn forget_freed(&mut self) {
+        self.pool.take_freed();
+        self.freed_since_trim = false;
     }
 }
 
