@@ -19,6 +19,8 @@
 #                 XSTACK_CC= overrides); the client as above
 #   kernel-reno   as kernel, both kernels with net.ipv4.tcp_congestion_control=reno: the
 #                 kernel's loss recovery with the congestion response xstack has
+#   kernel-nots   as kernel, the server's kernel with net.ipv4.tcp_timestamps=0: the
+#                 kernel pair without TCP timestamps (RFC 7323)
 #   xstack-reno   as xstack with --congestion newreno, the kernel client with reno
 #   xstack-b      as xstack, with the binary XSTACK_B_BIN (another build, for an A/B of
 #                 a change to loss recovery in the same rounds)
@@ -30,7 +32,8 @@
 #   KINDS="kernel xstack kernel-reno xstack-reno"  OUT=DIR
 #   LOSS_SYN=1 loses handshake segments too (spared by default)
 #   PCAP=1 also writes xstack's frames, as it saw them, to OUT/xstack-LOSS-ROUND.pcap,
-#   and the client's (tcpdump in xs-a) to OUT/client-LOSS-ROUND.pcap
+#   and the client's (tcpdump in xs-a) to OUT/client-LOSS-ROUND.pcap; in the kernel's
+#   runs, the server's (tcpdump in xs-b) to OUT/KIND-LOSS-ROUND.pcap
 # Server on core 1, client on core 0 (this host has two, shared with whatever else runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +46,7 @@ DRIVER=${DRIVER:-xdp}
 KINDS=${KINDS:-"kernel xstack kernel-reno xstack-reno"}
 for k in $KINDS; do
     case "$k" in
-    kernel | xstack | kernel-reno | xstack-reno) ;;
+    kernel | xstack | kernel-reno | xstack-reno | kernel-nots) ;;
     xstack-b) [ -x "${XSTACK_B_BIN:-}" ] || { echo "loss.sh: kind xstack-b needs XSTACK_B_BIN, an xstack binary" >&2; exit 2; } ;;
     *) echo "loss.sh: unknown kind $k" >&2; exit 2 ;;
     esac
@@ -108,6 +111,7 @@ server() {
     kernel*)
         LAB_B_KERNEL=1 hx_lab_up
         [ "$1" = kernel-reno ] && ip netns exec "$HX_NS_B" sysctl -qw net.ipv4.tcp_congestion_control=reno
+        [ "$1" = kernel-nots ] && ip netns exec "$HX_NS_B" sysctl -qw net.ipv4.tcp_timestamps=0
         serve_peer tcp:7 taskset -c "$S" python3 tests/kernel/tcp_echo_server.py "$B" 7
         ;;
     xstack*)
@@ -133,9 +137,15 @@ run() {
     server "$kind" "$loss" "$round"
     # PCAP=1: the client's side of xstack's runs too, so that each loss can be placed.
     local cap=""
-    if [ "${PCAP:-0}" = 1 ] && [ "${kind:0:6}" = xstack ]; then
-        ip netns exec "$HX_NS_A" tcpdump -i "$HX_IF_A" -s 128 -w "$OUT/client-$loss-$round.pcap" tcp \
-            2>/dev/null &
+    # For the kernel's runs, the server's side (tcpdump in xs-b), to compare the servers.
+    if [ "${PCAP:-0}" = 1 ]; then
+        if [ "${kind:0:6}" = xstack ]; then
+            ip netns exec "$HX_NS_A" tcpdump -i "$HX_IF_A" -s 128 -w "$OUT/client-$loss-$round.pcap" tcp \
+                2>/dev/null &
+        else
+            ip netns exec "$HX_NS_B" tcpdump -i "$HX_IF_B" -s 128 -w "$OUT/$kind-$loss-$round.pcap" tcp \
+                2>/dev/null &
+        fi
         cap=$!
         sleep 0.5
     fi
@@ -158,7 +168,7 @@ run() {
     # The kernels' own recovery counters (each run has fresh namespaces, so absolute
     # values are this run's): the client's always, the server's when it is the kernel.
     echo "$round $kind $secs client $(kernel_counters "$HX_NS_A") server $(
-        [ "${kind%-reno}" = kernel ] && kernel_counters "$HX_NS_B")" >>"$OUT/kernel-counters-$loss"
+        [ "${kind:0:6}" = kernel ] && kernel_counters "$HX_NS_B")" >>"$OUT/kernel-counters-$loss"
     if [ "${kind:0:6}" = xstack ]; then
         stop_server
         echo "$kind $round $(hx json "$OUT/serve.out" tcp_retransmits tcp_timeouts \
@@ -204,6 +214,9 @@ for loss in $LOSSES; do
     rr=$(hx ratio "$f" xstack-reno kernel-reno 0)
     if [[ " $KINDS " == *" xstack-b "* ]]; then
         log "at $loss %: xstack-b $(median_of xstack-b "$f") s median; xstack-b / xstack $(hx ratio "$f" xstack-b xstack 0), xstack-b / kernel $(hx ratio "$f" xstack-b kernel 0) (medians of per-round ratios)"
+    fi
+    if [[ " $KINDS " == *" kernel-nots "* ]]; then
+        log "at $loss %: kernel-nots $(median_of kernel-nots "$f") s median; kernel-nots / kernel $(hx ratio "$f" kernel-nots kernel 0), xstack / kernel-nots $(hx ratio "$f" xstack kernel-nots 0) (medians of per-round ratios)"
     fi
     failed=""
     for kind in $KINDS; do

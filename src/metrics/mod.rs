@@ -203,6 +203,7 @@ counters! {
         tcp_sack_reneged: "Times a TCP peer dropped data it had SACKed (RFC 2018 §8 reneging).",
         tcp_loss_probes: "TCP tail loss probes sent (RFC 8985 §7).",
         tcp_rescue_retransmits: "TCP rescue retransmissions: in a SACK recovery with nothing else to send, the highest segment not SACKed sent again, once a recovery (RFC 6675 NextSeg rule 4).",
+        tcp_paws_rejected: "TCP segments discarded by PAWS: a timestamp older than the latest one of their connection (RFC 7323 §5), answered with an ACK.",
         tcp_window_probes: "TCP zero-window probes sent (RFC 9293 §3.8.6.1; not counted as retransmissions).",
         tcp_syn_cookies_sent: "SYN-ACKs sent as SYN cookies because the half-open backlog was full.",
         tcp_syn_cookies_ok: "Connections completed from a valid SYN cookie.",

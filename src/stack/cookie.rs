@@ -7,10 +7,10 @@
 //! counter, the client's ISN and that bit. An ACK is accepted when SEG.ACK - 1 is a
 //! cookie made for its 4-tuple and SEG.SEQ - 1 in the current or the previous counter
 //! period. Linux keeps SACK-permitted (and window scaling) in the timestamp it echoes;
-//! xstack offers no timestamps, so the bit comes out of the hash instead: a forged
-//! cookie is guessed with odds of 2^-23 rather than 2^-24, and since the bit is hashed
-//! too, it cannot be flipped without guessing the hash anew. Window scaling cannot be
-//! remembered without timestamps, so a cookie SYN-ACK offers none.
+//! here the bit comes out of the hash instead: a forged cookie is guessed with odds of
+//! 2^-23 rather than 2^-24, and since the bit is hashed too, it cannot be flipped without
+//! guessing the hash anew. Window scaling is not remembered, so a cookie SYN-ACK offers
+//! none, and no timestamps either (the connection it makes has neither).
 
 use crate::time::Instant;
 use core::hash::{Hash, Hasher};

@@ -44,8 +44,9 @@
 //! - giving up with a RST after `max_retries` retransmissions, or as many window probes in
 //!   a row that nobody acknowledges.
 //!
-//! Timestamps are never offered, so a peer never uses them (RFC 7323 §3.2), and any it
-//! sends are ignored: an ACK has room for four SACK blocks.
+//! - timestamps (RFC 7323) when both SYNs carry them: TSval and TSecr in every segment
+//!   but a RST, TS.Recent by §4.3, PAWS by §5; RTT samples still come from our own
+//!   clock (Karn's rule), since the 1 ms timestamp tick is coarser than a LAN's RTT.
 //!
 //! Invariants: the buffers are handed in at creation (`Buffers`: where they come from is
 //! the stack's affair) and handed back by `take_buffers` in TIME_WAIT or CLOSED, by
@@ -137,6 +138,9 @@ pub struct TcpConfig {
     pub sack: bool,
     /// The congestion controller: NewReno (the default) or BBR's model.
     pub congestion: Congestion,
+    /// Offer and accept the timestamps option (RFC 7323): when both SYNs carry it,
+    /// every segment but a RST carries TSval and TSecr, and PAWS discards old ones.
+    pub timestamps: bool,
 }
 
 impl Default for TcpConfig {
@@ -156,6 +160,7 @@ impl Default for TcpConfig {
             challenge_ack_limit: 10,
             sack: true,
             congestion: Congestion::NewReno,
+            timestamps: true,
         }
     }
 }
@@ -248,6 +253,9 @@ pub struct ConnStats {
     pub sack_reneged: u64,
     /// RFC 6675 rescue retransmissions (`NextSeg` rule 4): one a recovery at most.
     pub rescue_retransmits: u64,
+    /// Segments discarded by PAWS (RFC 7323 §5): a timestamp older than the peer's
+    /// latest.
+    pub paws_rejected: u64,
 }
 
 /// The MSS of a peer that has not said (RFC 9293 §3.7.1).
@@ -394,6 +402,20 @@ pub struct Connection {
     /// Events for the owner, until `poll_event` takes them.
     events: EventQueue,
     stats: ConnStats,
+    // Timestamps (RFC 7323).
+    /// Both SYNs carried the timestamps option.
+    ts_ok: bool,
+    /// TS.Recent: the peer's timestamp to echo, and when it was taken (it is valid for
+    /// 24 days of idleness, §5.5).
+    ts_recent: u32,
+    ts_recent_at: Instant,
+    /// Our timestamp clock: milliseconds of `now` plus this offset (set by the owner,
+    /// per address pair, so that it never runs backwards between incarnations).
+    ts_offset: u32,
+    /// TSval of the segments the current `poll_transmit` sends.
+    ts_now: u32,
+    /// Last.ACK.sent: the acknowledgment number of the latest segment we sent.
+    last_ack_sent: SeqNumber,
 }
 
 impl Connection {
@@ -464,8 +486,84 @@ impl Connection {
             challenge_window: Instant::ZERO,
             events: EventQueue::new(),
             stats: ConnStats::default(),
+            ts_ok: false,
+            ts_recent: 0,
+            ts_recent_at: Instant::ZERO,
+            ts_offset: 0,
+            ts_now: 0,
+            last_ack_sent: SeqNumber(0),
             cfg,
         }
+    }
+
+    /// Sets the offset of our timestamp clock (RFC 7323 §7.1: random per address pair
+    /// rather than the bare clock, and never lower for a later incarnation). Before the
+    /// first `poll_transmit`.
+    pub fn set_ts_offset(&mut self, offset: u32) {
+        self.ts_offset = offset;
+    }
+
+    /// Our TSval at `now`: a clock of 1 ms a tick (RFC 7323 §5.4).
+    fn ts_value(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// RFC 7323 §3.2: the timestamps option holds when both SYNs carried it; TS.Recent
+    /// starts at the SYN's TSval.
+    fn take_syn_timestamp(&mut self, now: Instant, o: &TcpOptions) {
+        self.ts_ok = self.cfg.timestamps && o.timestamps.is_some();
+        if let Some((val, _)) = o.timestamps.filter(|_| self.ts_ok) {
+            self.ts_recent = val;
+            self.ts_recent_at = now;
+        }
+    }
+
+    /// Bytes the timestamps option takes in every segment (NOP, NOP, kind, length, two
+    /// words), none without it.
+    fn ts_len(&self) -> usize {
+        if self.ts_ok {
+            12
+        } else {
+            0
+        }
+    }
+
+    /// RFC 7323 §5.3 R1 (PAWS): a segment whose TSval is older than TS.Recent is an old
+    /// duplicate, unless TS.Recent has gone stale (24 days without a segment, §5.5).
+    fn paws_rejects(&self, now: Instant, seg: &Segment) -> bool {
+        let Some((val, _)) = seg.options.timestamps else {
+            return false;
+        };
+        self.ts_ok
+            && !seg.flags.contains(TcpFlags::RST)
+            && (val.wrapping_sub(self.ts_recent) as i32) < 0
+            && !self.ts_recent_stale(now)
+    }
+
+    /// RFC 7323 §5.5: TS.Recent is invalid after 24 days without a segment to take it
+    /// from (the peer's clock may have wrapped since).
+    fn ts_recent_stale(&self, now: Instant) -> bool {
+        const STALE: Duration = Duration::from_secs(24 * 24 * 3600);
+        now.saturating_since(self.ts_recent_at) >= STALE
+    }
+
+    /// RFC 7323 §4.3 (2): an acceptable segment's TSval becomes TS.Recent when it is not
+    /// older and the segment starts at or before what we last acknowledged (so that a
+    /// delayed or out-of-order segment's timestamp is not the one echoed).
+    fn take_timestamp(&mut self, now: Instant, seg: &Segment) {
+        let Some((val, _)) = seg.options.timestamps.filter(|_| self.ts_ok) else {
+            return;
+        };
+        let newer = (val.wrapping_sub(self.ts_recent) as i32) >= 0 || self.ts_recent_stale(now);
+        if newer && seg.seq <= self.last_ack_sent {
+            self.ts_recent = val;
+            self.ts_recent_at = now;
+        }
+    }
+
+    /// The timestamps option of a segment we send now, if the connection has it.
+    fn ts_option(&self) -> Option<(u32, u32)> {
+        self.ts_ok.then_some((self.ts_now, self.ts_recent))
     }
 
     /// Passive open: a listener got `syn` and creates the connection in SYN_RCVD; the
@@ -475,13 +573,14 @@ impl Connection {
         c.irs = syn.seq;
         c.rcv_nxt = syn.seq + 1;
         c.rcv_adv = c.rcv_nxt;
+        c.take_syn_timestamp(now, &syn.options);
         c.take_syn_options(&syn.options);
+        c.last_ack_sent = c.rcv_nxt;
         c.snd_wnd = u32::from(syn.window);
         c.max_snd_wnd = c.snd_wnd;
         c.snd_wl1 = syn.seq;
         c.set_state(State::SynReceived);
         c.syn_sent = true;
-        let _ = now;
         c
     }
 
@@ -512,11 +611,21 @@ impl Connection {
         c
     }
 
-    /// RFC 9293 §3.10.7.4 with RFC 6191's rule without timestamps (RFC 1122 §4.2.2.13):
-    /// a new SYN for a connection in TIME_WAIT may reopen it when its sequence number is
-    /// above everything the old connection received.
+    /// RFC 9293 §3.10.7.4 with RFC 6191 (RFC 1122 §4.2.2.13): a new SYN for a
+    /// connection in TIME_WAIT may reopen it when its timestamp is newer than the old
+    /// connection's last, or, without timestamps, when its sequence number is above
+    /// everything the old connection received. As in Linux, either will do, as long as
+    /// the timestamp is not older (which PAWS would reject).
     pub fn syn_may_reopen(&self, syn: &Segment) -> bool {
-        self.state == State::TimeWait && syn.seq > self.rcv_nxt
+        if self.state != State::TimeWait {
+            return false;
+        }
+        let newer_ts = match syn.options.timestamps.filter(|_| self.ts_ok) {
+            Some((val, _)) if (val.wrapping_sub(self.ts_recent) as i32) < 0 => return false,
+            Some((val, _)) => val != self.ts_recent,
+            None => false,
+        };
+        newer_ts || syn.seq > self.rcv_nxt
     }
 
     /// Active open: SYN_SENT; the SYN goes out at the next `poll_transmit`.
@@ -564,7 +673,9 @@ impl Connection {
 
     /// The sender MSS: the largest segment we send.
     fn sender_mss(&self) -> u16 {
-        self.peer_mss.min(self.cfg.mss)
+        // RFC 6691: the MSS counts data only; the timestamps every segment carries come
+        // out of it (as Linux's `mss_cache`).
+        (self.peer_mss.min(self.cfg.mss) - self.ts_len() as u16).max(64)
     }
 
     /// The sender MSS, as a length.
@@ -757,6 +868,8 @@ impl Connection {
         self.irs = seg.seq;
         self.rcv_nxt = seg.seq + 1;
         self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt;
+        self.take_syn_timestamp(now, &seg.options);
         if seg.options.window_scale.is_none() {
             self.rcv_shift = 0;
             self.snd_shift = 0;
@@ -858,6 +971,14 @@ impl Connection {
 
     fn in_synchronized(&mut self, now: Instant, seg: &Segment) {
         let f = seg.flags;
+        //= https://www.rfc-editor.org/rfc/rfc7323#section-5.3
+        //# If the segment is not acceptable, send an acknowledgment
+        //# in reply (unless the RST bit is set) and drop the segment.
+        if self.paws_rejects(now, seg) {
+            self.stats.paws_rejected += 1;
+            self.ack_now = true;
+            return;
+        }
         if !self.acceptable(seg) {
             // RFC 9293 §3.10.7.4: with our window at zero no segment is acceptable, "but
             // special allowance should be made to accept valid ACKs": without it a
@@ -900,6 +1021,7 @@ impl Connection {
             }
             return;
         }
+        self.take_timestamp(now, seg);
         // RFC 9293 §3.10.7.4 second check, with RFC 5961 §3.2: only an exact RST resets.
         if f.contains(TcpFlags::RST) {
             if seg.seq == self.rcv_nxt {
@@ -1689,8 +1811,14 @@ impl Connection {
         TcpOptions {
             mss: Some(self.cfg.mss),
             window_scale: offer_ws.then_some(self.rcv_shift),
-            // A SYN offers SACK; a SYN-ACK only answers a SYN that offered it.
+            // A SYN offers SACK and timestamps (TSecr zero, RFC 7323 §3.2); a SYN-ACK
+            // only answers a SYN that offered them.
             sack_permitted: if syn_ack { self.sack_ok } else { self.cfg.sack },
+            timestamps: if syn_ack {
+                self.ts_option()
+            } else {
+                self.cfg.timestamps.then_some((self.ts_now, 0))
+            },
             ..TcpOptions::default()
         }
     }
@@ -1698,6 +1826,7 @@ impl Connection {
     /// Emits what is due now. `emit` gets a header and the payload as up to two slices; it
     /// returns false when no transmit buffer is free, and then nothing counts as sent.
     pub fn poll_transmit(&mut self, now: Instant, emit: &mut Emit) {
+        self.ts_now = self.ts_value(now);
         if let Some(ack) = self.send_rst_for_ack.take() {
             let h = SegmentHeader {
                 seq: ack,
@@ -1802,12 +1931,15 @@ impl Connection {
         if edge > self.rcv_adv {
             self.rcv_adv = edge;
         }
+        self.last_ack_sent = self.rcv_nxt;
+        let mut options = self.ack_options(payload);
+        options.timestamps = self.ts_option();
         SegmentHeader {
             seq: self.snd_nxt,
             ack: self.rcv_nxt,
             flags,
             window: (wnd >> self.rcv_shift) as u16,
-            options: self.ack_options(payload),
+            options,
         }
     }
 
@@ -1826,10 +1958,12 @@ impl Connection {
             }
             return o;
         }
+        // Beside the timestamps (RFC 7323 §3.2 leaves room for three blocks with them).
+        let space = MAX_OPTIONS_LEN - self.ts_len();
         let room = if payload == 0 {
-            MAX_OPTIONS_LEN
+            space
         } else {
-            self.smss().saturating_sub(payload).min(MAX_OPTIONS_LEN)
+            self.smss().saturating_sub(payload).min(space)
         };
         let fit = if room >= 12 {
             ((room - 4) / 8).min(SACK_BLOCKS)

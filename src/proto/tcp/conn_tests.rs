@@ -2058,3 +2058,181 @@ fn a_connection_made_without_buffers_works_once_lent_a_set() {
     out(&mut c, t(2));
     assert!(c.reclaim().is_some(), "idle again");
 }
+
+// --- Timestamps (RFC 7323) ---
+
+/// A segment with the timestamps option (TSval, TSecr).
+fn with_ts(mut s: Segment<'_>, val: u32, ecr: u32) -> Segment<'_> {
+    s.options.timestamps = Some((val, ecr));
+    s
+}
+
+/// Accepted from a SYN with TSval 700 and established by an ACK with TSval 701.
+fn established_with_timestamps() -> Connection {
+    let mut c = Connection::accept(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        &with_ts(syn(Some(1460), Some(7)), 700, 0),
+        Buffers::for_config(&TcpConfig::default()),
+    );
+    c.set_ts_offset(1_000_000);
+    out(&mut c, t(0));
+    c.handle_segment(
+        t(1),
+        &with_ts(seg(IRS + 1, ISS + 1, A, b""), 701, 1_000_000),
+    );
+    assert_eq!(c.state(), State::Established);
+    while c.poll_event().is_some() {}
+    c
+}
+
+// RFC 7323 §3.2: a SYN-ACK carries timestamps only when the SYN did, echoing its TSval;
+// from then on every segment carries them, TSval from our 1 ms clock.
+#[test]
+fn timestamps_are_answered_when_the_syn_offers_them_and_then_always_sent() {
+    let mut c = Connection::accept(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        &with_ts(syn(Some(1460), Some(7)), 700, 0),
+        Buffers::for_config(&TcpConfig::default()),
+    );
+    c.set_ts_offset(1_000_000);
+    let o = out(&mut c, t(5));
+    assert_eq!(o[0].0.flags, TcpFlags::SYN | A);
+    assert_eq!(o[0].0.options.timestamps, Some((1_000_005, 700)));
+    c.handle_segment(
+        t(6),
+        &with_ts(seg(IRS + 1, ISS + 1, A, b"hi"), 710, 1_000_005),
+    );
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(c.send(&[7u8; 3000]), 3000);
+    let o = out(&mut c, t(9));
+    assert!(!o.is_empty());
+    for (h, _) in &o {
+        assert_eq!(h.options.timestamps, Some((1_000_009, 710)), "{h:?}");
+    }
+    // RFC 6691: the MSS counts data; the 12 bytes of the option come out of it.
+    assert_eq!(o[0].1.len(), 1460 - 12);
+
+    // Without them in the SYN, none anywhere.
+    let mut c = Connection::accept(
+        TcpConfig::default(),
+        t(0),
+        ISS,
+        &syn(Some(1460), Some(7)),
+        Buffers::for_config(&TcpConfig::default()),
+    );
+    assert_eq!(out(&mut c, t(0))[0].0.options.timestamps, None);
+    c.handle_segment(t(1), &seg(IRS + 1, ISS + 1, A, b""));
+    c.send(&[7u8; 3000]);
+    let o = out(&mut c, t(2));
+    assert!(o.iter().all(|(h, _)| h.options.timestamps.is_none()));
+    assert_eq!(o[0].1.len(), 1460);
+}
+
+// RFC 7323 §3.2: an active open offers them (TSecr zero) and uses them only if the
+// SYN-ACK answers; with `timestamps` off, nothing is offered.
+#[test]
+fn an_active_open_offers_timestamps_and_keeps_them_only_if_answered() {
+    for answered in [true, false] {
+        let cfg = TcpConfig::default();
+        let mut c = Connection::connect(cfg, t(0), ISS, Buffers::for_config(&cfg));
+        c.set_ts_offset(50);
+        let o = out(&mut c, t(3));
+        assert_eq!(o[0].0.options.timestamps, Some((53, 0)));
+        let mut sa = with_ts(seg(IRS, ISS + 1, TcpFlags::SYN | A, b""), 9000, 53);
+        if !answered {
+            sa.options.timestamps = None;
+        }
+        c.handle_segment(t(4), &sa);
+        assert_eq!(c.state(), State::Established);
+        let o = out(&mut c, t(4));
+        let want = answered.then_some((54, 9000));
+        assert_eq!(o.last().map(|s| s.0.options.timestamps), Some(want));
+    }
+    let cfg = TcpConfig {
+        timestamps: false,
+        ..TcpConfig::default()
+    };
+    let mut c = Connection::connect(cfg, t(0), ISS, Buffers::for_config(&cfg));
+    assert_eq!(out(&mut c, t(0))[0].0.options.timestamps, None);
+}
+
+// RFC 7323 §5.3 R1 (PAWS): a segment whose TSval is older than TS.Recent is an old
+// duplicate: its data is not taken, an ACK answers it, and it is counted. A RST is
+// never discarded by PAWS.
+#[test]
+fn paws_discards_a_segment_with_an_older_timestamp_and_acknowledges() {
+    let mut c = established_with_timestamps();
+    c.handle_segment(t(2), &with_ts(seg(IRS + 1, ISS + 1, PA, b"new"), 720, 0));
+    assert_eq!(c.recv_available(), 3);
+    out(&mut c, t(2));
+    // Old timestamp, in-window data: dropped.
+    c.handle_segment(t(3), &with_ts(seg(IRS + 4, ISS + 1, PA, b"old"), 719, 0));
+    assert_eq!(c.recv_available(), 3, "the old segment's data is not taken");
+    assert_eq!(c.stats().paws_rejected, 1);
+    let o = out(&mut c, t(3));
+    assert_eq!(flags(&o), vec![A]);
+    assert_eq!(o[0].0.ack, SeqNumber(IRS + 4));
+    assert_eq!(o[0].0.options.timestamps, Some((1_000_003, 720)));
+    // Across the 2^31 wrap of the clock, "older" is in sequence-space terms.
+    c.ts_recent = 0xffff_fff0;
+    c.handle_segment(t(4), &with_ts(seg(IRS + 4, ISS + 1, PA, b"new"), 5, 0));
+    assert_eq!(c.recv_available(), 6, "5 is after 0xfffffff0");
+    // An old timestamp on an exact RST still resets.
+    c.handle_segment(t(5), &with_ts(seg(IRS + 7, 0, TcpFlags::RST, b""), 1, 0));
+    assert_eq!(c.state(), State::Closed);
+}
+
+// RFC 7323 §5.5: after 24 days without a segment, TS.Recent is stale, and an older
+// timestamp is taken rather than the connection being dead for good.
+#[test]
+fn a_stale_ts_recent_lets_an_older_timestamp_in() {
+    let mut c = established_with_timestamps();
+    let later = t(1) + Duration::from_secs(25 * 24 * 3600);
+    c.handle_segment(later, &with_ts(seg(IRS + 1, ISS + 1, PA, b"abc"), 5, 0));
+    assert_eq!(c.recv_available(), 3);
+    assert_eq!(c.stats().paws_rejected, 0);
+    assert_eq!(c.ts_recent, 5);
+}
+
+// RFC 7323 §4.3: TS.Recent takes a segment's TSval only when the segment starts at or
+// before what we last acknowledged: an out-of-order segment's newer timestamp is not the
+// one echoed, the one that fills the hole is.
+#[test]
+fn ts_recent_follows_the_segments_at_the_left_edge_only() {
+    let mut c = established_with_timestamps();
+    c.handle_segment(
+        t(2),
+        &with_ts(seg(IRS + 1001, ISS + 1, A, &[1; 100]), 800, 0),
+    );
+    let o = out(&mut c, t(2));
+    assert_eq!(o[0].0.options.timestamps, Some((1_000_002, 701)));
+    c.handle_segment(t(3), &with_ts(seg(IRS + 1, ISS + 1, A, &[1; 1000]), 790, 0));
+    let o = out(&mut c, t(3));
+    assert_eq!(o[0].0.ack, SeqNumber(IRS + 1101));
+    assert_eq!(o[0].0.options.timestamps, Some((1_000_003, 790)));
+}
+
+// RFC 6191: with timestamps, a SYN may reopen TIME_WAIT when its timestamp is newer,
+// whatever its sequence number; one with an older timestamp may not (PAWS).
+#[test]
+fn a_syn_with_a_newer_timestamp_may_reopen_time_wait() {
+    let mut c = established_with_timestamps();
+    c.close();
+    out(&mut c, t(10));
+    c.handle_segment(t(11), &with_ts(seg(IRS + 1, ISS + 2, FA, b""), 730, 0));
+    assert_eq!(c.state(), State::TimeWait);
+    let s = with_ts(syn(Some(1460), None), 731, 0);
+    assert!(c.syn_may_reopen(&s), "newer timestamp, old sequence number");
+    let mut s = with_ts(syn(Some(1460), None), 729, 0);
+    s.seq = SeqNumber(IRS + 100_000);
+    assert!(!c.syn_may_reopen(&s), "older timestamp: PAWS says no");
+    s.options.timestamps = None;
+    assert!(
+        c.syn_may_reopen(&s),
+        "no timestamp: the sequence number decides"
+    );
+}

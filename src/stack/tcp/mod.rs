@@ -288,6 +288,17 @@ impl<C> TcpEndpoint<C> {
         m.wrapping_add(h.finish() as u32)
     }
 
+    /// The offset of a connection's timestamp clock (RFC 7323 §7.1): the clock from boot
+    /// (as the ISN's), plus a hash of the secret and the two addresses, not the ports,
+    /// so that every connection between two hosts has one clock: a new incarnation's
+    /// timestamps are never older than the last one's, which PAWS and RFC 6191's reuse
+    /// of TIME_WAIT at the peer rely on (Linux keys its offset the same way).
+    fn ts_offset(&self, key: &FlowKey) -> u32 {
+        let mut h = DefaultHasher::new();
+        (self.isn_secret, "timestamps", key.local_ip, key.remote_ip).hash(&mut h);
+        ((self.isn_epoch_ns / 1_000_000) as u32).wrapping_add(h.finish() as u32)
+    }
+
     fn mark_dirty(dirty: &mut Vec<u32>, flow: &mut Flow<C>, slot: u32) {
         if !flow.dirty {
             flow.dirty = true;
@@ -438,7 +449,8 @@ impl<C> TcpEndpoint<C> {
             if self.conns.find(&key).is_some() {
                 continue;
             }
-            let conn = Connection::connect(cfg, now, isn, Buffers::none());
+            let mut conn = Connection::connect(cfg, now, isn, Buffers::none());
+            conn.set_ts_offset(self.ts_offset(&key));
             let Some(slot) = self.insert(key, Flow::new(conn, state, peer_mac)) else {
                 return Err(ConnectError::TableFull);
             };
@@ -775,7 +787,8 @@ impl<C> TcpEndpoint<C> {
     ) {
         let isn = self.isn(now, &key);
         let cfg = self.cfg_for(key.remote_ip);
-        let conn = Connection::accept(cfg, now, isn, syn, Buffers::none());
+        let mut conn = Connection::accept(cfg, now, isn, syn, Buffers::none());
+        conn.set_ts_offset(self.ts_offset(&key));
         let mut flow = Flow::new(conn, state, peer_mac);
         flow.half_open = true;
         if let Some(slot) = self.accept_into_table(key, flow) {
@@ -999,6 +1012,7 @@ fn report_stats<C>(flow: &mut Flow<C>, counters: &StackCounters) {
         tcp_sack_reneged: sack_reneged,
         tcp_loss_probes: loss_probes,
         tcp_rescue_retransmits: rescue_retransmits,
+        tcp_paws_rejected: paws_rejected,
     );
 }
 
