@@ -18,6 +18,8 @@
 pub mod app;
 pub mod cookie;
 pub mod engine;
+#[cfg(test)]
+mod in_place_tests;
 mod ipv6;
 pub mod ownership;
 pub mod table;
