@@ -118,7 +118,10 @@ fn request4(len: usize, options: usize, trailing: usize, zero_checksum: bool) ->
     eth.set_src_addr(EthernetAddress(PEER));
     eth.set_ethertype(EtherType::Ipv4);
     let udp_at = ETH_HEADER + header;
-    for (i, b) in f[udp_at + UDP_HEADER..udp_at + udp_len].iter_mut().enumerate() {
+    for (i, b) in f[udp_at + UDP_HEADER..udp_at + udp_len]
+        .iter_mut()
+        .enumerate()
+    {
         *b = (i as u8) ^ 0x5a;
     }
     let mut udp = UdpPacket::new_unchecked(&mut f[udp_at..udp_at + udp_len]);
@@ -156,7 +159,10 @@ fn request6(len: usize, trailing: usize) -> Vec<u8> {
     eth.set_src_addr(EthernetAddress(PEER));
     eth.set_ethertype(EtherType::Ipv6);
     let udp_at = ETH_HEADER + IPV6_HEADER;
-    for (i, b) in f[udp_at + UDP_HEADER..udp_at + udp_len].iter_mut().enumerate() {
+    for (i, b) in f[udp_at + UDP_HEADER..udp_at + udp_len]
+        .iter_mut()
+        .enumerate()
+    {
         *b = (i as u8) ^ 0x5a;
     }
     UdpRepr {
@@ -215,7 +221,11 @@ fn check_udp(frame: &[u8], ip_len: usize, src: IpAddr, dst: IpAddr, len: usize) 
     assert_eq!(usize::from(udp.len()), UDP_HEADER + len);
     assert_ne!(udp.checksum(), 0);
     assert!(udp.verify_checksum(src, dst), "the UDP checksum verifies");
-    assert!(udp.payload().iter().enumerate().all(|(i, &b)| b == answer(i)));
+    assert!(udp
+        .payload()
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == answer(i)));
 }
 
 #[test]
@@ -224,7 +234,10 @@ fn an_ipv4_datagram_answered_in_place_is_what_send_udp_builds() {
     for (len, options, trailing, zero) in [(32, 0, 0, false), (64, 8, 5, true), (1, 4, 0, false)] {
         let (reply, reference) =
             reply_and_reference(request4(len, options, trailing, zero), len, false);
-        assert_eq!(reply, reference, "len {len} options {options} trailing {trailing}");
+        assert_eq!(
+            reply, reference,
+            "len {len} options {options} trailing {trailing}"
+        );
         assert_eq!(reply.len(), ETH_HEADER + IPV4_HEADER + UDP_HEADER + len);
         let eth = EthernetFrame::new_checked(&reply[..]).unwrap();
         assert_eq!((eth.dst_addr().0, eth.src_addr().0), (PEER, OURS));
@@ -245,7 +258,10 @@ fn an_ipv6_datagram_answered_in_place_is_what_send_udp_builds() {
         assert_eq!(reply.len(), ETH_HEADER + IPV6_HEADER + UDP_HEADER + len);
         let ip = Ipv6Packet::new_checked(&reply[ETH_HEADER..]).unwrap();
         assert_eq!((ip.src_addr(), ip.dst_addr()), (OURS6, PEER6));
-        assert_eq!((ip.hop_limit(), ip.flow_label(), ip.traffic_class()), (TTL, 0, 0));
+        assert_eq!(
+            (ip.hop_limit(), ip.flow_label(), ip.traffic_class()),
+            (TTL, 0, 0)
+        );
         assert_eq!(usize::from(ip.payload_len()), UDP_HEADER + len);
         check_udp(&reply, IPV6_HEADER, OURS6.into(), PEER6.into(), len);
     }
@@ -257,11 +273,17 @@ fn a_datagram_taken_in_place_is_not_sent() {
     s.app_mut().reply = false;
     let mut tx = Capture::default();
     for mut f in [request4(16, 0, 0, false), request6(16, 0)] {
-        assert_eq!(s.handle_frame(Instant::ZERO, &mut f, &mut tx), Verdict::Drop);
+        assert_eq!(
+            s.handle_frame(Instant::ZERO, &mut f, &mut tx),
+            Verdict::Drop
+        );
     }
     assert!(tx.0.is_empty());
     let c = s.counters().snapshot();
-    assert_eq!((c.udp_sent_in_place, c.tx_frames, c.drops_total()), (0, 0, 0));
+    assert_eq!(
+        (c.udp_sent_in_place, c.tx_frames, c.drops_total()),
+        (0, 0, 0)
+    );
     assert_eq!(s.app().in_place, 2);
 }
 
@@ -280,7 +302,10 @@ fn a_reassembled_datagram_goes_to_datagram_not_in_place() {
         ip.set_total_len((IPV4_HEADER + piece.len()) as u16);
         ip.set_flags_and_offset(false, more, offset as u16);
         ip.fill_checksum();
-        assert_eq!(s.handle_frame(Instant::ZERO, &mut f, &mut tx), Verdict::Drop);
+        assert_eq!(
+            s.handle_frame(Instant::ZERO, &mut f, &mut tx),
+            Verdict::Drop
+        );
     }
     assert!(tx.0.is_empty(), "nothing sent");
     assert_eq!(s.counters().snapshot().ipv4_reassembled, 1);
