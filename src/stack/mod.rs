@@ -8,7 +8,9 @@
 //! Invariants:
 //! - A frame is parsed in place and every reply that mirrors a request (ARP reply, ICMP
 //!   echo reply, UDP echo, sockperf pong) is written over the request and reflected, with
-//!   checksums patched incrementally (RFC 1624) rather than recomputed.
+//!   checksums patched incrementally (RFC 1624) rather than recomputed. A datagram an
+//!   application answers in place ([`App::datagram_in_place`]) has a new payload: it
+//!   gets the headers and the full checksum `Net::send_udp` would have written.
 //! - Every frame that is not answered or consumed is counted under a [`DropReason`];
 //!   nothing a peer sends can make this code panic or return an error.
 //! - UDP and TCP have separate port spaces.
