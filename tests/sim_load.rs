@@ -24,11 +24,16 @@ struct Run {
 
 impl Run {
     fn new(cfg: &LoadConfig) -> Run {
+        Run::with_in_place(cfg, true)
+    }
+
+    /// `in_place`: closed loop writes the next request over the reply (the default).
+    fn with_in_place(cfg: &LoadConfig, in_place: bool) -> Run {
         let pair = Pair::new(
             Faults::default(),
             3,
             |dev| {
-                let app = UdpLoad::new(cfg, Instant::ZERO);
+                let app = UdpLoad::new(cfg, Instant::ZERO).with_in_place(in_place);
                 stack_with(&cfg.addrs.to_string(), dev.mac, vec![], None, app)
             },
             |dev| stack("198.18.0.2/24", dev.mac, vec![7], Some(11111)),
@@ -38,6 +43,11 @@ impl Run {
 
     fn load(&self) -> &Stack<UdpLoad> {
         &self.pair.a.engine
+    }
+
+    /// Requests the load wrote over the reply before them.
+    fn in_place(&self) -> u64 {
+        self.load().counters().snapshot().udp_sent_in_place
     }
 
     /// Runs until the load is finished; bounded.
@@ -59,6 +69,32 @@ fn closed_loop_echo_completes_every_request_without_errors() {
     // The sim link adds 50 us each way; steps are 10 us.
     assert!(s.p50 >= 100_000 && s.p50 <= 130_000, "p50 {} ns", s.p50);
     assert!(s.p50 <= s.p99 && s.p99 <= s.max);
+    // The first request of each of the 4 flows leaves from a transmit buffer; every
+    // later one over the reply before it.
+    assert_eq!(run.in_place(), 2000 - 4);
+}
+
+#[test]
+fn closed_loop_measures_the_same_with_requests_built_in_place_or_not() {
+    for app in [AppProto::Echo, AppProto::Sockperf] {
+        let port = if app == AppProto::Echo { 7 } else { 11111 };
+        let cfg = config(port, app);
+        let mut on = Run::with_in_place(&cfg, true);
+        on.until_done(200_000);
+        let mut off = Run::with_in_place(&cfg, false);
+        off.until_done(200_000);
+        assert_eq!((on.in_place(), off.in_place()), (1996, 0));
+        let (a, b) = (on.load().app().total(), off.load().app().total());
+        assert_eq!((a.requests, a.errors), (b.requests, b.errors));
+        assert_eq!(on.load().app().sent(), off.load().app().sent());
+        // On virtual time the request leaves at the same instant either way.
+        assert_eq!(a.corrected, b.corrected, "{app:?}");
+        let (sa, sb) = (
+            on.load().counters().snapshot(),
+            off.load().counters().snapshot(),
+        );
+        assert_eq!((sa.tx_frames, sa.rx_frames), (sb.tx_frames, sb.rx_frames));
+    }
 }
 
 #[test]
@@ -68,6 +104,7 @@ fn closed_loop_sockperf_is_answered() {
     run.until_done(200_000);
     let t = run.load().app().total();
     assert_eq!((t.requests, t.errors.total()), (2000, 0), "{:?}", t.errors);
+    assert_eq!(run.in_place(), 2000 - 4);
 }
 
 #[test]

@@ -182,6 +182,7 @@ counters! {
         icmp_time_exceeded: "ICMP time exceeded (fragment reassembly) sent for datagrams given up with fragment zero held.",
         udp_echo_replies: "UDP echo datagrams reflected.",
         sockperf_replies: "sockperf pong replies sent.",
+        udp_sent_in_place: "UDP datagrams an application wrote over one it received, sent back in the same buffer (the load generator's closed-loop requests).",
         sockperf_no_reply: "sockperf messages that asked for no reply.",
         tcp_rst_sent: "RST segments sent.",
         tcp_connections_opened: "TCP connections that reached ESTABLISHED.",

@@ -9,8 +9,10 @@
 //!   every service of the connection that finds it so), [`App::closed`] once, with the
 //!   application's per-connection state handed back.
 //! - Datagram side (UDP): [`App::datagram`] for a datagram to a port the stack does not
-//!   answer itself, and [`App::unreachable`] for an ICMP port unreachable that quotes
-//!   one of ours.
+//!   answer itself, or [`App::datagram_in_place`], the same with the payload lent
+//!   mutably, so that the application may write its next datagram over it and have the
+//!   stack send the frame back; and [`App::unreachable`] for an ICMP port unreachable
+//!   that quotes one of ours.
 //! - Its own work: [`App::poll`] after every batch, with a [`Net`](super::Net) handle to
 //!   open connections, write on them and send datagrams; [`App::poll_at`] and
 //!   [`App::finished`] for the worker loop.
@@ -109,6 +111,18 @@ impl TcpSocket<'_> {
     }
 }
 
+/// What the application did with a datagram lent to [`App::datagram_in_place`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatagramAction {
+    /// Not the application's: the stack answers as for a closed port.
+    NotMine,
+    /// Taken; the frame is released.
+    Taken,
+    /// Taken, and the payload rewritten in place (same length) is to go back to the
+    /// sender, from the address and port it was sent to.
+    Reply,
+}
+
 /// An application on the stack. Every method has a default that does nothing (or
 /// refuses), so an application implements only the side it uses.
 pub trait App {
@@ -154,6 +168,27 @@ pub trait App {
     ) -> bool {
         let _ = (now, from, local, payload);
         false
+    }
+
+    /// A datagram as for [`App::datagram`], whose payload the application may overwrite
+    /// with a datagram of the same length to send back to `from` from `local`
+    /// ([`DatagramAction::Reply`]): the stack turns the received frame around, with new
+    /// headers and checksum, as if the application had sent it with `Net::send_udp`,
+    /// and nothing is allocated or copied. The stack calls this instead of `datagram`
+    /// where it can send the frame back as it is (not for a reassembled datagram), and
+    /// the default hands the datagram to `datagram`.
+    fn datagram_in_place(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        local: SocketAddr,
+        payload: &mut [u8],
+    ) -> DatagramAction {
+        if self.datagram(now, from, local, payload) {
+            DatagramAction::Taken
+        } else {
+            DatagramAction::NotMine
+        }
     }
 
     /// An ICMP port unreachable: the datagram we sent from `local` to `to` found no

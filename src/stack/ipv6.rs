@@ -9,7 +9,8 @@
 //! and every reply written over a request carries none.
 
 use super::{
-    drop_reason, swap_macs, swap_udp_ports_at, Stack, UdpService, ETH_HEADER, IPV6_HEADER, TTL,
+    drop_reason, swap_macs, swap_udp_ports_at, DatagramAction, Stack, UdpService, ETH_HEADER,
+    IPV6_HEADER, TTL, UDP_HEADER,
 };
 use crate::driver::{Transmit, Verdict};
 use crate::metrics::DropReason;
@@ -227,12 +228,16 @@ impl<A: App> Stack<A> {
             UdpService::Closed => {
                 let from = SocketAddr::new(IpAddr::V6(r.src), udp.src_port());
                 let to = SocketAddr::new(IpAddr::V6(r.dst), port);
-                if self.app.datagram(now, from, to, udp.payload()) {
-                    return Verdict::Drop;
+                let payload = &mut frame[off + UDP_HEADER..];
+                match self.app.datagram_in_place(now, from, to, payload) {
+                    DatagramAction::Taken => Verdict::Drop,
+                    DatagramAction::Reply => self.reply_in_place(frame, to, from),
+                    DatagramAction::NotMine => {
+                        self.counters.count_drop(DropReason::UdpClosedPort);
+                        self.port_unreachable6(now, frame, tx);
+                        Verdict::Drop
+                    }
                 }
-                self.counters.count_drop(DropReason::UdpClosedPort);
-                self.port_unreachable6(now, frame, tx);
-                Verdict::Drop
             }
         }
     }

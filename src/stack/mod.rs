@@ -8,7 +8,9 @@
 //! Invariants:
 //! - A frame is parsed in place and every reply that mirrors a request (ARP reply, ICMP
 //!   echo reply, UDP echo, sockperf pong) is written over the request and reflected, with
-//!   checksums patched incrementally (RFC 1624) rather than recomputed.
+//!   checksums patched incrementally (RFC 1624) rather than recomputed. A datagram an
+//!   application answers in place ([`App::datagram_in_place`]) has a new payload: it
+//!   gets the headers and the full checksum `Net::send_udp` would have written.
 //! - Every frame that is not answered or consumed is counted under a [`DropReason`];
 //!   nothing a peer sends can make this code panic or return an error.
 //! - UDP and TCP have separate port spaces.
@@ -18,13 +20,15 @@
 pub mod app;
 pub mod cookie;
 pub mod engine;
+#[cfg(test)]
+mod in_place_tests;
 mod ipv6;
 pub mod ownership;
 pub mod table;
 pub mod tcp;
 pub mod trace;
 
-pub use app::{App, ConnId, NoApp, TcpSocket};
+pub use app::{App, ConnId, DatagramAction, NoApp, TcpSocket};
 pub use engine::Engine;
 pub use ownership::Ownership;
 pub use tcp::{ConnectError, DEFAULT_SYN_BACKLOG};
@@ -455,11 +459,14 @@ impl<A: App> Stack<A> {
         } else {
             ETH_HEADER + total
         };
-        self.deliver_ipv4(now, &mut frame[..frame_len], src, dst, protocol, tx)
+        self.deliver_ipv4(now, &mut frame[..frame_len], src, dst, protocol, true, tx)
     }
 
     /// Hands a whole IPv4 datagram with a 20-byte header (received, or reassembled) to
-    /// its protocol.
+    /// its protocol. `received`: the frame came whole and is the driver's, so an
+    /// application may answer a datagram over it (a reassembled one's reply is sent by
+    /// `send_ipv4`, whose fragments carry the request's identification).
+    #[allow(clippy::too_many_arguments)]
     fn deliver_ipv4(
         &mut self,
         now: Instant,
@@ -467,11 +474,12 @@ impl<A: App> Stack<A> {
         src: Ipv4Addr,
         dst: Ipv4Addr,
         protocol: IpProtocol,
+        received: bool,
         tx: &mut dyn Transmit,
     ) -> Verdict {
         match protocol {
             IpProtocol::Icmp => self.handle_icmp(now, frame),
-            IpProtocol::Udp => self.handle_udp(now, frame, src, dst, tx),
+            IpProtocol::Udp => self.handle_udp(now, frame, src, dst, received, tx),
             IpProtocol::Tcp => {
                 self.tcp
                     .on_segment(now, frame, src.into(), dst.into(), &mut self.app)
@@ -517,7 +525,15 @@ impl<A: App> Stack<A> {
         // no allocation) and given back after its reply has gone.
         let mut datagram = self.reassembly.take(slot);
         let protocol = IpProtocol::from(key.protocol);
-        let verdict = self.deliver_ipv4(now, &mut datagram[..len], key.src, key.dst, protocol, tx);
+        let verdict = self.deliver_ipv4(
+            now,
+            &mut datagram[..len],
+            key.src,
+            key.dst,
+            protocol,
+            false,
+            tx,
+        );
         if let Verdict::Reflect(n) = verdict {
             self.send_ipv4(tx, &datagram[..n]);
         }
@@ -671,6 +687,7 @@ impl<A: App> Stack<A> {
         frame: &mut [u8],
         src: Ipv4Addr,
         dst: Ipv4Addr,
+        received: bool,
         tx: &mut dyn Transmit,
     ) -> Verdict {
         // A length field past the IP payload is `BadLength`; one short of it is fine.
@@ -710,14 +727,42 @@ impl<A: App> Stack<A> {
             UdpService::Closed => {
                 let from = SocketAddr::new(src.into(), udp.src_port());
                 let to = SocketAddr::new(dst.into(), port);
-                if self.app.datagram(now, from, to, udp.payload()) {
-                    return Verdict::Drop;
+                let payload = &mut frame[ETH_HEADER + IPV4_HEADER + UDP_HEADER..];
+                let action = if received {
+                    self.app.datagram_in_place(now, from, to, payload)
+                } else if self.app.datagram(now, from, to, payload) {
+                    DatagramAction::Taken
+                } else {
+                    DatagramAction::NotMine
+                };
+                match action {
+                    DatagramAction::Taken => Verdict::Drop,
+                    DatagramAction::Reply => self.reply_in_place(frame, to, from),
+                    DatagramAction::NotMine => {
+                        self.counters.count_drop(DropReason::UdpClosedPort);
+                        self.port_unreachable(now, frame, tx);
+                        Verdict::Drop
+                    }
                 }
-                self.counters.count_drop(DropReason::UdpClosedPort);
-                self.port_unreachable(now, frame, tx);
-                Verdict::Drop
             }
         }
+    }
+
+    /// The application wrote a datagram from `local` to `remote` over the payload of the
+    /// one `frame` holds (a 20-byte IPv4 or a bare IPv6 header, cut at the end of the
+    /// UDP datagram): the frame gets that datagram's headers, the very bytes
+    /// `Net::send_udp` would have written (the peer's MAC is the one the frame came
+    /// from), and goes back out.
+    pub(super) fn reply_in_place(
+        &mut self,
+        frame: &mut [u8],
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Verdict {
+        let peer_mac = EthernetFrame::new_unchecked(&*frame).src_addr();
+        let len = write_udp_frame(frame, self.mac, peer_mac, local, remote);
+        self.counters.udp_sent_in_place.inc();
+        self.reflected(len)
     }
 
     /// sockperf: answer only messages that ask for a pong, with the client bit cleared.
@@ -983,48 +1028,14 @@ impl<C> Net<'_, C> {
         };
         debug_assert!(self.addrs.contains_ip(local.ip()), "{local} is not ours");
         debug_assert_eq!(local.is_ipv4(), remote.is_ipv4(), "one family");
-        let (mac, ip, local_port) = (self.mac, local.ip(), local.port());
-        let ip_len = ip_header_len(ip);
+        let (mac, ip_len) = (self.mac, ip_header_len(local.ip()));
         let sent = self.tx.send_with(&mut |buf| {
             let total = ETH_HEADER + ip_len + UDP_HEADER + len;
             if buf.len() < total {
                 return 0;
             }
-            let mut eth = EthernetFrame::new_unchecked(&mut buf[..ETH_HEADER]);
-            eth.set_dst_addr(peer_mac);
-            eth.set_src_addr(mac);
-            match (ip, remote.ip()) {
-                (IpAddr::V4(src), IpAddr::V4(dst)) => {
-                    eth.set_ethertype(EtherType::Ipv4);
-                    Ipv4Repr::new(src, dst, IpProtocol::Udp, UDP_HEADER + len).emit(
-                        &mut Ipv4Packet::new_unchecked(
-                            &mut buf[ETH_HEADER..ETH_HEADER + IPV4_HEADER],
-                        ),
-                    );
-                }
-                (src, dst) => {
-                    eth.set_ethertype(EtherType::Ipv6);
-                    write_ipv6_header(
-                        &mut buf[ETH_HEADER..],
-                        src,
-                        dst,
-                        IpProtocol::Udp,
-                        UDP_HEADER + len,
-                    );
-                }
-            }
             fill(&mut buf[ETH_HEADER + ip_len + UDP_HEADER..total]);
-            let udp = UdpRepr {
-                src_port: local_port,
-                dst_port: remote.port(),
-                payload_len: len,
-            };
-            udp.emit(
-                &mut UdpPacket::new_unchecked(&mut buf[ETH_HEADER + ip_len..total]),
-                ip,
-                remote.ip(),
-            );
-            total
+            write_udp_frame(&mut buf[..total], mac, peer_mac, local, remote)
         });
         if sent {
             self.counters.tx_frames.inc();
@@ -1076,6 +1087,56 @@ fn swap_udp_ports_at(frame: &mut [u8], off: usize) {
     let (s, d) = (udp.src_port(), udp.dst_port());
     udp.set_src_port(d);
     udp.set_dst_port(s);
+}
+
+/// Writes the Ethernet, IP and UDP headers of the datagram `frame` holds, from `local`
+/// (ours, at `mac`) to `remote` (at `peer_mac`), its payload already in place after
+/// them to the end of `frame`, with the UDP checksum computed over it; returns the
+/// frame's length. What [`Net::send_udp`] builds, and what a datagram the application
+/// answered in place becomes, so the two are the same bytes: the IP header of
+/// `Ipv4Repr::new` (identification 0, DF, TTL 64) or of `Ipv6Repr::new` (hop limit 64,
+/// no flow label), no options or extension headers.
+fn write_udp_frame(
+    frame: &mut [u8],
+    mac: EthernetAddress,
+    peer_mac: EthernetAddress,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> usize {
+    let ip_len = ip_header_len(local.ip());
+    let len = frame.len() - ETH_HEADER - ip_len - UDP_HEADER;
+    let mut eth = EthernetFrame::new_unchecked(&mut frame[..ETH_HEADER]);
+    eth.set_dst_addr(peer_mac);
+    eth.set_src_addr(mac);
+    match (local.ip(), remote.ip()) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            eth.set_ethertype(EtherType::Ipv4);
+            Ipv4Repr::new(src, dst, IpProtocol::Udp, UDP_HEADER + len).emit(
+                &mut Ipv4Packet::new_unchecked(&mut frame[ETH_HEADER..ETH_HEADER + IPV4_HEADER]),
+            );
+        }
+        (src, dst) => {
+            eth.set_ethertype(EtherType::Ipv6);
+            write_ipv6_header(
+                &mut frame[ETH_HEADER..],
+                src,
+                dst,
+                IpProtocol::Udp,
+                UDP_HEADER + len,
+            );
+        }
+    }
+    let udp = UdpRepr {
+        src_port: local.port(),
+        dst_port: remote.port(),
+        payload_len: len,
+    };
+    udp.emit(
+        &mut UdpPacket::new_unchecked(&mut frame[ETH_HEADER + ip_len..]),
+        local.ip(),
+        remote.ip(),
+    );
+    frame.len()
 }
 
 /// A source address no host sends from, as seen on a link where we own `addr`: RFC 1122

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks the JSON report of xstack load (the last line of stdout): requests > 0, no
 errors (unless allowed), p50 <= p99 <= p99.9 <= max (a stream run has no latency: every
-percentile is null), the open-loop fields, and with --interrupted a run stopped by a
+percentile is null), the open-loop fields, with --in-place the UDP closed-loop requests
+built over the replies before them, and with --interrupted a run stopped by a
 signal: marked so, its span measured, its rate over that span, an interval series."""
 import json
 import os
@@ -46,6 +47,14 @@ for k in ("requests", "errors", "duration_s", "throughput_rps"):
         problems.append(f"missing {k}")
 if "--open-loop" in sys.argv and "latency_uncorrected_us" not in r:
     problems.append("open loop without latency_uncorrected_us")
+if "--in-place" in sys.argv:
+    # UDP closed loop: every request but a flow's first (and one at the end of warm-up,
+    # and one after each error) is written over the reply before it.
+    got = r.get("stack", {}).get("udp_sent_in_place", 0)
+    least = r["requests"] - 2 * r["connections"] - r["errors"]
+    if got <= 0 or got < least:
+        problems.append(f"udp_sent_in_place {got}: not every request after the first "
+                        f"of a flow was built in place (at least {least})")
 if problems:
     sys.exit("; ".join(problems) + f"\n{json.dumps(r)}")
 if r.get("mode") == "stream":

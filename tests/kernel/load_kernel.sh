@@ -10,12 +10,14 @@ peer_start xs-b udp:7 python3 "$KDIR/udp_echo_server.py" "$B" 7 60
 peer_start xs-b udp:11111 timeout 120 sockperf server -i "$B" -p 11111
 load() { xstack_load --interval 1 "$@"; }
 load --target "$B:7" --proto udp --connections 4 --duration 2
-pass "udp pingpong x4 vs kernel echo: $(python3 "$KDIR/load_check.py" "$WORK/load.out")" || exit 1
+r=$(python3 "$KDIR/load_check.py" "$WORK/load.out" --in-place) || die "$r"
+pass "udp pingpong x4 vs kernel echo: $r"
 load --target "$B:7" --proto udp --connections 2 --duration 2 --rate 5000 --hdr-log "$WORK/x.hlog"
 pass "udp open loop 5000/s vs kernel echo: $(python3 "$KDIR/load_check.py" "$WORK/load.out" --open-loop)"
 "$BIN" plot "$WORK/x.hlog" -o "$WORK/x.svg" 2>/dev/null || die "xstack plot could not read the log"
 load --target "$B:11111" --proto udp --app sockperf --duration 2
-pass "udp pingpong vs sockperf server: $(python3 "$KDIR/load_check.py" "$WORK/load.out")"
+r=$(python3 "$KDIR/load_check.py" "$WORK/load.out" --in-place) || die "$r"
+pass "udp pingpong vs sockperf server: $r"
 # One request on each of 200 flows: all 200 leave in one flush, more than one AF_XDP kick
 # sends (32 descriptors on veth). With no later frame to send, the rest of the burst
 # must still go out, not wait on the TX ring until the requests time out.

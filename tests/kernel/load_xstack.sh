@@ -7,7 +7,7 @@ lab_up
 serve_start --ip 2001:2::2/64 --udp-echo 7 --sockperf 11111 --tcp-echo 7
 load() { xstack_load "$@"; }
 load --target "$B:7" --proto udp --connections 8 --duration 2
-r=$(python3 "$KDIR/load_check.py" "$WORK/load.out") || die "$r"
+r=$(python3 "$KDIR/load_check.py" "$WORK/load.out" --in-place) || die "$r"
 pass "udp echo x8: $r"
 load --target "$B:11111" --proto udp --app sockperf --duration 2 --rate 10000
 r=$(python3 "$KDIR/load_check.py" "$WORK/load.out" --open-loop) || die "$r"
@@ -23,7 +23,7 @@ r=$(python3 "$KDIR/load_check.py" "$WORK/load.out") || die "$r"
 pass "tcp sockperf: $r"
 load6() { xstack_load --ip 2001:2::10/64 "$@"; }
 load6 --target "[2001:2::2]:7" --proto udp --connections 8 --duration 2
-r=$(python3 "$KDIR/load_check.py" "$WORK/load.out") || die "$r"
+r=$(python3 "$KDIR/load_check.py" "$WORK/load.out" --in-place) || die "$r"
 pass "udp echo x8 over IPv6: $r"
 load6 --target "[2001:2::2]:11111" --proto udp --app sockperf --duration 2 --rate 10000
 r=$(python3 "$KDIR/load_check.py" "$WORK/load.out" --open-loop) || die "$r"

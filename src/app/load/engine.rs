@@ -5,8 +5,11 @@
 //!
 //! It is an [`App`] on the stack: the stack checks every frame, answers ARP and pings,
 //! and hands it the datagrams to our ports and the port-unreachable messages that quote
-//! them; it sends through [`Net::send_udp`]. Sans-IO: the worker hands it `now`; it
-//! never reads a clock.
+//! them; it sends through [`Net::send_udp`]. In closed loop, a reply whose flow may send
+//! its next request at once, of the same length, gets that request written over it
+//! ([`App::datagram_in_place`]), and the stack sends the received frame back (with
+//! AF_XDP, the same UMEM frame): no transmit buffer, no copy. Sans-IO: the worker hands
+//! it `now`; it never reads a clock.
 //!
 //! Invariants: a reply is matched to a request this engine still waits for (flow, then
 //! sequence number), so latency never trusts bytes that came back from the peer; a request
@@ -18,7 +21,7 @@ use crate::config::{AppProto, Exchange, LoadConfig, RawFraming};
 use crate::metrics::hist::{latency_histogram, record};
 use crate::proto::arp::Resolution;
 use crate::stack::tcp::ports::PortSet;
-use crate::stack::{App, Net};
+use crate::stack::{App, DatagramAction, Net};
 use crate::time::Instant;
 use crate::wire::sockperf::{SockperfHeader, FLAG_CLIENT, FLAG_PONG_REQUEST};
 use core::net::{IpAddr, SocketAddr};
@@ -323,6 +326,18 @@ pub struct UdpLoad {
     sent_total: u64,
     /// When sending stopped (the end of the measured span).
     ended: Option<Instant>,
+    /// Closed loop: build the next request over the reply when it may leave at once.
+    in_place: bool,
+}
+
+/// What a reply did to its flow.
+enum Answered {
+    /// Not a reply to one of our flows.
+    NotOurs,
+    /// Taken; the flow sends nothing now (open loop, draining, or nothing was answered).
+    Taken,
+    /// Closed loop: the flow may send its next request now.
+    Ready(u32),
 }
 
 impl UdpLoad {
@@ -379,7 +394,15 @@ impl UdpLoad {
             tally: Tally::new(),
             sent_total: 0,
             ended: None,
+            in_place: true,
         }
+    }
+
+    /// Whether closed loop builds a request over the reply it follows where it can
+    /// (the default), or always in a fresh transmit buffer.
+    pub fn with_in_place(mut self, on: bool) -> Self {
+        self.in_place = on;
+        self
     }
 
     /// Sends what was measured every `every` to `to` (for live lines and the log).
@@ -483,28 +506,71 @@ impl UdpLoad {
             }
             return true;
         }
-        let (local, seq, app) = (f.local, f.next_seq, self.app);
-        let sent = match &self.raw {
-            Some((request, _)) => net.send_udp(local, self.target, request.len(), &mut |p| {
-                p.copy_from_slice(request)
-            }),
-            None => net.send_udp(local, self.target, self.size, &mut |p| {
-                fill_request(app, seq, p)
-            }),
-        };
-        if sent {
-            let f = &mut self.flows[flow as usize];
-            f.next_seq += 1;
-            f.waiting.push_back(Outstanding {
-                seq,
-                intended,
-                sent: now,
-            });
-            self.sent_order.push_back((flow, seq, now));
-            self.in_flight += 1;
-            self.sent_total += 1;
+        let (local, seq) = (f.local, f.next_seq);
+        let len = self.request_len();
+        if net.send_udp(local, self.target, len, &mut |p| self.write_request(seq, p)) {
+            self.record_sent(flow, intended, now);
+            true
+        } else {
+            false
         }
-        sent
+    }
+
+    /// The length of every request.
+    fn request_len(&self) -> usize {
+        match &self.raw {
+            Some((request, _)) => request.len(),
+            None => self.size,
+        }
+    }
+
+    /// Writes request `seq` into `payload`, which is [`Self::request_len`] long.
+    fn write_request(&self, seq: u64, payload: &mut [u8]) {
+        match &self.raw {
+            Some((request, _)) => payload.copy_from_slice(request),
+            None => fill_request(self.app, seq, payload),
+        }
+    }
+
+    /// Books the request just sent on `flow` (its next sequence number).
+    fn record_sent(&mut self, flow: u32, intended: Instant, now: Instant) {
+        let f = &mut self.flows[flow as usize];
+        let seq = f.next_seq;
+        f.next_seq += 1;
+        f.waiting.push_back(Outstanding {
+            seq,
+            intended,
+            sent: now,
+        });
+        self.sent_order.push_back((flow, seq, now));
+        self.in_flight += 1;
+        self.sent_total += 1;
+    }
+
+    /// Closed loop: writes `flow`'s next request over `payload`, the reply that made it
+    /// ready, and books it as sent now, if it may leave at once: sending is on (warm-up
+    /// or measuring, and `poll` would not end either before sending), `--requests` and
+    /// the flow's window leave room, and the request is as long as the reply. False
+    /// leaves the flow for `poll` to send as usual.
+    fn send_in_place(&mut self, now: Instant, flow: u32, payload: &mut [u8]) -> bool {
+        let sending = match self.phase {
+            Phase::Warmup => now < self.measure_from,
+            Phase::Measuring => !self.stop_sending_at.is_some_and(|t| now >= t),
+            _ => false,
+        };
+        let f = &self.flows[flow as usize];
+        if !(self.in_place
+            && sending
+            && self.schedule.is_none()
+            && self.budget() > 0
+            && f.waiting.len() < self.window
+            && payload.len() == self.request_len())
+        {
+            return false;
+        }
+        self.write_request(f.next_seq, payload);
+        self.record_sent(flow, now, now);
+        true
     }
 
     fn complete(&mut self, o: Outstanding, now: Instant, ok: bool, bytes: u64) {
@@ -518,19 +584,20 @@ impl UdpLoad {
         }
     }
 
-    /// Handles a UDP reply to one of our flows; returns false if it is not one.
+    /// Handles a UDP reply to one of our flows, and says whether its flow may send its
+    /// next request now.
     fn on_reply(
         &mut self,
         now: Instant,
         from: SocketAddr,
         local: SocketAddr,
         payload: &[u8],
-    ) -> bool {
+    ) -> Answered {
         let Some(idx) = self.flow_of(local) else {
-            return false;
+            return Answered::NotOurs;
         };
         if from != self.target || idx >= self.flows.len() {
-            return false;
+            return Answered::NotOurs;
         }
         if let Some((_, framing)) = &self.raw {
             let ok = match framing {
@@ -541,19 +608,16 @@ impl UdpLoad {
                 if self.measuring() {
                     self.tally.reply(|r| &mut r.late_or_duplicate);
                 }
-                return true;
+                return Answered::Taken;
             };
             self.in_flight -= 1;
             self.prune_answered();
             self.complete(o, now, ok, payload.len() as u64);
-            if self.schedule.is_none() && self.phase != Phase::Draining {
-                self.ready.push_back(idx as u32);
-            }
-            return true;
+            return self.answered(idx);
         }
         let Some(seq) = self.reply_seq(payload) else {
             self.count_mismatch();
-            return true;
+            return Answered::Taken;
         };
         let flow = &mut self.flows[idx];
         let Some(pos) = flow.waiting.iter().position(|o| o.seq == seq) else {
@@ -561,7 +625,7 @@ impl UdpLoad {
             if self.measuring() {
                 self.tally.reply(|r| &mut r.late_or_duplicate);
             }
-            return true;
+            return Answered::Taken;
         };
         let o = flow
             .waiting
@@ -574,10 +638,17 @@ impl UdpLoad {
         self.prune_answered();
         let ok = self.reply_matches(payload, seq);
         self.complete(o, now, ok, self.size as u64);
+        self.answered(idx)
+    }
+
+    /// A request of flow `idx` was answered: in closed loop, unless draining, the flow
+    /// may send its next one.
+    fn answered(&self, idx: usize) -> Answered {
         if self.schedule.is_none() && self.phase != Phase::Draining {
-            self.ready.push_back(idx as u32);
+            Answered::Ready(idx as u32)
+        } else {
+            Answered::Taken
         }
-        true
     }
 
     fn count_mismatch(&mut self) {
@@ -765,6 +836,9 @@ impl UdpLoad {
     }
 }
 
+#[cfg(test)]
+mod in_place_tests;
+
 fn payload_byte(seq: u64, i: usize) -> u8 {
     (seq as u8).wrapping_mul(31).wrapping_add(i as u8)
 }
@@ -831,7 +905,34 @@ impl App for UdpLoad {
         local: SocketAddr,
         payload: &[u8],
     ) -> bool {
-        self.on_reply(now, from, local, payload)
+        match self.on_reply(now, from, local, payload) {
+            Answered::NotOurs => false,
+            Answered::Taken => true,
+            Answered::Ready(flow) => {
+                self.ready.push_back(flow);
+                true
+            }
+        }
+    }
+
+    fn datagram_in_place(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        local: SocketAddr,
+        payload: &mut [u8],
+    ) -> DatagramAction {
+        match self.on_reply(now, from, local, payload) {
+            Answered::NotOurs => DatagramAction::NotMine,
+            Answered::Taken => DatagramAction::Taken,
+            Answered::Ready(flow) if self.send_in_place(now, flow, payload) => {
+                DatagramAction::Reply
+            }
+            Answered::Ready(flow) => {
+                self.ready.push_back(flow);
+                DatagramAction::Taken
+            }
+        }
     }
 
     fn unreachable(&mut self, _now: Instant, to: SocketAddr, local: SocketAddr) -> bool {

@@ -494,8 +494,31 @@ fn wait_until(at: SystemTime, stop: &AtomicBool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The environment variable that says whether UDP closed loop builds a request over
+/// the reply it follows (`1`, the default) or always in a fresh transmit buffer (`0`,
+/// kept to compare against: `bench/ab.sh`), read once at the start.
+pub const IN_PLACE_ENV: &str = "XSTACK_LOAD_IN_PLACE";
+
+/// Whether [`IN_PLACE_ENV`]'s value (if set) turns building in place on.
+pub fn in_place(value: Option<&str>) -> anyhow::Result<bool> {
+    match value {
+        None | Some("1") => Ok(true),
+        Some("0") => Ok(false),
+        Some(other) => bail!(
+            "{IN_PLACE_ENV}={other:?}: say 1 (a closed-loop UDP request is written over the \
+             reply it follows and sent back in the same buffer; the default) or 0 (every \
+             request in a transmit buffer of its own), or leave it unset"
+        ),
+    }
+}
+
 /// Runs a load test until it completes or `stop` is set.
 pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport> {
+    let in_place = match std::env::var(IN_PLACE_ENV) {
+        Ok(v) => in_place(Some(&v))?,
+        Err(std::env::VarError::NotPresent) => in_place(None)?,
+        Err(e) => bail!("{IN_PLACE_ENV}: {e}"),
+    };
     let n = cfg.queues.max(1);
     let spec = LaunchSpec {
         role: "load",
@@ -537,6 +560,7 @@ pub fn run(cfg: &LoadConfig, stop: Arc<AtomicBool>) -> anyhow::Result<LoadReport
                 let share = whole.share(env.queue);
                 let ports = whole.ports.share(env.queue as usize, env.workers as usize);
                 let app = UdpLoad::new(&share, env.clock.now())
+                    .with_in_place(in_place)
                     .with_ports(ports)
                     .with_reporter(senders[env.queue as usize].clone(), share.interval);
                 Ok(load_stack(&share, env, TcpConfig::default(), app))
