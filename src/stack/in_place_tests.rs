@@ -311,3 +311,29 @@ fn a_reassembled_datagram_goes_to_datagram_not_in_place() {
     assert_eq!(s.counters().snapshot().ipv4_reassembled, 1);
     assert_eq!((s.app().in_place, s.app().plain), (0, 1));
 }
+
+// The UDP echo over IPv6 of a datagram shorter than its IPv6 payload: the reply ends where
+// the datagram does, and its payload length says so (as fit_ip_length does over IPv4).
+#[test]
+fn an_ipv6_echo_of_a_datagram_with_trailing_bytes_carries_its_own_length() {
+    let mut cfg = StackConfig::new(
+        AddrSet::parse_all(&["198.18.0.2/24", "2001:2::2/64"]).unwrap(),
+        OURS,
+        Secrets::from_seed(1),
+    );
+    cfg.gratuitous_arp = false;
+    cfg.udp_echo = vec![OUR_PORT];
+    let mut s = Stack::new(cfg, Arc::new(StackCounters::default()), NoApp);
+    s.announce_pending = 0;
+    let mut frame = request6(20, 5);
+    let mut tx = Capture::default();
+    let Verdict::Reflect(n) = s.handle_frame(Instant::ZERO, &mut frame, &mut tx) else {
+        panic!("not echoed");
+    };
+    assert_eq!(n, ETH_HEADER + IPV6_HEADER + UDP_HEADER + 20);
+    let ip = Ipv6Packet::new_unchecked(&frame[ETH_HEADER..n]);
+    assert_eq!(usize::from(ip.payload_len()), UDP_HEADER + 20);
+    let udp = UdpPacket::new_unchecked(&frame[ETH_HEADER + IPV6_HEADER..n]);
+    assert!(udp.verify_checksum(OURS6, PEER6));
+    assert_eq!(udp.dst_port(), PEER_PORT);
+}

@@ -203,7 +203,13 @@ impl<A: App> Stack<A> {
         };
         // Bytes after the datagram's length are not part of it (as over IPv4).
         let end = off + usize::from(udp.len());
+        let trimmed = end < frame.len();
         let frame = &mut frame[..end];
+        if trimmed {
+            // A reply reflected from here ends where the datagram does: so must the
+            // payload length it carries (no header checksum to patch over IPv6).
+            Ipv6Packet::new_unchecked(&mut frame[ETH_HEADER..]).set_payload_len((end - off) as u16);
+        }
         let udp = UdpPacket::new_unchecked(&frame[off..]);
         // A zero checksum is invalid over IPv6 (RFC 8200 §8.1): verify says so.
         if !udp.verify_checksum(r.src, r.dst) {

@@ -13,7 +13,8 @@ load --target "$B:7" --proto udp --connections 4 --duration 2
 r=$(python3 "$KDIR/load_check.py" "$WORK/load.out" --in-place) || die "$r"
 pass "udp pingpong x4 vs kernel echo: $r"
 load --target "$B:7" --proto udp --connections 2 --duration 2 --rate 5000 --hdr-log "$WORK/x.hlog"
-pass "udp open loop 5000/s vs kernel echo: $(python3 "$KDIR/load_check.py" "$WORK/load.out" --open-loop)"
+r=$(python3 "$KDIR/load_check.py" "$WORK/load.out" --open-loop) || die "$r"
+pass "udp open loop 5000/s vs kernel echo: $r"
 "$BIN" plot "$WORK/x.hlog" -o "$WORK/x.svg" 2>/dev/null || die "xstack plot could not read the log"
 load --target "$B:11111" --proto udp --app sockperf --duration 2
 r=$(python3 "$KDIR/load_check.py" "$WORK/load.out" --in-place) || die "$r"
