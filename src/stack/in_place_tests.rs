@@ -17,9 +17,10 @@ const OURS6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
 const OUR_PORT: u16 = 50000;
 const PEER_PORT: u16 = 7;
 
-/// Transmit buffers that keep every frame built in them.
+/// Transmit buffers that keep every frame built in them (the load engine's tests use
+/// them too).
 #[derive(Default)]
-struct Capture(Vec<Vec<u8>>);
+pub(crate) struct Capture(pub(crate) Vec<Vec<u8>>);
 
 impl Transmit for Capture {
     fn frame_capacity(&self) -> usize {

@@ -21,7 +21,7 @@ pub mod app;
 pub mod cookie;
 pub mod engine;
 #[cfg(test)]
-mod in_place_tests;
+pub(crate) mod in_place_tests;
 mod ipv6;
 pub mod ownership;
 pub mod table;

@@ -7,8 +7,9 @@
 
 use super::*;
 use crate::config::{AddrSet, DriverChoice, LoadMode, PortSet, Transport};
-use crate::driver::{Transmit, Verdict};
+use crate::driver::Verdict;
 use crate::metrics::StackCounters;
+use crate::stack::in_place_tests::Capture;
 use crate::stack::{Secrets, Stack, StackConfig};
 use crate::wire::{
     EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
@@ -21,26 +22,6 @@ const TARGET_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 const TARGET: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 const ETH: usize = 14;
 const PAYLOAD_AT: usize = 14 + 20 + 8;
-
-/// Transmit buffers that keep every frame built in them.
-#[derive(Default)]
-struct Capture(Vec<Vec<u8>>);
-
-impl Transmit for Capture {
-    fn frame_capacity(&self) -> usize {
-        2048
-    }
-
-    fn send_with(&mut self, build: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
-        let mut buf = vec![0u8; 2048];
-        let n = build(&mut buf);
-        if n > 0 {
-            buf.truncate(n);
-            self.0.push(buf);
-        }
-        true
-    }
-}
 
 /// Closed-loop UDP echo from 198.18.0.10 to 198.18.0.2:7: `flows` flows, 64 B,
 /// `requests` requests, 50 ms timeout.
