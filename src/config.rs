@@ -756,6 +756,48 @@ pub struct SharedAddress {
     pub neighbours: Vec<(core::net::Ipv4Addr, [u8; 6])>,
 }
 
+#[cfg(test)]
+impl LoadConfig {
+    /// For unit tests: echo ping-pong from 198.18.0.10 on xsa0 to 198.18.0.2:7, 64 B,
+    /// for 2 s, 1 s timeout, busy polling, one queue.
+    pub(crate) fn for_tests(transport: Transport, connections: u32, rate: Option<f64>) -> Self {
+        LoadConfig {
+            iface: "xsa0".into(),
+            addrs: AddrSet::parse_all(&["198.18.0.10/24"]).unwrap(),
+            target: "198.18.0.2:7".parse().unwrap(),
+            driver: DriverChoice::Auto,
+            transport,
+            app: AppProto::Echo,
+            exchange: None,
+            pipeline: None,
+            mode: LoadMode::PingPong,
+            connections,
+            size: 64,
+            duration: Some(Duration::from_secs(2)),
+            requests: None,
+            warmup: Duration::ZERO,
+            rate,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            json: false,
+            hdr_log: None,
+            pcap: None,
+            max_errors: Default::default(),
+            start_at: None,
+            instance: "test".into(),
+            plot: None,
+            poll: PollMode::Busy,
+            queues: 1,
+            shared_umem: false,
+            xdp_mode: None,
+            cores: Vec::new(),
+            ports: PortSet::ALL,
+            shared: None,
+            congestion: Default::default(),
+        }
+    }
+}
+
 impl LoadConfig {
     /// Worker `w`'s share of a run with `queues` workers: its part of the connections,
     /// of the open-loop rate and of the request limit (the first workers take the

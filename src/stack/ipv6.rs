@@ -9,8 +9,8 @@
 //! and every reply written over a request carries none.
 
 use super::{
-    drop_reason, swap_macs, swap_udp_ports_at, DatagramAction, Stack, UdpService, ETH_HEADER,
-    IPV6_HEADER, TTL, UDP_HEADER,
+    drop_reason, swap_macs, swap_udp_ports_at, Stack, UdpService, ETH_HEADER, IPV6_HEADER, TTL,
+    UDP_HEADER,
 };
 use crate::driver::{Transmit, Verdict};
 use crate::metrics::DropReason;
@@ -234,23 +234,14 @@ impl<A: App> Stack<A> {
             UdpService::Closed => {
                 let from = SocketAddr::new(IpAddr::V6(r.src), udp.src_port());
                 let to = SocketAddr::new(IpAddr::V6(r.dst), port);
-                let payload = &mut frame[off + UDP_HEADER..];
-                match self.app.datagram_in_place(now, from, to, payload) {
-                    DatagramAction::Taken => Verdict::Drop,
-                    DatagramAction::Reply => self.reply_in_place(frame, to, from),
-                    DatagramAction::NotMine => {
-                        self.counters.count_drop(DropReason::UdpClosedPort);
-                        self.port_unreachable6(now, frame, tx);
-                        Verdict::Drop
-                    }
-                }
+                self.deliver_datagram(now, frame, off + UDP_HEADER, from, to, true, tx)
             }
         }
     }
 
     /// RFC 4443 §3.1: a rate-limited destination unreachable (port) for a datagram to a
     /// closed port.
-    fn port_unreachable6(&mut self, now: Instant, frame: &[u8], tx: &mut dyn Transmit) {
+    pub(super) fn port_unreachable6(&mut self, now: Instant, frame: &[u8], tx: &mut dyn Transmit) {
         let request = &frame[ETH_HEADER..];
         let original = Ipv6Packet::new_unchecked(request);
         if !icmpv6::may_send_icmpv6_error(&original) {

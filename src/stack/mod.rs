@@ -727,42 +727,56 @@ impl<A: App> Stack<A> {
             UdpService::Closed => {
                 let from = SocketAddr::new(src.into(), udp.src_port());
                 let to = SocketAddr::new(dst.into(), port);
-                let payload = &mut frame[ETH_HEADER + IPV4_HEADER + UDP_HEADER..];
-                let action = if received {
-                    self.app.datagram_in_place(now, from, to, payload)
-                } else if self.app.datagram(now, from, to, payload) {
-                    DatagramAction::Taken
-                } else {
-                    DatagramAction::NotMine
-                };
-                match action {
-                    DatagramAction::Taken => Verdict::Drop,
-                    DatagramAction::Reply => self.reply_in_place(frame, to, from),
-                    DatagramAction::NotMine => {
-                        self.counters.count_drop(DropReason::UdpClosedPort);
-                        self.port_unreachable(now, frame, tx);
-                        Verdict::Drop
-                    }
-                }
+                let at = ETH_HEADER + IPV4_HEADER + UDP_HEADER;
+                self.deliver_datagram(now, frame, at, from, to, received, tx)
             }
         }
     }
 
-    /// The application wrote a datagram from `local` to `remote` over the payload of the
-    /// one `frame` holds (a 20-byte IPv4 or a bare IPv6 header, cut at the end of the
-    /// UDP datagram): the frame gets that datagram's headers, the very bytes
-    /// `Net::send_udp` would have written (the peer's MAC is the one the frame came
-    /// from), and goes back out.
-    pub(super) fn reply_in_place(
+    /// A datagram from `from` to `to`, a port the stack does not serve, whose payload
+    /// starts at `at` in `frame` (a 20-byte IPv4 or a bare IPv6 header, cut at the end
+    /// of the UDP datagram), goes to the application: lent in place when `in_place`
+    /// (the frame is the driver's, so it can go back out as it is). A datagram the
+    /// application writes over gets the very headers `Net::send_udp` would have written
+    /// (the peer's MAC is the one the frame came from) and goes back out; one it does
+    /// not take is answered as for a closed port.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_datagram(
         &mut self,
+        now: Instant,
         frame: &mut [u8],
-        local: SocketAddr,
-        remote: SocketAddr,
+        at: usize,
+        from: SocketAddr,
+        to: SocketAddr,
+        in_place: bool,
+        tx: &mut dyn Transmit,
     ) -> Verdict {
-        let peer_mac = EthernetFrame::new_unchecked(&*frame).src_addr();
-        let len = write_udp_frame(frame, self.mac, peer_mac, local, remote);
-        self.counters.udp_sent_in_place.inc();
-        self.reflected(len)
+        let payload = &mut frame[at..];
+        let action = if in_place {
+            self.app.datagram_in_place(now, from, to, payload)
+        } else if self.app.datagram(now, from, to, payload) {
+            DatagramAction::Taken
+        } else {
+            DatagramAction::NotMine
+        };
+        match action {
+            DatagramAction::Taken => Verdict::Drop,
+            DatagramAction::Reply => {
+                let peer_mac = EthernetFrame::new_unchecked(&*frame).src_addr();
+                let len = write_udp_frame(frame, self.mac, peer_mac, to, from);
+                self.counters.udp_sent_in_place.inc();
+                self.reflected(len)
+            }
+            DatagramAction::NotMine => {
+                self.counters.count_drop(DropReason::UdpClosedPort);
+                if from.is_ipv4() {
+                    self.port_unreachable(now, frame, tx);
+                } else {
+                    self.port_unreachable6(now, frame, tx);
+                }
+                Verdict::Drop
+            }
+        }
     }
 
     /// sockperf: answer only messages that ask for a pong, with the client bit cleared.

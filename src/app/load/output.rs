@@ -402,52 +402,14 @@ mod tests {
         );
     }
 
-    fn config(transport: Transport, connections: u32, rate: Option<f64>) -> LoadConfig {
-        use crate::config::{AddrSet, AppProto, DriverChoice, LoadMode, PollMode};
-        LoadConfig {
-            iface: "xsa0".into(),
-            addrs: AddrSet::parse_all(&["198.18.0.10/24"]).unwrap(),
-            target: "198.18.0.2:7".parse().unwrap(),
-            driver: DriverChoice::Auto,
-            transport,
-            app: AppProto::Echo,
-            exchange: None,
-            pipeline: None,
-            mode: LoadMode::PingPong,
-            connections,
-            size: 64,
-            duration: Some(Duration::from_secs(2)),
-            requests: None,
-            warmup: Duration::ZERO,
-            rate,
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
-            json: false,
-            hdr_log: None,
-            pcap: None,
-            max_errors: Default::default(),
-            start_at: None,
-            instance: "test".into(),
-            plot: None,
-            poll: PollMode::Busy,
-            queues: 1,
-            shared_umem: false,
-            xdp_mode: None,
-            cores: Vec::new(),
-            ports: crate::config::PortSet::ALL,
-            shared: None,
-            congestion: Default::default(),
-        }
-    }
-
     #[test]
     fn the_title_says_what_ran() {
         assert_eq!(
-            run_title(&config(Transport::Udp, 16, None)),
+            run_title(&LoadConfig::for_tests(Transport::Udp, 16, None)),
             "xstack load udp echo pingpong 198.18.0.2:7, 16 flows, 64 B"
         );
         assert_eq!(
-            run_title(&config(Transport::Tcp, 1, Some(5000.0))),
+            run_title(&LoadConfig::for_tests(Transport::Tcp, 1, Some(5000.0))),
             "xstack load tcp echo pingpong 198.18.0.2:7, 1 connection, 64 B, open loop at 5000 req/s"
         );
     }
@@ -458,17 +420,29 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let m = interval(&[20_000, 21_000, 5_000_000]);
         let svg = dir.join("open.svg");
-        write_plot(&svg, &config(Transport::Udp, 16, Some(1000.0)), &m, true).unwrap();
+        write_plot(
+            &svg,
+            &LoadConfig::for_tests(Transport::Udp, 16, Some(1000.0)),
+            &m,
+            true,
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&svg).unwrap();
         assert!(text.contains("corrected (from intended send time): n=3"));
         assert!(text.contains("uncorrected (from actual send time): n=3"));
         assert!(text.contains("16 flows, 64 B, open loop at 1000 req/s"));
         let png = dir.join("closed.png");
-        write_plot(&png, &config(Transport::Udp, 16, None), &m, false).unwrap();
+        write_plot(
+            &png,
+            &LoadConfig::for_tests(Transport::Udp, 16, None),
+            &m,
+            false,
+        )
+        .unwrap();
         assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
         assert!(write_plot(
             &dir.join("x.pdf"),
-            &config(Transport::Udp, 1, None),
+            &LoadConfig::for_tests(Transport::Udp, 1, None),
             &m,
             false
         )

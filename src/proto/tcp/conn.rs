@@ -536,8 +536,14 @@ impl Connection {
         };
         self.ts_ok
             && !seg.flags.contains(TcpFlags::RST)
-            && (val.wrapping_sub(self.ts_recent) as i32) < 0
+            && self.older_than_ts_recent(val)
             && !self.ts_recent_stale(now)
+    }
+
+    /// Whether timestamp `val` comes before TS.Recent, in the 2^31 window of RFC 7323
+    /// §5.2 (as sequence numbers compare).
+    fn older_than_ts_recent(&self, val: u32) -> bool {
+        (val.wrapping_sub(self.ts_recent) as i32) < 0
     }
 
     /// RFC 7323 §5.5: TS.Recent is invalid after 24 days without a segment to take it
@@ -554,7 +560,7 @@ impl Connection {
         let Some((val, _)) = seg.options.timestamps.filter(|_| self.ts_ok) else {
             return;
         };
-        let newer = (val.wrapping_sub(self.ts_recent) as i32) >= 0 || self.ts_recent_stale(now);
+        let newer = !self.older_than_ts_recent(val) || self.ts_recent_stale(now);
         if newer && seg.seq <= self.last_ack_sent {
             self.ts_recent = val;
             self.ts_recent_at = now;
@@ -621,7 +627,7 @@ impl Connection {
             return false;
         }
         let newer_ts = match syn.options.timestamps.filter(|_| self.ts_ok) {
-            Some((val, _)) if (val.wrapping_sub(self.ts_recent) as i32) < 0 => return false,
+            Some((val, _)) if self.older_than_ts_recent(val) => return false,
             Some((val, _)) => val != self.ts_recent,
             None => false,
         };

@@ -2068,8 +2068,9 @@ fn with_ts(mut s: Segment<'_>, val: u32, ecr: u32) -> Segment<'_> {
     s
 }
 
-/// Accepted from a SYN with TSval 700 and established by an ACK with TSval 701.
-fn established_with_timestamps() -> Connection {
+/// In SYN_RCVD from a SYN with TSval 700 (and window scale 7), our timestamp clock
+/// offset by 1 000 000.
+fn accepted_with_timestamps() -> Connection {
     let mut c = Connection::accept(
         TcpConfig::default(),
         t(0),
@@ -2078,6 +2079,12 @@ fn established_with_timestamps() -> Connection {
         Buffers::for_config(&TcpConfig::default()),
     );
     c.set_ts_offset(1_000_000);
+    c
+}
+
+/// Accepted from a SYN with TSval 700 and established by an ACK with TSval 701.
+fn established_with_timestamps() -> Connection {
+    let mut c = accepted_with_timestamps();
     out(&mut c, t(0));
     c.handle_segment(
         t(1),
@@ -2092,14 +2099,7 @@ fn established_with_timestamps() -> Connection {
 // from then on every segment carries them, TSval from our 1 ms clock.
 #[test]
 fn timestamps_are_answered_when_the_syn_offers_them_and_then_always_sent() {
-    let mut c = Connection::accept(
-        TcpConfig::default(),
-        t(0),
-        ISS,
-        &with_ts(syn(Some(1460), Some(7)), 700, 0),
-        Buffers::for_config(&TcpConfig::default()),
-    );
-    c.set_ts_offset(1_000_000);
+    let mut c = accepted_with_timestamps();
     let o = out(&mut c, t(5));
     assert_eq!(o[0].0.flags, TcpFlags::SYN | A);
     assert_eq!(o[0].0.options.timestamps, Some((1_000_005, 700)));

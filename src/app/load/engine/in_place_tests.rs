@@ -6,7 +6,7 @@
 //! counts come out the same either way.
 
 use super::*;
-use crate::config::{AddrSet, DriverChoice, LoadMode, PortSet, Transport};
+use crate::config::{AddrSet, Transport};
 use crate::driver::Verdict;
 use crate::metrics::StackCounters;
 use crate::stack::in_place_tests::Capture;
@@ -27,38 +27,10 @@ const PAYLOAD_AT: usize = 14 + 20 + 8;
 /// `requests` requests, 50 ms timeout.
 fn config(flows: u32, requests: Option<u64>) -> LoadConfig {
     LoadConfig {
-        iface: "sim0".into(),
-        addrs: AddrSet::parse_all(&["198.18.0.10/24"]).unwrap(),
-        target: SocketAddr::new(TARGET.into(), 7),
-        driver: DriverChoice::Auto,
-        transport: Transport::Udp,
-        app: AppProto::Echo,
-        exchange: None,
-        pipeline: None,
-        mode: LoadMode::PingPong,
-        connections: flows,
-        size: 64,
         duration: None,
         requests,
-        warmup: Duration::ZERO,
-        rate: None,
-        interval: Duration::from_secs(1),
         timeout: Duration::from_millis(50),
-        json: false,
-        hdr_log: None,
-        plot: None,
-        pcap: None,
-        max_errors: Default::default(),
-        start_at: None,
-        instance: "test".into(),
-        poll: crate::config::PollMode::Busy,
-        queues: 1,
-        shared_umem: false,
-        xdp_mode: None,
-        cores: Vec::new(),
-        ports: PortSet::ALL,
-        shared: None,
-        congestion: Default::default(),
+        ..LoadConfig::for_tests(Transport::Udp, flows, None)
     }
 }
 
